@@ -1,0 +1,14 @@
+//! `cloudnet serve`.
+
+/// Arguments of `cloudnet serve`.
+#[derive(clap::Args)]
+#[command(trailing_var_arg = true)]
+pub struct Args {
+    /// Arguments (not implemented yet).
+    #[arg(allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("'serve' is not implemented yet")
+}

@@ -1,0 +1,1 @@
+//! conntrack crate (work in progress).

@@ -1,0 +1,1 @@
+//! TAP devices (/dev/net/tun), as qemu opens them.

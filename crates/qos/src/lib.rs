@@ -1,0 +1,1 @@
+//! qos crate (work in progress).

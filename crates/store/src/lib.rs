@@ -1,0 +1,1 @@
+//! store crate (work in progress).

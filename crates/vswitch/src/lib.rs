@@ -1,0 +1,1 @@
+//! vswitch crate (work in progress).

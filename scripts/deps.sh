@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what cloudnet's tests, benchmarks and demo need, only where it is
+# missing. Safe to run again. Needs root for apt-get.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip      || need_apt+=(iproute2)
+have iperf3  || need_apt+=(iperf3)
+have ping    || need_apt+=(iputils-ping)
+have nft     || need_apt+=(nftables)
+have tcpdump || need_apt+=(tcpdump)
+have ethtool || need_apt+=(ethtool)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "deps: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "deps: installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
