@@ -1,14 +1,72 @@
-//! `cloudnet lab`.
+//! `cloudnet lab`: look after the test bench of crate `lab`.
+//!
+//! Tests remove what they build even when they panic; a test process that is
+//! killed cannot. `cloudnet lab clean` removes such leftovers: namespaces and
+//! host links named with a lab prefix (`cn` + 4 hex digits + `-`). Without
+//! `--prefix` it removes the leftovers of *every* lab, so run it while no
+//! tests are running.
+
+use anyhow::Context;
 
 /// Arguments of `cloudnet lab`.
 #[derive(clap::Args)]
-#[command(trailing_var_arg = true)]
 pub struct Args {
-    /// Arguments (not implemented yet).
-    #[arg(allow_hyphen_values = true)]
-    rest: Vec<String>,
+    #[command(subcommand)]
+    command: LabCommand,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("'lab' is not implemented yet")
+#[derive(clap::Subcommand)]
+enum LabCommand {
+    /// List namespaces and host links left by labs.
+    List {
+        /// Only names starting with this prefix (default: any lab name,
+        /// `cn` + 4 hex digits + `-`).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Remove namespaces and host links left by labs.
+    ///
+    /// Processes still running inside those namespaces are killed. Without
+    /// --prefix this also removes the labs of tests running right now: run it
+    /// when none are.
+    Clean {
+        /// Only names starting with this prefix (default: any lab name,
+        /// `cn` + 4 hex digits + `-`).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Print what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        LabCommand::List { prefix } => {
+            let found = lab::find_leftovers(prefix.as_deref()).context("listing lab leftovers")?;
+            print(&found, "");
+        }
+        LabCommand::Clean { prefix, dry_run } => {
+            let found = if dry_run {
+                lab::find_leftovers(prefix.as_deref())
+            } else {
+                lab::clean(prefix.as_deref())
+            }
+            .context("cleaning lab leftovers")?;
+            print(&found, if dry_run { "would remove " } else { "removed " });
+            if found.is_empty() {
+                println!("nothing to remove");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print(found: &lab::Leftovers, verb: &str) {
+    for ns in &found.netns {
+        println!("{verb}netns {ns}");
+    }
+    for link in &found.links {
+        println!("{verb}link {link}");
+    }
 }

@@ -3,3 +3,4 @@
 //! `unsafe` code; every block carries a `// SAFETY:` comment.
 pub mod afpacket;
 pub mod tap;
+pub mod vnet;
