@@ -85,6 +85,33 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
+    /// The all-zero key (equal to `FlowKey::default()`), as a constant so
+    /// that resetting a key compiles to plain zero stores into it rather
+    /// than building a temporary and copying it.
+    pub const ZERO: FlowKey = FlowKey {
+        dl_dst: [0; 6],
+        dl_src: [0; 6],
+        dl_type: 0,
+        vlan_tci: 0,
+        vlan_tci_inner: 0,
+        nw_src: 0,
+        nw_dst: 0,
+        nw_proto: 0,
+        nw_tos: 0,
+        nw_ttl: 0,
+        nw_frag: 0,
+        ipv6_label: 0,
+        ipv6_src: [0; 16],
+        ipv6_dst: [0; 16],
+        nd_target: [0; 16],
+        arp_sha: [0; 6],
+        arp_tha: [0; 6],
+        tp_src: 0,
+        tp_dst: 0,
+        tcp_flags: 0,
+        _pad: 0,
+    };
+
     /// ICMP / ICMPv6 type (stored in `tp_src`).
     #[inline]
     pub fn icmp_type(&self) -> u8 {
