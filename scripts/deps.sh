@@ -11,6 +11,7 @@ have ping    || need_apt+=(iputils-ping)
 have nft     || need_apt+=(nftables)
 have tcpdump || need_apt+=(tcpdump)
 have ethtool || need_apt+=(ethtool)
+have busybox || need_apt+=(busybox)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}"
