@@ -1,0 +1,254 @@
+//! The flow cache in front of the classifier, as OVS's userspace datapath
+//! has one: an exact-match cache (EMC: a direct-mapped array keyed on every
+//! packet word) backed by a megaflow cache (tuple-space search over the
+//! masks that translations reported, like OVS's dpcls).
+//!
+//! * A megaflow entry holds the verdict for every packet that agrees with
+//!   the translated packet on the bits of its mask — the bits translation
+//!   consulted — so it gives the same verdict the classifier would.
+//! * **Invalidation**: every entry belongs to one table generation; when
+//!   [`FlowTables::generation`] moves (any flow added, changed, removed or
+//!   expired), the whole cache is flushed before the next lookup.
+//! * **Bounded**: the EMC has a fixed number of slots (a colliding insert
+//!   replaces the slot), and the megaflow cache holds at most
+//!   `max_megaflows` entries; when full it is flushed (simple, and a full
+//!   cache under churn is exactly when OVS's revalidators would evict).
+//! * **learn**: an entry keeps the learned flows of its translation and
+//!   [`process`] returns them on every hit, so the switch applies them per
+//!   packet (see [`crate::learn`]).
+//!
+//! One `FlowCache` per datapath thread (`&mut self`, no locking); the
+//! tables are shared.
+//!
+//! **Counters**: a hit counts into the entry (plain loads and stores, no
+//! atomic read-modify-write on the hot path); [`FlowCache::sync_stats`]
+//! pushes the totals into the flows' counters, as OVS's revalidators push
+//! megaflow statistics. The cache syncs before every flush; the switch calls
+//! it periodically and before [`FlowTables::expire`] so idle timeouts see
+//! recent use.
+
+use crate::actions::{DpAction, FlowMod};
+use crate::classifier::{FlowTables, Rule};
+use crate::flowvec::{hash_words, Packet, Words};
+use crate::translate::translate;
+use crate::tuple::TupleTable;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cached verdict.
+#[derive(Debug)]
+pub struct CachedXlate {
+    /// Datapath actions; empty means drop.
+    pub actions: Vec<DpAction>,
+    /// Flows to add (from `learn`); apply with [`FlowTables::apply_learned`].
+    pub learns: Vec<FlowMod>,
+    /// The megaflow mask the verdict is valid for.
+    pub mask: Words,
+    rules: Vec<Arc<Rule>>,
+    // Single writer (the owning cache's thread): relaxed load + store.
+    pending_packets: AtomicU64,
+    pending_bytes: AtomicU64,
+    used_ns: AtomicU64,
+}
+
+impl CachedXlate {
+    #[inline]
+    fn count(&self, bytes: u64, now: Duration) {
+        let p = &self.pending_packets;
+        p.store(p.load(Relaxed) + 1, Relaxed);
+        let b = &self.pending_bytes;
+        b.store(b.load(Relaxed) + bytes, Relaxed);
+        self.used_ns.store(now.as_nanos() as u64, Relaxed);
+    }
+
+    fn sync(&self) {
+        let n = self.pending_packets.swap(0, Relaxed);
+        let b = self.pending_bytes.swap(0, Relaxed);
+        if n == 0 {
+            return;
+        }
+        let used = Duration::from_nanos(self.used_ns.load(Relaxed));
+        for r in &self.rules {
+            r.add_stats(n, b, used);
+        }
+    }
+}
+
+/// Hit/miss counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub emc_hits: u64,
+    pub megaflow_hits: u64,
+    pub misses: u64,
+    pub flushes: u64,
+}
+
+/// One exact-match slot: the full packet words and the verdict.
+type EmcSlot = Option<(Words, Arc<CachedXlate>)>;
+
+/// Per-thread flow cache.
+pub struct FlowCache {
+    generation: u64,
+    emc: Box<[EmcSlot]>,
+    mega: Vec<TupleTable<Arc<CachedXlate>>>,
+    n_mega: usize,
+    max_megaflows: usize,
+    /// Counters since creation.
+    pub stats: CacheStats,
+}
+
+/// Default EMC slots (a power of two).
+pub const EMC_SLOTS: usize = 8192;
+/// Default megaflow capacity.
+pub const MAX_MEGAFLOWS: usize = 65_536;
+
+impl Default for FlowCache {
+    fn default() -> Self {
+        Self::new(EMC_SLOTS, MAX_MEGAFLOWS)
+    }
+}
+
+impl FlowCache {
+    /// A cache with `emc_slots` (rounded up to a power of two, 0 disables the
+    /// EMC) and at most `max_megaflows` megaflows.
+    pub fn new(emc_slots: usize, max_megaflows: usize) -> FlowCache {
+        let n = if emc_slots == 0 {
+            0
+        } else {
+            emc_slots.next_power_of_two()
+        };
+        FlowCache {
+            generation: 0,
+            emc: (0..n).map(|_| None).collect(),
+            mega: Vec::new(),
+            n_mega: 0,
+            max_megaflows: max_megaflows.max(1),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// Pushes the hit counts of every entry into its flows' counters.
+    pub fn sync_stats(&mut self) {
+        for t in &self.mega {
+            for e in t.values() {
+                e.sync();
+            }
+        }
+        for (_, e) in self.emc.iter().flatten() {
+            e.sync();
+        }
+    }
+
+    /// Drops every entry (after pushing their counters).
+    pub fn flush(&mut self) {
+        self.sync_stats();
+        self.emc.iter_mut().for_each(|s| *s = None);
+        self.mega.clear();
+        self.n_mega = 0;
+        self.stats.flushes += 1;
+    }
+
+    /// Number of megaflows.
+    pub fn megaflows(&self) -> usize {
+        self.n_mega
+    }
+
+    #[inline]
+    fn lookup(&mut self, w: &Words, h: u64) -> Option<Arc<CachedXlate>> {
+        if !self.emc.is_empty() {
+            let slot = (h as usize) & (self.emc.len() - 1);
+            if let Some((k, e)) = &self.emc[slot] {
+                if k == w {
+                    self.stats.emc_hits += 1;
+                    return Some(e.clone());
+                }
+            }
+        }
+        let e = self.mega.iter().find_map(|t| t.find(w))?.clone();
+        self.stats.megaflow_hits += 1;
+        self.emc_insert(w, h, &e);
+        Some(e)
+    }
+
+    fn emc_insert(&mut self, w: &Words, h: u64, e: &Arc<CachedXlate>) {
+        if !self.emc.is_empty() {
+            let slot = (h as usize) & (self.emc.len() - 1);
+            self.emc[slot] = Some((*w, e.clone()));
+        }
+    }
+
+    fn insert(&mut self, w: &Words, h: u64, e: Arc<CachedXlate>) {
+        if self.n_mega >= self.max_megaflows {
+            self.flush();
+        }
+        let i = match self.mega.iter().position(|t| t.mask == e.mask) {
+            Some(i) => i,
+            None => {
+                self.mega.push(TupleTable::new(e.mask));
+                self.mega.len() - 1
+            }
+        };
+        let slot = self.mega[i].entry(w, || e.clone());
+        slot.sync();
+        *slot = e.clone();
+        self.n_mega += 1;
+        self.emc_insert(w, h, &e);
+    }
+}
+
+/// Runs one packet through the cache and, on a miss, the tables; counts it
+/// against the matched flows (`bytes` long, at `now`). The caller executes
+/// `actions` and applies `learns` (if any) with
+/// [`FlowTables::apply_learned`]. The packet's `recirc_id` selects the
+/// starting table (see [`crate::translate`]).
+pub fn process(
+    tables: &FlowTables,
+    cache: &mut FlowCache,
+    pkt: &Packet,
+    bytes: u64,
+    now: Duration,
+) -> Arc<CachedXlate> {
+    let w = pkt.to_words();
+    let h = hash_words(&w);
+    let gen = tables.generation();
+    if gen != cache.generation {
+        cache.flush();
+        cache.generation = gen;
+    }
+    let e = match cache.lookup(&w, h) {
+        Some(e) => e,
+        None => {
+            cache.stats.misses += 1;
+            let set = tables.read();
+            let x = translate(&set, &w, None);
+            let e = Arc::new(CachedXlate {
+                actions: x.actions,
+                learns: x.learns,
+                mask: x.mask,
+                rules: x.rules,
+                pending_packets: AtomicU64::new(0),
+                pending_bytes: AtomicU64::new(0),
+                used_ns: AtomicU64::new(0),
+            });
+            // Only cache what was computed from the generation we hold.
+            if tables.generation() == cache.generation {
+                cache.insert(&w, h, e.clone());
+            } else {
+                for r in &e.rules {
+                    r.hit(bytes, now);
+                }
+                return e;
+            }
+            e
+        }
+    };
+    e.count(bytes, now);
+    e
+}
+
+/// The uncached path: translate with the tables directly.
+pub fn process_uncached(tables: &FlowTables, pkt: &Packet) -> crate::translate::Xlate {
+    let set = tables.read();
+    translate(&set, &pkt.to_words(), None)
+}

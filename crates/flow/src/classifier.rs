@@ -1,0 +1,595 @@
+//! The flow tables: up to 255 OpenFlow tables, each a tuple-space-search
+//! classifier (one hash table per distinct mask, subtables visited in order
+//! of their highest priority, stopping as soon as no remaining subtable can
+//! beat the best match — OVS's lib/classifier.c design).
+//!
+//! **Priority semantics.** The highest-priority matching flow wins. When
+//! several flows of the *same* priority match a packet, OpenFlow leaves the
+//! choice undefined (OpenFlow 1.3 §6.4); this classifier picks the one added
+//! first (lowest sequence number), deterministically, whichever subtable it
+//! lives in. `check_overlap` rejects such overlaps at insertion.
+//!
+//! **Atomic updates.** All tables live behind one `RwLock`; a translation
+//! holds the read lock for the whole packet, and a batch ([`FlowTables::transaction`])
+//! holds the write lock for the whole batch, so a packet sees either the old
+//! set of flows or the new one, never a mix. A failed batch is rolled back.
+//! Every change bumps [`FlowTables::generation`], which invalidates caches.
+//!
+//! **Time** is injected: every call that depends on it takes `now` (a
+//! [`Duration`] since an arbitrary epoch, from a [`crate::Clock`]).
+
+use crate::actions::{Action, FlowMod};
+use crate::error::TableError;
+use crate::flowvec::Words;
+use crate::print::FlowStats;
+use crate::tuple::TupleTable;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+/// Number of OpenFlow tables (0..=254; 255 means "all" in requests).
+pub const N_TABLES: usize = 255;
+
+/// A flow installed in a table, with its counters.
+#[derive(Debug)]
+pub struct Rule {
+    pub flow: FlowMod,
+    seq: u64,
+    created_ns: u64,
+    modified_ns: AtomicU64,
+    used_ns: AtomicU64,
+    n_packets: AtomicU64,
+    n_bytes: AtomicU64,
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+impl Rule {
+    fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
+        let t = ns(now);
+        Rule {
+            flow,
+            seq,
+            created_ns: t,
+            modified_ns: AtomicU64::new(t),
+            used_ns: AtomicU64::new(t),
+            n_packets: AtomicU64::new(0),
+            n_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Flow priority.
+    #[inline]
+    pub fn priority(&self) -> u16 {
+        self.flow.priority
+    }
+
+    /// Counts one packet of `bytes` bytes at `now` (lock-free).
+    #[inline]
+    pub fn hit(&self, bytes: u64, now: Duration) {
+        self.n_packets.fetch_add(1, Relaxed);
+        self.n_bytes.fetch_add(bytes, Relaxed);
+        self.used_ns.store(ns(now), Relaxed);
+    }
+
+    /// Adds counts gathered elsewhere (the flow cache), last used at `used`.
+    pub fn add_stats(&self, packets: u64, bytes: u64, used: Duration) {
+        self.n_packets.fetch_add(packets, Relaxed);
+        self.n_bytes.fetch_add(bytes, Relaxed);
+        self.used_ns.fetch_max(ns(used), Relaxed);
+    }
+
+    /// Packet and byte counters and age.
+    pub fn stats(&self, now: Duration) -> FlowStats {
+        FlowStats {
+            duration: Duration::from_nanos(ns(now).saturating_sub(self.created_ns)),
+            n_packets: self.n_packets.load(Relaxed),
+            n_bytes: self.n_bytes.load(Relaxed),
+        }
+    }
+
+    /// Whether an idle or hard timeout has passed (ovs-ofctl(8)
+    /// `idle_timeout`, `hard_timeout`; seconds).
+    pub fn expired(&self, now: Duration) -> bool {
+        let now = ns(now);
+        let sec = 1_000_000_000u64;
+        let f = &self.flow;
+        (f.hard_timeout != 0
+            && now.saturating_sub(self.modified_ns.load(Relaxed)) >= f.hard_timeout as u64 * sec)
+            || (f.idle_timeout != 0
+                && now.saturating_sub(self.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
+    }
+
+    /// Whether this rule beats `other` (higher priority, then older).
+    #[inline]
+    fn beats(&self, other: &Rule) -> bool {
+        (self.flow.priority, std::cmp::Reverse(self.seq))
+            > (other.flow.priority, std::cmp::Reverse(other.seq))
+    }
+
+    fn outputs_to(&self, port: u32) -> bool {
+        self.flow.actions.iter().any(|a| match a {
+            Action::Output(p) => *p == port,
+            Action::Enqueue { port: p, .. } => *p == port,
+            _ => false,
+        })
+    }
+}
+
+struct Subtable {
+    rules: TupleTable<Vec<Arc<Rule>>>,
+    max_priority: u16,
+    n_rules: usize,
+}
+
+/// One OpenFlow table.
+#[derive(Default)]
+pub struct Table {
+    /// Sorted by `max_priority`, highest first.
+    subtables: Vec<Subtable>,
+    n_rules: usize,
+}
+
+impl Table {
+    /// Finds the best rule for `w`, ORing every mask it consulted into
+    /// `consulted` (the megaflow mask).
+    #[inline]
+    pub fn lookup(&self, w: &Words, consulted: &mut Words) -> Option<&Arc<Rule>> {
+        let mut best: Option<&Arc<Rule>> = None;
+        for st in &self.subtables {
+            if let Some(b) = best {
+                if st.max_priority < b.priority() {
+                    break;
+                }
+            }
+            st.rules.unwildcard_into(consulted);
+            if let Some(r) = st.rules.find(w).and_then(|b| b.first()) {
+                if best.is_none_or(|b| r.beats(b)) {
+                    best = Some(r);
+                }
+            }
+        }
+        best
+    }
+
+    fn subtable_mut(&mut self, mask: &Words) -> usize {
+        match self.subtables.iter().position(|s| &s.rules.mask == mask) {
+            Some(i) => i,
+            None => {
+                self.subtables.push(Subtable {
+                    rules: TupleTable::new(*mask),
+                    max_priority: 0,
+                    n_rules: 0,
+                });
+                self.subtables.len() - 1
+            }
+        }
+    }
+
+    fn resort(&mut self) {
+        self.subtables.retain(|s| s.n_rules > 0);
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+    }
+
+    /// The rule with exactly this match and priority.
+    pub fn find_exact(&self, f: &FlowMod) -> Option<&Arc<Rule>> {
+        let st = self
+            .subtables
+            .iter()
+            .find(|s| s.rules.mask == f.matches.mask)?;
+        st.rules
+            .find(&f.matches.value)?
+            .iter()
+            .find(|r| r.priority() == f.priority)
+    }
+
+    fn insert(&mut self, rule: Arc<Rule>) {
+        let i = self.subtable_mut(&rule.flow.matches.mask);
+        let st = &mut self.subtables[i];
+        let bucket = st.rules.entry(&rule.flow.matches.value, Vec::new);
+        let pos = bucket
+            .iter()
+            .position(|r| rule.beats(r))
+            .unwrap_or(bucket.len());
+        let p = rule.priority();
+        bucket.insert(pos, rule);
+        st.n_rules += 1;
+        self.n_rules += 1;
+        if p > st.max_priority || st.n_rules == 1 {
+            st.max_priority = p.max(st.max_priority);
+            self.resort();
+        }
+    }
+
+    fn remove(&mut self, rule: &Arc<Rule>) -> bool {
+        let Some(st) = self
+            .subtables
+            .iter_mut()
+            .find(|s| s.rules.mask == rule.flow.matches.mask)
+        else {
+            return false;
+        };
+        let value = rule.flow.matches.value;
+        let Some(bucket) = st.rules.get_mut(&value) else {
+            return false;
+        };
+        let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
+            return false;
+        };
+        bucket.remove(pos);
+        if bucket.is_empty() {
+            st.rules.remove(&value);
+        }
+        st.n_rules -= 1;
+        self.n_rules -= 1;
+        if rule.priority() == st.max_priority {
+            st.max_priority = st
+                .rules
+                .values()
+                .flatten()
+                .map(|r| r.priority())
+                .max()
+                .unwrap_or(0);
+            self.resort();
+        }
+        true
+    }
+
+    /// All rules, highest priority first.
+    pub fn rules(&self) -> Vec<Arc<Rule>> {
+        let mut v: Vec<Arc<Rule>> = self
+            .subtables
+            .iter()
+            .flat_map(|s| s.rules.values().flatten().cloned())
+            .collect();
+        v.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq.cmp(&b.seq)));
+        v
+    }
+
+    /// Number of flows.
+    pub fn len(&self) -> usize {
+        self.n_rules
+    }
+
+    /// Whether the table has no flows.
+    pub fn is_empty(&self) -> bool {
+        self.n_rules == 0
+    }
+
+    /// Number of subtables (distinct masks).
+    pub fn n_subtables(&self) -> usize {
+        self.subtables.len()
+    }
+}
+
+/// The whole set of tables as one snapshot under the lock.
+pub struct TableSet {
+    tables: Vec<Table>,
+}
+
+impl TableSet {
+    /// Table `t`.
+    #[inline]
+    pub fn table(&self, t: u8) -> &Table {
+        &self.tables[(t as usize).min(N_TABLES - 1)]
+    }
+
+    /// Every rule, by table then priority.
+    pub fn all_rules(&self) -> impl Iterator<Item = Arc<Rule>> + '_ {
+        self.tables.iter().flat_map(|t| t.rules())
+    }
+
+    /// Approximate heap bytes used by the tables (for the memory benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        let per_rule = std::mem::size_of::<Rule>() + 16;
+        self.tables
+            .iter()
+            .flat_map(|t| &t.subtables)
+            .map(|s| {
+                s.rules.heap_bytes()
+                    + s.n_rules * (per_rule + std::mem::size_of::<Arc<Rule>>())
+                    + s.rules.values().map(|b| b.capacity() * 8).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// One operation of a batch (ovs-ofctl(8) `add-flow`, `mod-flows`,
+/// `del-flows`, with `--strict` as `strict`).
+#[derive(Clone, Debug)]
+pub enum FlowOp {
+    Add(FlowMod),
+    Modify { filter: FlowMod, strict: bool },
+    Delete { filter: FlowMod, strict: bool },
+}
+
+/// A flow removed by a delete or by expiry.
+#[derive(Clone, Debug)]
+pub struct Removed {
+    pub flow: FlowMod,
+    pub stats: FlowStats,
+}
+
+/// The tables of one bridge, shareable between threads.
+pub struct FlowTables {
+    inner: RwLock<TableSet>,
+    generation: AtomicU64,
+    seq: AtomicU64,
+}
+
+impl Default for FlowTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+enum Undo {
+    Added(Arc<Rule>),
+    Removed(Arc<Rule>),
+}
+
+impl FlowTables {
+    /// Empty tables.
+    pub fn new() -> FlowTables {
+        FlowTables {
+            inner: RwLock::new(TableSet {
+                tables: (0..N_TABLES).map(|_| Table::default()).collect(),
+            }),
+            generation: AtomicU64::new(1),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Bumped on every change; caches compare it to know they are stale.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A consistent read snapshot (held for one packet's translation).
+    pub fn read(&self) -> RwLockReadGuard<'_, TableSet> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, TableSet> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Adds one flow (`ovs-ofctl add-flow`).
+    pub fn add_flow(&self, f: FlowMod, now: Duration) -> Result<(), TableError> {
+        self.transaction(vec![FlowOp::Add(f)], now).map(|_| ())
+    }
+
+    /// Applies a batch atomically: either every operation takes effect, or
+    /// (on error) none does; no packet sees a partial batch. Returns the
+    /// flows that deletes removed.
+    pub fn transaction(&self, ops: Vec<FlowOp>, now: Duration) -> Result<Vec<Removed>, TableError> {
+        let mut set = self.write();
+        let mut undo = Vec::new();
+        let mut removed = Vec::new();
+        let mut result = Ok(());
+        for op in ops {
+            if let Err(e) = self.apply(&mut set, op, now, &mut undo, &mut removed) {
+                result = Err(e);
+                break;
+            }
+        }
+        if let Err(e) = result {
+            for u in undo.into_iter().rev() {
+                match u {
+                    Undo::Added(r) => {
+                        set.tables[r.flow.table as usize].remove(&r);
+                    }
+                    Undo::Removed(r) => set.tables[r.flow.table as usize].insert(r),
+                }
+            }
+            return Err(e);
+        }
+        if !undo.is_empty() {
+            self.bump();
+        }
+        Ok(removed)
+    }
+
+    fn apply(
+        &self,
+        set: &mut TableSet,
+        op: FlowOp,
+        now: Duration,
+        undo: &mut Vec<Undo>,
+        removed: &mut Vec<Removed>,
+    ) -> Result<(), TableError> {
+        match op {
+            FlowOp::Add(f) => {
+                validate(&f)?;
+                let t = &mut set.tables[(f.table as usize).min(N_TABLES - 1)];
+                if f.flags.check_overlap && overlaps(t, &f) {
+                    return Err(TableError::Overlap {
+                        table: f.table,
+                        priority: f.priority,
+                    });
+                }
+                if let Some(old) = t.find_exact(&f).cloned() {
+                    t.remove(&old);
+                    undo.push(Undo::Removed(old));
+                }
+                let r = Arc::new(Rule::new(f, self.seq.fetch_add(1, Relaxed), now));
+                t.insert(r.clone());
+                undo.push(Undo::Added(r));
+            }
+            FlowOp::Modify { filter, strict } => {
+                for f in &filter.actions {
+                    validate_action(filter.table, f)?;
+                }
+                for old in select(set, &filter, strict) {
+                    let mut nf = old.flow.clone();
+                    nf.actions = filter.actions.clone();
+                    let r = Arc::new(Rule {
+                        flow: nf,
+                        seq: old.seq,
+                        created_ns: old.created_ns,
+                        modified_ns: AtomicU64::new(ns(now)),
+                        used_ns: AtomicU64::new(old.used_ns.load(Relaxed)),
+                        n_packets: AtomicU64::new(if filter.flags.reset_counts {
+                            0
+                        } else {
+                            old.n_packets.load(Relaxed)
+                        }),
+                        n_bytes: AtomicU64::new(if filter.flags.reset_counts {
+                            0
+                        } else {
+                            old.n_bytes.load(Relaxed)
+                        }),
+                    });
+                    let t = &mut set.tables[old.flow.table as usize];
+                    t.remove(&old);
+                    t.insert(r.clone());
+                    undo.push(Undo::Removed(old));
+                    undo.push(Undo::Added(r));
+                }
+            }
+            FlowOp::Delete { filter, strict } => {
+                for old in select(set, &filter, strict) {
+                    set.tables[old.flow.table as usize].remove(&old);
+                    removed.push(Removed {
+                        flow: old.flow.clone(),
+                        stats: old.stats(now),
+                    });
+                    undo.push(Undo::Removed(old));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flows selected by a filter (`dump-flows`), with their statistics.
+    /// A filter with `table == 255` selects every table.
+    pub fn dump(&self, filter: &FlowMod, strict: bool, now: Duration) -> Vec<(FlowMod, FlowStats)> {
+        let set = self.read();
+        select(&set, filter, strict)
+            .into_iter()
+            .map(|r| (r.flow.clone(), r.stats(now)))
+            .collect()
+    }
+
+    /// Removes flows whose idle or hard timeout has passed.
+    pub fn expire(&self, now: Duration) -> Vec<Removed> {
+        let expired: Vec<Arc<Rule>> = self.read().all_rules().filter(|r| r.expired(now)).collect();
+        if expired.is_empty() {
+            return Vec::new();
+        }
+        let mut set = self.write();
+        let mut out = Vec::new();
+        for r in expired {
+            if r.expired(now) && set.tables[r.flow.table as usize].remove(&r) {
+                out.push(Removed {
+                    flow: r.flow.clone(),
+                    stats: r.stats(now),
+                });
+            }
+        }
+        if !out.is_empty() {
+            self.bump();
+        }
+        out
+    }
+
+    /// Applies flows produced by `learn` (ovs-actions(7)): a flow identical
+    /// to an existing one (same match, priority, actions, timeouts, cookie)
+    /// only refreshes that flow's hard timeout — no table change, so caches
+    /// stay valid; anything else is an add (replace), which bumps the
+    /// generation.
+    pub fn apply_learned(&self, flows: &[FlowMod], now: Duration) {
+        for f in flows {
+            {
+                let set = self.read();
+                if let Some(r) = set.table(f.table).find_exact(f) {
+                    if r.flow == *f {
+                        r.modified_ns.store(ns(now), Relaxed);
+                        continue;
+                    }
+                }
+            }
+            let _ = self.add_flow(f.clone(), now);
+        }
+    }
+
+    /// Total number of flows.
+    pub fn len(&self) -> usize {
+        self.read().tables.iter().map(Table::len).sum()
+    }
+
+    /// Whether there are no flows at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Rules selected by a del/mod/dump filter (ovs-ofctl(8): non-strict
+/// selects flows whose match is at least as specific; strict requires the
+/// same match and priority), with cookie/mask and out_port filtering.
+fn select(set: &TableSet, filter: &FlowMod, strict: bool) -> Vec<Arc<Rule>> {
+    let tables: Vec<&Table> = if filter.table as usize >= N_TABLES {
+        set.tables.iter().collect()
+    } else {
+        vec![&set.tables[filter.table as usize]]
+    };
+    let mut out = Vec::new();
+    for t in tables {
+        if strict {
+            if let Some(r) = t.find_exact(filter) {
+                out.push(r.clone());
+            }
+        } else {
+            out.extend(
+                t.rules()
+                    .into_iter()
+                    .filter(|r| r.flow.matches.is_covered_by(&filter.matches)),
+            );
+        }
+    }
+    out.retain(|r| {
+        (r.flow.cookie & filter.cookie_mask) == (filter.cookie & filter.cookie_mask)
+            && filter.out_port.is_none_or(|p| r.outputs_to(p))
+    });
+    out
+}
+
+fn overlaps(t: &Table, f: &FlowMod) -> bool {
+    t.rules().iter().any(|r| {
+        r.priority() == f.priority
+            && (0..crate::flowvec::NW).all(|i| {
+                let common = r.flow.matches.mask[i] & f.matches.mask[i];
+                r.flow.matches.value[i] & common == f.matches.value[i] & common
+            })
+    })
+}
+
+fn validate(f: &FlowMod) -> Result<(), TableError> {
+    if f.table as usize >= N_TABLES {
+        return Err(TableError::Inconsistent(
+            "table 255 is not a valid table for a flow".into(),
+        ));
+    }
+    for a in &f.actions {
+        validate_action(f.table, a)?;
+    }
+    Ok(())
+}
+
+fn validate_action(table: u8, a: &Action) -> Result<(), TableError> {
+    match a {
+        Action::GotoTable(t) if *t <= table => Err(TableError::Inconsistent(format!(
+            "goto_table:{t} in table {table}: goto_table may only go forward (OpenFlow 1.3 §5.1)"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,498 @@
+//! Translation ("xlate", as OVS's ofproto-dpif-xlate): run a packet through
+//! the tables, executing OpenFlow actions on a working copy of its fields,
+//! and produce the datapath actions plus the megaflow mask (every bit the
+//! result depended on).
+//!
+//! Semantics follow ovs-actions(7):
+//! * `resubmit`/`goto_table` look the *modified* packet up again (set-field
+//!   style actions change the working copy first); at most
+//!   [`MAX_DEPTH`] nested resubmits and [`MAX_RESUBMITS`] in total, after
+//!   which the packet is dropped, as OVS does.
+//! * Header rewrites are committed just before each output (OVS's
+//!   `commit_odp_actions`), so `strip_vlan,set_tunnel:1,output:2,output:3`
+//!   becomes `pop_vlan, set_tunnel(1), output 2, output 3`.
+//! * `output` to the ingress port is skipped; use `in_port` for that.
+//! * A table miss drops (OVS's default table-miss behaviour for resubmit).
+//! * `ct(...)` emits [`DpAction::Ct`] with the zone resolved and any `exec`
+//!   mark/label writes; translation then **continues** with the next action
+//!   (ct forks the pipeline). If `table=T` was given, the switch runs the
+//!   packet through conntrack, sets the ct_* metadata and `recirc_id =
+//!   recirc_id_for_table(T)`, and translates again: a packet whose
+//!   `recirc_id` is non-zero starts at that table. Conntrack itself is
+//!   therefore outside this crate; nothing here needs a conntrack trait.
+//! * `learn` produces flows to add, see [`crate::learn`].
+
+use crate::actions::*;
+use crate::classifier::{Rule, TableSet};
+use crate::fields::{prereq_holds, Field, FieldRef, Prereq};
+use crate::flowvec::*;
+use crate::learn::learned_flow;
+use packet::flowkey::VLAN_CFI;
+use std::sync::Arc;
+
+/// Nested resubmit limit (OVS: MAX_DEPTH 64).
+pub const MAX_DEPTH: u32 = 64;
+/// Total resubmits per packet (OVS: MAX_RESUBMITS 4096).
+pub const MAX_RESUBMITS: u32 = 4096;
+
+/// The result of translating one packet.
+#[derive(Clone, Debug, Default)]
+pub struct Xlate {
+    /// What to do with the frame, in order; empty means drop.
+    pub actions: Vec<DpAction>,
+    /// The megaflow mask: every packet bit the result depended on.
+    pub mask: Words,
+    /// Flows that matched (their counters are bumped per packet).
+    pub rules: Vec<Arc<Rule>>,
+    /// Flows that `learn` actions want added.
+    pub learns: Vec<FlowMod>,
+    /// The packet's fields after all actions (OVS's "Final flow").
+    pub final_flow: Words,
+}
+
+/// One line of a trace: nesting depth and text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceLine {
+    pub depth: u32,
+    pub text: String,
+}
+
+/// The table a packet enters at, given its `recirc_id` (0 → table 0).
+#[inline]
+pub fn start_table(recirc_id: u32) -> u8 {
+    if recirc_id == 0 {
+        0
+    } else {
+        (recirc_id & 0xff) as u8
+    }
+}
+
+/// The `recirc_id` the switch sets after `ct(table=T)`.
+#[inline]
+pub fn recirc_id_for_table(t: u8) -> u32 {
+    0x100 | t as u32
+}
+
+struct Ctx<'a, 't> {
+    tables: &'a TableSet,
+    flow: Words,
+    base: Words,
+    /// Bits written by actions: the commit's outcome depends on the
+    /// original values of these fields, so they join the megaflow mask.
+    written: Words,
+    x: Xlate,
+    depth: u32,
+    resubmits: u32,
+    stop: bool,
+    trace: Option<&'t mut Vec<TraceLine>>,
+}
+
+/// Translates `pkt` (already flattened) through `tables`.
+pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLine>>) -> Xlate {
+    let mut c = Ctx {
+        tables,
+        flow: *pkt,
+        base: *pkt,
+        written: [0; NW],
+        x: Xlate {
+            actions: Vec::with_capacity(8),
+            rules: Vec::with_capacity(16),
+            ..Xlate::default()
+        },
+        depth: 0,
+        resubmits: 0,
+        stop: false,
+        trace,
+    };
+    Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
+    let t = start_table(Field::RecircId.get(pkt) as u32);
+    c.do_table(t);
+    c.x.final_flow = c.flow;
+    c.x
+}
+
+impl Ctx<'_, '_> {
+    fn note(&mut self, text: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.push(TraceLine {
+                depth: self.depth,
+                text: text(),
+            });
+        }
+    }
+
+    fn do_table(&mut self, table: u8) {
+        let tables: &TableSet = self.tables;
+        let Some(rule) = tables.table(table).lookup(&self.flow, &mut self.x.mask) else {
+            self.note(|| format!("{table:2}. No match.\n    drop"));
+            return;
+        };
+        self.note(|| {
+            let m = crate::print::format_match(&rule.flow.matches, None);
+            let m = if m.is_empty() {
+                String::new()
+            } else {
+                format!("{m}, ")
+            };
+            format!(
+                "{table:2}. {m}priority {}{}",
+                rule.priority(),
+                cookie_str(rule.flow.cookie)
+            )
+        });
+        self.x.rules.push(rule.clone());
+        self.depth += 1;
+        self.do_actions(&rule.flow.actions, table);
+        self.depth -= 1;
+    }
+
+    fn do_actions(&mut self, actions: &[Action], table: u8) {
+        for a in actions {
+            if self.stop {
+                return;
+            }
+            self.note(|| crate::print::action_str(a));
+            self.do_action(a, table);
+        }
+    }
+
+    fn write(&mut self, f: Field, value: u128, mask: u128) {
+        f.set_masked(&mut self.flow, value, mask);
+        f.unwildcard(&mut self.written, mask);
+    }
+
+    fn write_ref(&mut self, r: &FieldRef, value: u128) {
+        r.write(&mut self.flow, value);
+        r.field.unwildcard(&mut self.written, r.mask());
+    }
+
+    fn consult(&mut self, f: Field, mask: u128) {
+        f.unwildcard(&mut self.x.mask, mask);
+    }
+
+    fn prereq(&mut self, p: Prereq) -> bool {
+        let ok = prereq_holds(p, &self.flow, &mut self.x.mask);
+        if !ok {
+            self.note(|| "    (skipped: field prerequisites not met)".into());
+        }
+        ok
+    }
+
+    fn set_field(&mut self, f: Field, value: u128, mask: u128) {
+        if !self.prereq(f.info().prereq) {
+            return;
+        }
+        match f {
+            Field::DlVlan => self.set_vlan(Some(value as u16 & 0xfff), None),
+            Field::DlVlanPcp => self.set_vlan(None, Some(value as u8 & 7)),
+            _ => self.write(f, value, mask),
+        }
+    }
+
+    /// `mod_vlan_vid` / `mod_vlan_pcp`: set VID and/or PCP, pushing a tag
+    /// when the packet has none (ovs-actions(7)).
+    fn set_vlan(&mut self, vid: Option<u16>, pcp: Option<u8>) {
+        self.consult(Field::VlanTci, 0xffff);
+        let mut tci = Field::VlanTci.get(&self.flow) as u16;
+        if tci & VLAN_CFI == 0 {
+            tci = 0;
+        }
+        if let Some(v) = vid {
+            tci = (tci & 0xe000) | v;
+        }
+        if let Some(p) = pcp {
+            tci = (tci & 0x0fff) | (p as u16) << 13;
+        }
+        self.write(Field::VlanTci, (tci | VLAN_CFI) as u128, 0xffff);
+    }
+
+    fn read(&mut self, r: &FieldRef) -> u128 {
+        self.consult(r.field, r.mask());
+        r.read(&self.flow)
+    }
+
+    fn output(&mut self, p: u32) {
+        self.commit();
+        let a = match p {
+            port::IN_PORT => DpAction::OutputInPort,
+            port::NORMAL => DpAction::Normal,
+            port::FLOOD => DpAction::Flood,
+            port::ALL => DpAction::All,
+            port::LOCAL => DpAction::Local,
+            port::CONTROLLER => DpAction::Controller(ControllerAction::default()),
+            port::TABLE | port::NONE => {
+                self.note(|| "    (skipped: not a valid output port here)".into());
+                return;
+            }
+            _ => {
+                self.consult(Field::InPort, u32::MAX as u128);
+                if Field::InPort.get(&self.flow) as u32 == p {
+                    self.note(|| "    (skipped: output to input port; use in_port)".into());
+                    return;
+                }
+                DpAction::Output(p)
+            }
+        };
+        self.x.actions.push(a);
+    }
+
+    fn do_action(&mut self, a: &Action, table: u8) {
+        match a {
+            Action::Output(p) => self.output(*p),
+            Action::OutputReg(r) => {
+                let p = self.read(r) as u32;
+                self.output(p);
+            }
+            Action::Controller(c) => {
+                self.commit();
+                self.x.actions.push(DpAction::Controller(c.clone()));
+            }
+            Action::Enqueue { port, queue } => {
+                self.commit();
+                self.x.actions.push(DpAction::Enqueue {
+                    port: *port,
+                    queue: *queue,
+                });
+            }
+            Action::Resubmit {
+                port,
+                table: t,
+                ct: _,
+            } => self.resubmit(*port, t.unwrap_or(table)),
+            Action::GotoTable(t) => {
+                self.resubmit(None, *t);
+                self.stop = self.stop || self.depth > 0;
+            }
+            Action::ModVlanVid(v) => self.set_vlan(Some(*v), None),
+            Action::ModVlanPcp(p) => self.set_vlan(None, Some(*p)),
+            Action::PushVlan(tpid) => {
+                self.consult(Field::VlanTci, 0xffff);
+                let tci = Field::VlanTci.get(&self.flow) as u16;
+                if tci & VLAN_CFI != 0 {
+                    // Already tagged: push an outer tag copying the current
+                    // one (OpenFlow 1.3 §7.2.4 push_vlan).
+                    self.commit();
+                    self.x.actions.push(DpAction::PushVlan { tpid: *tpid, tci });
+                } else {
+                    self.write(Field::VlanTci, VLAN_CFI as u128, 0xffff);
+                }
+            }
+            Action::StripVlan => {
+                self.write(Field::VlanTci, 0, 0xffff);
+            }
+            Action::SetTunnel { id, .. } => self.write(Field::TunId, *id as u128, u64::MAX as u128),
+            Action::SetField { field, value, mask } => self.set_field(*field, *value, *mask),
+            Action::Load { dst, value } => {
+                if self.prereq(dst.field.info().prereq) {
+                    self.write_ref(dst, *value);
+                }
+            }
+            Action::Move { src, dst } => {
+                let v = self.read(src);
+                if self.prereq(dst.field.info().prereq) {
+                    self.write_ref(dst, v);
+                }
+            }
+            Action::ModDlSrc(m) => self.set_field(Field::DlSrc, mac(m), u64::MAX as u128),
+            Action::ModDlDst(m) => self.set_field(Field::DlDst, mac(m), u64::MAX as u128),
+            Action::ModNwSrc(v) => self.set_field(Field::NwSrc, *v as u128, u32::MAX as u128),
+            Action::ModNwDst(v) => self.set_field(Field::NwDst, *v as u128, u32::MAX as u128),
+            Action::ModNwTos(t) => self.set_field(Field::NwTos, *t as u128, 0xfc),
+            Action::ModTpSrc(p) => self.set_field(Field::TpSrc, *p as u128, 0xffff),
+            Action::ModTpDst(p) => self.set_field(Field::TpDst, *p as u128, 0xffff),
+            Action::DecTtl => {
+                if self.prereq(Prereq::Ip) {
+                    let ttl = self.read(&FieldRef::whole(Field::NwTtl));
+                    if ttl <= 1 {
+                        self.note(|| "    dec_ttl: TTL exceeded, packet dropped".into());
+                        self.stop = true;
+                    } else {
+                        self.write(Field::NwTtl, ttl - 1, 0xff);
+                    }
+                }
+            }
+            Action::Learn(l) => {
+                let f = learned_flow(l, &self.flow, &mut self.x.mask);
+                self.note(|| format!("    learned:{}", crate::print::format_flow(&f, None)));
+                self.x.learns.push(f);
+            }
+            Action::SetQueue(q) => self.x.actions.push(DpAction::SetQueue(*q)),
+            Action::Meter(m) => self.x.actions.push(DpAction::Meter(*m)),
+            Action::Note(_) => {}
+            Action::Ct(c) => self.ct(c),
+            Action::CtClear => {
+                self.x.actions.push(DpAction::CtClear);
+                for f in [Field::CtState, Field::CtZone, Field::CtMark, Field::CtLabel] {
+                    self.write(f, 0, u128::MAX);
+                }
+            }
+        }
+    }
+
+    fn resubmit(&mut self, port: Option<u32>, table: u8) {
+        if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
+            self.note(|| "    resubmit limit reached, packet dropped".into());
+            self.x.actions.clear();
+            self.stop = true;
+            return;
+        }
+        self.resubmits += 1;
+        let saved = Field::InPort.get(&self.flow);
+        if let Some(p) = port {
+            Field::InPort.set(&mut self.flow, p as u128);
+        }
+        self.do_table(table);
+        if port.is_some() {
+            Field::InPort.set(&mut self.flow, saved);
+        }
+    }
+
+    fn ct(&mut self, c: &CtAction) {
+        let zone = match c.zone {
+            None => 0,
+            Some(CtZone::Imm(z)) => z,
+            Some(CtZone::Field(r)) => self.read(&r) as u16,
+        };
+        let mut set_mark = None;
+        let mut set_label = None;
+        for a in &c.exec {
+            let (f, v, m) = match a {
+                Action::SetField { field, value, mask } => (*field, *value, *mask),
+                Action::Load { dst, value } => (dst.field, value << dst.ofs, dst.mask()),
+                _ => continue,
+            };
+            match f {
+                Field::CtMark => set_mark = Some((v as u32, m as u32)),
+                Field::CtLabel => set_label = Some((v, m)),
+                _ => {}
+            }
+        }
+        self.commit();
+        self.x.actions.push(DpAction::Ct {
+            zone,
+            commit: c.commit,
+            force: c.force,
+            nat: c.nat.clone(),
+            alg: c.alg.clone(),
+            set_mark,
+            set_label,
+            recirc_table: c.table,
+        });
+    }
+
+    fn unwildcard_written(&mut self) {
+        const GROUPS: [&[Field]; 9] = [
+            &[Field::TunId, Field::TunSrc, Field::TunDst],
+            &[Field::PktMark],
+            &[Field::VlanTci],
+            &[Field::DlSrc],
+            &[Field::DlDst],
+            &[Field::NwSrc, Field::NwDst],
+            &[Field::Ipv6Src, Field::Ipv6Dst],
+            &[Field::NwTos, Field::NwTtl],
+            &[Field::TpSrc, Field::TpDst],
+        ];
+        for g in GROUPS {
+            if g.iter().any(|f| f.get(&self.written) != 0) {
+                for f in g {
+                    f.unwildcard(&mut self.x.mask, f.full_mask());
+                }
+            }
+        }
+    }
+
+    /// Emits the header rewrites that make the frame look like `flow`.
+    fn commit(&mut self) {
+        if self.flow == self.base {
+            // Unchanged only because the written values equal the
+            // original ones: that equality is part of the verdict.
+            self.unwildcard_written();
+            return;
+        }
+        self.unwildcard_written();
+        let (f, b) = (&self.flow, &self.base);
+        let get = |w: &Words, fld: Field| fld.get(w);
+        let changed = |fld: Field| get(f, fld) != get(b, fld);
+        let mut out = Vec::new();
+        if changed(Field::TunId) || changed(Field::TunSrc) || changed(Field::TunDst) {
+            out.push(DpAction::SetTunnel {
+                id: get(f, Field::TunId) as u64,
+                src: get(f, Field::TunSrc) as u32,
+                dst: get(f, Field::TunDst) as u32,
+            });
+        }
+        if changed(Field::PktMark) {
+            out.push(DpAction::SetPktMark(get(f, Field::PktMark) as u32));
+        }
+        let (ft, bt) = (get(f, Field::VlanTci) as u16, get(b, Field::VlanTci) as u16);
+        if ft != bt {
+            out.push(match (bt & VLAN_CFI != 0, ft & VLAN_CFI != 0) {
+                (true, false) => DpAction::PopVlan,
+                (false, true) => DpAction::PushVlan {
+                    tpid: 0x8100,
+                    tci: ft,
+                },
+                _ => DpAction::SetVlan { tci: ft },
+            });
+        }
+        if changed(Field::DlSrc) {
+            out.push(DpAction::SetEthSrc(to_mac(get(f, Field::DlSrc))));
+        }
+        if changed(Field::DlDst) {
+            out.push(DpAction::SetEthDst(to_mac(get(f, Field::DlDst))));
+        }
+        let dl_type = get(f, Field::DlType) as u16;
+        use packet::flowkey::ethertype as et;
+        if dl_type == et::IPV4 {
+            if changed(Field::NwSrc) {
+                out.push(DpAction::SetIpv4Src(get(f, Field::NwSrc) as u32));
+            }
+            if changed(Field::NwDst) {
+                out.push(DpAction::SetIpv4Dst(get(f, Field::NwDst) as u32));
+            }
+        }
+        if dl_type == et::IPV6 {
+            if changed(Field::Ipv6Src) {
+                out.push(DpAction::SetIpv6Src(get(f, Field::Ipv6Src).to_be_bytes()));
+            }
+            if changed(Field::Ipv6Dst) {
+                out.push(DpAction::SetIpv6Dst(get(f, Field::Ipv6Dst).to_be_bytes()));
+            }
+        }
+        if dl_type == et::IPV4 || dl_type == et::IPV6 {
+            if changed(Field::NwTos) {
+                out.push(DpAction::SetIpTos(get(f, Field::NwTos) as u8));
+            }
+            if changed(Field::NwTtl) {
+                out.push(DpAction::SetIpTtl(get(f, Field::NwTtl) as u8));
+            }
+            if changed(Field::TpSrc) {
+                out.push(DpAction::SetTpSrc(get(f, Field::TpSrc) as u16));
+            }
+            if changed(Field::TpDst) {
+                out.push(DpAction::SetTpDst(get(f, Field::TpDst) as u16));
+            }
+        }
+        // What the emitted rewrites depend on is part of the verdict.
+        self.x.mask[W_DL_DST] |= 0xffff << 48;
+        self.x.actions.extend(out);
+        self.base = self.flow;
+    }
+}
+
+fn mac(m: &[u8; 6]) -> u128 {
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]) as u128
+}
+
+fn to_mac(v: u128) -> [u8; 6] {
+    let b = (v as u64).to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+fn cookie_str(c: u64) -> String {
+    if c == 0 {
+        String::new()
+    } else {
+        format!(", cookie {c:#x}")
+    }
+}

@@ -1,0 +1,170 @@
+//! One hash table per distinct mask: the building block of tuple-space
+//! search, used by both the classifier's subtables and the megaflow cache
+//! (as OVS's `cls_subtable` and `dpcls_subtable`).
+
+use crate::flowvec::{Words, NW};
+use hashbrown::HashTable;
+
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+#[inline]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(K)
+}
+
+/// MurmurHash3's 64-bit finalizer: spreads high-order differences (e.g. a
+/// /24 prefix stored in the top bits of a word) into the low bits that pick
+/// the bucket.
+#[inline]
+pub(crate) fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A hash table keyed on `words & mask`, storing only the masked words that
+/// are not all-zero in the mask.
+pub(crate) struct TupleTable<V> {
+    pub(crate) mask: Words,
+    idx: Box<[u8]>,
+    table: HashTable<(Box<[u64]>, V)>,
+}
+
+impl<V> TupleTable<V> {
+    pub(crate) fn new(mask: Words) -> Self {
+        let idx: Box<[u8]> = (0..NW).filter(|&i| mask[i] != 0).map(|i| i as u8).collect();
+        TupleTable {
+            mask,
+            idx,
+            table: HashTable::new(),
+        }
+    }
+
+    #[inline]
+    fn hash_of(&self, w: &Words) -> u64 {
+        let mut h = 0;
+        for &i in self.idx.iter() {
+            h = mix(h, w[i as usize] & self.mask[i as usize]);
+        }
+        fmix(h)
+    }
+
+    fn hash_vals(vals: &[u64]) -> u64 {
+        fmix(vals.iter().fold(0, |h, &v| mix(h, v)))
+    }
+
+    #[inline]
+    fn eq(&self, w: &Words, vals: &[u64]) -> bool {
+        self.idx
+            .iter()
+            .zip(vals.iter())
+            .all(|(&i, &v)| w[i as usize] & self.mask[i as usize] == v)
+    }
+
+    /// ORs this table's mask into `consulted` (only the non-zero words).
+    #[inline]
+    pub(crate) fn unwildcard_into(&self, consulted: &mut Words) {
+        for &i in self.idx.iter() {
+            consulted[i as usize] |= self.mask[i as usize];
+        }
+    }
+
+    /// The value stored for the masked packet words.
+    #[inline]
+    pub(crate) fn find(&self, w: &Words) -> Option<&V> {
+        let h = self.hash_of(w);
+        self.table
+            .find(h, |(vals, _)| self.eq(w, vals))
+            .map(|(_, v)| v)
+    }
+
+    /// Mutable access to the value for `w`, inserting `make()` if absent.
+    pub(crate) fn entry(&mut self, w: &Words, make: impl FnOnce() -> V) -> &mut V {
+        let h = self.hash_of(w);
+        let vals: Box<[u64]> = self
+            .idx
+            .iter()
+            .map(|&i| w[i as usize] & self.mask[i as usize])
+            .collect();
+        let idx = &self.idx;
+        let mask = &self.mask;
+        let entry = self.table.entry(
+            h,
+            |(v, _)| {
+                idx.iter()
+                    .zip(v.iter())
+                    .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
+            },
+            |(v, _)| Self::hash_vals(v),
+        );
+        &mut entry.or_insert_with(|| (vals, make())).into_mut().1
+    }
+
+    /// Mutable access to an existing value.
+    pub(crate) fn get_mut(&mut self, w: &Words) -> Option<&mut V> {
+        let h = self.hash_of(w);
+        let idx = &self.idx;
+        let mask = &self.mask;
+        self.table
+            .find_mut(h, |(v, _)| {
+                idx.iter()
+                    .zip(v.iter())
+                    .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
+            })
+            .map(|(_, v)| v)
+    }
+
+    /// Removes the value for `w`.
+    pub(crate) fn remove(&mut self, w: &Words) -> Option<V> {
+        let h = self.hash_of(w);
+        let idx = &self.idx;
+        let mask = &self.mask;
+        self.table
+            .find_entry(h, |(v, _)| {
+                idx.iter()
+                    .zip(v.iter())
+                    .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
+            })
+            .ok()
+            .map(|e| e.remove().0 .1)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.table.iter().map(|(_, v)| v)
+    }
+
+    /// Approximate heap bytes used (for the memory benchmark).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<(Box<[u64]>, V)>() + 1)
+            + self.table.len() * self.idx.len() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_lookup() {
+        let mut mask = [0u64; NW];
+        mask[3] = 0xff;
+        let mut t: TupleTable<u32> = TupleTable::new(mask);
+        let mut w = [0u64; NW];
+        w[3] = 0x1234;
+        *t.entry(&w, || 0) += 7;
+        let mut probe = [9u64; NW];
+        probe[3] = 0xff34;
+        assert_eq!(t.find(&probe), Some(&7));
+        probe[3] = 0x35;
+        assert_eq!(t.find(&probe), None);
+        assert_eq!(t.remove(&w), Some(7));
+        assert_eq!(t.len(), 0);
+    }
+}

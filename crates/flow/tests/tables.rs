@@ -1,0 +1,348 @@
+//! Classifier semantics, batches, timeouts, counters, translation details
+//! and cache behaviour.
+
+use flow::actions::DpAction;
+use flow::cache::{process, process_uncached, FlowCache};
+use flow::{parse_filter, parse_flow, parse_packet, FlowOp, FlowTables, TableError};
+use std::time::Duration;
+
+const T0: Duration = Duration::ZERO;
+
+fn tables(flows: &[&str]) -> FlowTables {
+    let t = FlowTables::new();
+    let ops = flows
+        .iter()
+        .map(|f| FlowOp::Add(parse_flow(f).unwrap().flow))
+        .collect();
+    t.transaction(ops, T0).unwrap();
+    t
+}
+
+fn verdict(t: &FlowTables, pkt: &str) -> Vec<DpAction> {
+    process_uncached(t, &parse_packet(pkt).unwrap()).actions
+}
+
+#[test]
+fn highest_priority_wins_across_subtables() {
+    let t = tables(&[
+        "priority=10,in_port=1 actions=output:10",
+        "priority=20,ip,nw_dst=10.0.0.0/8 actions=output:20",
+        "priority=30,ip,nw_dst=10.1.0.0/16 actions=output:30",
+        "priority=5 actions=output:5",
+    ]);
+    assert_eq!(
+        verdict(&t, "in_port=1,ip,nw_dst=10.1.2.3"),
+        [DpAction::Output(30)]
+    );
+    assert_eq!(
+        verdict(&t, "in_port=1,ip,nw_dst=10.2.2.3"),
+        [DpAction::Output(20)]
+    );
+    assert_eq!(
+        verdict(&t, "in_port=1,ip,nw_dst=11.0.0.1"),
+        [DpAction::Output(10)]
+    );
+    assert_eq!(verdict(&t, "in_port=2,arp"), [DpAction::Output(5)]);
+}
+
+#[test]
+fn equal_priority_overlap_prefers_the_older_flow() {
+    let t = tables(&[
+        "priority=7,in_port=1 actions=output:2",
+        "priority=7,ip actions=output:3",
+    ]);
+    assert_eq!(verdict(&t, "in_port=1,ip"), [DpAction::Output(2)]);
+    let t = tables(&[
+        "priority=7,ip actions=output:3",
+        "priority=7,in_port=1 actions=output:2",
+    ]);
+    assert_eq!(verdict(&t, "in_port=1,ip"), [DpAction::Output(3)]);
+    // check_overlap refuses the second one.
+    let e = t.add_flow(
+        parse_flow("check_overlap,priority=7,in_port=1,ip actions=output:4")
+            .unwrap()
+            .flow,
+        T0,
+    );
+    assert_eq!(
+        e,
+        Err(TableError::Overlap {
+            table: 0,
+            priority: 7
+        })
+    );
+}
+
+#[test]
+fn same_match_and_priority_replaces() {
+    let t = tables(&[
+        "priority=7,in_port=1 actions=output:2",
+        "priority=7,in_port=1 actions=output:3",
+    ]);
+    assert_eq!(t.len(), 1);
+    assert_eq!(verdict(&t, "in_port=1"), [DpAction::Output(3)]);
+}
+
+#[test]
+fn failed_batch_changes_nothing() {
+    let t = tables(&["priority=1,in_port=1 actions=output:2"]);
+    let gen = t.generation();
+    let ops = vec![
+        FlowOp::Delete {
+            filter: parse_filter("in_port=1").unwrap().flow,
+            strict: false,
+        },
+        FlowOp::Add(
+            parse_flow("priority=1,in_port=1 actions=output:9")
+                .unwrap()
+                .flow,
+        ),
+        FlowOp::Add(
+            parse_flow("table=3,priority=1 actions=goto_table:2")
+                .unwrap()
+                .flow,
+        ),
+    ];
+    assert!(matches!(
+        t.transaction(ops, T0),
+        Err(TableError::Inconsistent(_))
+    ));
+    assert_eq!(t.generation(), gen);
+    assert_eq!(t.len(), 1);
+    assert_eq!(verdict(&t, "in_port=1"), [DpAction::Output(2)]);
+}
+
+#[test]
+fn delete_and_modify_strict_and_not() {
+    let t = tables(&[
+        "cookie=0x1,priority=5,in_port=1 actions=output:2",
+        "cookie=0x2,priority=6,in_port=1,ip actions=output:3",
+        "cookie=0x2,priority=6,in_port=2 actions=output:3",
+    ]);
+    // Non-strict: every flow at least as specific as in_port=1.
+    let f = parse_filter("in_port=1").unwrap().flow;
+    assert_eq!(t.dump(&f, false, T0).len(), 2);
+    // Strict needs the same priority too.
+    let f = parse_filter("priority=5,in_port=1").unwrap().flow;
+    assert_eq!(t.dump(&f, true, T0).len(), 1);
+    // cookie/mask and out_port filters.
+    let f = parse_filter("table=255,cookie=0x2/-1").unwrap().flow;
+    assert_eq!(t.dump(&f, false, T0).len(), 2);
+    let mut f = parse_filter("table=255").unwrap().flow;
+    f.out_port = Some(2);
+    assert_eq!(t.dump(&f, false, T0).len(), 1);
+    let mut m = parse_flow("in_port=1 actions=output:7").unwrap().flow;
+    m.priority = 6;
+    t.transaction(
+        vec![FlowOp::Modify {
+            filter: m,
+            strict: false,
+        }],
+        T0,
+    )
+    .unwrap();
+    assert_eq!(verdict(&t, "in_port=1,ip"), [DpAction::Output(7)]);
+    assert_eq!(verdict(&t, "in_port=1,arp"), [DpAction::Output(7)]);
+    let removed = t
+        .transaction(
+            vec![FlowOp::Delete {
+                filter: parse_filter("in_port=1").unwrap().flow,
+                strict: false,
+            }],
+            T0,
+        )
+        .unwrap();
+    assert_eq!(removed.len(), 2);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn idle_and_hard_timeouts_in_injected_time() {
+    let t = tables(&[
+        "idle_timeout=10,in_port=1 actions=output:2",
+        "hard_timeout=15,in_port=2 actions=output:1",
+    ]);
+    let mut cache = FlowCache::default();
+    let p1 = parse_packet("in_port=1").unwrap();
+    // Used at t=8 s: the idle flow lives until 18 s.
+    process(&t, &mut cache, &p1, 60, Duration::from_secs(8));
+    cache.sync_stats();
+    assert!(t.expire(Duration::from_secs(14)).is_empty());
+    let gone = t.expire(Duration::from_secs(15));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].flow.hard_timeout, 15);
+    let gone = t.expire(Duration::from_secs(18));
+    assert_eq!(
+        (gone.len(), gone[0].stats.n_packets, gone[0].stats.n_bytes),
+        (1, 1, 60)
+    );
+    assert!(t.is_empty());
+}
+
+#[test]
+fn translation_details_follow_ovs() {
+    // Output to the ingress port is skipped; in_port sends it back.
+    let t = tables(&["in_port=1 actions=output:1,output:2,in_port"]);
+    assert_eq!(
+        verdict(&t, "in_port=1"),
+        [DpAction::Output(2), DpAction::OutputInPort]
+    );
+    // dec_ttl stops at TTL 1; rewrites are committed before output.
+    let t = tables(&["ip actions=dec_ttl,mod_nw_dst:10.0.0.9,output:2"]);
+    assert_eq!(verdict(&t, "ip,nw_ttl=1"), []);
+    assert_eq!(
+        verdict(&t, "ip,nw_ttl=64"),
+        [
+            DpAction::SetIpv4Dst(0x0a00_0009),
+            DpAction::SetIpTtl(63),
+            DpAction::Output(2)
+        ]
+    );
+    // Set-field changes are seen by later tables; registers carry state.
+    let t = tables(&[
+        "actions=load:0x2a->NXM_NX_REG0[],mod_vlan_vid:5,resubmit(,1)",
+        "table=1,reg0=0x2a,dl_vlan=5 actions=move:NXM_NX_REG0[0..7]->NXM_NX_REG1[8..15],goto_table:2",
+        "table=2,reg1=0x2a00 actions=output:3",
+    ]);
+    assert_eq!(
+        verdict(&t, "in_port=1"),
+        [
+            DpAction::PushVlan {
+                tpid: 0x8100,
+                tci: 0x1005
+            },
+            DpAction::Output(3)
+        ]
+    );
+    // A resubmit loop is cut off and drops.
+    let t = tables(&["actions=output:4,resubmit(,0)"]);
+    assert_eq!(verdict(&t, "in_port=1"), []);
+}
+
+#[test]
+fn ct_emits_a_typed_action_and_recirculation_starts_at_its_table() {
+    let t = tables(&[
+        "table=0,ip actions=ct(commit,zone=NXM_NX_REG6[0..15],table=5,exec(set_field:0x7->ct_mark))",
+        "table=5,ct_state=+trk+new,ip actions=output:2",
+        "table=5,ct_state=+trk+est,ip actions=output:3",
+    ]);
+    let mut p = parse_packet("ip,in_port=1,reg6=0x9").unwrap();
+    let acts = process_uncached(&t, &p).actions;
+    assert_eq!(acts.len(), 1);
+    let DpAction::Ct {
+        zone,
+        commit,
+        set_mark,
+        recirc_table,
+        ..
+    } = &acts[0]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(
+        (*zone, *commit, *set_mark, *recirc_table),
+        (9, true, Some((7, u32::MAX)), Some(5))
+    );
+    // The switch runs conntrack, then re-enters with the result.
+    p.meta.recirc_id = flow::recirc_id_for_table(5);
+    p.meta.ct_state = flow::fields::ct_state::TRK | flow::fields::ct_state::NEW;
+    assert_eq!(process_uncached(&t, &p).actions, [DpAction::Output(2)]);
+    p.meta.ct_state = flow::fields::ct_state::TRK | flow::fields::ct_state::EST;
+    assert_eq!(process_uncached(&t, &p).actions, [DpAction::Output(3)]);
+}
+
+#[test]
+fn megaflow_covers_packets_that_differ_only_in_unconsulted_fields() {
+    let t = tables(&[
+        "priority=1,in_port=1 actions=output:2",
+        "priority=0 actions=drop",
+    ]);
+    let mut cache = FlowCache::new(0, 100);
+    for sport in 0..50u16 {
+        let mut p = parse_packet("in_port=1,tcp,nw_src=10.0.0.1").unwrap();
+        p.key.tp_src = sport;
+        assert_eq!(
+            process(&t, &mut cache, &p, 64, T0).actions,
+            [DpAction::Output(2)]
+        );
+    }
+    assert_eq!(cache.stats.misses, 1);
+    assert_eq!(cache.stats.megaflow_hits, 49);
+    // A table change invalidates.
+    t.add_flow(
+        parse_flow("priority=2,in_port=1,tcp actions=output:3")
+            .unwrap()
+            .flow,
+        T0,
+    )
+    .unwrap();
+    let p = parse_packet("in_port=1,tcp").unwrap();
+    assert_eq!(
+        process(&t, &mut cache, &p, 64, T0).actions,
+        [DpAction::Output(3)]
+    );
+    assert_eq!(cache.stats.misses, 2);
+}
+
+#[test]
+fn megaflow_cache_is_bounded() {
+    let flows: Vec<String> = (1..=40)
+        .map(|i| format!("in_port={i} actions=output:99"))
+        .collect();
+    let t = tables(&flows.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cache = FlowCache::new(16, 8);
+    for i in 1..=40 {
+        let v = process(
+            &t,
+            &mut cache,
+            &parse_packet(&format!("in_port={i}")).unwrap(),
+            64,
+            T0,
+        );
+        assert_eq!(v.actions, [DpAction::Output(99)]);
+        assert!(cache.megaflows() <= 8);
+    }
+    assert!(cache.stats.flushes >= 4);
+}
+
+#[test]
+fn a_packet_never_sees_half_a_batch() {
+    fn version(v: u32) -> Vec<FlowOp> {
+        vec![
+            FlowOp::Add(
+                parse_flow(&format!(
+                    "priority=1 actions=load:{v}->NXM_NX_REG0[],resubmit(,1)"
+                ))
+                .unwrap()
+                .flow,
+            ),
+            FlowOp::Delete {
+                filter: parse_filter("table=1").unwrap().flow,
+                strict: false,
+            },
+            FlowOp::Add(
+                parse_flow(&format!("table=1,reg0={v} actions=output:{v}"))
+                    .unwrap()
+                    .flow,
+            ),
+        ]
+    }
+    let t = std::sync::Arc::new(FlowTables::new());
+    t.transaction(version(1), T0).unwrap();
+    let reader = {
+        let t = t.clone();
+        std::thread::spawn(move || {
+            let p = parse_packet("in_port=9").unwrap();
+            let mut cache = FlowCache::default();
+            for _ in 0..20_000 {
+                let v = process(&t, &mut cache, &p, 64, T0);
+                // A mix of versions would match no flow in table 1: drop.
+                assert_eq!(v.actions.len(), 1, "saw a half-applied batch");
+            }
+        })
+    };
+    for i in 0..2_000u32 {
+        t.transaction(version(1 + i % 2), T0).unwrap();
+    }
+    reader.join().unwrap();
+}
