@@ -1,0 +1,126 @@
+//! IPv6 Neighbor Discovery responder: Neighbor Solicitation → Neighbor
+//! Advertisement carrying a Target Link-Layer Address option (RFC 4861
+//! §7.2.4), OVN's `nd_na` / `nd_na_router` actions (ovn-northd(8)).
+
+use core::net::Ipv6Addr;
+
+use packet::ethernet::EthernetFrame;
+use packet::flowkey::ethertype;
+use packet::icmpv6::{na_flags, Icmpv6Packet, NdMessage, NdRepr};
+use packet::ip_proto;
+use packet::ipv6::{self, Ipv6Packet, Ipv6Repr};
+
+use crate::frame::{need, write_eth, ETH_LEN};
+use crate::{Ipv6Table, NoReply};
+
+/// Length of every reply [`respond`] writes: Ethernet, IPv6, NA with TLL.
+pub const REPLY_LEN: usize = ETH_LEN + ipv6::HEADER_LEN + packet::icmpv6::ND_LEN + 8;
+
+/// How advertisements are flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NdConfig {
+    /// Set the Router flag (RFC 4861 §4.4): `true` when answering for a
+    /// router port's address (OVN's `nd_na_router`).
+    pub router: bool,
+}
+
+/// Answers a Neighbor Solicitation in `frame` for a target `table` knows.
+///
+/// Checks RFC 4861 §7.1.1 validity: hop limit 255, ICMPv6 checksum, code 0,
+/// length; a solicitation from the unspecified address (duplicate address
+/// detection) carries no SLL option and is answered to all-nodes with the
+/// Solicited flag clear (§7.2.4). Otherwise the NA goes to the solicitor
+/// (its SLL option, else the frame's source MAC) with S and O set.
+pub fn respond(
+    frame: &[u8],
+    table: &impl Ipv6Table,
+    config: NdConfig,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    if eth.ethertype() != ethertype::IPV6 {
+        return Err(NoReply::NotForUs);
+    }
+    let ip = Ipv6Packet::new_checked(eth.payload())?;
+    // ND messages carry no extension headers in practice; a solicitation
+    // hidden behind one is not answered (the kernel of the owner would be).
+    if ip.next_header() != ip_proto::ICMPV6 {
+        return Err(NoReply::NotForUs);
+    }
+    let icmp = ip.payload();
+    if icmp.first() != Some(&packet::icmpv6::msg_type::NEIGHBOR_SOLICIT) {
+        return Err(NoReply::NotForUs);
+    }
+    let (src, dst) = (ip.src(), ip.dst());
+    if ip.hop_limit() != 255 {
+        return Err(NoReply::Malformed(packet::Error::Malformed {
+            layer: "nd",
+            field: "hop limit",
+        }));
+    }
+    if !Icmpv6Packet::new_checked(icmp)?.verify_checksum(&src, &dst) {
+        return Err(NoReply::BadChecksum("icmpv6"));
+    }
+    let ns = NdMessage::new_checked(icmp)?;
+    let NdRepr::Solicit { target, sll } = NdRepr::parse(&ns)? else {
+        return Err(NoReply::NotForUs);
+    };
+    if target.is_multicast() {
+        return Err(NoReply::Malformed(packet::Error::Malformed {
+            layer: "nd",
+            field: "target",
+        }));
+    }
+    let mac = table.lookup_v6(target).ok_or(NoReply::UnknownTarget)?;
+    if mac == eth.src() {
+        return Err(NoReply::AskerOwnsTarget);
+    }
+    let dad = src.is_unspecified();
+    if dad && sll.is_some() {
+        // RFC 4861 §7.1.1: "If the IP source address is the unspecified
+        // address, ... there is no source link-layer address option".
+        return Err(NoReply::Malformed(packet::Error::Malformed {
+            layer: "nd",
+            field: "sll option",
+        }));
+    }
+    let mut flags = na_flags::OVERRIDE;
+    if config.router {
+        flags |= na_flags::ROUTER;
+    }
+    let (ip_dst, eth_dst) = if dad {
+        let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        (all_nodes, multicast_mac(&all_nodes))
+    } else {
+        flags |= na_flags::SOLICITED;
+        (src, sll.unwrap_or(eth.src()))
+    };
+    need(out, REPLY_LEN)?;
+    write_eth(out, mac, eth_dst, ethertype::IPV6)?;
+    let na = NdRepr::Advert {
+        flags,
+        target,
+        tll: Some(mac),
+    };
+    let ip_out = &mut out[ETH_LEN..REPLY_LEN];
+    Ipv6Repr {
+        src: target,
+        dst: ip_dst,
+        next_header: ip_proto::ICMPV6,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 255,
+        payload_len: na.buffer_len() as u16,
+    }
+    .emit(ip_out)?;
+    na.emit(&mut ip_out[ipv6::HEADER_LEN..], &target, &ip_dst)?;
+    Ok(REPLY_LEN)
+}
+
+/// The Ethernet address an IPv6 multicast address maps to (RFC 2464 §7):
+/// 33:33 followed by the last four bytes of the address.
+#[inline]
+pub fn multicast_mac(ip: &Ipv6Addr) -> crate::Mac {
+    let o = ip.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
