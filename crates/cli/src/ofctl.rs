@@ -1,14 +1,229 @@
-//! `cloudnet ofctl`.
+//! `cloudnet ofctl`: OpenFlow tables in ovs-ofctl(8) syntax.
+//!
+//! Offline subcommands (`parse-flow`, `trace --flows FILE`) work on text
+//! alone; the online ones talk to a running switch through its control
+//! socket under `--run-dir` (filled in by the switch).
+
+use anyhow::Context;
+use clap::Subcommand;
+use std::path::PathBuf;
 
 /// Arguments of `cloudnet ofctl`.
 #[derive(clap::Args)]
-#[command(trailing_var_arg = true)]
 pub struct Args {
-    /// Arguments (not implemented yet).
-    #[arg(allow_hyphen_values = true)]
-    rest: Vec<String>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("'ofctl' is not implemented yet")
+/// `ofctl` subcommands.
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Parse a flow and print it normalized, as `ovs-ofctl parse-flow` does
+    /// (warnings, e.g. fields dropped for missing prerequisites, go to stderr).
+    ParseFlow {
+        /// The flow, e.g. "priority=1,in_port=1 actions=resubmit(,1)".
+        flow: String,
+    },
+    /// Trace packets through flows read from a file, like
+    /// `ovs-appctl ofproto/trace`. Flows learned by one packet are installed
+    /// before the next packet is traced.
+    ///
+    /// Without `--flows`, `trace BRIDGE FLOW` walks the tables of a running
+    /// switch (ofproto/trace).
+    Trace {
+        /// File with one add-flow argument per line ('#' starts a comment).
+        #[arg(long)]
+        flows: Option<PathBuf>,
+        /// Packets as flow strings, e.g. "in_port=1,dl_vlan=1,dl_src=...,dl_dst=...";
+        /// online: BRIDGE FLOW.
+        #[arg(required = true)]
+        packets: Vec<String>,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Ports of a running switch's bridge (numbers and names).
+    Show { bridge: String, #[command(flatten)] online: Online },
+    /// Port counters of a running switch's bridge.
+    DumpPorts { bridge: String, port: Option<String>, #[command(flatten)] online: Online },
+    /// Table statistics and drop counters of a running switch's bridge.
+    DumpTables { bridge: String, #[command(flatten)] online: Online },
+    /// Add a flow to a running switch.
+    AddFlow { bridge: String, flow: String, #[command(flatten)] online: Online },
+    /// Add flows from a file (one per line) to a running switch.
+    AddFlows { bridge: String, file: PathBuf, #[command(flatten)] online: Online },
+    /// Modify the actions of matching flows.
+    ModFlows {
+        bridge: String,
+        flow: String,
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Delete matching flows (all flows without a filter).
+    DelFlows {
+        bridge: String,
+        flow: Option<String>,
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Print the flows of a running switch.
+    DumpFlows {
+        bridge: String,
+        flow: Option<String>,
+        #[arg(long)]
+        no_stats: bool,
+        #[command(flatten)]
+        online: Online,
+    },
+}
+
+/// Options of subcommands that need a running switch.
+#[derive(clap::Args)]
+pub struct Online {
+    /// The switch's run directory (control socket).
+    #[arg(long, env = "CLOUDNET_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Cmd::ParseFlow { flow } => {
+            let p = flow::parse_flow(&flow)?;
+            for w in &p.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}", flow::format_flow(&p.flow, None).trim_start());
+            Ok(())
+        }
+        Cmd::Trace {
+            flows: Some(flows),
+            packets,
+            ..
+        } => trace(&flows, &packets),
+        Cmd::Trace {
+            flows: None,
+            packets,
+            online,
+        } => {
+            let [bridge, flow] = <[String; 2]>::try_from(packets)
+                .map_err(|_| anyhow::anyhow!("online trace takes BRIDGE FLOW (or use --flows FILE)"))?;
+            online.call(vswitch::Request::Trace { bridge, flow })
+        }
+        Cmd::AddFlow { bridge, flow, online } => online.call(vswitch::Request::AddFlows {
+            bridge,
+            flows: vec![flow],
+        }),
+        Cmd::AddFlows { bridge, file, online } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let flows = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| l.trim_matches('"').to_owned())
+                .collect();
+            online.call(vswitch::Request::AddFlows { bridge, flows })
+        }
+        Cmd::ModFlows {
+            bridge,
+            flow,
+            strict,
+            online,
+        } => online.call(vswitch::Request::ModFlows { bridge, flow, strict }),
+        Cmd::DelFlows {
+            bridge,
+            flow,
+            strict,
+            online,
+        } => online.call(vswitch::Request::DelFlows {
+            bridge,
+            matches: flow,
+            strict,
+        }),
+        Cmd::DumpFlows {
+            bridge,
+            flow,
+            no_stats,
+            online,
+        } => {
+            let out = online.request(vswitch::Request::DumpFlows {
+                bridge,
+                matches: flow,
+            })?;
+            for line in out.lines() {
+                // Without stats, print what follows the counters, as
+                // `ovs-ofctl --no-stats dump-flows` does.
+                match line.split_once("n_bytes=").and_then(|(_, r)| r.split_once(", ")) {
+                    Some((_, rest)) if no_stats => println!(" {rest}"),
+                    _ => println!("{line}"),
+                }
+            }
+            Ok(())
+        }
+        Cmd::Show { bridge, online } => online.call(vswitch::Request::Show { bridge }),
+        Cmd::DumpPorts {
+            bridge,
+            port,
+            online,
+        } => online.call(vswitch::Request::DumpPorts { bridge, port }),
+        Cmd::DumpTables { bridge, online } => online.call(vswitch::Request::DumpTables { bridge }),
+    }
+}
+
+impl Online {
+    fn request(&self, req: vswitch::Request) -> anyhow::Result<String> {
+        let dir = self
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(vswitch::daemon::DEFAULT_RUN_DIR));
+        Ok(vswitch::call(&dir, &req, std::time::Duration::from_secs(10))?)
+    }
+
+    fn call(&self, req: vswitch::Request) -> anyhow::Result<()> {
+        print!("{}", self.request(req)?);
+        Ok(())
+    }
+}
+
+/// Reads a flows file: one add-flow argument per line, blank lines and
+/// `#` comments skipped. Errors name the line.
+pub fn read_flows_file(path: &std::path::Path) -> anyhow::Result<Vec<flow::FlowMod>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.trim_matches('"');
+        let p = flow::parse_flow(line).with_context(|| format!("{}:{}", path.display(), n + 1))?;
+        for w in &p.warnings {
+            eprintln!("warning: {}:{}: {w}", path.display(), n + 1);
+        }
+        out.push(p.flow);
+    }
+    Ok(out)
+}
+
+fn trace(path: &std::path::Path, packets: &[String]) -> anyhow::Result<()> {
+    let tables = flow::FlowTables::new();
+    let now = std::time::Duration::ZERO;
+    let ops = read_flows_file(path)?.into_iter().map(flow::FlowOp::Add).collect();
+    tables.transaction(ops, now)?;
+    for (i, p) in packets.iter().enumerate() {
+        let pkt = flow::parse_packet(p).with_context(|| format!("packet {p:?}"))?;
+        let report = flow::trace(&tables, &pkt);
+        if i > 0 {
+            println!();
+        }
+        print!("{}", report.render());
+        tables.apply_learned(&report.xlate.learns, now);
+    }
+    Ok(())
 }

@@ -1,14 +1,40 @@
-//! `cloudnet vswitchd`.
+//! `cloudnet vswitchd`: the virtual switch daemon (see the `vswitch` crate).
+
+use std::path::PathBuf;
+
+use vswitch::daemon::{DaemonOptions, DEFAULT_RUN_DIR};
 
 /// Arguments of `cloudnet vswitchd`.
 #[derive(clap::Args)]
-#[command(trailing_var_arg = true)]
 pub struct Args {
-    /// Arguments (not implemented yet).
-    #[arg(allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Directory for the control socket (vswitchd.sock) and the database
+    /// (conf.db); one per switch.
+    #[arg(long, env = "CLOUDNET_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+    /// Fork into the background once the control socket is bound.
+    #[arg(long)]
+    detach: bool,
+    /// Write the daemon's pid to this file.
+    #[arg(long)]
+    pidfile: Option<PathBuf>,
+    /// Append logs (stderr) to this file.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+    /// Keep OpenFlow flows in the database across restarts (by default, as
+    /// in OVS, flows are the controller's to re-install).
+    #[arg(long)]
+    persist_flows: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("'vswitchd' is not implemented yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    vswitch::daemon::run(DaemonOptions {
+        switch: vswitch::Options {
+            run_dir: a.run_dir,
+            persist_flows: a.persist_flows,
+        },
+        detach: a.detach,
+        pidfile: a.pidfile,
+        log_file: a.log_file,
+    })?;
+    Ok(())
 }

@@ -1,1 +1,32 @@
-//! vswitch crate (work in progress).
+//! The cloudnet virtual switch: `cloudnet vswitchd` and the library behind
+//! `cloudnet vsctl` / `cloudnet ofctl`.
+//!
+//! * [`schema`] — Bridge / Port / Interface records (ovs-vswitchd.conf.db(5));
+//! * [`db`] — their crash-safe store (redb) in the run directory;
+//! * [`vsctl`] — the ovs-vsctl(8) command language over them;
+//! * [`proto`] — the versioned JSON control protocol (PROTOCOL.md) and a client;
+//! * [`server`] — the control socket;
+//! * [`switch`] — configuration + database + datapath, request handling;
+//! * [`dp`] — the datapath: ports (TAP, AF_PACKET, patch), the epoll event
+//!   loop, the NORMAL learning switch, counters;
+//!
+//! Frames go through `packet::extract`, then the `flow` crate's flow cache
+//! and classifier, and the datapath actions it returns are executed on the
+//! bytes here.
+//! * [`ofctl`] — the online ovs-ofctl(8) commands.
+#![forbid(unsafe_code)]
+
+pub mod daemon;
+pub mod db;
+pub mod dp;
+pub mod error;
+pub mod ofctl;
+pub mod proto;
+pub mod schema;
+pub mod server;
+pub mod switch;
+pub mod vsctl;
+
+pub use error::{DbError, ProtoError, VsctlError};
+pub use proto::{call, Reply, Request};
+pub use switch::{Options, Switch};

@@ -1,0 +1,433 @@
+//! What happens to one frame: table lookup, actions, the NORMAL learning
+//! switch, and transmission. Nothing here allocates per frame: actions are
+//! copied to the stack, output frames are gathered from slices of the input
+//! buffer (`Pieces`), and patch ports reuse one scratch buffer per depth.
+
+use std::fmt::Write as _;
+
+use flow::DpAction;
+use packet::flowkey::VLAN_CFI;
+use packet::FlowKey;
+
+use super::port::{Pieces, PortIo, VlanEdit, HDR};
+use super::stats::DropReason;
+use super::{Datapath, MAX_PATCH_DEPTH};
+use crate::schema::OFPP_LOCAL;
+
+/// The layer-2 facts NORMAL and the output edits need.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct L2 {
+    /// Destination MAC.
+    pub dl_dst: [u8; 6],
+    /// Source MAC.
+    pub dl_src: [u8; 6],
+    /// Outer VLAN TCI as on the wire (no CFI marker), if tagged.
+    pub vlan: Option<u16>,
+}
+
+impl L2 {
+    fn from_key(k: &FlowKey) -> L2 {
+        L2 {
+            dl_dst: k.dl_dst,
+            dl_src: k.dl_src,
+            vlan: (k.vlan_tci & VLAN_CFI != 0).then_some(k.vlan_tci & !VLAN_CFI),
+        }
+    }
+
+    fn vid(&self) -> Option<u16> {
+        self.vlan.map(|t| t & 0x0fff)
+    }
+}
+
+/// The edit that turns a frame tagged `from` into one tagged `to` (TCIs).
+fn edit(from: Option<u16>, to: Option<u16>) -> VlanEdit {
+    match (from, to) {
+        (None, None) => VlanEdit::Keep,
+        (None, Some(v)) => VlanEdit::Push(v),
+        (Some(_), None) => VlanEdit::Pop,
+        (Some(a), Some(b)) if a == b => VlanEdit::Keep,
+        (Some(_), Some(b)) => VlanEdit::Rewrite(b & 0x0fff),
+    }
+}
+
+/// Whether this datapath can execute `a` (the rest are counted as
+/// [`DropReason::Unsupported`] and the frame is dropped rather than sent
+/// out half-processed).
+fn supported(a: &DpAction) -> bool {
+    matches!(
+        a,
+        DpAction::PopVlan
+            | DpAction::PushVlan { .. }
+            | DpAction::SetVlan { .. }
+            | DpAction::Output(_)
+            | DpAction::OutputInPort
+            | DpAction::Flood
+            | DpAction::All
+            | DpAction::Local
+            | DpAction::Normal
+            | DpAction::Enqueue { .. }
+            | DpAction::SetQueue(_)
+            | DpAction::SetPktMark(_)
+            | DpAction::Meter(_)
+    )
+}
+
+impl Datapath {
+    fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
+        if let Some(Some(b)) = self.bridges.get_mut(bridge) {
+            b.drops.bump(why);
+        }
+        if matches!(
+            why,
+            DropReason::Malformed
+                | DropReason::VlanNotAllowed
+                | DropReason::TableMiss
+                | DropReason::ActionDrop
+                | DropReason::PatchLoop
+                | DropReason::Unsupported
+                | DropReason::Policed
+        ) {
+            if let Some(Some(p)) = self.ports.get_mut(in_slot) {
+                p.stats.rx_dropped += 1;
+            }
+        }
+    }
+
+    /// A frame (virtio header included) received on port `slot`: extract
+    /// its flow key, look it up through the flow cache and the tables, and
+    /// execute the datapath actions on the bytes.
+    pub(super) fn input(&mut self, slot: usize, frame: &[u8], depth: usize) {
+        let Some(p) = self.ports.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let bi = p.bridge;
+        let ofport = p.ofport;
+        let eth = frame.get(HDR..).unwrap_or(&[]);
+        p.stats.rx_packets += 1;
+        p.stats.rx_bytes += eth.len() as u64;
+        if let Some(pol) = p.policer.as_mut() {
+            if !pol.admit(eth.len(), self.clock.now()) {
+                self.drop_frame(bi, slot, DropReason::Policed);
+                return;
+            }
+        }
+        let mut key = FlowKey::default();
+        // A frame whose upper layers do not parse is still switched on what
+        // did (as OVS does); only a frame without an Ethernet header is
+        // dropped.
+        if packet::extract(eth, &mut key).is_err() && eth.len() < 14 {
+            self.drop_frame(bi, slot, DropReason::Malformed);
+            return;
+        }
+        let pkt = flow::Packet {
+            key,
+            meta: flow::Metadata {
+                in_port: u32::from(ofport),
+                ..flow::Metadata::default()
+            },
+        };
+        let now = self.clock.now();
+        let x = {
+            let Some(Some(b)) = self.bridges.get_mut(bi) else {
+                return;
+            };
+            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth.len() as u64, now);
+            if !x.learns.is_empty() {
+                b.tables.apply_learned(&x.learns, now);
+            }
+            x
+        };
+        if x.actions.is_empty() {
+            self.drop_frame(bi, slot, DropReason::ActionDrop);
+            return;
+        }
+        if !x.actions.iter().all(supported) {
+            self.drop_frame(bi, slot, DropReason::Unsupported);
+            return;
+        }
+        let l2 = L2::from_key(&key);
+        let mut cur = l2.vlan;
+        for a in &x.actions {
+            match *a {
+                DpAction::PopVlan => cur = None,
+                DpAction::PushVlan { tci, .. } | DpAction::SetVlan { tci } => {
+                    cur = Some(tci & !VLAN_CFI)
+                }
+                DpAction::Output(ofp) | DpAction::Enqueue { port: ofp, .. } => {
+                    let Ok(ofp) = u16::try_from(ofp) else {
+                        continue;
+                    };
+                    if ofp == ofport {
+                        // OpenFlow 1.0 §5.2.1: output to the input port
+                        // needs IN_PORT explicitly.
+                        continue;
+                    }
+                    if let Some(out) = self.slot_by_ofport(bi, ofp) {
+                        self.transmit(bi, slot, out, frame, edit(l2.vlan, cur), depth);
+                    }
+                }
+                DpAction::Local => {
+                    if let Some(out) = self.slot_by_ofport(bi, OFPP_LOCAL) {
+                        if out != slot {
+                            self.transmit(bi, slot, out, frame, edit(l2.vlan, cur), depth);
+                        }
+                    }
+                }
+                DpAction::OutputInPort => {
+                    self.transmit(bi, slot, slot, frame, edit(l2.vlan, cur), depth)
+                }
+                DpAction::Flood | DpAction::All => {
+                    let e = edit(l2.vlan, cur);
+                    let cnt = self.bridges[bi].as_ref().map_or(0, |b| b.ports.len());
+                    for i in 0..cnt {
+                        let out = match self.bridges[bi].as_ref().and_then(|b| b.ports.get(i)) {
+                            Some(&s) => s,
+                            None => break,
+                        };
+                        if out != slot {
+                            self.transmit(bi, slot, out, frame, e, depth);
+                        }
+                    }
+                }
+                DpAction::Normal => self.normal(bi, slot, &l2, frame, depth),
+                _ => {}
+            }
+        }
+    }
+
+    fn slot_by_ofport(&self, bridge: usize, ofport: u16) -> Option<usize> {
+        let b = self.bridges.get(bridge)?.as_ref()?;
+        b.ports
+            .iter()
+            .copied()
+            .find(|&s| self.ports[s].as_ref().is_some_and(|p| p.ofport == ofport))
+    }
+
+    /// The VLAN a frame belongs to on input, per the port's `tag`/`trunks`
+    /// (ovs-vswitchd.conf.db(5), Port "VLAN Configuration"): an access port
+    /// admits only untagged frames and puts them in its VLAN; a trunk admits
+    /// untagged frames (VLAN 0) and tags it carries.
+    fn input_vlan(&self, slot: usize, key: &L2) -> Option<u16> {
+        let p = self.ports[slot].as_ref()?;
+        match (p.vlan.tag, key.vid()) {
+            (Some(t), None) => Some(t),
+            (Some(_), Some(_)) => None,
+            (None, Some(v)) => p.vlan.carries(v).then_some(v),
+            (None, None) => Some(0),
+        }
+    }
+
+    /// The edit for sending a frame of `vlan` out of port `out`: access
+    /// ports send untagged, trunks tagged (VLAN 0 untagged).
+    fn output_edit(&self, out: usize, vlan: u16, key: &L2) -> Option<VlanEdit> {
+        let p = self.ports[out].as_ref()?;
+        if !p.vlan.carries(vlan) {
+            return None;
+        }
+        let want = if p.vlan.tag.is_some() || vlan == 0 {
+            None
+        } else if key.vid() == Some(vlan) {
+            key.vlan
+        } else {
+            Some(vlan)
+        };
+        Some(edit(key.vlan, want))
+    }
+
+    /// The NORMAL action: a VLAN-aware learning switch.
+    fn normal(&mut self, bi: usize, slot: usize, key: &L2, frame: &[u8], depth: usize) {
+        let Some(vlan) = self.input_vlan(slot, key) else {
+            self.drop_frame(bi, slot, DropReason::VlanNotAllowed);
+            return;
+        };
+        let now = self.clock.now();
+        let known = {
+            let Some(Some(b)) = self.bridges.get_mut(bi) else {
+                return;
+            };
+            b.mac.learn(vlan, key.dl_src, slot, now);
+            if key.dl_dst[0] & 1 == 0 {
+                b.mac.lookup(vlan, key.dl_dst, now)
+            } else {
+                None
+            }
+        };
+        if let Some(out) = known {
+            if out == slot {
+                self.drop_frame(bi, slot, DropReason::SameSegment);
+                return;
+            }
+            if let Some(e) = self.output_edit(out, vlan, key) {
+                self.transmit(bi, slot, out, frame, e, depth);
+                return;
+            }
+        }
+        let cnt = self.bridges[bi].as_ref().map_or(0, |b| b.ports.len());
+        for i in 0..cnt {
+            let out = match self.bridges[bi].as_ref().and_then(|b| b.ports.get(i)) {
+                Some(&s) => s,
+                None => break,
+            };
+            if out == slot {
+                continue;
+            }
+            if let Some(e) = self.output_edit(out, vlan, key) {
+                self.transmit(bi, slot, out, frame, e, depth);
+            }
+        }
+    }
+
+    /// Send `frame` out of port `out` with `edit` applied.
+    fn transmit(
+        &mut self,
+        bi: usize,
+        in_slot: usize,
+        out: usize,
+        frame: &[u8],
+        e: VlanEdit,
+        depth: usize,
+    ) {
+        let Some(pieces) = Pieces::new(frame, e) else {
+            self.drop_frame(bi, in_slot, DropReason::Malformed);
+            return;
+        };
+        let len = pieces.frame_len() as u64;
+        let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
+            return;
+        };
+        let res = match &p.io {
+            PortIo::Tap(t) => pieces.write_tap(t).map(|_| true),
+            PortIo::Packet(s) => {
+                if p.txq.push(&pieces) {
+                    if !p.txq.is_full() {
+                        return;
+                    }
+                    let f = p.txq.flush(s);
+                    p.stats.tx_packets += f.sent;
+                    p.stats.tx_bytes += f.bytes;
+                    p.stats.tx_dropped += f.dropped;
+                    if f.dropped > 0 {
+                        self.drop_frame(bi, in_slot, DropReason::TxFull);
+                    }
+                    return;
+                }
+                // Too big to queue: keep order, then send it alone.
+                let f = p.txq.flush(s);
+                p.stats.tx_packets += f.sent;
+                p.stats.tx_bytes += f.bytes;
+                p.stats.tx_dropped += f.dropped;
+                s.send_batch(&[pieces.slices()]).map(|n| n == 1)
+            }
+            PortIo::Down(_) => {
+                p.stats.tx_dropped += 1;
+                self.drop_frame(bi, in_slot, DropReason::PortDown);
+                return;
+            }
+            PortIo::Patch => {
+                let Some(peer) = p.peer else {
+                    p.stats.tx_dropped += 1;
+                    self.drop_frame(bi, in_slot, DropReason::PortDown);
+                    return;
+                };
+                if depth >= MAX_PATCH_DEPTH {
+                    self.drop_frame(bi, in_slot, DropReason::PatchLoop);
+                    return;
+                }
+                p.stats.tx_packets += 1;
+                p.stats.tx_bytes += len;
+                let mut buf = std::mem::take(&mut self.scratch[depth]);
+                pieces.copy_into(&mut buf);
+                self.input(peer, &buf, depth + 1);
+                self.scratch[depth] = buf;
+                return;
+            }
+        };
+        match res {
+            Ok(true) => {
+                p.stats.tx_packets += 1;
+                p.stats.tx_bytes += len;
+            }
+            Ok(false) => {
+                p.stats.tx_dropped += 1;
+                self.drop_frame(bi, in_slot, DropReason::TxFull);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                p.stats.tx_dropped += 1;
+                self.drop_frame(bi, in_slot, DropReason::TxFull);
+            }
+            Err(_) => {
+                p.stats.tx_errors += 1;
+                self.drop_frame(bi, in_slot, DropReason::TxError);
+            }
+        }
+    }
+
+    /// `ofproto/trace`: the flow crate's walk through the real tables of
+    /// `bridge`, then what NORMAL would do with the MAC table as it is now.
+    /// Counts and learns nothing.
+    pub fn trace(&self, bridge: &str, flow_text: &str) -> Result<String, String> {
+        let pkt = flow::parse_packet(flow_text).map_err(|e| e.to_string())?;
+        let bi = self
+            .bridge_index(bridge)
+            .ok_or_else(|| format!("no bridge named {bridge}"))?;
+        let b = self.bridges[bi].as_ref().ok_or("bridge vanished")?;
+        let report = flow::trace(&b.tables, &pkt);
+        let mut out = report.render();
+        let Ok(in_port) = u16::try_from(pkt.meta.in_port) else {
+            return Ok(out);
+        };
+        if !report.xlate.actions.contains(&DpAction::Normal) {
+            return Ok(out);
+        }
+        let l2 = L2::from_key(&pkt.key);
+        let _ = writeln!(out, "\nNORMAL on bridge {bridge}:");
+        let Some(slot) = self.slot_by_ofport(bi, in_port) else {
+            let _ = writeln!(out, "  no input port {in_port}: drop");
+            return Ok(out);
+        };
+        let Some(vlan) = self.input_vlan(slot, &l2) else {
+            let _ = writeln!(out, "  VLAN not allowed on the input port: drop");
+            return Ok(out);
+        };
+        let known = (l2.dl_dst[0] & 1 == 0)
+            .then(|| b.mac.lookup(vlan, l2.dl_dst, self.clock.now()))
+            .flatten();
+        let targets: Vec<usize> = match known {
+            Some(o) if o == slot => {
+                let _ = writeln!(out, "  destination learned on the input port: drop");
+                Vec::new()
+            }
+            Some(o) => {
+                let _ = writeln!(out, "  destination learned in VLAN {vlan}: forwarding");
+                vec![o]
+            }
+            None => {
+                let _ = writeln!(out, "  destination unknown in VLAN {vlan}: flooding");
+                b.ports.iter().copied().filter(|&s| s != slot).collect()
+            }
+        };
+        let mut acts = Vec::new();
+        for t in targets {
+            if let (Some(e), Some(p)) = (self.output_edit(t, vlan, &l2), self.ports[t].as_ref()) {
+                let tag = match e {
+                    VlanEdit::Push(v) | VlanEdit::Rewrite(v) => {
+                        format!("push_vlan(vid={}),", v & 0xfff)
+                    }
+                    VlanEdit::Pop => "pop_vlan,".to_owned(),
+                    VlanEdit::Keep => String::new(),
+                };
+                acts.push(format!("{tag}{}", p.name));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  output: {}",
+            if acts.is_empty() {
+                "drop".to_owned()
+            } else {
+                acts.join(",")
+            }
+        );
+        Ok(out)
+    }
+}

@@ -1,0 +1,543 @@
+//! The datapath: bridges, their ports and flow tables, and the event loop
+//! that moves frames.
+//!
+//! One thread waits on an epoll set holding every port's fd. When ports are
+//! readable it takes the datapath lock, drains each ready port in bursts of
+//! up to [`BURST`] frames (`recvmmsg(2)` on AF_PACKET ports, a read loop on
+//! TAPs), and runs every frame through its bridge's flow table and the
+//! actions found (`execute.rs`). Frame buffers are allocated once, when the
+//! datapath starts, and reused; the per-frame path allocates nothing.
+//!
+//! The control side (vsctl through the daemon) changes ports and flows under
+//! the same lock with [`Datapath::reconcile`] and the flow-table methods.
+
+mod execute;
+pub mod mac;
+pub mod police;
+pub mod port;
+pub mod stats;
+mod txq;
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+use crate::schema::{Config, IfaceType, Interface, Port};
+use mac::{Clock, MacTable, DEFAULT_MAC_TABLE_SIZE};
+use port::{PortIo, BUF_LEN};
+use stats::{DropCounters, PortStats};
+
+/// Most frames taken from one port per wake-up.
+pub const BURST: usize = 64;
+
+/// Deepest chain of patch ports a frame may cross (loop guard).
+pub const MAX_PATCH_DEPTH: usize = 4;
+
+/// The flow every new bridge starts with, as in OVS (ovs-vswitchd(8):
+/// a bridge without a controller behaves as a learning switch).
+pub const DEFAULT_FLOW: &str = "priority=0 actions=NORMAL";
+
+/// VLAN configuration of a port (ovs-vswitchd.conf.db(5), Port `tag`,
+/// `trunks`; `vlan_mode` is implied: access with a tag, trunk without).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VlanCfg {
+    /// Access VLAN.
+    pub tag: Option<u16>,
+    /// Trunked VLANs; empty is all.
+    pub trunks: Vec<u16>,
+}
+
+impl VlanCfg {
+    /// Whether frames of `vlan` (0: untagged) may leave or enter here.
+    #[inline]
+    pub fn carries(&self, vlan: u16) -> bool {
+        match self.tag {
+            Some(t) => t == vlan,
+            None => self.trunks.is_empty() || vlan == 0 || self.trunks.binary_search(&vlan).is_ok(),
+        }
+    }
+}
+
+/// A port in the datapath.
+#[derive(Debug)]
+pub struct DpPort {
+    /// Interface name.
+    pub name: String,
+    /// Index of its bridge in [`Datapath::bridges`].
+    pub bridge: usize,
+    /// OpenFlow port number.
+    pub ofport: u16,
+    /// Interface type.
+    pub kind: IfaceType,
+    /// The interface as configured (to notice changes needing a reopen).
+    pub iface: Interface,
+    /// I/O.
+    pub io: PortIo,
+    /// VLAN settings.
+    pub vlan: VlanCfg,
+    /// Slot of the patch peer, resolved on every reconcile.
+    pub peer: Option<usize>,
+    /// Counters.
+    pub stats: PortStats,
+    /// Transmit batch (AF_PACKET ports).
+    txq: txq::TxQueue,
+    /// Ingress policer, when `ingress_policing_rate` is set.
+    pub policer: Option<police::Policer>,
+}
+
+/// A bridge in the datapath.
+pub struct DpBridge {
+    /// Name.
+    pub name: String,
+    /// Slots of its ports, in ofport order.
+    pub ports: Vec<usize>,
+    /// MAC learning table.
+    pub mac: MacTable,
+    /// OpenFlow tables (the `flow` crate's classifier).
+    pub tables: flow::FlowTables,
+    /// Exact-match + megaflow cache in front of the tables.
+    pub cache: flow::FlowCache,
+    /// Drop counters.
+    pub drops: DropCounters,
+}
+
+/// All bridges and ports.
+pub struct Datapath {
+    epoll: Arc<Epoll>,
+    /// Ports by slot; `None` for free slots.
+    pub ports: Vec<Option<DpPort>>,
+    gens: Vec<u32>,
+    /// Bridges by index; `None` for deleted ones.
+    pub bridges: Vec<Option<DpBridge>>,
+    clock: Arc<dyn Clock>,
+    rx: Vec<Vec<u8>>,
+    rx_len: [usize; BURST],
+    scratch: Vec<Vec<u8>>,
+    last_expire: Duration,
+}
+
+fn token(slot: usize, gen: u32) -> u64 {
+    (u64::from(gen) << 32) | slot as u64
+}
+
+impl Datapath {
+    /// An empty datapath using `clock` for MAC aging.
+    pub fn new(clock: Arc<dyn Clock>) -> std::io::Result<Datapath> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(std::io::Error::from)?;
+        Ok(Datapath {
+            epoll: Arc::new(epoll),
+            ports: Vec::new(),
+            gens: Vec::new(),
+            bridges: Vec::new(),
+            clock,
+            rx: (0..BURST).map(|_| vec![0u8; BUF_LEN]).collect(),
+            rx_len: [0; BURST],
+            scratch: (0..=MAX_PATCH_DEPTH)
+                .map(|_| Vec::with_capacity(BUF_LEN))
+                .collect(),
+            last_expire: Duration::ZERO,
+        })
+    }
+
+    /// Index of bridge `name`.
+    pub fn bridge_index(&self, name: &str) -> Option<usize> {
+        self.bridges
+            .iter()
+            .position(|b| b.as_ref().is_some_and(|b| b.name == name))
+    }
+
+    /// Bridge `name`.
+    pub fn bridge(&self, name: &str) -> Option<&DpBridge> {
+        self.bridge_index(name)
+            .and_then(|i| self.bridges[i].as_ref())
+    }
+
+    /// Bridge `name`, mutable.
+    pub fn bridge_mut(&mut self, name: &str) -> Option<&mut DpBridge> {
+        let i = self.bridge_index(name)?;
+        self.bridges[i].as_mut()
+    }
+
+    /// Slot of the port named `name`.
+    pub fn port_slot(&self, name: &str) -> Option<usize> {
+        self.ports
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.name == name))
+    }
+
+    /// Counters of interface `name`.
+    pub fn port_stats(&self, name: &str) -> Option<PortStats> {
+        let s = self.port_slot(name)?;
+        self.ports[s].as_ref().map(|p| p.stats)
+    }
+
+    fn close_port(&mut self, slot: usize, deleting: bool) {
+        if let Some(p) = self.ports[slot].take() {
+            match &p.io {
+                PortIo::Tap(t) => {
+                    let _ = self.epoll.delete(t.as_fd());
+                }
+                PortIo::Packet(s) => {
+                    let _ = self.epoll.delete(s.as_fd());
+                }
+                _ => {}
+            }
+            if deleting {
+                port::release(&p.io);
+            }
+            self.gens[slot] = self.gens[slot].wrapping_add(1);
+            if let Some(Some(b)) = self.bridges.get_mut(p.bridge) {
+                b.mac.flush_port(slot);
+                b.ports.retain(|&s| s != slot);
+            }
+        }
+    }
+
+    fn free_slot(&mut self) -> usize {
+        if let Some(i) = self.ports.iter().position(Option::is_none) {
+            return i;
+        }
+        self.ports.push(None);
+        self.gens.push(0);
+        self.ports.len() - 1
+    }
+
+    /// Bring the datapath in line with `cfg`: create and delete bridges,
+    /// open, reopen and close ports, apply VLAN settings, resolve patch
+    /// peers. Ports that fail to open stay, down, and the error is returned
+    /// beside the others so the caller can log it (OVS records it in the
+    /// Interface `error` column and carries on).
+    pub fn reconcile(&mut self, cfg: &Config) -> Vec<String> {
+        let mut errors = Vec::new();
+        // Bridges gone from the configuration.
+        for bi in 0..self.bridges.len() {
+            let gone = self.bridges[bi]
+                .as_ref()
+                .is_some_and(|b| !cfg.bridges.contains_key(&b.name));
+            if gone {
+                let slots: Vec<usize> = self.bridges[bi]
+                    .as_ref()
+                    .map(|b| b.ports.clone())
+                    .unwrap_or_default();
+                for s in slots {
+                    self.close_port(s, true);
+                }
+                self.bridges[bi] = None;
+            }
+        }
+        // New bridges, aging updates.
+        for b in cfg.bridges.values() {
+            let aging = Duration::from_secs(b.mac_aging_secs());
+            match self.bridge_mut(&b.name) {
+                Some(db) => db.mac.set_aging(aging),
+                None => {
+                    let tables = flow::FlowTables::new();
+                    if let Ok(p) = flow::parse_flow(DEFAULT_FLOW) {
+                        let _ = tables.add_flow(p.flow, self.clock.now());
+                    }
+                    let nb = DpBridge {
+                        name: b.name.clone(),
+                        ports: Vec::new(),
+                        mac: MacTable::new(aging, DEFAULT_MAC_TABLE_SIZE),
+                        tables,
+                        cache: flow::FlowCache::new(
+                            flow::cache::EMC_SLOTS,
+                            flow::cache::MAX_MEGAFLOWS,
+                        ),
+                        drops: DropCounters::default(),
+                    };
+                    match self.bridges.iter().position(Option::is_none) {
+                        Some(i) => self.bridges[i] = Some(nb),
+                        None => self.bridges.push(Some(nb)),
+                    }
+                }
+            }
+        }
+        // Ports gone, moved to another bridge, or changed in a way that
+        // needs a reopen.
+        for slot in 0..self.ports.len() {
+            let Some(p) = &self.ports[slot] else { continue };
+            let want_bridge = cfg
+                .bridges
+                .values()
+                .find(|b| b.ports.contains(&p.name))
+                .and_then(|b| self.bridge_index(&b.name));
+            let iface = cfg.interfaces.get(&p.name);
+            let reopen = iface.map(|i| i.kind != p.iface.kind || i.options != p.iface.options);
+            match (reopen, want_bridge) {
+                (Some(false), Some(b)) if b == p.bridge => {}
+                (None, _) | (_, None) => self.close_port(slot, true),
+                _ => self.close_port(slot, false),
+            }
+        }
+        // New (or reopened) ports; settings of all.
+        for b in cfg.bridges.values() {
+            let Some(bi) = self.bridge_index(&b.name) else {
+                continue;
+            };
+            for pname in &b.ports {
+                let (Some(iface), Some(cport)) = (cfg.interfaces.get(pname), cfg.ports.get(pname))
+                else {
+                    continue;
+                };
+                let slot = match self.port_slot(pname) {
+                    Some(s) => s,
+                    None => match self.open_port(bi, iface) {
+                        Ok(s) => s,
+                        Err((s, e)) => {
+                            errors.push(e);
+                            s
+                        }
+                    },
+                };
+                self.apply_settings(slot, iface, cport);
+            }
+        }
+        self.resolve_peers();
+        errors
+    }
+
+    fn open_port(&mut self, bridge: usize, iface: &Interface) -> Result<usize, (usize, String)> {
+        let slot = self.free_slot();
+        let (io, err) = match port::open(iface) {
+            Ok(io) => (io, None),
+            Err(e) => {
+                let msg = e.to_string();
+                (PortIo::Down(msg.clone()), Some(msg))
+            }
+        };
+        let ev = EpollEvent::new(EpollFlags::EPOLLIN, token(slot, self.gens[slot]));
+        let reg = match &io {
+            PortIo::Tap(t) => self.epoll.add(t.as_fd(), ev),
+            PortIo::Packet(s) => self.epoll.add(s.as_fd(), ev),
+            _ => Ok(()),
+        };
+        let err = match (err, reg) {
+            (Some(e), _) => Some(e),
+            (None, Err(e)) => Some(format!("interface {}: epoll: {e}", iface.name)),
+            (None, Ok(())) => None,
+        };
+        self.ports[slot] = Some(DpPort {
+            name: iface.name.clone(),
+            bridge,
+            ofport: iface.ofport.unwrap_or(0),
+            kind: iface.kind,
+            iface: iface.clone(),
+            io,
+            vlan: VlanCfg::default(),
+            peer: None,
+            stats: PortStats::default(),
+            txq: txq::TxQueue::default(),
+            policer: None,
+        });
+        if let Some(Some(b)) = self.bridges.get_mut(bridge) {
+            b.ports.push(slot);
+        }
+        match err {
+            Some(e) => Err((slot, e)),
+            None => Ok(slot),
+        }
+    }
+
+    fn apply_settings(&mut self, slot: usize, iface: &Interface, cport: &Port) {
+        let Some(p) = self.ports[slot].as_mut() else {
+            return;
+        };
+        p.ofport = iface.ofport.unwrap_or(0);
+        p.iface = iface.clone();
+        let want = (iface.ingress_policing_rate, iface.ingress_policing_burst);
+        let have = p.policer.as_ref().map(police::Policer::settings);
+        if want.0 == 0 {
+            p.policer = None;
+        } else if have
+            != Some((
+                want.0,
+                if want.1 == 0 {
+                    police::DEFAULT_BURST_KBIT
+                } else {
+                    want.1
+                },
+            ))
+        {
+            p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
+        }
+        let vlan = VlanCfg {
+            tag: cport.tag,
+            trunks: cport.trunks.clone(),
+        };
+        if vlan != p.vlan {
+            p.vlan = vlan;
+            let b = p.bridge;
+            // VLAN membership changed: what was learned may be wrong now.
+            if let Some(Some(b)) = self.bridges.get_mut(b) {
+                b.mac.flush_port(slot);
+            }
+        }
+        let bi = p.bridge;
+        if let Some(Some(b)) = self.bridges.get_mut(bi) {
+            let ports = &self.ports;
+            b.ports
+                .sort_by_key(|&s| ports[s].as_ref().map(|p| p.ofport).unwrap_or(0));
+        }
+    }
+
+    fn resolve_peers(&mut self) {
+        let names: BTreeMap<String, usize> = self
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (p.name.clone(), i)))
+            .collect();
+        for p in self.ports.iter_mut().flatten() {
+            p.peer = if p.kind == IfaceType::Patch {
+                p.iface
+                    .options
+                    .get("peer")
+                    .and_then(|n| names.get(n))
+                    .copied()
+            } else {
+                None
+            };
+        }
+    }
+
+    /// Drain the port behind an epoll token and forward what it received.
+    fn service(&mut self, tok: u64) {
+        let slot = (tok & 0xffff_ffff) as usize;
+        let gen = (tok >> 32) as u32;
+        if self.gens.get(slot) != Some(&gen) {
+            return;
+        }
+        let mut rx = std::mem::take(&mut self.rx);
+        let n = match self.ports[slot].as_mut().map(|p| (&p.io, &mut p.stats)) {
+            Some((PortIo::Tap(t), st)) => {
+                let mut n = 0;
+                while n < BURST {
+                    match t.read(&mut rx[n]) {
+                        Ok(len) => {
+                            self.rx_len[n] = len;
+                            n += 1;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            st.rx_errors += 1;
+                            break;
+                        }
+                    }
+                }
+                n
+            }
+            Some((PortIo::Packet(s), st)) => match s.recv_batch(&mut rx, &mut self.rx_len) {
+                Ok(n) => n,
+                Err(_) => {
+                    st.rx_errors += 1;
+                    0
+                }
+            },
+            _ => 0,
+        };
+        for (i, buf) in rx.iter().enumerate().take(n) {
+            let len = self.rx_len[i].min(buf.len());
+            self.input(slot, &buf[..len], 0);
+        }
+        self.rx = rx;
+        self.flush_tx();
+    }
+
+    /// Send what AF_PACKET ports have queued (end of a burst).
+    fn flush_tx(&mut self) {
+        for p in self.ports.iter_mut().flatten() {
+            if p.txq.is_empty() {
+                continue;
+            }
+            if let PortIo::Packet(s) = &p.io {
+                let f = p.txq.flush(s);
+                p.stats.tx_packets += f.sent;
+                p.stats.tx_bytes += f.bytes;
+                p.stats.tx_dropped += f.dropped;
+                if f.dropped > 0 {
+                    if let Some(Some(b)) = self.bridges.get_mut(p.bridge) {
+                        for _ in 0..f.dropped {
+                            b.drops.bump(stats::DropReason::TxFull);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The datapath's clock reading.
+    pub fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    /// Age out MAC entries and timed-out flows about once a second.
+    fn housekeeping(&mut self) {
+        let now = self.clock.now();
+        if now.saturating_sub(self.last_expire) >= Duration::from_secs(1) {
+            self.last_expire = now;
+            for b in self.bridges.iter_mut().flatten() {
+                b.mac.expire(now);
+                // Cached hits reach the flows' counters (and idle timeouts).
+                b.cache.sync_stats();
+                b.tables.expire(now);
+            }
+        }
+    }
+}
+
+/// The running datapath thread.
+pub struct DpThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DpThread {
+    /// Start the event loop over `dp`.
+    pub fn spawn(dp: Arc<Mutex<Datapath>>) -> std::io::Result<DpThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let epoll = dp
+            .lock()
+            .map_err(|_| std::io::Error::other("datapath lock poisoned"))?
+            .epoll
+            .clone();
+        let st = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("datapath".into())
+            .spawn(move || {
+                let mut events = [EpollEvent::empty(); 64];
+                while !st.load(Ordering::Relaxed) {
+                    let n = match epoll.wait(&mut events, EpollTimeout::from(100u16)) {
+                        Ok(n) => n,
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(e) => {
+                            tracing::error!("epoll_wait: {e}");
+                            break;
+                        }
+                    };
+                    let Ok(mut d) = dp.lock() else { break };
+                    for ev in &events[..n] {
+                        d.service(ev.data());
+                    }
+                    d.housekeeping();
+                }
+            })?;
+        Ok(DpThread {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for DpThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

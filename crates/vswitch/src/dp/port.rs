@@ -1,0 +1,294 @@
+//! Port I/O: how each interface type moves frames.
+//!
+//! Every frame inside the datapath is prefixed by a 10-byte
+//! `virtio_net_hdr` ([`HDR`]): TAPs are opened with `IFF_VNET_HDR` and a
+//! 10-byte header, AF_PACKET sockets with `PACKET_VNET_HDR`, which uses the
+//! same layout. A frame with a partial checksum or a 64 KB GSO super-frame
+//! therefore passes from any port to any other whole, and the kernel of the
+//! output side finishes or segments it (on a TAP only if the reader did not
+//! announce the offload with `TUNSETOFFLOAD`, on AF_PACKET always in
+//! software before the wire). No port type here lacks the header, so the
+//! switch never has to finish checksums itself.
+
+use std::fs::File;
+use std::io::{self, IoSlice};
+
+use netio::afpacket::{AfPacket, AfPacketOptions};
+use netio::tap::{Offloads, Tap, TapOptions, VnetHdrLen};
+
+use crate::schema::{IfaceType, Interface};
+
+/// Length of the virtio header before every frame in the datapath.
+pub const HDR: usize = 10;
+
+/// Largest frame with header a port delivers (64 KB GSO frame, a VLAN tag).
+pub const BUF_LEN: usize = HDR + 65535 + 4 + 14;
+
+/// The I/O side of a port.
+#[derive(Debug)]
+pub enum PortIo {
+    /// A TAP (type `tap` or `internal`).
+    Tap(Tap),
+    /// An AF_PACKET socket on an existing netdev (type `system`).
+    Packet(AfPacket),
+    /// Frames go to another port of the daemon.
+    Patch,
+    /// The port could not be opened; frames to it are dropped.
+    Down(String),
+}
+
+/// Errors opening a port, with the interface named.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// TAP creation failed.
+    #[error(transparent)]
+    Tap(#[from] netio::tap::TapError),
+    /// AF_PACKET failed.
+    #[error(transparent)]
+    Packet(#[from] netio::afpacket::AfPacketError),
+    /// The network namespace in `options:netns` cannot be entered.
+    #[error("interface {iface}: network namespace {netns:?}: {source}")]
+    Netns {
+        /// Interface.
+        iface: String,
+        /// Namespace name or path.
+        netns: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A patch port lacks `options:peer`.
+    #[error("patch interface {0} has no options:peer")]
+    NoPeer(String),
+}
+
+fn tap_options() -> TapOptions {
+    TapOptions {
+        vnet_hdr: Some(VnetHdrLen::V10),
+        offloads: Offloads::ALL,
+        multi_queue: false,
+        persist: Some(true),
+        nonblocking: true,
+    }
+}
+
+/// Open a TAP inside the network namespace `netns` (a name under
+/// /run/netns, or a path), from a short-lived thread: `setns(2)` changes
+/// only the calling thread's namespace and the fd keeps working from any.
+fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError> {
+    let path = if netns.contains('/') {
+        netns.to_owned()
+    } else {
+        format!("/run/netns/{netns}")
+    };
+    let ns_err = |source| OpenError::Netns {
+        iface: iface.to_owned(),
+        netns: netns.to_owned(),
+        source,
+    };
+    let f = File::open(&path).map_err(ns_err)?;
+    let ifname = ifname.to_owned();
+    let h = std::thread::spawn(move || -> Result<Tap, OpenError> {
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| io::Error::from_raw_os_error(e as i32))
+            .map_err(|source| OpenError::Netns {
+                iface: ifname.clone(),
+                netns: path.clone(),
+                source,
+            })?;
+        Ok(Tap::open(&ifname, &tap_options())?)
+    });
+    h.join()
+        .unwrap_or_else(|_| Err(ns_err(io::Error::other("namespace thread panicked"))))
+}
+
+/// Open the I/O side of `iface`.
+pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
+    match iface.kind {
+        IfaceType::Internal => Ok(PortIo::Tap(Tap::open(&iface.name, &tap_options())?)),
+        IfaceType::Tap => {
+            let ifname = iface.options.get("ifname").unwrap_or(&iface.name);
+            match iface.options.get("netns") {
+                Some(ns) => Ok(PortIo::Tap(open_tap_in(ns, ifname, &iface.name)?)),
+                None => Ok(PortIo::Tap(Tap::open(ifname, &tap_options())?)),
+            }
+        }
+        IfaceType::System => Ok(PortIo::Packet(AfPacket::open(
+            &iface.name,
+            &AfPacketOptions::default(),
+        )?)),
+        IfaceType::Patch => {
+            if iface.options.contains_key("peer") {
+                Ok(PortIo::Patch)
+            } else {
+                Err(OpenError::NoPeer(iface.name.clone()))
+            }
+        }
+    }
+}
+
+/// Release a port that is being deleted: a TAP the switch made persistent
+/// becomes transient, so the netdev goes away with the fd (del-port,
+/// del-br), while a daemon restart keeps it.
+pub fn release(io: &PortIo) {
+    if let PortIo::Tap(t) = io {
+        let _ = t.set_persist(false);
+    }
+}
+
+/// How a frame's outer VLAN tag changes on output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VlanEdit {
+    /// Send as received.
+    Keep,
+    /// Insert an 802.1Q tag with this TCI.
+    Push(u16),
+    /// Remove the outer tag.
+    Pop,
+    /// Replace the VID of the outer tag.
+    Rewrite(u16),
+}
+
+/// The pieces of an output frame: header (adjusted copy), then up to three
+/// slices of the frame around a tag. No copy of the payload is made.
+pub struct Pieces<'a> {
+    /// Adjusted virtio header.
+    pub hdr: [u8; HDR],
+    /// 802.1Q tag to insert (used when `tag_len` is 4).
+    pub tag: [u8; 4],
+    /// 4 when `tag` is part of the frame.
+    pub tag_len: usize,
+    /// Bytes before the tag position.
+    pub head: &'a [u8],
+    /// Bytes after it.
+    pub tail: &'a [u8],
+}
+
+impl<'a> Pieces<'a> {
+    /// Build the pieces for `frame` (header included) under `edit`. Returns
+    /// `None` when the edit cannot apply (pop on an untagged frame).
+    pub fn new(frame: &'a [u8], edit: VlanEdit) -> Option<Pieces<'a>> {
+        let mut hdr = [0u8; HDR];
+        hdr.copy_from_slice(frame.get(..HDR)?);
+        let eth = &frame[HDR..];
+        let tagged = eth.len() >= 18 && eth[12] == 0x81 && eth[13] == 0x00;
+        let (delta, tci, head, tail): (i32, Option<u16>, &[u8], &[u8]) = match edit {
+            VlanEdit::Keep => (0, None, eth, &[]),
+            VlanEdit::Push(tci) => (4, Some(tci), eth.get(..12)?, eth.get(12..)?),
+            VlanEdit::Pop if tagged => (-4, None, &eth[..12], &eth[16..]),
+            VlanEdit::Pop => return None,
+            VlanEdit::Rewrite(vid) if tagged => {
+                let old = u16::from_be_bytes([eth[14], eth[15]]);
+                (0, Some((old & 0xf000) | vid), &eth[..12], &eth[16..])
+            }
+            VlanEdit::Rewrite(vid) => (4, Some(vid), eth.get(..12)?, eth.get(12..)?),
+        };
+        if delta != 0 {
+            adjust_hdr(&mut hdr, delta);
+        }
+        let mut tag = [0x81, 0x00, 0, 0];
+        if let Some(t) = tci {
+            tag[2..].copy_from_slice(&t.to_be_bytes());
+        }
+        Some(Pieces {
+            hdr,
+            tag,
+            tag_len: if tci.is_some() { 4 } else { 0 },
+            head,
+            tail,
+        })
+    }
+
+    /// The Ethernet frame length (header excluded).
+    pub fn frame_len(&self) -> usize {
+        self.head.len() + self.tag_len + self.tail.len()
+    }
+
+    /// Slices in wire order (some may be empty).
+    pub fn slices(&self) -> [&[u8]; 4] {
+        [&self.hdr, self.head, &self.tag[..self.tag_len], self.tail]
+    }
+
+    /// Write to a TAP in one `writev(2)`.
+    pub fn write_tap(&self, t: &Tap) -> io::Result<usize> {
+        let s = self.slices();
+        let iov = [
+            IoSlice::new(s[0]),
+            IoSlice::new(s[1]),
+            IoSlice::new(s[2]),
+            IoSlice::new(s[3]),
+        ];
+        t.writev(&iov)
+    }
+
+    /// Copy into `out` (cleared first) as one contiguous frame.
+    pub fn copy_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        for s in self.slices() {
+            out.extend_from_slice(s);
+        }
+    }
+}
+
+/// Shift `csum_start` (when `NEEDS_CSUM`) and `hdr_len` (when GSO) by the
+/// bytes a tag push/pop adds before them (virtio 1.x §5.1.6.2).
+fn adjust_hdr(hdr: &mut [u8; HDR], delta: i32) {
+    let shift = |lo: usize, hdr: &mut [u8; HDR]| {
+        let v = i32::from(u16::from_le_bytes([hdr[lo], hdr[lo + 1]])) + delta;
+        let v = v.clamp(0, i32::from(u16::MAX)) as u16;
+        hdr[lo..lo + 2].copy_from_slice(&v.to_le_bytes());
+    };
+    if hdr[0] & 1 != 0 {
+        shift(6, hdr);
+    }
+    if hdr[1] != 0 {
+        shift(2, hdr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tagged: bool) -> Vec<u8> {
+        let mut f = vec![0u8; HDR];
+        f[0] = 1; // NEEDS_CSUM
+        f[6..8].copy_from_slice(&34u16.to_le_bytes());
+        f.extend_from_slice(&[0xff; 6]);
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+        if tagged {
+            f.extend_from_slice(&[0x81, 0, 0x20, 10]);
+        }
+        f.extend_from_slice(&[0x08, 0x00, 0x45]);
+        f
+    }
+
+    fn flat(p: &Pieces) -> Vec<u8> {
+        let mut v = Vec::new();
+        p.copy_into(&mut v);
+        v
+    }
+
+    #[test]
+    fn push_pop_rewrite() {
+        let untagged = frame(false);
+        let tagged = frame(true);
+        let p = Pieces::new(&untagged, VlanEdit::Push(10)).unwrap();
+        let got = flat(&p);
+        assert_eq!(&got[HDR + 12..HDR + 16], &[0x81, 0, 0, 10]);
+        assert_eq!(u16::from_le_bytes([got[6], got[7]]), 38, "csum_start moved");
+        assert_eq!(p.frame_len(), untagged.len() - HDR + 4);
+
+        let p = Pieces::new(&tagged, VlanEdit::Pop).unwrap();
+        let got = flat(&p);
+        assert_eq!(&got[HDR + 12..HDR + 14], &[0x08, 0x00]);
+        assert_eq!(u16::from_le_bytes([got[6], got[7]]), 30);
+
+        let p = Pieces::new(&tagged, VlanEdit::Rewrite(20)).unwrap();
+        let got = flat(&p);
+        assert_eq!(&got[HDR + 12..HDR + 16], &[0x81, 0, 0x20, 20], "PCP kept");
+        assert!(Pieces::new(&untagged, VlanEdit::Pop).is_none());
+        assert!(Pieces::new(&untagged[..5], VlanEdit::Keep).is_none());
+        assert_eq!(flat(&Pieces::new(&tagged, VlanEdit::Keep).unwrap()), tagged);
+    }
+}

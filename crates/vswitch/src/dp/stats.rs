@@ -1,0 +1,129 @@
+//! Counters: per port (as `ovs-ofctl dump-ports` and the Interface
+//! `statistics` column report them, ovs-vswitchd.conf.db(5)) and per bridge
+//! drop reasons.
+
+use std::collections::BTreeMap;
+
+/// Why the datapath dropped a frame. Counted per bridge; `ofctl dump-ports`
+/// shows the port-level totals, `ofctl dump-tables` the reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    Malformed,
+    /// A tagged frame on an access port, or a VLAN the trunk does not carry.
+    VlanNotAllowed,
+    /// No flow matched (OpenFlow table miss without a controller).
+    TableMiss,
+    /// A flow's action list is empty (`actions=drop`).
+    ActionDrop,
+    /// NORMAL found the destination on the input port itself.
+    SameSegment,
+    /// Patch ports chained deeper than the loop guard allows.
+    PatchLoop,
+    /// The output port's queue was full.
+    TxFull,
+    /// The output port failed (closed netdev, bad frame for the kernel).
+    TxError,
+    /// The output port is not open (creation failed, peer missing).
+    PortDown,
+    /// Over the port's `ingress_policing_rate`.
+    Policed,
+    /// A flow asked for an action this datapath does not execute yet
+    /// (header rewrites, conntrack, controller, tunnels).
+    Unsupported,
+}
+
+impl DropReason {
+    /// All reasons, in the order counters are kept.
+    pub const ALL: [DropReason; 11] = [
+        DropReason::Malformed,
+        DropReason::VlanNotAllowed,
+        DropReason::TableMiss,
+        DropReason::ActionDrop,
+        DropReason::SameSegment,
+        DropReason::PatchLoop,
+        DropReason::TxFull,
+        DropReason::TxError,
+        DropReason::PortDown,
+        DropReason::Unsupported,
+        DropReason::Policed,
+    ];
+
+    /// Stable name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::VlanNotAllowed => "vlan_not_allowed",
+            DropReason::TableMiss => "table_miss",
+            DropReason::ActionDrop => "action_drop",
+            DropReason::SameSegment => "same_segment",
+            DropReason::PatchLoop => "patch_loop",
+            DropReason::TxFull => "tx_full",
+            DropReason::TxError => "tx_error",
+            DropReason::PortDown => "port_down",
+            DropReason::Unsupported => "unsupported_action",
+            DropReason::Policed => "policed",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Drop counters of one bridge.
+#[derive(Clone, Debug, Default)]
+pub struct DropCounters([u64; 11]);
+
+impl DropCounters {
+    /// Count one drop.
+    #[inline]
+    pub fn bump(&mut self, r: DropReason) {
+        self.0[r.index()] += 1;
+    }
+
+    /// The count for `r`.
+    pub fn get(&self, r: DropReason) -> u64 {
+        self.0[r.index()]
+    }
+}
+
+/// Counters of one port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received (Ethernet frame, no virtio header).
+    pub rx_bytes: u64,
+    /// Received frames dropped by the datapath.
+    pub rx_dropped: u64,
+    /// Receive errors (read failures, truncated frames).
+    pub rx_errors: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames not sent because the port's queue was full.
+    pub tx_dropped: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+}
+
+impl PortStats {
+    /// As the Interface `statistics` map.
+    pub fn to_map(&self) -> BTreeMap<String, u64> {
+        [
+            ("rx_packets", self.rx_packets),
+            ("rx_bytes", self.rx_bytes),
+            ("rx_dropped", self.rx_dropped),
+            ("rx_errors", self.rx_errors),
+            ("tx_packets", self.tx_packets),
+            ("tx_bytes", self.tx_bytes),
+            ("tx_dropped", self.tx_dropped),
+            ("tx_errors", self.tx_errors),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}

@@ -1,0 +1,223 @@
+//! Server side of the online ovs-ofctl(8) commands: show, add-flow(s),
+//! mod-flows, del-flows, dump-flows, dump-ports, dump-tables, and
+//! ofproto/trace (ovs-vswitchd(8)).
+
+use std::fmt::Write as _;
+
+use crate::dp::stats::DropReason;
+use crate::dp::Datapath;
+use crate::proto::Request;
+use crate::schema::{Config, OFPP_LOCAL};
+use flow::{FlowMod, FlowOp};
+
+/// The bridge a request addresses.
+pub fn bridge_of(req: &Request) -> Option<&str> {
+    match req {
+        Request::AddFlows { bridge, .. }
+        | Request::ModFlows { bridge, .. }
+        | Request::DelFlows { bridge, .. }
+        | Request::DumpFlows { bridge, .. }
+        | Request::Show { bridge }
+        | Request::DumpPorts { bridge, .. }
+        | Request::DumpTables { bridge }
+        | Request::Trace { bridge, .. } => Some(bridge),
+        Request::Version | Request::Vsctl { .. } | Request::Exit => None,
+    }
+}
+
+fn port_name(n: u16) -> String {
+    if n == OFPP_LOCAL {
+        "LOCAL".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
+/// A del-flows/dump-flows filter: everything when absent.
+fn filter(text: &Option<String>) -> Result<FlowMod, String> {
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(FlowMod {
+            table: 255,
+            ..FlowMod::default()
+        }),
+        Some(t) => flow::parse_filter(t)
+            .map(|p| p.flow)
+            .map_err(|e| format!("{t:?}: {e}")),
+    }
+}
+
+/// The flows of a bridge as add-flow text (what `--persist-flows` stores).
+pub fn flows_text(dp: &Datapath, bridge: &str) -> Vec<String> {
+    let Some(b) = dp.bridge(bridge) else {
+        return Vec::new();
+    };
+    let all = FlowMod {
+        table: 255,
+        ..FlowMod::default()
+    };
+    b.tables
+        .dump(&all, false, dp.now())
+        .into_iter()
+        .map(|(f, _)| flow::format_flow(&f, None).trim().to_owned())
+        .collect()
+}
+
+/// Handle an ofctl request; returns the output and whether flows changed.
+pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String, bool), String> {
+    let Some(bridge) = bridge_of(req) else {
+        return Err("not an ofctl request".into());
+    };
+    if dp.bridge(bridge).is_none() {
+        return Err(format!("{bridge} is not a bridge or a socket"));
+    }
+    let mut out = String::new();
+    let mut changed = false;
+    match req {
+        Request::AddFlows { flows, .. } => {
+            // Parse everything first: a bad line adds nothing, and the
+            // batch is one atomic transaction of the tables.
+            let mut ops = Vec::with_capacity(flows.len());
+            for (i, f) in flows.iter().enumerate() {
+                let p = flow::parse_flow(f).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
+                ops.push(FlowOp::Add(p.flow));
+            }
+            let now = dp.now();
+            let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
+            b.tables.transaction(ops, now).map_err(|e| e.to_string())?;
+            changed = true;
+        }
+        Request::ModFlows {
+            flow: text, strict, ..
+        } => {
+            let p = flow::parse_flow(text).map_err(|e| format!("{text:?}: {e}"))?;
+            let now = dp.now();
+            let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
+            b.tables
+                .transaction(
+                    vec![FlowOp::Modify {
+                        filter: p.flow,
+                        strict: *strict,
+                    }],
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
+            changed = true;
+        }
+        Request::DelFlows {
+            matches, strict, ..
+        } => {
+            let f = filter(matches)?;
+            let now = dp.now();
+            let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
+            b.tables
+                .transaction(
+                    vec![FlowOp::Delete {
+                        filter: f,
+                        strict: *strict,
+                    }],
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
+            changed = true;
+        }
+        Request::DumpFlows { matches, .. } => {
+            let f = filter(matches)?;
+            let now = dp.now();
+            let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
+            // The flow cache counts hits itself; fold them into the flows.
+            b.cache.sync_stats();
+            for (fm, st) in b.tables.dump(&f, false, now) {
+                let _ = writeln!(out, "{}", flow::format_flow(&fm, Some(st)));
+            }
+        }
+        Request::Show { .. } => {
+            let _ = writeln!(out, "OFPT_FEATURES_REPLY: n_tables:1, bridge {bridge}");
+            let mut ports: Vec<(u16, String, String)> = Vec::new();
+            if let Some(b) = cfg.bridges.get(bridge) {
+                for p in &b.ports {
+                    if let Some(i) = cfg.interfaces.get(p) {
+                        let state = match dp.port_slot(p).and_then(|s| dp.ports[s].as_ref()) {
+                            Some(dpp) => match &dpp.io {
+                                crate::dp::port::PortIo::Down(e) => format!("down: {e}"),
+                                _ => "up".to_owned(),
+                            },
+                            None => "absent".to_owned(),
+                        };
+                        ports.push((
+                            i.ofport.unwrap_or(0),
+                            p.clone(),
+                            format!("type {}, {state}", i.kind.as_str()),
+                        ));
+                    }
+                }
+            }
+            ports.sort();
+            for (n, name, info) in ports {
+                let _ = writeln!(out, " {}({name}): {info}", port_name(n));
+            }
+        }
+        Request::DumpPorts { port, .. } => {
+            let b = dp.bridge(bridge).ok_or("bridge vanished")?;
+            let want: Option<u16> = match port.as_deref() {
+                None => None,
+                Some("LOCAL") => Some(OFPP_LOCAL),
+                Some(p) => match p.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => Some(
+                        cfg.interfaces
+                            .get(p)
+                            .and_then(|i| i.ofport)
+                            .ok_or_else(|| format!("no port {p:?}"))?,
+                    ),
+                },
+            };
+            let mut rows: Vec<(u16, crate::dp::stats::PortStats)> = b
+                .ports
+                .iter()
+                .filter_map(|&s| dp.ports[s].as_ref())
+                .filter(|p| want.is_none_or(|w| w == p.ofport))
+                .map(|p| (p.ofport, p.stats))
+                .collect();
+            rows.sort_by_key(|r| r.0);
+            let _ = writeln!(out, "OFPST_PORT reply: {} ports", rows.len());
+            for (n, s) in rows {
+                let _ = writeln!(
+                    out,
+                    "  port {:>5}: rx pkts={}, bytes={}, drop={}, errs={}\n             tx pkts={}, bytes={}, drop={}, errs={}",
+                    port_name(n),
+                    s.rx_packets,
+                    s.rx_bytes,
+                    s.rx_dropped,
+                    s.rx_errors,
+                    s.tx_packets,
+                    s.tx_bytes,
+                    s.tx_dropped,
+                    s.tx_errors
+                );
+            }
+        }
+        Request::DumpTables { .. } => {
+            let b = dp.bridge(bridge).ok_or("bridge vanished")?;
+            let c = &b.cache.stats;
+            let _ = writeln!(
+                out,
+                "OFPST_TABLE reply:\n  flows={}\n  cache: emc_hits={}, megaflow_hits={}, misses={}, flushes={}",
+                b.tables.len(),
+                c.emc_hits,
+                c.megaflow_hits,
+                c.misses,
+                c.flushes
+            );
+            let _ = write!(out, "  drops:");
+            for r in DropReason::ALL {
+                let _ = write!(out, " {}={}", r.name(), b.drops.get(r));
+            }
+            out.push('\n');
+        }
+        Request::Trace { flow, .. } => {
+            out = dp.trace(bridge, flow)?;
+        }
+        Request::Version | Request::Vsctl { .. } | Request::Exit => {}
+    }
+    Ok((out, changed))
+}

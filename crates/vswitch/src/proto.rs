@@ -1,0 +1,231 @@
+//! The control-socket protocol (see PROTOCOL.md beside Cargo.toml): one
+//! JSON object per line each way over the unix socket `RUN_DIR/vswitchd.sock`.
+//! Every message carries `"version"`; a request in another version gets an
+//! error reply naming both versions.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProtoError;
+
+/// Protocol version spoken by this build.
+pub const VERSION: u32 = 1;
+
+/// Name of the control socket inside the run directory.
+pub const SOCKET_NAME: &str = "vswitchd.sock";
+
+/// Longest request line the daemon accepts (bytes); longer is an error.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// A request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "kebab-case")]
+pub enum Request {
+    /// The daemon's protocol version and pid.
+    Version,
+    /// A vsctl command line (everything after the global options).
+    Vsctl {
+        /// The arguments, `--` separators included.
+        args: Vec<String>,
+    },
+    /// ovs-ofctl `add-flow`/`add-flows`: flows in ovs-ofctl text.
+    AddFlows {
+        /// Bridge name.
+        bridge: String,
+        /// One flow per entry.
+        flows: Vec<String>,
+    },
+    /// ovs-ofctl `mod-flows`: replace the actions of matching flows.
+    ModFlows {
+        /// Bridge name.
+        bridge: String,
+        /// Match and `actions=`.
+        flow: String,
+        /// Exact match (`--strict`).
+        strict: bool,
+    },
+    /// ovs-ofctl `del-flows`: delete flows that match (all when `None`).
+    DelFlows {
+        /// Bridge name.
+        bridge: String,
+        /// Match text.
+        #[serde(rename = "match")]
+        matches: Option<String>,
+        /// Exact match, priority included (`--strict`).
+        strict: bool,
+    },
+    /// ovs-ofctl `dump-flows`.
+    DumpFlows {
+        /// Bridge name.
+        bridge: String,
+        /// Only flows that this match covers.
+        #[serde(rename = "match")]
+        matches: Option<String>,
+    },
+    /// ovs-ofctl `show`.
+    Show {
+        /// Bridge name.
+        bridge: String,
+    },
+    /// ovs-ofctl `dump-ports`.
+    DumpPorts {
+        /// Bridge name.
+        bridge: String,
+        /// A port name or number; all when `None`.
+        port: Option<String>,
+    },
+    /// ovs-ofctl `dump-tables`.
+    DumpTables {
+        /// Bridge name.
+        bridge: String,
+    },
+    /// `ofproto/trace`: walk a flow through the bridge's tables.
+    Trace {
+        /// Bridge name.
+        bridge: String,
+        /// The flow, in ovs-ofctl match syntax (`in_port=1,dl_dst=...`).
+        flow: String,
+    },
+    /// Stop the daemon (ovs-appctl `exit`).
+    Exit,
+}
+
+/// A reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    /// Success, with the text the command prints.
+    Ok {
+        /// Output text (may be empty).
+        output: String,
+    },
+    /// Failure, with a message naming what is wrong.
+    Error {
+        /// The message.
+        message: String,
+    },
+}
+
+/// What travels on the wire: the version beside the body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Protocol version.
+    pub version: u32,
+    /// Request or reply.
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// Decode one request line: version first, so that a newer client gets a
+/// version error rather than a confusing parse error.
+pub fn decode_request(line: &str) -> Result<Request, ProtoError> {
+    #[derive(Deserialize)]
+    struct V {
+        version: Option<u32>,
+    }
+    let v: V = serde_json::from_str(line).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    match v.version {
+        Some(VERSION) => {}
+        Some(got) => return Err(ProtoError::Version { got, want: VERSION }),
+        None => return Err(ProtoError::Malformed("missing field `version`".into())),
+    }
+    let env: Envelope<Request> =
+        serde_json::from_str(line).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    Ok(env.body)
+}
+
+/// Encode a reply as one line (without the newline).
+pub fn encode_reply(r: &Reply) -> String {
+    serde_json::to_string(&Envelope {
+        version: VERSION,
+        body: r,
+    })
+    .unwrap_or_else(|_| "{\"version\":1,\"error\":{\"message\":\"encode\"}}".to_owned())
+}
+
+/// Path of the control socket in `run_dir`.
+pub fn socket_path(run_dir: &Path) -> PathBuf {
+    run_dir.join(SOCKET_NAME)
+}
+
+/// Send one request to the daemon whose run directory is `run_dir` and wait
+/// for its reply (`timeout` bounds each read and write).
+pub fn call(run_dir: &Path, req: &Request, timeout: Duration) -> Result<String, ProtoError> {
+    let path = socket_path(run_dir);
+    let io = |source| ProtoError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut s = UnixStream::connect(&path).map_err(io)?;
+    s.set_read_timeout(Some(timeout)).map_err(io)?;
+    s.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_string(&Envelope {
+        version: VERSION,
+        body: req,
+    })
+    .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    line.push('\n');
+    s.write_all(line.as_bytes()).map_err(io)?;
+    let mut r = BufReader::new(s);
+    let mut resp = String::new();
+    r.read_line(&mut resp).map_err(io)?;
+    if resp.is_empty() {
+        return Err(ProtoError::Malformed("daemon closed the connection".into()));
+    }
+    let env: Envelope<Reply> =
+        serde_json::from_str(&resp).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    if env.version != VERSION {
+        return Err(ProtoError::Version {
+            got: env.version,
+            want: VERSION,
+        });
+    }
+    match env.body {
+        Reply::Ok { output } => Ok(output),
+        Reply::Error { message } => Err(ProtoError::Remote(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_stable() {
+        let r = Request::DelFlows {
+            bridge: "br0".into(),
+            matches: Some("in_port=1".into()),
+            strict: false,
+        };
+        let s = serde_json::to_string(&Envelope {
+            version: VERSION,
+            body: &r,
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":1,"method":"del-flows","params":{"bridge":"br0","match":"in_port=1","strict":false}}"#
+        );
+        assert_eq!(decode_request(&s).unwrap(), r);
+        assert_eq!(
+            encode_reply(&Reply::Ok { output: "x".into() }),
+            r#"{"version":1,"ok":{"output":"x"}}"#
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_named() {
+        let e = decode_request(r#"{"version":2,"method":"version"}"#).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+        let e = decode_request(r#"{"version":1,"method":"frobnicate"}"#).unwrap_err();
+        assert!(e.to_string().contains("frobnicate"), "{e}");
+        assert!(decode_request("not json").is_err());
+        assert!(decode_request(r#"{"method":"version"}"#).is_err());
+        let e = decode_request(r#"{"version":1,"method":"show","params":{}}"#).unwrap_err();
+        assert!(e.to_string().contains("bridge"), "{e}");
+    }
+}

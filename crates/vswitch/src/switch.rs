@@ -1,0 +1,199 @@
+//! The switch: configuration, database and datapath together, and the
+//! handling of control requests.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::db::Db;
+use crate::dp::mac::{Clock, SystemClock};
+use crate::dp::{Datapath, DpThread};
+use crate::error::DbError;
+use crate::ofctl;
+use crate::proto::{Reply, Request};
+use crate::schema::Config;
+use crate::vsctl;
+
+/// Name of the database file in the run directory.
+pub const DB_NAME: &str = "conf.db";
+
+/// Errors starting the switch.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The datapath could not start.
+    #[error("datapath: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Options of a switch.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Directory of the control socket and database.
+    pub run_dir: PathBuf,
+    /// Keep flows in the database across restarts.
+    pub persist_flows: bool,
+}
+
+/// A running switch.
+pub struct Switch {
+    opts: Options,
+    db: Db,
+    cfg: Mutex<Config>,
+    dp: Arc<Mutex<Datapath>>,
+    thread: Mutex<Option<DpThread>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves plain data behind; carry on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Switch {
+    /// Open the database in `opts.run_dir`, restore bridges and ports (and
+    /// flows with `persist_flows`). The datapath thread starts with
+    /// [`Switch::start`], so that a daemon can fork in between.
+    pub fn open(opts: Options) -> Result<Switch, StartError> {
+        Self::open_with_clock(opts, Arc::new(SystemClock::default()))
+    }
+
+    /// As [`Switch::open`] with an injected clock (MAC aging).
+    pub fn open_with_clock(opts: Options, clock: Arc<dyn Clock>) -> Result<Switch, StartError> {
+        let db = Db::open(&opts.run_dir.join(DB_NAME))?;
+        let cfg = db.load_config()?;
+        let dp = Datapath::new(clock)?;
+        Ok(Switch {
+            opts,
+            db,
+            cfg: Mutex::new(cfg),
+            dp: Arc::new(Mutex::new(dp)),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// Open the ports of the stored configuration and start forwarding.
+    pub fn start(&self) -> Result<(), StartError> {
+        let cfg = lock(&self.cfg).clone();
+        {
+            let mut dp = lock(&self.dp);
+            for e in dp.reconcile(&cfg) {
+                tracing::warn!("{e}");
+            }
+            if self.opts.persist_flows {
+                for b in cfg.bridges.keys() {
+                    let stored = self.db.load_flows(b)?;
+                    if stored.is_empty() {
+                        continue;
+                    }
+                    let mut ops = vec![flow::FlowOp::Delete {
+                        filter: flow::FlowMod {
+                            table: 255,
+                            ..flow::FlowMod::default()
+                        },
+                        strict: false,
+                    }];
+                    for f in &stored {
+                        match flow::parse_flow(f) {
+                            Ok(p) => ops.push(flow::FlowOp::Add(p.flow)),
+                            Err(e) => tracing::warn!("stored flow {f:?} of {b}: {e}"),
+                        }
+                    }
+                    let now = dp.now();
+                    if let Some(br) = dp.bridge_mut(b) {
+                        if let Err(e) = br.tables.transaction(ops, now) {
+                            tracing::warn!("stored flows of {b}: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        *lock(&self.thread) = Some(DpThread::spawn(self.dp.clone())?);
+        Ok(())
+    }
+
+    /// Run directory.
+    pub fn run_dir(&self) -> &Path {
+        &self.opts.run_dir
+    }
+
+    /// A copy of the configuration.
+    pub fn config(&self) -> Config {
+        lock(&self.cfg).clone()
+    }
+
+    /// The datapath (for tests and in-process use).
+    pub fn datapath(&self) -> &Arc<Mutex<Datapath>> {
+        &self.dp
+    }
+
+    /// Handle one control request.
+    pub fn handle(&self, req: &Request) -> Reply {
+        match self.dispatch(req) {
+            Ok(output) => Reply::Ok { output },
+            Err(message) => Reply::Error { message },
+        }
+    }
+
+    fn dispatch(&self, req: &Request) -> Result<String, String> {
+        match req {
+            Request::Version => Ok(format!(
+                "cloudnet vswitchd protocol {} pid {}\n",
+                crate::proto::VERSION,
+                std::process::id()
+            )),
+            Request::Vsctl { args } => self.vsctl(args),
+            Request::Exit => Ok(String::new()),
+            other => {
+                let cfg = lock(&self.cfg).clone();
+                let mut dp = lock(&self.dp);
+                let (out, changed) = ofctl::handle(&cfg, &mut dp, other)?;
+                if changed && self.opts.persist_flows {
+                    if let Some(b) = ofctl::bridge_of(other) {
+                        let flows = ofctl::flows_text(&dp, b);
+                        self.db
+                            .save_flows(b, Some(&flows))
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn vsctl(&self, args: &[String]) -> Result<String, String> {
+        let cmds = vsctl::parse(args).map_err(|e| e.to_string())?;
+        let mut cfg = lock(&self.cfg);
+        let mut work = cfg.clone();
+        let out = {
+            let dp = lock(&self.dp);
+            let stats = |name: &str| dp.port_stats(name).map(|s| s.to_map());
+            vsctl::execute(&mut work, &cmds, &stats).map_err(|e| e.to_string())?
+        };
+        if work != *cfg {
+            self.db.save_config(&work).map_err(|e| e.to_string())?;
+            let removed: Vec<String> = cfg
+                .bridges
+                .keys()
+                .filter(|b| !work.bridges.contains_key(*b))
+                .cloned()
+                .collect();
+            for b in removed {
+                let _ = self.db.save_flows(&b, None);
+            }
+            *cfg = work;
+            let errors = lock(&self.dp).reconcile(&cfg);
+            for e in errors {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        // Stop the datapath thread before the ports close.
+        lock(&self.thread).take();
+    }
+}
