@@ -1,14 +1,156 @@
-//! `cloudnet serve`.
+//! `cloudnet serve`: the API server with its embedded store. Later the
+//! controller and switch join this process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
 
 /// Arguments of `cloudnet serve`.
 #[derive(clap::Args)]
-#[command(trailing_var_arg = true)]
 pub struct Args {
-    /// Arguments (not implemented yet).
-    #[arg(allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Directory of the embedded store (one redb file).
+    #[arg(long, env = "CLOUDNET_DATA_DIR", default_value = "/var/lib/cloudnet")]
+    data_dir: PathBuf,
+    /// Listen address of the OpenStack Networking API.
+    #[arg(long, default_value = api::DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// Token file (`{"tokens": {"TOKEN": {"project_id": "p", "roles": ["admin"]}}}`);
+    /// without it every request is admin (noauth, loopback only).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// First three octets of generated MAC addresses (Neutron's base_mac).
+    #[arg(long, default_value = "fa:16:3e")]
+    mac_prefix: String,
+    /// Type of tenant networks created without provider attributes.
+    #[arg(long, default_value = "vxlan")]
+    tenant_network_type: String,
+    /// VLAN ranges as ML2's network_vlan_ranges: `PHYSNET:MIN:MAX`, comma separated.
+    #[arg(long, default_value = "physnet1:100:4094")]
+    network_vlan_ranges: String,
+    /// VXLAN VNI ranges `MIN:MAX`, comma separated (ML2 vni_ranges).
+    #[arg(long, default_value = "1:65535")]
+    vni_ranges: String,
+    /// GRE key ranges `MIN:MAX`, comma separated (ML2 tunnel_id_ranges).
+    #[arg(long, default_value = "1:65535")]
+    gre_ranges: String,
+    /// Geneve VNI ranges `MIN:MAX`, comma separated.
+    #[arg(long, default_value = "1:65535")]
+    geneve_ranges: String,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("'serve' is not implemented yet")
+fn parse_range(flag: &str, s: &str) -> anyhow::Result<(u32, u32)> {
+    let (a, b) = s
+        .split_once(':')
+        .with_context(|| format!("--{flag} {s:?}: expected MIN:MAX"))?;
+    let a: u32 = a
+        .parse()
+        .with_context(|| format!("--{flag}: bad number {a:?}"))?;
+    let b: u32 = b
+        .parse()
+        .with_context(|| format!("--{flag}: bad number {b:?}"))?;
+    anyhow::ensure!(a >= 1 && a <= b, "--{flag} {s:?}: need 1 <= MIN <= MAX");
+    Ok((a, b))
+}
+
+fn parse_ranges(flag: &str, s: &str) -> anyhow::Result<Vec<(u32, u32)>> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|r| parse_range(flag, r))
+        .collect()
+}
+
+fn parse_vlan_ranges(s: &str) -> anyhow::Result<Vec<(String, u32, u32)>> {
+    let mut out = Vec::new();
+    for r in s.split(',').filter(|x| !x.is_empty()) {
+        let (phys, range) = r
+            .split_once(':')
+            .with_context(|| format!("--network-vlan-ranges {r:?}: expected PHYSNET:MIN:MAX"))?;
+        let (a, b) = parse_range("network-vlan-ranges", range)?;
+        anyhow::ensure!(
+            b <= 4094,
+            "--network-vlan-ranges {r:?}: VLAN IDs are 1-4094 (IEEE 802.1Q)"
+        );
+        out.push((phys.to_string(), a, b));
+    }
+    Ok(out)
+}
+
+fn parse_prefix(s: &str) -> anyhow::Result<[u8; 3]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    anyhow::ensure!(
+        parts.len() == 3,
+        "--mac-prefix {s:?}: expected three octets like fa:16:3e"
+    );
+    let mut out = [0u8; 3];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).with_context(|| format!("--mac-prefix: bad octet {p:?}"))?;
+    }
+    anyhow::ensure!(out[0] & 1 == 0, "--mac-prefix {s:?} is a multicast prefix");
+    Ok(out)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let auth = match &args.token_file {
+        Some(p) => api::AuthMode::from_token_file(p)?,
+        None => api::AuthMode::NoAuth,
+    };
+    anyhow::ensure!(
+        model::ipam::NETWORK_TYPES.contains(&args.tenant_network_type.as_str()),
+        "--tenant-network-type {:?}: expected one of {:?}",
+        args.tenant_network_type,
+        model::ipam::NETWORK_TYPES
+    );
+    let ipam = model::IpamConfig {
+        mac_prefix: parse_prefix(&args.mac_prefix)?,
+        tenant_network_type: args.tenant_network_type.clone(),
+        vlan_ranges: parse_vlan_ranges(&args.network_vlan_ranges)?,
+        vxlan_ranges: parse_ranges("vni-ranges", &args.vni_ranges)?,
+        gre_ranges: parse_ranges("gre-ranges", &args.gre_ranges)?,
+        geneve_ranges: parse_ranges("geneve-ranges", &args.geneve_ranges)?,
+        ..Default::default()
+    };
+    let config = api::Config {
+        bind: args.bind,
+        data_dir: args.data_dir,
+        auth,
+        ipam,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(addr) = rx.await {
+                // Scripts and tests read the bound address (useful with port 0).
+                eprintln!("cloudnet serve: listening on http://{addr}");
+            }
+        });
+        api::serve(config, Some(tx)).await
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_flags() {
+        assert_eq!(
+            parse_ranges("x", "1:10,20:30").unwrap(),
+            vec![(1, 10), (20, 30)]
+        );
+        assert!(parse_ranges("x", "10:1").is_err());
+        assert!(parse_ranges("x", "0:5").is_err());
+        assert_eq!(
+            parse_vlan_ranges("p:100:200").unwrap(),
+            vec![("p".to_string(), 100, 200)]
+        );
+        assert!(parse_vlan_ranges("p:100:5000").is_err());
+        assert!(parse_vlan_ranges("100:200").is_err());
+        assert_eq!(parse_prefix("02:aa:bb").unwrap(), [2, 0xaa, 0xbb]);
+        assert!(parse_prefix("01:00:5e").is_err(), "multicast");
+    }
 }
