@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# bench/l2.sh — two "VMs" (network namespaces, 10.77.0.1/24 and 10.77.0.2/24)
+# joined by one switch, measured through several switches in the same run:
+#
+#   bridge    Linux bridge, veth pairs
+#   ovs-tso   Open vSwitch userspace datapath (datapath_type=netdev), tap
+#             ports, other_config:userspace-tso-enable=true
+#   ovs       the same without TSO
+#   cloudnet  `cloudnet vswitchd`, tap ports (skipped with a reason if the
+#             binary or the daemon does not work)
+#
+# Each switch runs inside its own namespace; the VM-side interface is moved
+# into the VM namespaces, so nothing touches the host's interfaces.  See
+# bench/README.md for what each number means.
+#
+# usage: bench/l2.sh [-n RUNS] [-t SECS] [-g GEN] [-s SENDERS] [-p PATHS] [-o FILE]
+#   -n  runs per TCP/UDP figure, the median is reported (default 5)
+#   -t  seconds per iperf3 / generator run (default 5)
+#   -g  64-byte UDP generator: trafgen (default) or iperf3
+#   -s  generator parallelism: trafgen CPUs (default 1) or iperf3 senders
+#       (default 4)
+#   -p  comma-separated paths (default bridge,ovs-tso,ovs,cloudnet)
+#   -o  markdown output (default bench/results/l2-<date>.md)
+# env:  CLOUDNET=path/to/cloudnet (default: <repo>/target/release/cloudnet)
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+RUNS=5
+SECS=5
+SENDERS=""
+CNB_GEN=trafgen
+PATHS=bridge,ovs-tso,ovs,cloudnet
+OUT="$HERE/results/l2-$(date +%Y%m%d-%H%M).md"
+while getopts "n:t:g:s:p:o:h" opt; do
+    case $opt in
+    n) RUNS=$OPTARG ;;
+    t) SECS=$OPTARG ;;
+    g) CNB_GEN=$OPTARG ;;
+    s) SENDERS=$OPTARG ;;
+    p) PATHS=$OPTARG ;;
+    o) OUT=$OPTARG ;;
+    *)
+        sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+        exit 2
+        ;;
+    esac
+done
+case $CNB_GEN in
+trafgen) SENDERS=${SENDERS:-1} ;;
+iperf3) SENDERS=${SENDERS:-4} ;;
+*) cnb_die "generator must be trafgen or iperf3, got '$CNB_GEN'" ;;
+esac
+export CNB_GEN
+for v in "$RUNS" "$SECS" "$SENDERS"; do
+    [[ $v =~ ^[1-9][0-9]{0,2}$ ]] || cnb_die "numbers must be 1..999, got '$v'"
+done
+CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
+
+cnb_require_root
+cnb_need iperf3 iperf3
+cnb_need jq jq
+cnb_need python3 python3
+cnb_need ping iputils-ping
+cnb_need ss iproute2
+[ "$CNB_GEN" = trafgen ] && cnb_need trafgen netsniff-ng
+
+IP_A=10.77.0.1
+IP_B=10.77.0.2
+PORT=5201          # iperf3 servers on PORT .. PORT+SENDERS-1 in VM b
+TSV="$CNB_WORK/results.tsv"
+: >"$TSV"
+SKIP_REASON=""
+
+# ---------------------------------------------------------- topologies --
+
+setup_bridge() {
+    local v ns
+    cnb_netns SW s
+    cnb_netns NS_A a
+    cnb_netns NS_B b
+    ip -n "$SW" link add br0 type bridge
+    ip -n "$SW" link set br0 up
+    for v in a b; do
+        [ $v = a ] && ns=$NS_A || ns=$NS_B
+        ip -n "$SW" link add "${CNB_P}$v" type veth peer name eth0 netns "$ns"
+        ip -n "$SW" link set "${CNB_P}$v" master br0 up
+    done
+    KEEP_NAME=1 vm_up "$NS_A" eth0 $IP_A
+    KEEP_NAME=1 vm_up "$NS_B" eth0 $IP_B
+}
+
+# setup_ovs TSO(true|false) — private ovsdb-server + ovs-vswitchd (own run,
+# db and log directory; never the system service), netdev bridge, tap ports.
+setup_ovs() {
+    local tso=$1 d v ns tap
+    cnb_need ovs-vswitchd openvswitch-switch
+    cnb_netns SW s
+    cnb_netns NS_A a
+    cnb_netns NS_B b
+    cnb_tmpdir d ovs
+    export OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d OVS_SYSCONFDIR=$d
+    ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    cnb_bg "$d/ovsdb.out" ip netns exec "$SW" ovsdb-server "$d/conf.db" \
+        --remote="punix:$d/db.sock" --unixctl="$d/ovsdb.ctl" \
+        --pidfile="$d/ovsdb.pid" --log-file="$d/ovsdb.log" --no-chdir
+    cnb_wait_for 10 "ovsdb-server socket" test -S "$d/db.sock" || return 1
+    OVS_VSCTL=(ovs-vsctl "--db=unix:$d/db.sock" --timeout=20)
+    "${OVS_VSCTL[@]}" --no-wait init
+    # Read once at start-up (ovs-vswitchd.conf.db(5)), so set it first.
+    "${OVS_VSCTL[@]}" --no-wait set Open_vSwitch . \
+        "other_config:userspace-tso-enable=$tso"
+    # --disable-system: no kernel datapath (there is no openvswitch module).
+    cnb_bg "$d/vswitchd.out" ip netns exec "$SW" ovs-vswitchd "unix:$d/db.sock" \
+        --unixctl="$d/vswitchd.ctl" --pidfile="$d/vswitchd.pid" \
+        --log-file="$d/vswitchd.log" --no-chdir --disable-system
+    "${OVS_VSCTL[@]}" add-br br0 -- set bridge br0 datapath_type=netdev
+    for v in a b; do
+        [ $v = a ] && ns=$NS_A || ns=$NS_B
+        tap="${CNB_P}t$v"
+        "${OVS_VSCTL[@]}" add-port br0 "$tap" -- set Interface "$tap" type=tap
+        cnb_wait_for 10 "OVS tap $tap" ip -n "$SW" link show "$tap" || return 1
+        ip -n "$SW" link set "$tap" netns "$ns"
+    done
+    # OVS keeps addressing its taps by name; leave the names alone.
+    KEEP_NAME=1 vm_up "$NS_A" "${CNB_P}ta" $IP_A
+    KEEP_NAME=1 vm_up "$NS_B" "${CNB_P}tb" $IP_B
+    IF_A="${CNB_P}ta"
+    IF_B="${CNB_P}tb"
+}
+
+# setup_cloudnet — `cloudnet vswitchd --run-dir DIR` in the switch namespace,
+# tap ports moved into the VMs as eth0.  Sets SKIP_REASON and fails when
+# cloudnet cannot do it (yet).
+setup_cloudnet() {
+    local d v ns tap
+    cnb_netns SW s
+    cnb_netns NS_A a
+    cnb_netns NS_B b
+    cnb_tmpdir d cloudnet
+    cnb_cloudnet_start "$SW" "$d" || return 1
+    cnb_cloudnet "$d" vsctl add-br br0 >/dev/null || return 1
+    for v in a b; do
+        [ $v = a ] && ns=$NS_A || ns=$NS_B
+        tap="${CNB_P}t$v"
+        cnb_cloudnet "$d" vsctl add-port br0 "$tap" -- \
+            set Interface "$tap" type=tap >/dev/null || return 1
+        if ! cnb_wait_for 10 "cloudnet tap $tap" ip -n "$SW" link show "$tap"; then
+            SKIP_REASON="tap $tap did not appear"
+            return 1
+        fi
+        # The VM's NIC: the TAP netdev moves into the VM namespace as eth0
+        # (the daemon keeps its file descriptor, which is what it uses).
+        ip -n "$SW" link set "$tap" netns "$ns"
+        vm_up "$ns" "$tap" "$([ $v = a ] && echo $IP_A || echo $IP_B)"
+    done
+    cnb_cloudnet_normal "$d" br0
+}
+
+run_path() {
+    local name=$1
+    SKIP_REASON=""
+    IF_A=eth0
+    IF_B=eth0
+    NOTE=""
+    cnb_log "=== $name ==="
+    case $name in
+    bridge) setup_bridge ;;
+    ovs-tso) setup_ovs true ;;
+    ovs) setup_ovs false ;;
+    cloudnet)
+        if ! setup_cloudnet; then
+            echo "cloudnet: skipped ($SKIP_REASON)"
+            cnb_record "$TSV" cloudnet nan nan nan nan nan nan "skipped: $SKIP_REASON"
+            cnb_teardown
+            return 0
+        fi
+        ;;
+    *) cnb_die "unknown path '$name' (bridge, ovs-tso, ovs, cloudnet)" ;;
+    esac
+    cnb_measure "$name"
+    cnb_teardown
+}
+
+main() {
+    local p gen path_list
+    CNB_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    if [ "$CNB_GEN" = trafgen ]; then
+        gen="trafgen -P $SENDERS (64-byte frames, received = VM b NIC rx)"
+    else
+        gen="$SENDERS x iperf3 -u -l 18 -b 0 (64-byte frames, received = VM b NIC rx)"
+    fi
+    CNB_PARAMS="median of $RUNS runs, iperf3 -t $SECS; UDP: $gen, $SECS s; ping -c 100 -i 0.01"
+    CNB_VERSIONS="$(iperf3 --version | head -n 1); $(ovs-vswitchd --version 2>/dev/null | head -n 1 || echo 'ovs not installed'); $(cnb_cloudnet_version)"
+    export CNB_LOAD_START CNB_PARAMS CNB_VERSIONS
+    cnb_log "load average at start: $CNB_LOAD_START"
+
+    IFS=, read -r -a path_list <<<"$PATHS"
+    for p in "${path_list[@]}"; do
+        run_path "$p"
+    done
+
+    cnb_report "$TSV" "$OUT" "cloudnet L2 benchmark: two namespaces through one switch" bridge ovs-tso
+}
+
+cnb_main main
