@@ -715,9 +715,31 @@ pub const fn ones(n: u8) -> u128 {
     }
 }
 
+/// A CIDR-style mask: the `n` high-order bits of a `bits`-wide field
+/// (`n` ≤ `bits` ≤ 128). `/0` is the empty mask — written as a shift it
+/// would be `ones(0) << 128`, which overflows for 128-bit fields (found by
+/// the `parse_flow` fuzz target with `ipv6_src=…/0`).
+#[inline]
+pub const fn prefix_mask(n: u8, bits: u8) -> u128 {
+    if n == 0 {
+        0
+    } else {
+        ones(n) << (bits - n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_masks_cover_zero_and_full_lengths() {
+        assert_eq!(prefix_mask(0, 128), 0);
+        assert_eq!(prefix_mask(0, 32), 0);
+        assert_eq!(prefix_mask(128, 128), u128::MAX);
+        assert_eq!(prefix_mask(24, 32), 0xffff_ff00);
+        assert_eq!(prefix_mask(1, 128), 1 << 127);
+    }
 
     #[test]
     fn names_resolve_to_the_same_field() {

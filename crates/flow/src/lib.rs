@@ -22,6 +22,8 @@ mod field_names;
 mod fieldref;
 pub mod fields;
 pub mod flowvec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod learn;
 pub mod matching;
 pub mod parse;

@@ -9,7 +9,7 @@
 
 use crate::actions::{port, FlowMod};
 use crate::error::ParseError;
-use crate::fields::{ct_state, ones, Field, FieldRef, Fmt, TCP_FLAG_NAMES};
+use crate::fields::{ct_state, ones, prefix_mask, Field, FieldRef, Fmt, TCP_FLAG_NAMES};
 use crate::matching::{Match, SHORTHANDS};
 use packet::flowkey::VLAN_CFI;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -41,6 +41,20 @@ pub fn parse_packet(s: &str) -> Result<crate::Packet, ParseError> {
             tok,
             "a packet takes exact values, not masks",
         ));
+    }
+    // A field whose prerequisites the packet lacks (e.g. `tp_dst` without
+    // `tcp`) cannot be in the frame (ovs-fields(7) "Field Prerequisites"):
+    // reject it rather than trace a packet no extraction could produce.
+    let mut norm = m;
+    if let Some(why) = norm.normalize().into_iter().next() {
+        let tok = tokens(s)?
+            .into_iter()
+            .find(|(k, _)| Field::from_name(k).is_some_and(|f| m.has(f) && !norm.has(f)))
+            .map_or_else(
+                || s.to_string(),
+                |(k, v)| format!("{k}={}", v.unwrap_or_default()),
+            );
+        return Err(ParseError::new(tok, why));
     }
     Ok(crate::Packet::from_words(&m.as_packet_words()))
 }
@@ -291,7 +305,7 @@ pub fn parse_field_value(field: Field, s: &str) -> Result<(u128, u128), String> 
                 if n > info.bits {
                     return Err(format!("prefix length {n} is longer than {}", info.bits));
                 }
-                (ones(n)) << (info.bits - n)
+                prefix_mask(n, info.bits)
             }
             _ => parse_one(m)?,
         },
@@ -446,6 +460,33 @@ fn parse_flow_inner(s: &str, want_actions: bool) -> Result<Parsed, ParseError> {
         None => (s, None),
     };
     let (mut m, mut fm) = parse_match_tokens(match_part, true)?;
+    if want_actions {
+        // ovs-ofctl(8): `out_port` and a cookie mask select flows for
+        // del-flows/dump-flows; an added flow has neither (OVS: "flow
+        // additions cannot use a cookie mask").
+        let filter_only = |key: &str, why: &str| -> ParseError {
+            let tok = tokens(match_part)
+                .ok()
+                .and_then(|t| t.into_iter().rev().find(|(k, _)| k == key))
+                .map_or_else(
+                    || key.to_string(),
+                    |(k, v)| format!("{k}={}", v.unwrap_or_default()),
+                );
+            ParseError::new(tok, why)
+        };
+        if fm.out_port.is_some() {
+            return Err(filter_only(
+                "out_port",
+                "out_port only filters del-flows/dump-flows; an added flow has none",
+            ));
+        }
+        if fm.cookie_mask != 0 {
+            return Err(filter_only(
+                "cookie",
+                "flow additions cannot use a cookie mask",
+            ));
+        }
+    }
     match (want_actions, act_part) {
         (true, None) => return Err(ParseError::new(s, "must specify an action (actions=...)")),
         (false, Some(_)) => return Err(ParseError::new("actions", "actions are not allowed here")),

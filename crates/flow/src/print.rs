@@ -4,7 +4,7 @@
 //! CIDR prefixes, hex for masked values, named reserved ports.
 
 use crate::actions::*;
-use crate::fields::{ct_state, ones, Field, FieldRef, Fmt, TCP_FLAG_NAMES};
+use crate::fields::{ct_state, prefix_mask, Field, FieldRef, Fmt, TCP_FLAG_NAMES};
 use crate::matching::{Match, SHORTHANDS};
 use packet::flowkey::{ethertype as et, VLAN_CFI};
 use std::fmt::Write;
@@ -20,7 +20,7 @@ fn mac_str(v: u128) -> String {
 
 fn prefix_len(mask: u128, bits: u8) -> Option<u8> {
     let n = mask.count_ones() as u8;
-    (mask == ones(n) << (bits - n)).then_some(n)
+    (n <= bits && mask == prefix_mask(n, bits)).then_some(n)
 }
 
 /// Formats a port number, by name if reserved.
@@ -79,6 +79,10 @@ pub fn value_str(field: Field, v: u128, m: u128) -> String {
             }
         }
         Fmt::Port => port_str(v as u32),
+        // An exact 32-bit state (a trace packet's) is a plain number: the
+        // flag names cannot express the bits beyond the eight defined ones,
+        // and a packet takes no mask.
+        Fmt::CtState if exact => format!("{v:#x}"),
         Fmt::CtState => flags_str(v, m, &ct_state::NAMES)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("{v:#x}/{m:#x}")),
@@ -217,12 +221,22 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
     }
     put(&mut out, Field::NwTtl);
     put(&mut out, Field::NwFrag);
+    // ICMP type/code are the low bytes of tp_src/tp_dst and take no mask
+    // (ovs-fields(7)); a tp_src/tp_dst match they cannot express (masked,
+    // or on the high byte) prints under its own name so it parses back.
+    let icmp = |out: &mut Vec<String>, alias: Field, tp: Field| {
+        if m.get(tp).1 == alias.full_mask() {
+            put(out, alias);
+        } else {
+            put(out, tp);
+        }
+    };
     if t == et::IPV4 && p == 1 {
-        put(&mut out, Field::IcmpType);
-        put(&mut out, Field::IcmpCode);
+        icmp(&mut out, Field::IcmpType, Field::TpSrc);
+        icmp(&mut out, Field::IcmpCode, Field::TpDst);
     } else if t == et::IPV6 && p == 58 {
-        put(&mut out, Field::Icmpv6Type);
-        put(&mut out, Field::Icmpv6Code);
+        icmp(&mut out, Field::Icmpv6Type, Field::TpSrc);
+        icmp(&mut out, Field::Icmpv6Code, Field::TpDst);
     } else {
         put(&mut out, Field::TpSrc);
         put(&mut out, Field::TpDst);

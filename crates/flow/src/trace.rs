@@ -34,7 +34,7 @@ pub fn trace(tables: &FlowTables, pkt: &Packet) -> TraceReport {
     }
 }
 
-const PACKET_FIELDS: [Field; 27] = [
+const PACKET_FIELDS: [Field; 30] = [
     Field::RecircId,
     Field::CtState,
     Field::CtZone,
@@ -62,6 +62,9 @@ const PACKET_FIELDS: [Field; 27] = [
     Field::TcpFlags,
     Field::ArpSha,
     Field::ArpTha,
+    Field::NwFrag,
+    Field::Ipv6Label,
+    Field::NdTarget,
 ];
 
 /// The packet as an exact match on its non-zero fields (plus the ones that

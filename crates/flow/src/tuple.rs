@@ -74,6 +74,11 @@ impl<V> TupleTable<V> {
     /// The value stored for the masked packet words.
     #[inline]
     pub(crate) fn find(&self, w: &Words) -> Option<&V> {
+        if self.idx.is_empty() {
+            // The fully wildcarded tuple (a table's catch-all flows) holds at
+            // most one entry, keyed on nothing: no hash or compare needed.
+            return self.table.iter().next().map(|(_, v)| v);
+        }
         let h = self.hash_of(w);
         self.table
             .find(h, |(vals, _)| self.eq(w, vals))

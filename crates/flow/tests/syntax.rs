@@ -163,3 +163,55 @@ fn dump_format_has_stats_like_ovs() {
     // Dump lines parse back (the statistics are ignored, as by OVS).
     assert_eq!(parse_flow(&s).unwrap().flow, f);
 }
+
+/// ICMP type/code are unmaskable aliases of the tp_src/tp_dst low bytes: a
+/// tp_dst match they cannot express prints as tp_dst and parses back (found
+/// by the `parse_flow` fuzz target).
+#[test]
+fn icmp_transport_matches_the_aliases_cannot_express_round_trip() {
+    for (text, printed) in [
+        (
+            "icmp,tp_dst=0x50/0xf0,actions=drop",
+            " icmp,tp_dst=0x0050/0x00f0 actions=drop",
+        ),
+        (
+            "icmp,icmp_type=8,icmp_code=0,actions=drop",
+            " icmp,icmp_type=8,icmp_code=0 actions=drop",
+        ),
+    ] {
+        let f = flow::parse_flow(text).unwrap().flow;
+        let out = flow::format_flow(&f, None);
+        assert_eq!(out, printed);
+        assert_eq!(flow::parse_flow(&out).unwrap().flow, f);
+    }
+}
+
+/// A trace packet cannot carry a field its prerequisites rule out (found by
+/// the `parse_packet` fuzz target: `tp_dst` was kept in the packet but
+/// dropped from the printed form).
+#[test]
+fn packet_field_without_prerequisites_is_an_error_naming_it() {
+    let e = flow::parse_packet("in_port=1,tp_dst=22,tun_id=0x9").unwrap_err();
+    assert_eq!(e.token, "tp_dst=22");
+    assert!(e.reason.contains("prerequisites"), "{e}");
+    assert!(flow::parse_packet("in_port=1,tcp,tp_dst=22").is_ok());
+}
+
+/// `out_port` and cookie masks are filter-only (ovs-ofctl(8)); add-flow
+/// rejects them instead of silently dropping them (found by the
+/// `parse_flow` fuzz target: they did not survive printing).
+#[test]
+fn filter_only_attributes_are_rejected_in_added_flows() {
+    let e = flow::parse_flow(",out_port=0x10 actions=load:5->NXM_NX_REG1[]").unwrap_err();
+    assert_eq!(e.token, "out_port=0x10");
+    let e = flow::parse_flow("cookie=0x10/0xff,in_port=1 actions=drop").unwrap_err();
+    assert_eq!(e.token, "cookie=0x10/0xff");
+    assert!(flow::parse_filter("cookie=0x10/0xff,out_port=2").is_ok());
+    assert_eq!(
+        flow::parse_flow("cookie=0x10 actions=drop")
+            .unwrap()
+            .flow
+            .cookie,
+        0x10
+    );
+}
