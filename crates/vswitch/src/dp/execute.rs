@@ -2,6 +2,11 @@
 //! switch, and transmission. Nothing here allocates per frame: actions are
 //! copied to the stack, output frames are gathered from slices of the input
 //! buffer (`Pieces`), and patch ports reuse one scratch buffer per depth.
+//!
+//! Header rewrites are applied in place on the receive buffer, in action
+//! order. Every output sends (or copies, for queues and patch ports) the
+//! frame before the next action runs, so each output carries the packet
+//! "as modified so far" (ovs-actions(7)) without a clone per output.
 
 use std::fmt::Write as _;
 
@@ -10,6 +15,7 @@ use packet::flowkey::VLAN_CFI;
 use packet::FlowKey;
 
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
+use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
 use super::{Datapath, MAX_PATCH_DEPTH};
 use crate::schema::OFPP_LOCAL;
@@ -69,6 +75,16 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetQueue(_)
             | DpAction::SetPktMark(_)
             | DpAction::Meter(_)
+            | DpAction::SetEthSrc(_)
+            | DpAction::SetEthDst(_)
+            | DpAction::SetIpv4Src(_)
+            | DpAction::SetIpv4Dst(_)
+            | DpAction::SetIpv6Src(_)
+            | DpAction::SetIpv6Dst(_)
+            | DpAction::SetIpTos(_)
+            | DpAction::SetIpTtl(_)
+            | DpAction::SetTpSrc(_)
+            | DpAction::SetTpDst(_)
     )
 }
 
@@ -96,13 +112,14 @@ impl Datapath {
     /// A frame (virtio header included) received on port `slot`: extract
     /// its flow key, look it up through the flow cache and the tables, and
     /// execute the datapath actions on the bytes.
-    pub(super) fn input(&mut self, slot: usize, frame: &[u8], depth: usize) {
+    pub(super) fn input(&mut self, slot: usize, frame: &mut [u8], depth: usize) {
         let Some(p) = self.ports.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let bi = p.bridge;
         let ofport = p.ofport;
         let eth = frame.get(HDR..).unwrap_or(&[]);
+        let eth_len = eth.len();
         p.stats.rx_packets += 1;
         p.stats.rx_bytes += eth.len() as u64;
         if let Some(pol) = p.policer.as_mut() {
@@ -115,10 +132,15 @@ impl Datapath {
         // A frame whose upper layers do not parse is still switched on what
         // did (as OVS does); only a frame without an Ethernet header is
         // dropped.
-        if packet::extract(eth, &mut key).is_err() && eth.len() < 14 {
-            self.drop_frame(bi, slot, DropReason::Malformed);
-            return;
-        }
+        let layout = match packet::extract(eth, &mut key) {
+            Ok(off) => Layout::new(&off, key.dl_type, key.nw_proto),
+            Err(_) if eth.len() < 14 => {
+                self.drop_frame(bi, slot, DropReason::Malformed);
+                return;
+            }
+            // Rewrites of layers that did not parse fail (and drop) below.
+            Err(_) => Layout::default(),
+        };
         let pkt = flow::Packet {
             key,
             meta: flow::Metadata {
@@ -131,7 +153,7 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
-            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth.len() as u64, now);
+            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth_len as u64, now);
             if !x.learns.is_empty() {
                 b.tables.apply_learned(&x.learns, now);
             }
@@ -145,10 +167,35 @@ impl Datapath {
             self.drop_frame(bi, slot, DropReason::Unsupported);
             return;
         }
-        let l2 = L2::from_key(&key);
+        let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
         for a in &x.actions {
             match *a {
+                DpAction::SetEthSrc(_)
+                | DpAction::SetEthDst(_)
+                | DpAction::SetIpv4Src(_)
+                | DpAction::SetIpv4Dst(_)
+                | DpAction::SetIpv6Src(_)
+                | DpAction::SetIpv6Dst(_)
+                | DpAction::SetIpTos(_)
+                | DpAction::SetIpTtl(_)
+                | DpAction::SetTpSrc(_)
+                | DpAction::SetTpDst(_) => {
+                    if let Err(e) = rewrite::apply(frame, &layout, a) {
+                        let why = match e {
+                            RewriteError::NoHeader { .. } => DropReason::Malformed,
+                            RewriteError::Sctp => DropReason::Unsupported,
+                        };
+                        self.drop_frame(bi, slot, why);
+                        return;
+                    }
+                    // NORMAL after a MAC rewrite switches on the new MACs.
+                    match *a {
+                        DpAction::SetEthSrc(m) => l2.dl_src = m,
+                        DpAction::SetEthDst(m) => l2.dl_dst = m,
+                        _ => {}
+                    }
+                }
                 DpAction::PopVlan => cur = None,
                 DpAction::PushVlan { tci, .. } | DpAction::SetVlan { tci } => {
                     cur = Some(tci & !VLAN_CFI)
@@ -337,7 +384,7 @@ impl Datapath {
                 p.stats.tx_bytes += len;
                 let mut buf = std::mem::take(&mut self.scratch[depth]);
                 pieces.copy_into(&mut buf);
-                self.input(peer, &buf, depth + 1);
+                self.input(peer, &mut buf, depth + 1);
                 self.scratch[depth] = buf;
                 return;
             }

@@ -15,6 +15,7 @@ mod execute;
 pub mod mac;
 pub mod police;
 pub mod port;
+pub mod rewrite;
 pub mod stats;
 mod txq;
 
@@ -440,9 +441,9 @@ impl Datapath {
             },
             _ => 0,
         };
-        for (i, buf) in rx.iter().enumerate().take(n) {
+        for (i, buf) in rx.iter_mut().enumerate().take(n) {
             let len = self.rx_len[i].min(buf.len());
-            self.input(slot, &buf[..len], 0);
+            self.input(slot, &mut buf[..len], 0);
         }
         self.rx = rx;
         self.flush_tx();

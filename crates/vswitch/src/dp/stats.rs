@@ -29,7 +29,7 @@ pub enum DropReason {
     /// Over the port's `ingress_policing_rate`.
     Policed,
     /// A flow asked for an action this datapath does not execute yet
-    /// (header rewrites, conntrack, controller, tunnels).
+    /// (conntrack, controller, tunnels, SCTP port rewrites).
     Unsupported,
 }
 
