@@ -1,11 +1,13 @@
 //! The OpenStack Networking API v2.0 over HTTP (axum): authentication,
 //! routing, list queries and `NeutronError` bodies. Validation and IPAM live
 //! in `model`, persistence in `store`; this crate only translates.
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod auth;
 pub mod docs;
 pub mod error;
+mod group;
 pub mod query;
 pub mod routes;
 

@@ -33,10 +33,26 @@ struct VmSpec {
 }
 
 const VMS: [VmSpec; 4] = [
-    VmSpec { short: "a1", tag: 10, addr: "10.0.0.1" },
-    VmSpec { short: "a2", tag: 10, addr: "10.0.0.2" },
-    VmSpec { short: "b1", tag: 20, addr: "10.0.0.3" },
-    VmSpec { short: "b2", tag: 20, addr: "10.0.0.4" },
+    VmSpec {
+        short: "a1",
+        tag: 10,
+        addr: "10.0.0.1",
+    },
+    VmSpec {
+        short: "a2",
+        tag: 10,
+        addr: "10.0.0.2",
+    },
+    VmSpec {
+        short: "b1",
+        tag: 20,
+        addr: "10.0.0.3",
+    },
+    VmSpec {
+        short: "b2",
+        tag: 20,
+        addr: "10.0.0.4",
+    },
 ];
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,7 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let lab = Lab::new("demo").context("creating the demo's namespaces")?;
-    step("host", "a namespace playing the host, running cloudnet vswitchd");
+    step(
+        "host",
+        "a namespace playing the host, running cloudnet vswitchd",
+    );
     let host = lab.netns("host")?;
     let run_dir = tempdir(lab.prefix())?;
     let switch = Switch::start(&host, &run_dir.0)?;
@@ -57,7 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         vms.push(plug_vm(&lab, &switch, spec)?);
         step(
             "vm",
-            &format!("{} {}/24 on a TAP port with tag={}", spec.short, spec.addr, spec.tag),
+            &format!(
+                "{} {}/24 on a TAP port with tag={}",
+                spec.short, spec.addr, spec.tag
+            ),
         );
     }
 
@@ -67,12 +89,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report.check("ping b1 -> b2 (tenant B, tag 20)", pings(b1, "10.0.0.4"));
     let tcp = lab::tcp_check(a1, a2, SocketAddr::new("10.0.0.2".parse()?, 5001), 1 << 20);
     report.check("TCP a1 -> a2, 1 MiB echoed", tcp.is_ok());
-    report.check("no ping a1 -> b1 across tenants", !pings_once(a1, "10.0.0.3"));
-    report.check("no ping b1 -> a2 across tenants", !pings_once(b1, "10.0.0.2"));
+    report.check(
+        "no ping a1 -> b1 across tenants",
+        !pings_once(a1, "10.0.0.3"),
+    );
+    report.check(
+        "no ping b1 -> a2 across tenants",
+        !pings_once(b1, "10.0.0.2"),
+    );
 
     if args.verbose {
-        println!("\n{}", switch.call(Request::DumpFlows { bridge: "br0".into(), matches: None })?);
-        println!("{}", switch.call(Request::DumpPorts { bridge: "br0".into(), port: None })?);
+        println!(
+            "\n{}",
+            switch.call(Request::DumpFlows {
+                bridge: "br0".into(),
+                matches: None
+            })?
+        );
+        println!(
+            "{}",
+            switch.call(Request::DumpPorts {
+                bridge: "br0".into(),
+                port: None
+            })?
+        );
     }
     println!(
         "\n{} passed, {} failed  ({:.1} s; everything the demo made is being removed)",
@@ -112,14 +152,18 @@ impl Report {
 
 /// Every reply of a 3-ping, after one warm-up round for ARP.
 fn pings(from: &Netns, to: &str) -> bool {
-    let Ok(ip) = to.parse::<IpAddr>() else { return false };
+    let Ok(ip) = to.parse::<IpAddr>() else {
+        return false;
+    };
     let _ = lab::ping(from, ip, 1);
     lab::ping(from, ip, 3).is_ok_and(|s| s.all_received())
 }
 
 /// Any reply at all to two pings (used to show isolation).
 fn pings_once(from: &Netns, to: &str) -> bool {
-    let Ok(ip) = to.parse::<IpAddr>() else { return false };
+    let Ok(ip) = to.parse::<IpAddr>() else {
+        return false;
+    };
     lab::ping(from, ip, 2).is_ok_and(|s| s.received > 0)
 }
 
@@ -160,7 +204,10 @@ impl Switch {
             .stdin(Stdio::null())
             .spawn()
             .context("starting cloudnet vswitchd")?;
-        let switch = Switch { child, run_dir: run_dir.to_owned() };
+        let switch = Switch {
+            child,
+            run_dir: run_dir.to_owned(),
+        };
         lab::wait_until("vswitchd to answer", Duration::from_secs(10), || {
             call(run_dir, &Request::Version, Duration::from_secs(1)).is_ok()
         })?;
@@ -173,7 +220,8 @@ impl Switch {
 
     fn vsctl(&self, line: &str) -> anyhow::Result<String> {
         let args = line.split_whitespace().map(String::from).collect();
-        self.call(Request::Vsctl { args }).with_context(|| format!("vsctl {line}"))
+        self.call(Request::Vsctl { args })
+            .with_context(|| format!("vsctl {line}"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! `cloudnet`: one binary for the whole system. Each subcommand lives in its
 //! own module and only parses arguments and calls into a library crate.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 
 mod demo;

@@ -42,15 +42,38 @@ pub enum Cmd {
         online: Online,
     },
     /// Ports of a running switch's bridge (numbers and names).
-    Show { bridge: String, #[command(flatten)] online: Online },
+    Show {
+        bridge: String,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Port counters of a running switch's bridge.
-    DumpPorts { bridge: String, port: Option<String>, #[command(flatten)] online: Online },
+    DumpPorts {
+        bridge: String,
+        port: Option<String>,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Table statistics and drop counters of a running switch's bridge.
-    DumpTables { bridge: String, #[command(flatten)] online: Online },
+    DumpTables {
+        bridge: String,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Add a flow to a running switch.
-    AddFlow { bridge: String, flow: String, #[command(flatten)] online: Online },
+    AddFlow {
+        bridge: String,
+        flow: String,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Add flows from a file (one per line) to a running switch.
-    AddFlows { bridge: String, file: PathBuf, #[command(flatten)] online: Online },
+    AddFlows {
+        bridge: String,
+        file: PathBuf,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Modify the actions of matching flows.
     ModFlows {
         bridge: String,
@@ -108,19 +131,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             packets,
             online,
         } => {
-            let [bridge, flow] = <[String; 2]>::try_from(packets)
-                .map_err(|_| anyhow::anyhow!("online trace takes BRIDGE FLOW (or use --flows FILE)"))?;
+            let [bridge, flow] = <[String; 2]>::try_from(packets).map_err(|_| {
+                anyhow::anyhow!("online trace takes BRIDGE FLOW (or use --flows FILE)")
+            })?;
             online.call(vswitch::Request::Trace { bridge, flow })
         }
-        Cmd::AddFlow { bridge, flow, online } => online.call(vswitch::Request::AddFlows {
+        Cmd::AddFlow {
+            bridge,
+            flow,
+            online,
+        } => online.call(vswitch::Request::AddFlows {
             bridge,
             flows: vec![flow],
         }),
-        Cmd::AddFlows { bridge, file, online } => {
+        Cmd::AddFlows {
+            bridge,
+            file,
+            online,
+        } => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("reading stdin")?
             } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
             };
             let flows = text
                 .lines()
@@ -135,7 +168,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             flow,
             strict,
             online,
-        } => online.call(vswitch::Request::ModFlows { bridge, flow, strict }),
+        } => online.call(vswitch::Request::ModFlows {
+            bridge,
+            flow,
+            strict,
+        }),
         Cmd::DelFlows {
             bridge,
             flow,
@@ -159,7 +196,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             for line in out.lines() {
                 // Without stats, print what follows the counters, as
                 // `ovs-ofctl --no-stats dump-flows` does.
-                match line.split_once("n_bytes=").and_then(|(_, r)| r.split_once(", ")) {
+                match line
+                    .split_once("n_bytes=")
+                    .and_then(|(_, r)| r.split_once(", "))
+                {
                     Some((_, rest)) if no_stats => println!(" {rest}"),
                     _ => println!("{line}"),
                 }
@@ -182,7 +222,11 @@ impl Online {
             .run_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(vswitch::daemon::DEFAULT_RUN_DIR));
-        Ok(vswitch::call(&dir, &req, std::time::Duration::from_secs(10))?)
+        Ok(vswitch::call(
+            &dir,
+            &req,
+            std::time::Duration::from_secs(10),
+        )?)
     }
 
     fn call(&self, req: vswitch::Request) -> anyhow::Result<()> {
@@ -194,7 +238,8 @@ impl Online {
 /// Reads a flows file: one add-flow argument per line, blank lines and
 /// `#` comments skipped. Errors name the line.
 pub fn read_flows_file(path: &std::path::Path) -> anyhow::Result<Vec<flow::FlowMod>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -214,7 +259,10 @@ pub fn read_flows_file(path: &std::path::Path) -> anyhow::Result<Vec<flow::FlowM
 fn trace(path: &std::path::Path, packets: &[String]) -> anyhow::Result<()> {
     let tables = flow::FlowTables::new();
     let now = std::time::Duration::ZERO;
-    let ops = read_flows_file(path)?.into_iter().map(flow::FlowOp::Add).collect();
+    let ops = read_flows_file(path)?
+        .into_iter()
+        .map(flow::FlowOp::Add)
+        .collect();
     tables.transaction(ops, now)?;
     for (i, p) in packets.iter().enumerate() {
         let pkt = flow::parse_packet(p).with_context(|| format!("packet {p:?}"))?;

@@ -489,7 +489,10 @@ fn ipv6_snat() {
 fn icmp_error_in_original_direction_reaches_the_dnat_server() {
     let (mut ct, _) = tracker();
     let dnat = NatSpec::dnat(NatRange::addr(ip("10.0.0.7")));
-    ct.process(&CtPacket::udp(ip("198.51.100.7"), ip("203.0.113.10"), 5555, 53), &with_nat(&dnat, 0, true));
+    ct.process(
+        &CtPacket::udp(ip("198.51.100.7"), ip("203.0.113.10"), 5555, 53),
+        &with_nat(&dnat, 0, true),
+    );
     // The server's reply left as 203.0.113.10:53 → 198.51.100.7:5555; a
     // router near the client reports it undeliverable.
     let quoted = Tuple::new(ip("203.0.113.10"), ip("198.51.100.7"), proto::UDP, 53, 5555).unwrap();
@@ -497,15 +500,28 @@ fn icmp_error_in_original_direction_reaches_the_dnat_server() {
         src: ip("198.51.100.1"),
         dst: ip("203.0.113.10"),
         proto: proto::ICMP,
-        l4: L4::IcmpError { ty: 3, code: 1, inner: quoted },
+        l4: L4::IcmpError {
+            ty: 3,
+            code: 1,
+            inner: quoted,
+        },
     };
     let bare = NatSpec::default();
     let r = ct.process(&err, &with_nat(&bare, 0, false));
-    assert_eq!(r.state, CtState::TRK | CtState::REL | CtState::DNAT, "original direction: no +rpl");
+    assert_eq!(
+        r.state,
+        CtState::TRK | CtState::REL | CtState::DNAT,
+        "original direction: no +rpl"
+    );
     let rw = r.rewrite.expect("rewrite");
     assert_eq!((rw.src, rw.dst), (None, Some(ip("10.0.0.7"))));
     assert_eq!(
         rw.inner,
-        Some(InnerRewrite { src: ip("10.0.0.7"), dst: ip("198.51.100.7"), sport: 53, dport: 5555 })
+        Some(InnerRewrite {
+            src: ip("10.0.0.7"),
+            dst: ip("198.51.100.7"),
+            sport: 53,
+            dport: 5555
+        })
     );
 }

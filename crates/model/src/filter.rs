@@ -2,6 +2,8 @@
 //! (costlier) rendering to JSON. Only a fast path: the API still applies
 //! every filter to the rendered resource.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 
 use crate::resources::*;
@@ -18,8 +20,9 @@ fn meta_attr<'a>(m: &'a Meta, key: &str) -> Option<Option<&'a str>> {
     }))
 }
 
-/// Plain string attributes of a stored resource, for pre-filtering.
-trait Attr {
+/// Plain string attributes of a stored resource, for pre-filtering and
+/// indexing.
+pub(crate) trait Attr {
     fn meta(&self) -> &Meta;
     /// `Some(value)` for a known string attribute (`Some(None)` when null),
     /// `None` when the attribute is not handled here.
@@ -101,6 +104,18 @@ pub fn cheap_filters(k: Kind) -> &'static [&'static str] {
     }
 }
 
+/// The resources of `map` among `candidates` (from an index), or all of
+/// them; in ID order either way.
+fn candidates_or_all<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    candidates: &'a Option<BTreeSet<&str>>,
+) -> Box<dyn Iterator<Item = &'a T> + 'a> {
+    match candidates {
+        Some(ids) => Box::new(ids.iter().filter_map(|id| map.get(*id))),
+        None => Box::new(map.values()),
+    }
+}
+
 impl State {
     /// IDs (in ID order) of the resources visible to `ctx` matching
     /// `filters`, all of which must be in [`cheap_filters`]; nothing is
@@ -112,9 +127,10 @@ impl State {
         filters: &[(String, Vec<String>)],
     ) -> Vec<String> {
         let mut out = Vec::new();
+        let candidates = self.idx.candidates(k, filters);
         macro_rules! scan {
             ($map:expr, $variant:ident) => {
-                for x in $map.values().filter(|x| pass(*x, filters)) {
+                for x in candidates_or_all(&$map, &candidates).filter(|x| pass(*x, filters)) {
                     let mine = ctx.is_admin || x.meta.project_id == ctx.project_id;
                     if mine || self.visible(ctx, &Resource::$variant(x.clone())) {
                         out.push(x.meta.id.clone());
@@ -145,10 +161,11 @@ impl State {
         filters: &[(String, Vec<String>)],
     ) -> Vec<Value> {
         let mut out = Vec::new();
+        let candidates = self.idx.candidates(k, filters);
         macro_rules! scan {
             ($map:expr, $variant:ident) => {
                 // Borrow-only check first; clone only the survivors.
-                for x in $map.values().filter(|x| pass(*x, filters)) {
+                for x in candidates_or_all(&$map, &candidates).filter(|x| pass(*x, filters)) {
                     let r = Resource::$variant(x.clone());
                     if self.visible(ctx, &r) {
                         out.push(self.render(&r));

@@ -115,7 +115,12 @@ impl IpamConfig {
     }
 
     /// A MAC under the prefix not in `used` (lower-case, colon separated).
-    pub fn generate_mac(&self, rng: &mut dyn RngCore, used: &HashSet<&str>) -> Result<String> {
+    /// `in_use` tells whether a MAC is taken (on the port's network).
+    pub fn generate_mac(
+        &self,
+        rng: &mut dyn RngCore,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<String> {
         for _ in 0..64 {
             let mut b = [0u8; 3];
             rng.fill_bytes(&mut b);
@@ -124,7 +129,7 @@ impl IpamConfig {
                 "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
                 p[0], p[1], p[2], b[0], b[1], b[2]
             );
-            if !used.contains(mac.as_str()) {
+            if !in_use(&mac) {
                 return Ok(mac);
             }
         }
@@ -304,18 +309,18 @@ pub fn validate_pools(
     Ok(ranges)
 }
 
-/// The first address of the pools not in `used`, in pool order.
-pub fn next_free(pools: &[Pool], v6: bool, used: &HashSet<IpAddr>) -> Option<IpAddr> {
+/// The first address of the pools not `in_use`, in pool order.
+pub fn next_free(pools: &[Pool], v6: bool, in_use: impl Fn(&IpAddr) -> bool) -> Option<IpAddr> {
     for p in pools {
         let (Ok(s), Ok(e)) = (p.start.parse::<IpAddr>(), p.end.parse::<IpAddr>()) else {
             continue;
         };
         let (a, b) = (ip_to_u128(s), ip_to_u128(e));
         let mut x = a;
-        // Bounded by `used.len() + 1` steps: each step skips one used address.
+        // Bounded by (used addresses + 1) steps: each step skips one.
         while x <= b {
             let ip = u128_to_ip(x, v6);
-            if !used.contains(&ip) {
+            if !in_use(&ip) {
                 return Some(ip);
             }
             if x == u128::MAX {
@@ -408,18 +413,18 @@ mod tests {
             start: "10.0.0.2".into(),
             end: "10.0.0.3".into(),
         }];
-        let mut used = HashSet::new();
+        let mut used: HashSet<IpAddr> = HashSet::new();
         assert_eq!(
-            next_free(&pools, false, &used),
+            next_free(&pools, false, |ip| used.contains(ip)),
             Some("10.0.0.2".parse().unwrap())
         );
         used.insert("10.0.0.2".parse().unwrap());
         assert_eq!(
-            next_free(&pools, false, &used),
+            next_free(&pools, false, |ip| used.contains(ip)),
             Some("10.0.0.3".parse().unwrap())
         );
         used.insert("10.0.0.3".parse().unwrap());
-        assert_eq!(next_free(&pools, false, &used), None);
+        assert_eq!(next_free(&pools, false, |ip| used.contains(ip)), None);
     }
 
     #[test]
@@ -429,11 +434,11 @@ mod tests {
             ..Default::default()
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let m = cfg.generate_mac(&mut rng, &HashSet::new()).unwrap();
+        let m = cfg.generate_mac(&mut rng, &|_| false).unwrap();
         assert!(m.starts_with("02:aa:bb:"), "{m}");
         let mut rng2 = rand::rngs::StdRng::seed_from_u64(7);
         let used: HashSet<&str> = [m.as_str()].into();
-        let m2 = cfg.generate_mac(&mut rng2, &used).unwrap();
+        let m2 = cfg.generate_mac(&mut rng2, &|m| used.contains(m)).unwrap();
         assert_ne!(m, m2);
     }
 

@@ -2,9 +2,11 @@
 //! API v2.0, their validation with Neutron's status codes and messages, and
 //! IPAM (address pools, MACs, segmentation IDs). No I/O: operations read a
 //! [`State`] and return [`Change`]s for the caller to store atomically.
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod filter;
+pub mod index;
 pub mod input;
 pub mod ipam;
 pub mod kind;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use rand::RngCore;
 use serde_json::Value;
 
+use crate::filter::Attr;
+use crate::index::Indexes;
 use crate::ipam::IpamConfig;
 use crate::resources::*;
 use crate::{Kind, ModelError, Result};
@@ -79,7 +81,9 @@ pub enum Change {
     Delete(Kind, String),
 }
 
-/// All resources, by kind and ID.
+/// All resources, by kind and ID, with secondary indexes
+/// ([`crate::index`]). Change it only through [`State::put`] and
+/// [`State::apply`], which keep the indexes.
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub networks: BTreeMap<String, Network>,
@@ -91,6 +95,7 @@ pub struct State {
     pub rules: BTreeMap<String, SecurityGroupRule>,
     pub qos_policies: BTreeMap<String, QosPolicy>,
     pub qos_rules: BTreeMap<String, QosRule>,
+    pub(crate) idx: Indexes,
 }
 
 impl State {
@@ -105,31 +110,74 @@ impl State {
     }
 
     pub fn put(&mut self, r: Resource) {
+        macro_rules! put {
+            ($map:ident, $k:expr, $x:expr) => {{
+                let x = $x;
+                let old = self.$map.get(&x.meta.id).map(|o| o as &dyn Attr);
+                self.idx.update($k, old, Some(&x as &dyn Attr));
+                self.$map.insert(x.meta.id.clone(), x);
+            }};
+        }
         match r {
-            Resource::Network(x) => drop(self.networks.insert(x.meta.id.clone(), x)),
-            Resource::Subnet(x) => drop(self.subnets.insert(x.meta.id.clone(), x)),
-            Resource::Port(x) => drop(self.ports.insert(x.meta.id.clone(), x)),
-            Resource::Router(x) => drop(self.routers.insert(x.meta.id.clone(), x)),
-            Resource::FloatingIp(x) => drop(self.floating_ips.insert(x.meta.id.clone(), x)),
-            Resource::SecurityGroup(x) => drop(self.security_groups.insert(x.meta.id.clone(), x)),
-            Resource::SecurityGroupRule(x) => drop(self.rules.insert(x.meta.id.clone(), x)),
-            Resource::QosPolicy(x) => drop(self.qos_policies.insert(x.meta.id.clone(), x)),
-            Resource::QosRule(x) => drop(self.qos_rules.insert(x.meta.id.clone(), x)),
+            Resource::Network(x) => put!(networks, Kind::Network, x),
+            Resource::Subnet(x) => put!(subnets, Kind::Subnet, x),
+            Resource::Port(x) => {
+                self.idx
+                    .update_fixed_ips(self.ports.get(&x.meta.id), Some(&x));
+                put!(ports, Kind::Port, x)
+            }
+            Resource::Router(x) => put!(routers, Kind::Router, x),
+            Resource::FloatingIp(x) => put!(floating_ips, Kind::FloatingIp, x),
+            Resource::SecurityGroup(x) => put!(security_groups, Kind::SecurityGroup, x),
+            Resource::SecurityGroupRule(x) => put!(rules, Kind::SecurityGroupRule, x),
+            Resource::QosPolicy(x) => put!(qos_policies, Kind::QosPolicy, x),
+            Resource::QosRule(x) => put!(qos_rules, Kind::QosRule, x),
         }
     }
 
     fn remove(&mut self, k: Kind, id: &str) {
-        match k {
-            Kind::Network => drop(self.networks.remove(id)),
-            Kind::Subnet => drop(self.subnets.remove(id)),
-            Kind::Port => drop(self.ports.remove(id)),
-            Kind::Router => drop(self.routers.remove(id)),
-            Kind::FloatingIp => drop(self.floating_ips.remove(id)),
-            Kind::SecurityGroup => drop(self.security_groups.remove(id)),
-            Kind::SecurityGroupRule => drop(self.rules.remove(id)),
-            Kind::QosPolicy => drop(self.qos_policies.remove(id)),
-            Kind::QosRule => drop(self.qos_rules.remove(id)),
+        macro_rules! remove {
+            ($map:ident) => {
+                if let Some(old) = self.$map.remove(id) {
+                    self.idx.update(k, Some(&old as &dyn Attr), None);
+                }
+            };
         }
+        match k {
+            Kind::Network => remove!(networks),
+            Kind::Subnet => remove!(subnets),
+            Kind::Port => {
+                self.idx.update_fixed_ips(self.ports.get(id), None);
+                remove!(ports)
+            }
+            Kind::Router => remove!(routers),
+            Kind::FloatingIp => remove!(floating_ips),
+            Kind::SecurityGroup => remove!(security_groups),
+            Kind::SecurityGroupRule => remove!(rules),
+            Kind::QosPolicy => remove!(qos_policies),
+            Kind::QosRule => remove!(qos_rules),
+        }
+    }
+
+    /// The ports on a network (index lookup), in ID order.
+    pub fn ports_on_network<'a>(&'a self, network_id: &str) -> impl Iterator<Item = &'a Port> + 'a {
+        self.idx
+            .ids_with(Kind::Port, "network_id", network_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.ports.get(id))
+    }
+
+    /// The subnets of a network (index lookup), in ID order.
+    pub fn subnets_of_network<'a>(
+        &'a self,
+        network_id: &str,
+    ) -> impl Iterator<Item = &'a Subnet> + 'a {
+        self.idx
+            .ids_with(Kind::Subnet, "network_id", network_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.subnets.get(id))
     }
 
     /// A stored resource, cloned.
@@ -209,9 +257,7 @@ impl State {
             match r {
                 Resource::Network(n) => {
                     let subnets: Vec<Value> = self
-                        .subnets
-                        .values()
-                        .filter(|s| s.network_id == n.meta.id)
+                        .subnets_of_network(&n.meta.id)
                         .map(|s| Value::String(s.meta.id.clone()))
                         .collect();
                     m.insert("subnets".into(), Value::Array(subnets));
@@ -223,18 +269,22 @@ impl State {
                 }
                 Resource::SecurityGroup(g) => {
                     let rules: Vec<Value> = self
-                        .rules
-                        .values()
-                        .filter(|x| x.security_group_id == g.meta.id)
+                        .idx
+                        .ids_with(Kind::SecurityGroupRule, "security_group_id", &g.meta.id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| self.rules.get(id))
                         .map(|x| x.to_json_plain())
                         .collect();
                     m.insert("security_group_rules".into(), Value::Array(rules));
                 }
                 Resource::QosPolicy(p) => {
                     let rules: Vec<Value> = self
-                        .qos_rules
-                        .values()
-                        .filter(|x| x.qos_policy_id == p.meta.id)
+                        .idx
+                        .ids_with(Kind::QosRule, "qos_policy_id", &p.meta.id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| self.qos_rules.get(id))
                         .map(|x| Resource::QosRule(x.clone()).to_json())
                         .collect();
                     m.insert("rules".into(), Value::Array(rules));

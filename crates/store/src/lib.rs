@@ -4,6 +4,7 @@
 //! txn compare), so that an etcd back end can sit behind the same trait.
 //! [`RedbStore`] is the embedded back end: one file, crash-safe (redb commits
 //! are durable and atomic), each [`Store::commit`] one write transaction.
+#![forbid(unsafe_code)]
 
 mod redb_store;
 mod watch;

@@ -208,28 +208,54 @@ pub fn tags(
     })
 }
 
-/// Addresses in use on a subnet (fixed IPs of its ports).
-pub(crate) fn used_ips(state: &State, subnet_id: &str, pending: &[FixedIp]) -> HashSet<IpAddr> {
-    let network = state.subnets.get(subnet_id).map(|s| s.network_id.as_str());
-    state
-        .ports
-        .values()
-        .filter(|p| Some(p.network_id.as_str()) == network)
-        .flat_map(|p| p.fixed_ips.iter())
-        .chain(pending.iter())
-        .filter(|f| f.subnet_id == subnet_id)
-        .filter_map(|f| f.ip_address.parse().ok())
-        .collect()
+/// Addresses in use on a subnet: fixed IPs of its ports (from the index),
+/// plus `pending` ones being allocated, minus `freed` ones a port being
+/// updated gives back.
+pub(crate) struct UsedIps<'a> {
+    state: &'a State,
+    subnet_id: &'a str,
+    pending: HashSet<IpAddr>,
+    freed: HashSet<IpAddr>,
 }
 
-/// MACs of the ports on a network.
-pub(crate) fn macs_on_network<'a>(state: &'a State, network_id: &str) -> HashSet<&'a str> {
+impl UsedIps<'_> {
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
+        !self.freed.contains(ip)
+            && (self.pending.contains(ip) || self.state.idx.ip_in_use(self.subnet_id, ip))
+    }
+}
+
+pub(crate) fn used_ips<'a>(
+    state: &'a State,
+    subnet_id: &'a str,
+    pending: &[FixedIp],
+    freed: &[FixedIp],
+) -> UsedIps<'a> {
+    let on_subnet = |l: &[FixedIp]| -> HashSet<IpAddr> {
+        l.iter()
+            .filter(|f| f.subnet_id == subnet_id)
+            .filter_map(|f| f.ip_address.parse().ok())
+            .collect()
+    };
+    UsedIps {
+        state,
+        subnet_id,
+        pending: on_subnet(pending),
+        freed: on_subnet(freed),
+    }
+}
+
+/// Whether a port on `network_id` other than `except` has `mac` (index
+/// lookup by MAC, then the network).
+pub(crate) fn mac_used(state: &State, network_id: &str, mac: &str, except: &str) -> bool {
     state
-        .ports
-        .values()
-        .filter(|p| p.network_id == network_id)
-        .map(|p| p.mac_address.as_str())
-        .collect()
+        .idx
+        .ids_with(Kind::Port, "mac_address", mac)
+        .into_iter()
+        .flatten()
+        .filter(|id| *id != except)
+        .filter_map(|id| state.ports.get(id))
+        .any(|p| p.network_id == network_id)
 }
 
 /// Resolve the owner of a new resource: the caller's project unless an

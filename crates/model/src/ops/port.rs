@@ -6,9 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{
-    check_qos_policy, ensure_default_security_group, macs_on_network, owner, used_ips, Outcome,
-};
+use super::{check_qos_policy, ensure_default_security_group, mac_used, owner, used_ips, Outcome};
 use crate::input::{Field, Input};
 use crate::ipam::{host_range, ip_to_u128, next_free, normalize_mac, parse_ip};
 use crate::resources::*;
@@ -45,28 +43,14 @@ fn subnet_has(s: &Subnet, ip: IpAddr) -> bool {
 /// Allocate the fixed IPs of a port on `network_id`. `requested` `None`
 /// means "one address of each IP version", as Neutron's default. `keep`
 /// are addresses the port already holds (updates), not counted as in use.
-pub(crate) fn allocate(
-    state: &State,
+pub(crate) fn allocate<'a>(
+    state: &'a State,
     network_id: &str,
     requested: Option<Vec<IpRequest>>,
     keep: &[FixedIp],
 ) -> Result<Vec<FixedIp>> {
-    let subnets: Vec<&Subnet> = state
-        .subnets
-        .values()
-        .filter(|s| s.network_id == network_id)
-        .collect();
-    let used = |sid: &str, pending: &[FixedIp]| {
-        let mut u = used_ips(state, sid, pending);
-        for k in keep {
-            if let Ok(ip) = k.ip_address.parse() {
-                if k.subnet_id == sid {
-                    u.remove(&ip);
-                }
-            }
-        }
-        u
-    };
+    let subnets: Vec<&Subnet> = state.subnets_of_network(network_id).collect();
+    let used = |sid: &'a str, pending: &[FixedIp]| used_ips(state, sid, pending, keep);
     let exhausted = || {
         ModelError::conflict(
             "IpAddressGenerationFailure",
@@ -82,11 +66,12 @@ pub(crate) fn allocate(
                 continue;
             }
             let found = candidates.iter().find_map(|s| {
-                next_free(&s.allocation_pools, version == 6, &used(&s.meta.id, &out)).map(|ip| {
-                    FixedIp {
-                        subnet_id: s.meta.id.clone(),
-                        ip_address: ip.to_string(),
-                    }
+                next_free(&s.allocation_pools, version == 6, |ip| {
+                    used(&s.meta.id, &out).contains(ip)
+                })
+                .map(|ip| FixedIp {
+                    subnet_id: s.meta.id.clone(),
+                    ip_address: ip.to_string(),
                 })
             });
             out.push(found.ok_or_else(exhausted)?);
@@ -123,7 +108,7 @@ pub(crate) fn allocate(
                         format!("IP address {ip} is not a valid IP for the specified subnet."),
                     ));
                 }
-                if used(&sid, &out).contains(&ip) {
+                if used(&subnet.meta.id, &out).contains(&ip) {
                     return Err(ModelError::conflict(
                         "IpAddressAlreadyAllocated",
                         format!("IP address {ip} already allocated in subnet {sid}"),
@@ -131,11 +116,12 @@ pub(crate) fn allocate(
                 }
                 ip
             }
-            None => next_free(
-                &subnet.allocation_pools,
-                subnet.ip_version == 6,
-                &used(&sid, &out),
-            )
+            None => {
+                let u = used(&subnet.meta.id, &out);
+                next_free(&subnet.allocation_pools, subnet.ip_version == 6, |ip| {
+                    u.contains(ip)
+                })
+            }
             .ok_or_else(exhausted)?,
         };
         out.push(FixedIp {
@@ -158,7 +144,7 @@ pub(crate) fn internal_port(
 ) -> Result<Port> {
     let mac = env
         .config
-        .generate_mac(env.rng, &macs_on_network(state, network_id))?;
+        .generate_mac(env.rng, &|m| mac_used(state, network_id, m, ""))?;
     Ok(Port {
         meta: env.meta(project, None, None),
         name: String::new(),
@@ -183,11 +169,7 @@ pub(crate) fn internal_port(
 }
 
 fn mac_in_use(state: &State, network_id: &str, mac: &str, except: &str) -> Result<()> {
-    if state
-        .ports
-        .values()
-        .any(|p| p.network_id == network_id && p.mac_address == mac && p.meta.id != except)
-    {
+    if mac_used(state, network_id, mac, except) {
         return Err(ModelError::conflict(
             "MacAddressInUse",
             format!("Unable to complete operation for network {network_id}. The mac address {mac} is in use."),
@@ -290,7 +272,7 @@ pub(super) fn create(
         }
         None => env
             .config
-            .generate_mac(env.rng, &macs_on_network(state, &network_id))?,
+            .generate_mac(env.rng, &|m| mac_used(state, &network_id, m, ""))?,
     };
     let requested = input.list::<IpRequest>("fixed_ips")?;
     let fixed_ips = allocate(state, &network_id, requested, &[])?;
