@@ -28,44 +28,7 @@ REPO=$(dirname "$HERE")
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-RUNS=5
-SECS=5
-SENDERS=""
-CNB_GEN=trafgen
-PATHS=bridge,ovs-tso,ovs,cloudnet
-OUT="$HERE/results/l2-$(date +%Y%m%d-%H%M).md"
-while getopts "n:t:g:s:p:o:h" opt; do
-    case $opt in
-    n) RUNS=$OPTARG ;;
-    t) SECS=$OPTARG ;;
-    g) CNB_GEN=$OPTARG ;;
-    s) SENDERS=$OPTARG ;;
-    p) PATHS=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    *)
-        sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
-        exit 2
-        ;;
-    esac
-done
-case $CNB_GEN in
-trafgen) SENDERS=${SENDERS:-1} ;;
-iperf3) SENDERS=${SENDERS:-4} ;;
-*) cnb_die "generator must be trafgen or iperf3, got '$CNB_GEN'" ;;
-esac
-export CNB_GEN
-for v in "$RUNS" "$SECS" "$SENDERS"; do
-    [[ $v =~ ^[1-9][0-9]{0,2}$ ]] || cnb_die "numbers must be 1..999, got '$v'"
-done
-CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
-
-cnb_require_root
-cnb_need iperf3 iperf3
-cnb_need jq jq
-cnb_need python3 python3
-cnb_need ping iputils-ping
-cnb_need ss iproute2
-[ "$CNB_GEN" = trafgen ] && cnb_need trafgen netsniff-ng
+cnb_parse_options bridge,ovs-tso,ovs,cloudnet "$HERE/results/l2-$(date +%Y%m%d-%H%M).md" "$@"
 
 IP_A=10.77.0.1
 IP_B=10.77.0.2

@@ -541,3 +541,52 @@ with open(md, "w") as f:
 print(f"\nwritten: {md}")
 PYEOF
 }
+
+# cnb_parse_options DEFAULT_PATHS DEFAULT_OUT "$@": the options every bench
+# script takes (see the usage in each script's header). Sets RUNS, SECS,
+# SENDERS, CNB_GEN (exported), PATHS, OUT and CLOUDNET, checks root and the
+# tools the measurements need (installing missing ones).
+# shellcheck disable=SC2034  # the globals it sets are read by the calling script
+cnb_parse_options() {
+    PATHS=$1
+    OUT=$2
+    shift 2
+    RUNS=5
+    SECS=5
+    SENDERS=""
+    CNB_GEN=trafgen
+    local opt OPTIND=1
+    while getopts "n:t:g:s:p:o:h" opt; do
+        case $opt in
+        n) RUNS=$OPTARG ;;
+        t) SECS=$OPTARG ;;
+        g) CNB_GEN=$OPTARG ;;
+        s) SENDERS=$OPTARG ;;
+        p) PATHS=$OPTARG ;;
+        o) OUT=$OPTARG ;;
+        *)
+            sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+            exit 2
+            ;;
+        esac
+    done
+    case $CNB_GEN in
+    trafgen) SENDERS=${SENDERS:-1} ;;
+    iperf3) SENDERS=${SENDERS:-4} ;;
+    *) cnb_die "generator must be trafgen or iperf3, got '$CNB_GEN'" ;;
+    esac
+    export CNB_GEN
+    local v
+    for v in "$RUNS" "$SECS" "$SENDERS"; do
+        [[ $v =~ ^[1-9][0-9]{0,2}$ ]] || cnb_die "numbers must be 1..999, got '$v'"
+    done
+    CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
+
+    cnb_require_root
+    cnb_need iperf3 iperf3
+    cnb_need jq jq
+    cnb_need python3 python3
+    cnb_need ping iputils-ping
+    cnb_need ss iproute2
+    if [ "$CNB_GEN" = trafgen ]; then cnb_need trafgen netsniff-ng; fi
+}
