@@ -6,9 +6,10 @@
 //! same layout. A frame with a partial checksum or a 64 KB GSO super-frame
 //! therefore passes from any port to any other whole, and the kernel of the
 //! output side finishes or segments it (on a TAP only if the reader did not
-//! announce the offload with `TUNSETOFFLOAD`, on AF_PACKET always in
-//! software before the wire). No port type here lacks the header, so the
-//! switch never has to finish checksums itself.
+//! announce the offload with `TUNSETOFFLOAD`, on AF_PACKET in software
+//! when the netdev lacks the offload — which needs the qdisc path, see
+//! [`system_options`]). No port type here lacks the header, so the switch
+//! never has to finish checksums itself.
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -102,6 +103,26 @@ fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError>
         .unwrap_or_else(|_| Err(ns_err(io::Error::other("namespace thread panicked"))))
 }
 
+/// AF_PACKET options of a `system` port: the virtio header, promiscuous
+/// mode, and *no* `PACKET_QDISC_BYPASS`.
+///
+/// With the bypass, the kernel sends through `__dev_direct_xmit`, which runs
+/// `validate_xmit_skb_list` and then drops the frame whenever validation
+/// replaced the skb (`if (skb != orig_skb) goto drop` in net/core/dev.c):
+/// exactly what happens when a GSO super-frame from a TAP meets a netdev
+/// without TSO (e.g. a veth after `ethtool -K … tx off`, which also clears
+/// TSO and SG) and must be segmented in software. Every TSO frame was then
+/// lost and TCP crawled on retransmissions. Without the bypass the frame
+/// takes `dev_queue_xmit`, whose `validate_xmit_skb` segments it and finishes
+/// partial checksums in software, so the switch needs no feature probing
+/// and no copy; on a veth (qdisc `noqueue`) the extra cost is negligible.
+fn system_options() -> AfPacketOptions {
+    AfPacketOptions {
+        qdisc_bypass: false,
+        ..AfPacketOptions::default()
+    }
+}
+
 /// Open the I/O side of `iface`.
 pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
     match iface.kind {
@@ -115,7 +136,7 @@ pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
         }
         IfaceType::System => Ok(PortIo::Packet(AfPacket::open(
             &iface.name,
-            &AfPacketOptions::default(),
+            &system_options(),
         )?)),
         IfaceType::Patch => {
             if iface.options.contains_key("peer") {
