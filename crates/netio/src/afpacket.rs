@@ -63,7 +63,11 @@ pub struct AfPacketOptions {
     pub vnet_hdr: bool,
     /// Put the interface in promiscuous mode for the socket's lifetime.
     pub promisc: bool,
-    /// Bypass the qdisc layer on transmit (`PACKET_QDISC_BYPASS`).
+    /// Bypass the qdisc layer on transmit (`PACKET_QDISC_BYPASS`). Off by
+    /// default: the bypass path (`__dev_direct_xmit`) drops any frame that
+    /// `validate_xmit_skb` had to segment or copy, so GSO frames sent with a
+    /// virtio-net header to a netdev without TSO would be lost. Turn it on
+    /// only for frames the device is known to take as they are.
     pub qdisc_bypass: bool,
     /// Socket buffer sizes (`SO_RCVBUFFORCE`/`SO_SNDBUFFORCE`), if set.
     pub buf_bytes: Option<usize>,
@@ -74,7 +78,7 @@ impl Default for AfPacketOptions {
         AfPacketOptions {
             vnet_hdr: true,
             promisc: true,
-            qdisc_bypass: true,
+            qdisc_bypass: false,
             buf_bytes: Some(4 << 20),
         }
     }
