@@ -72,6 +72,12 @@ fn resource_commands_round_trip() {
             sub["id"].as_str().unwrap()
         )
     );
+    ok("port set p1 --description web --no-security-group --disable-port-security");
+    assert_eq!(ok("port show p1 -f value -c description"), "web");
+    assert_eq!(
+        ok("port show p1 -f value -c port_security_enabled"),
+        "false"
+    );
     let table = ok("port list");
     assert!(
         table.starts_with("+--") && table.contains("| p1 "),

@@ -326,16 +326,13 @@ impl SetBody for SubnetSet {
     }
 }
 
+/// The port attributes that `port create` and `port set` share, with the
+/// openstack CLI's flag names.
 #[derive(Args, Debug)]
-pub struct PortCreate {
-    name: String,
-    #[arg(long)]
-    network: String,
+pub struct PortAttrs {
     /// subnet=S,ip-address=A (repeatable).
     #[arg(long)]
     fixed_ip: Vec<String>,
-    #[arg(long)]
-    mac_address: Option<String>,
     #[arg(long)]
     device: Option<String>,
     #[arg(long)]
@@ -361,6 +358,42 @@ pub struct PortCreate {
     disable: bool,
     #[arg(long)]
     description: Option<String>,
+}
+
+impl PortAttrs {
+    /// Put every attribute that was given into the request body.
+    fn put_into(&self, c: &Client, m: &mut Map<String, Value>) -> anyhow::Result<()> {
+        put(m, "fixed_ips", fixed_ips(c, &self.fixed_ip)?);
+        put(m, "device_id", s(&self.device));
+        put(m, "device_owner", s(&self.device_owner));
+        put(
+            m,
+            "security_groups",
+            groups(c, &self.security_group, self.no_security_group)?,
+        );
+        put(
+            m,
+            "port_security_enabled",
+            flag(self.enable_port_security, self.disable_port_security),
+        );
+        put(m, "allowed_address_pairs", pairs(&self.allowed_address)?);
+        put(m, "binding:host_id", s(&self.host));
+        put(m, "qos_policy_id", qos(c, &self.qos_policy)?);
+        put(m, "admin_state_up", flag(self.enable, self.disable));
+        put(m, "description", s(&self.description));
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PortCreate {
+    name: String,
+    #[arg(long)]
+    network: String,
+    #[arg(long)]
+    mac_address: Option<String>,
+    #[command(flatten)]
+    attrs: PortAttrs,
     #[arg(long)]
     project: Option<String>,
     #[arg(long)]
@@ -426,29 +459,8 @@ impl CreateBody for PortCreate {
             "network_id".into(),
             json!(c.find(NETWORK.path, NETWORK.plural, NETWORK.title, &self.network)?),
         );
-        put(&mut m, "fixed_ips", fixed_ips(c, &self.fixed_ip)?);
         put(&mut m, "mac_address", s(&self.mac_address));
-        put(&mut m, "device_id", s(&self.device));
-        put(&mut m, "device_owner", s(&self.device_owner));
-        put(
-            &mut m,
-            "security_groups",
-            groups(c, &self.security_group, self.no_security_group)?,
-        );
-        put(
-            &mut m,
-            "port_security_enabled",
-            flag(self.enable_port_security, self.disable_port_security),
-        );
-        put(
-            &mut m,
-            "allowed_address_pairs",
-            pairs(&self.allowed_address)?,
-        );
-        put(&mut m, "binding:host_id", s(&self.host));
-        put(&mut m, "qos_policy_id", qos(c, &self.qos_policy)?);
-        put(&mut m, "admin_state_up", flag(self.enable, self.disable));
-        put(&mut m, "description", s(&self.description));
+        self.attrs.put_into(c, &mut m)?;
         put(&mut m, "project_id", s(&self.project));
         put(&mut m, "tags", tags(&self.tag));
         Ok(Value::Object(m))
@@ -459,60 +471,15 @@ impl CreateBody for PortCreate {
 pub struct PortSet {
     #[arg(long)]
     name: Option<String>,
-    #[arg(long)]
-    description: Option<String>,
-    #[arg(long)]
-    fixed_ip: Vec<String>,
-    #[arg(long)]
-    device: Option<String>,
-    #[arg(long)]
-    device_owner: Option<String>,
-    #[arg(long)]
-    security_group: Vec<String>,
-    #[arg(long)]
-    no_security_group: bool,
-    #[arg(long)]
-    enable_port_security: bool,
-    #[arg(long)]
-    disable_port_security: bool,
-    #[arg(long)]
-    allowed_address: Vec<String>,
-    #[arg(long)]
-    host: Option<String>,
-    #[arg(long)]
-    qos_policy: Option<String>,
-    #[arg(long)]
-    enable: bool,
-    #[arg(long)]
-    disable: bool,
+    #[command(flatten)]
+    attrs: PortAttrs,
 }
 
 impl SetBody for PortSet {
     fn body(&self, c: &Client) -> anyhow::Result<Value> {
         let mut m = Map::new();
         put(&mut m, "name", s(&self.name));
-        put(&mut m, "description", s(&self.description));
-        put(&mut m, "fixed_ips", fixed_ips(c, &self.fixed_ip)?);
-        put(&mut m, "device_id", s(&self.device));
-        put(&mut m, "device_owner", s(&self.device_owner));
-        put(
-            &mut m,
-            "security_groups",
-            groups(c, &self.security_group, self.no_security_group)?,
-        );
-        put(
-            &mut m,
-            "port_security_enabled",
-            flag(self.enable_port_security, self.disable_port_security),
-        );
-        put(
-            &mut m,
-            "allowed_address_pairs",
-            pairs(&self.allowed_address)?,
-        );
-        put(&mut m, "binding:host_id", s(&self.host));
-        put(&mut m, "qos_policy_id", qos(c, &self.qos_policy)?);
-        put(&mut m, "admin_state_up", flag(self.enable, self.disable));
+        self.attrs.put_into(c, &mut m)?;
         Ok(Value::Object(m))
     }
 }
