@@ -113,16 +113,25 @@ fn security_groups_web_and_db() {
 
     // Web: 8080 from anywhere.
     assert!(tcp_ok(&any, &web1, "10.0.0.11:8080"), "any -> web1:8080");
-    assert!(tcp_ok(&admin, &web2, "10.0.0.12:8080"), "admin -> web2:8080");
+    assert!(
+        tcp_ok(&admin, &web2, "10.0.0.12:8080"),
+        "admin -> web2:8080"
+    );
     // Web: 22 from the admin range only.
     assert!(tcp_ok(&admin, &web1, "10.0.0.11:22"), "admin -> web1:22");
     assert!(tcp_blocked(&any, &web1, "10.0.0.11:22"), "any -> web1:22");
-    assert!(tcp_blocked(&any, &web2, "10.0.0.12:3306"), "any -> web2:3306");
+    assert!(
+        tcp_blocked(&any, &web2, "10.0.0.12:3306"),
+        "any -> web2:3306"
+    );
     // DB: 3306 from web VMs only.
     assert!(tcp_ok(&web1, &db, "10.0.0.31:3306"), "web1 -> db:3306");
     assert!(tcp_ok(&web2, &db, "10.0.0.31:3306"), "web2 -> db:3306");
     assert!(tcp_blocked(&any, &db, "10.0.0.31:3306"), "any -> db:3306");
-    assert!(tcp_blocked(&admin, &db, "10.0.0.31:3306"), "admin -> db:3306");
+    assert!(
+        tcp_blocked(&admin, &db, "10.0.0.31:3306"),
+        "admin -> db:3306"
+    );
     // DB: 22 from the admin range only.
     assert!(tcp_ok(&admin, &db, "10.0.0.31:22"), "admin -> db:22");
     assert!(tcp_blocked(&any, &db, "10.0.0.31:22"), "any -> db:22");

@@ -162,8 +162,13 @@ fn floating_ip_dnat_and_snat() {
     let s = lab::ping(&inet, FIP.parse().unwrap(), 2).expect("ping");
     assert!(s.all_received(), "ping to the floating IP: {s:?}");
     // Outbound from the server: SNAT to the floating IP.
-    let peer = peer_seen(&srv, &inet, &format!("{INET_IP}:5001"), &format!("{INET_IP}:5001"))
-        .expect("server -> internet");
+    let peer = peer_seen(
+        &srv,
+        &inet,
+        &format!("{INET_IP}:5001"),
+        &format!("{INET_IP}:5001"),
+    )
+    .expect("server -> internet");
     assert_eq!(peer.ip().to_string(), FIP, "internet saw {peer}");
     let dump = b.conntrack(2);
     assert!(

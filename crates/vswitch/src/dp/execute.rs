@@ -14,9 +14,9 @@ use flow::DpAction;
 use packet::flowkey::VLAN_CFI;
 use packet::FlowKey;
 
+use super::ct::CtAt;
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
-use super::ct::CtAt;
 use super::stats::DropReason;
 use super::{Datapath, MAX_PATCH_DEPTH};
 use crate::schema::OFPP_LOCAL;
@@ -195,7 +195,13 @@ impl Datapath {
             match *a {
                 DpAction::Ct { .. } => {
                     let last = i + 1 == n_actions;
-                    let at = CtAt { bi, slot, depth, recirc, last };
+                    let at = CtAt {
+                        bi,
+                        slot,
+                        depth,
+                        recirc,
+                        last,
+                    };
                     if !self.ct_execute(&at, frame, &layout, &key, meta, a) {
                         return;
                     }

@@ -146,8 +146,20 @@ fn inner_rewrite(f: &mut [u8], lay: &Layout, inner: &InnerRewrite) -> Result<(),
     .filter(|(at, _)| at + 2 <= end);
     let pseudo_sum = l4_sum.filter(|s| s.1).map(|s| s.0);
     let mut buf = [0u8; 16];
-    patch(f, src_at, ip_bytes(inner.src, &mut buf), &[ip_sum, pseudo_sum]).ok_or(no("inner IP"))?;
-    patch(f, dst_at, ip_bytes(inner.dst, &mut buf), &[ip_sum, pseudo_sum]).ok_or(no("inner IP"))?;
+    patch(
+        f,
+        src_at,
+        ip_bytes(inner.src, &mut buf),
+        &[ip_sum, pseudo_sum],
+    )
+    .ok_or(no("inner IP"))?;
+    patch(
+        f,
+        dst_at,
+        ip_bytes(inner.dst, &mut buf),
+        &[ip_sum, pseudo_sum],
+    )
+    .ok_or(no("inner IP"))?;
     let port_sum = l4_sum.map(|s| s.0);
     match proto {
         TCP | UDP if il4 + 4 <= end => {
@@ -280,6 +292,10 @@ mod tests {
         let mut seg = f[il3 + 20..].to_vec();
         let got = u16::from_be_bytes([seg[6], seg[7]]);
         seg[6..8].copy_from_slice(&[0, 0]);
-        assert_eq!(got, checksum::l4_ipv4(VM, NET, UDP, &seg), "inner UDP checksum");
+        assert_eq!(
+            got,
+            checksum::l4_ipv4(VM, NET, UDP, &seg),
+            "inner UDP checksum"
+        );
     }
 }

@@ -177,8 +177,10 @@ pub fn peer_seen(
             c.set_read_timeout(Some(Duration::from_secs(5)))
                 .map_err(|e| e.to_string())?;
             let mut buf = [0u8; 5];
-            c.read_exact(&mut buf).map_err(|e| format!("server read: {e}"))?;
-            c.write_all(&buf).map_err(|e| format!("server write: {e}"))?;
+            c.read_exact(&mut buf)
+                .map_err(|e| format!("server read: {e}"))?;
+            c.write_all(&buf)
+                .map_err(|e| format!("server write: {e}"))?;
             Ok(peer)
         });
         let cli = client
