@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod lab;
 mod ofctl;
+mod ofctl_ct;
 mod resources;
 mod serve;
 mod vsctl;

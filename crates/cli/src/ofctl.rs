@@ -101,6 +101,32 @@ pub enum Cmd {
         #[command(flatten)]
         online: Online,
     },
+    /// Connections of the switch's tracker, as `ovs-dpctl dump-conntrack`:
+    /// `[BRIDGE] [zone=N]`.
+    DumpConntrack {
+        args: Vec<String>,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Delete tracked connections: `[BRIDGE] [zone=N]`.
+    FlushConntrack {
+        args: Vec<String>,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Conntrack counters: connections and limit per zone, refusals.
+    CtStats {
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Connection limits, as `ovs-appctl dpctl/ct-set-limits`:
+    /// `[default=N] [zone=N,limit=M]... [maxconns=N]` (0: unlimited; a zone
+    /// set to 0 goes back to the default).
+    CtSetLimits {
+        args: Vec<String>,
+        #[command(flatten)]
+        online: Online,
+    },
 }
 
 /// Options of subcommands that need a running switch.
@@ -213,6 +239,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             online,
         } => online.call(vswitch::Request::DumpPorts { bridge, port }),
         Cmd::DumpTables { bridge, online } => online.call(vswitch::Request::DumpTables { bridge }),
+        Cmd::DumpConntrack { args, online } => {
+            let (bridge, zone) = crate::ofctl_ct::bridge_zone(&args)?;
+            online.call(vswitch::Request::DumpConntrack { bridge, zone })
+        }
+        Cmd::FlushConntrack { args, online } => {
+            let (bridge, zone) = crate::ofctl_ct::bridge_zone(&args)?;
+            online.call(vswitch::Request::FlushConntrack { bridge, zone })
+        }
+        Cmd::CtStats { online } => online.call(vswitch::Request::CtStats),
+        Cmd::CtSetLimits { args, online } => online.call(crate::ofctl_ct::set_limits(&args)?),
     }
 }
 

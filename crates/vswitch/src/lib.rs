@@ -16,6 +16,7 @@
 //! * [`ofctl`] — the online ovs-ofctl(8) commands.
 #![forbid(unsafe_code)]
 
+pub mod ctctl;
 pub mod daemon;
 pub mod db;
 pub mod dp;
@@ -28,5 +29,5 @@ pub mod switch;
 pub mod vsctl;
 
 pub use error::{DbError, ProtoError, VsctlError};
-pub use proto::{call, Reply, Request};
+pub use proto::{call, Reply, Request, ZoneLimit};
 pub use switch::{Options, Switch};

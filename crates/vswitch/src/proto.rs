@@ -90,8 +90,50 @@ pub enum Request {
         /// The flow, in ovs-ofctl match syntax (`in_port=1,dl_dst=...`).
         flow: String,
     },
+    /// `dpctl/dump-conntrack`: connections, optionally of one zone.
+    DumpConntrack {
+        /// A bridge to check exists (the table is the datapath's).
+        #[serde(default)]
+        bridge: Option<String>,
+        /// Only this zone.
+        #[serde(default)]
+        zone: Option<u16>,
+    },
+    /// `dpctl/flush-conntrack`: delete connections, optionally of a zone.
+    FlushConntrack {
+        /// A bridge to check exists.
+        #[serde(default)]
+        bridge: Option<String>,
+        /// Only this zone.
+        #[serde(default)]
+        zone: Option<u16>,
+    },
+    /// Conntrack counters: connections per zone, limits, refusals.
+    CtStats,
+    /// `dpctl/ct-set-limits`: the default zone limit and per-zone limits
+    /// (0 is unlimited, as in OVS), and the tracker-wide maximum.
+    CtSetLimits {
+        /// Limit of zones without their own.
+        #[serde(default)]
+        default: Option<u32>,
+        /// Per-zone limits.
+        #[serde(default)]
+        zones: Vec<ZoneLimit>,
+        /// Tracker-wide maximum (`dpctl/ct-set-maxconns`).
+        #[serde(default)]
+        max_conns: Option<u32>,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
+}
+
+/// One `zone=N,limit=M` of `ct-set-limits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneLimit {
+    /// Zone.
+    pub zone: u16,
+    /// Most connections; 0 is unlimited.
+    pub limit: u32,
 }
 
 /// A reply.

@@ -144,6 +144,10 @@ impl Switch {
             )),
             Request::Vsctl { args } => self.vsctl(args),
             Request::Exit => Ok(String::new()),
+            Request::DumpConntrack { .. }
+            | Request::FlushConntrack { .. }
+            | Request::CtStats
+            | Request::CtSetLimits { .. } => crate::ctctl::handle(&mut lock(&self.dp), req),
             other => {
                 let cfg = lock(&self.cfg).clone();
                 let mut dp = lock(&self.dp);

@@ -14,6 +14,7 @@ use flow::DpAction;
 use packet::flowkey::VLAN_CFI;
 use packet::FlowKey;
 
+use super::ct::CtAt;
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
@@ -85,11 +86,13 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetIpTtl(_)
             | DpAction::SetTpSrc(_)
             | DpAction::SetTpDst(_)
+            | DpAction::Ct { .. }
+            | DpAction::CtClear
     )
 }
 
 impl Datapath {
-    fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
+    pub(super) fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.drops.bump(why);
         }
@@ -102,6 +105,9 @@ impl Datapath {
                 | DropReason::PatchLoop
                 | DropReason::Unsupported
                 | DropReason::Policed
+                | DropReason::CtLimit
+                | DropReason::CtNat
+                | DropReason::RecircLimit
         ) {
             if let Some(Some(p)) = self.ports.get_mut(in_slot) {
                 p.stats.rx_dropped += 1;
@@ -119,7 +125,6 @@ impl Datapath {
         let bi = p.bridge;
         let ofport = p.ofport;
         let eth = frame.get(HDR..).unwrap_or(&[]);
-        let eth_len = eth.len();
         p.stats.rx_packets += 1;
         p.stats.rx_bytes += eth.len() as u64;
         if let Some(pol) = p.policer.as_mut() {
@@ -128,6 +133,28 @@ impl Datapath {
                 return;
             }
         }
+        let meta = flow::Metadata {
+            in_port: u32::from(ofport),
+            ..flow::Metadata::default()
+        };
+        self.pipeline(bi, slot, frame, &meta, depth, 0);
+    }
+
+    /// Look a frame up with pipeline metadata `meta` (fresh from a port, or
+    /// after `ct(table=T)`: `recirc` recirculations so far) and execute the
+    /// actions found.
+    pub(super) fn pipeline(
+        &mut self,
+        bi: usize,
+        slot: usize,
+        frame: &mut [u8],
+        meta: &flow::Metadata,
+        depth: usize,
+        recirc: usize,
+    ) {
+        let ofport = meta.in_port as u16;
+        let eth = frame.get(HDR..).unwrap_or(&[]);
+        let eth_len = eth.len();
         let mut key = FlowKey::default();
         // A frame whose upper layers do not parse is still switched on what
         // did (as OVS does); only a frame without an Ethernet header is
@@ -141,13 +168,7 @@ impl Datapath {
             // Rewrites of layers that did not parse fail (and drop) below.
             Err(_) => Layout::default(),
         };
-        let pkt = flow::Packet {
-            key,
-            meta: flow::Metadata {
-                in_port: u32::from(ofport),
-                ..flow::Metadata::default()
-            },
-        };
+        let pkt = flow::Packet { key, meta: *meta };
         let now = self.clock.now();
         let x = {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
@@ -169,8 +190,25 @@ impl Datapath {
         }
         let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
-        for a in &x.actions {
+        let n_actions = x.actions.len();
+        for (i, a) in x.actions.iter().enumerate() {
             match *a {
+                DpAction::Ct { .. } => {
+                    let last = i + 1 == n_actions;
+                    let at = CtAt {
+                        bi,
+                        slot,
+                        depth,
+                        recirc,
+                        last,
+                    };
+                    if !self.ct_execute(&at, frame, &layout, &key, meta, a) {
+                        return;
+                    }
+                }
+                // The pipeline's ct_* fields were cleared by translation;
+                // a NATed frame stays translated (ovs-actions(7) ct_clear).
+                DpAction::CtClear => {}
                 DpAction::SetEthSrc(_)
                 | DpAction::SetEthDst(_)
                 | DpAction::SetIpv4Src(_)

@@ -11,8 +11,10 @@
 //! The control side (vsctl through the daemon) changes ports and flows under
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
+pub mod ct;
 mod execute;
 pub mod mac;
+mod nat;
 pub mod police;
 pub mod port;
 pub mod rewrite;
@@ -119,6 +121,8 @@ pub struct Datapath {
     rx_len: [usize; BURST],
     scratch: Vec<Vec<u8>>,
     last_expire: Duration,
+    /// The connection tracker behind `ct()`, shared by all bridges.
+    pub ct: ct::Ct,
 }
 
 fn token(slot: usize, gen: u32) -> u64 {
@@ -134,13 +138,14 @@ impl Datapath {
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
-            clock,
             rx: (0..BURST).map(|_| vec![0u8; BUF_LEN]).collect(),
             rx_len: [0; BURST],
             scratch: (0..=MAX_PATCH_DEPTH)
                 .map(|_| Vec::with_capacity(BUF_LEN))
                 .collect(),
             last_expire: Duration::ZERO,
+            ct: ct::Ct::new(conntrack::Config::default(), clock.clone()),
+            clock,
         })
     }
 
@@ -487,6 +492,7 @@ impl Datapath {
                 b.cache.sync_stats();
                 b.tables.expire(now);
             }
+            self.ct.table.sweep(ct::SWEEP_BUDGET);
         }
     }
 }

@@ -82,6 +82,16 @@ impl Layout {
         }
     }
 
+    /// IP header start (frame offset) and whether it is IPv6.
+    pub(super) fn l3(&self) -> Option<(usize, bool)> {
+        self.l3.map(|(at, v)| (at, v == IpVer::V6))
+    }
+
+    /// L4 header start (frame offset) and IP protocol, when parsed.
+    pub(super) fn l4(&self) -> Option<(usize, u8)> {
+        self.l4
+    }
+
     fn ip(&self, action: &'static str) -> Result<(usize, IpVer), RewriteError> {
         self.l3.ok_or(RewriteError::NoHeader {
             action,
@@ -133,7 +143,7 @@ fn partial(f: &[u8], field: usize) -> bool {
 /// RFC 1624 update of a *complemented* checksum. `pseudo` says whether the
 /// changed bytes are in the pseudo-header (only then does a partial sum
 /// move).
-fn fix_l4(f: &mut [u8], lay: &Layout, pseudo: bool, upd: impl Fn(u16) -> u16) {
+pub(super) fn fix_l4(f: &mut [u8], lay: &Layout, pseudo: bool, upd: impl Fn(u16) -> u16) {
     let Some((field, proto, has_pseudo)) = l4_csum(lay) else {
         return;
     };

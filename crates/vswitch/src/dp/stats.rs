@@ -29,13 +29,22 @@ pub enum DropReason {
     /// Over the port's `ingress_policing_rate`.
     Policed,
     /// A flow asked for an action this datapath does not execute yet
-    /// (conntrack, controller, tunnels, SCTP port rewrites).
+    /// (controller, tunnels, SCTP port rewrites).
     Unsupported,
+    /// `ct(commit)` refused a new connection: the tracker's or the zone's
+    /// connection limit is reached (ovs-vswitchd.conf.db(5) CT_Zone
+    /// `limit`, `dpctl/ct-set-limits`).
+    CtLimit,
+    /// `ct(commit,nat(...))` found no free translated tuple, or the reply
+    /// tuple clashes with another connection (netfilter drops these too).
+    CtNat,
+    /// More `ct(table=T)` recirculations than `dp::ct::MAX_RECIRC`.
+    RecircLimit,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -47,6 +56,9 @@ impl DropReason {
         DropReason::PortDown,
         DropReason::Unsupported,
         DropReason::Policed,
+        DropReason::CtLimit,
+        DropReason::CtNat,
+        DropReason::RecircLimit,
     ];
 
     /// Stable name used in output.
@@ -63,6 +75,9 @@ impl DropReason {
             DropReason::PortDown => "port_down",
             DropReason::Unsupported => "unsupported_action",
             DropReason::Policed => "policed",
+            DropReason::CtLimit => "ct_limit",
+            DropReason::CtNat => "ct_nat",
+            DropReason::RecircLimit => "recirc_limit",
         }
     }
 
@@ -73,7 +88,7 @@ impl DropReason {
 
 /// Drop counters of one bridge.
 #[derive(Clone, Debug, Default)]
-pub struct DropCounters([u64; 11]);
+pub struct DropCounters([u64; DropReason::ALL.len()]);
 
 impl DropCounters {
     /// Count one drop.
