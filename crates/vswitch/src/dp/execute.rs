@@ -85,6 +85,9 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetIpTtl(_)
             | DpAction::SetTpSrc(_)
             | DpAction::SetTpDst(_)
+            | DpAction::SetArp { .. }
+            | DpAction::SetNd { .. }
+            | DpAction::Controller(_)
     )
 }
 
@@ -180,7 +183,9 @@ impl Datapath {
                 | DpAction::SetIpTos(_)
                 | DpAction::SetIpTtl(_)
                 | DpAction::SetTpSrc(_)
-                | DpAction::SetTpDst(_) => {
+                | DpAction::SetTpDst(_)
+                | DpAction::SetArp { .. }
+                | DpAction::SetNd { .. } => {
                     if let Err(e) = rewrite::apply(frame, &layout, a) {
                         let why = match e {
                             RewriteError::NoHeader { .. } => DropReason::Malformed,
