@@ -195,7 +195,10 @@ fn translation_details_follow_ovs() {
         reason: ControllerReason::InvalidTtl,
         ..ControllerAction::default()
     });
-    assert_eq!(verdict(&t, "ip,nw_ttl=1"), [invalid_ttl.clone()]);
+    assert_eq!(
+        verdict(&t, "ip,nw_ttl=1"),
+        std::slice::from_ref(&invalid_ttl)
+    );
     let nested = tables(&[
         "ip actions=mod_dl_src:02:00:00:00:00:01,resubmit(,1),output:3",
         "table=1,ip actions=dec_ttl,output:2",

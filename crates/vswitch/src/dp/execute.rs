@@ -242,6 +242,7 @@ impl Datapath {
                     }
                 }
                 DpAction::Normal => self.normal(bi, slot, &l2, frame, depth),
+                DpAction::Controller(ref c) => self.controller(bi, slot, frame, cur, c, depth),
                 _ => {}
             }
         }
@@ -330,7 +331,7 @@ impl Datapath {
     }
 
     /// Send `frame` out of port `out` with `edit` applied.
-    fn transmit(
+    pub(super) fn transmit(
         &mut self,
         bi: usize,
         in_slot: usize,

@@ -12,6 +12,8 @@
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
 mod execute;
+mod local;
+pub mod local_op;
 pub mod mac;
 pub mod police;
 pub mod port;
@@ -118,6 +120,8 @@ pub struct Datapath {
     rx: Vec<Vec<u8>>,
     rx_len: [usize; BURST],
     scratch: Vec<Vec<u8>>,
+    /// Local responder buffers, one set per patch depth.
+    local: Vec<local::Bufs>,
     last_expire: Duration,
 }
 
@@ -139,6 +143,9 @@ impl Datapath {
             rx_len: [0; BURST],
             scratch: (0..=MAX_PATCH_DEPTH)
                 .map(|_| Vec::with_capacity(BUF_LEN))
+                .collect(),
+            local: (0..=MAX_PATCH_DEPTH)
+                .map(|_| local::Bufs::default())
                 .collect(),
             last_expire: Duration::ZERO,
         })

@@ -29,13 +29,25 @@ pub enum DropReason {
     /// Over the port's `ingress_policing_rate`.
     Policed,
     /// A flow asked for an action this datapath does not execute yet
-    /// (conntrack, controller, tunnels, SCTP port rewrites).
+    /// (conntrack, tunnels, SCTP port rewrites).
     Unsupported,
+    /// A packet-in for an OpenFlow controller (`controller` without a
+    /// `cloudnet:` local action): there is none on the data path.
+    NoController,
+    /// `dec_ttl` found TTL 0 or 1: the packet-in with reason `invalid_ttl`
+    /// (ovs-actions(7)) has no controller to go to.
+    InvalidTtl,
+    /// A `cloudnet:` local action whose userdata does not parse
+    /// (LOCAL_ACTIONS.md).
+    LocalActionError,
+    /// A local action had no answer for the packet (not the kind of packet
+    /// the op answers, malformed, an ICMP error that must not be sent).
+    LocalNoReply,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -47,6 +59,10 @@ impl DropReason {
         DropReason::PortDown,
         DropReason::Unsupported,
         DropReason::Policed,
+        DropReason::NoController,
+        DropReason::InvalidTtl,
+        DropReason::LocalActionError,
+        DropReason::LocalNoReply,
     ];
 
     /// Stable name used in output.
@@ -63,6 +79,10 @@ impl DropReason {
             DropReason::PortDown => "port_down",
             DropReason::Unsupported => "unsupported_action",
             DropReason::Policed => "policed",
+            DropReason::NoController => "no_controller",
+            DropReason::InvalidTtl => "invalid_ttl",
+            DropReason::LocalActionError => "local_action_error",
+            DropReason::LocalNoReply => "local_no_reply",
         }
     }
 
@@ -73,7 +93,7 @@ impl DropReason {
 
 /// Drop counters of one bridge.
 #[derive(Clone, Debug, Default)]
-pub struct DropCounters([u64; 11]);
+pub struct DropCounters([u64; DropReason::ALL.len()]);
 
 impl DropCounters {
     /// Count one drop.
