@@ -279,6 +279,26 @@ pub enum DpAction {
     SetIpTtl(u8),
     SetTpSrc(u16),
     SetTpDst(u16),
+    /// Rewrite the ARP header, all of it at once as OVS's datapath
+    /// `set(arp(sip=,tip=,op=,sha=,tha=))` (OVS_KEY_ATTR_ARP) does: what
+    /// `set_field`/`load`/`move` on `arp_op`, `arp_spa`, `arp_tpa`,
+    /// `arp_sha`, `arp_tha` commit to (ovs-fields(7), "ARP Fields").
+    SetArp {
+        op: u16,
+        sha: [u8; 6],
+        spa: u32,
+        tha: [u8; 6],
+        tpa: u32,
+    },
+    /// Rewrite a Neighbor Solicitation/Advertisement: the target address
+    /// and the link-layer address options the packet carries (OVS's
+    /// `set(nd(target=,sll=,tll=))`, OVS_KEY_ATTR_ND); an option the packet
+    /// lacks is not added.
+    SetNd {
+        target: [u8; 16],
+        sll: [u8; 6],
+        tll: [u8; 6],
+    },
     /// Tunnel metadata for a subsequent output on a tunnel port.
     SetTunnel {
         id: u64,

@@ -120,6 +120,25 @@ pub fn dp_action_str(a: &DpAction) -> String {
         DpAction::SetIpTtl(t) => format!("set(ip(ttl={t}))"),
         DpAction::SetTpSrc(p) => format!("set(l4(src={p}))"),
         DpAction::SetTpDst(p) => format!("set(l4(dst={p}))"),
+        DpAction::SetArp {
+            op,
+            sha,
+            spa,
+            tha,
+            tpa,
+        } => format!(
+            "set(arp(sip={},tip={},op={op},sha={},tha={}))",
+            Ipv4Addr::from(*spa),
+            Ipv4Addr::from(*tpa),
+            mac(sha),
+            mac(tha)
+        ),
+        DpAction::SetNd { target, sll, tll } => format!(
+            "set(nd(target={},sll={},tll={}))",
+            Ipv6Addr::from(*target),
+            mac(sll),
+            mac(tll)
+        ),
         DpAction::SetTunnel { id, src, dst } => {
             let mut s = format!("set(tunnel(tun_id={id:#x}");
             if *src != 0 {

@@ -84,6 +84,8 @@ struct Ctx<'a, 't> {
     depth: u32,
     resubmits: u32,
     stop: bool,
+    /// Ends the current action list only (`dec_ttl` expiry).
+    end_list: bool,
     trace: Option<&'t mut Vec<TraceLine>>,
 }
 
@@ -102,6 +104,7 @@ pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLin
         depth: 0,
         resubmits: 0,
         stop: false,
+        end_list: false,
         trace,
     };
     Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
@@ -154,6 +157,10 @@ impl Ctx<'_, '_> {
             }
             self.note(|| crate::print::action_str(a));
             self.do_action(a, table);
+            if self.end_list {
+                self.end_list = false;
+                return;
+            }
         }
     }
 
@@ -305,8 +312,7 @@ impl Ctx<'_, '_> {
                 if self.prereq(Prereq::Ip) {
                     let ttl = self.read(&FieldRef::whole(Field::NwTtl));
                     if ttl <= 1 {
-                        self.note(|| "    dec_ttl: TTL exceeded, packet dropped".into());
-                        self.stop = true;
+                        self.ttl_expired();
                     } else {
                         self.write(Field::NwTtl, ttl - 1, 0xff);
                     }
@@ -330,6 +336,20 @@ impl Ctx<'_, '_> {
                 }
             }
         }
+    }
+
+    /// `dec_ttl` on a TTL of 0 or 1 (ovs-actions(7), "The dec_ttl
+    /// action"): no decrement; a packet-in with reason `invalid_ttl` (the
+    /// packet as modified so far) and the *current* action list ends — if
+    /// it was reached through `resubmit`, the outer lists resume.
+    fn ttl_expired(&mut self) {
+        self.note(|| "    dec_ttl: TTL exceeded, packet-in (invalid_ttl)".into());
+        self.commit();
+        self.x.actions.push(DpAction::Controller(ControllerAction {
+            reason: ControllerReason::InvalidTtl,
+            ..ControllerAction::default()
+        }));
+        self.end_list = true;
     }
 
     fn resubmit(&mut self, port: Option<u32>, table: u8) {
@@ -384,7 +404,7 @@ impl Ctx<'_, '_> {
     }
 
     fn unwildcard_written(&mut self) {
-        const GROUPS: [&[Field]; 9] = [
+        const GROUPS: [&[Field]; 12] = [
             &[Field::TunId, Field::TunSrc, Field::TunDst],
             &[Field::PktMark],
             &[Field::VlanTci],
@@ -394,6 +414,10 @@ impl Ctx<'_, '_> {
             &[Field::Ipv6Src, Field::Ipv6Dst],
             &[Field::NwTos, Field::NwTtl],
             &[Field::TpSrc, Field::TpDst],
+            // ARP and ND rewrites commit whole headers (`SetArp`, `SetNd`).
+            &[Field::ArpOp],
+            &[Field::ArpSha, Field::ArpTha],
+            &[Field::NdTarget],
         ];
         for g in GROUPS {
             if g.iter().any(|f| f.get(&self.written) != 0) {
@@ -468,6 +492,12 @@ impl Ctx<'_, '_> {
                 out.push(DpAction::SetIpv6Dst(get(f, Field::Ipv6Dst).to_be_bytes()));
             }
         }
+        if dl_type == et::ARP {
+            commit_arp(f, &diff, &mut out);
+        }
+        if dl_type == et::IPV6 {
+            commit_nd(f, &diff, &mut out);
+        }
         if dl_type == et::IPV4 || dl_type == et::IPV6 {
             if changed(Field::NwTos) {
                 out.push(DpAction::SetIpTos(get(f, Field::NwTos) as u8));
@@ -487,6 +517,43 @@ impl Ctx<'_, '_> {
         self.x.actions.extend(out);
         self.base = self.flow;
     }
+}
+
+/// The ARP header rewrite, if any ARP field changed (`diff` holds the
+/// changed bits).
+fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
+    let fields = [
+        Field::ArpOp,
+        Field::ArpSpa,
+        Field::ArpTpa,
+        Field::ArpSha,
+        Field::ArpTha,
+    ];
+    if fields.iter().all(|fld| fld.get(diff) == 0) {
+        return;
+    }
+    out.push(DpAction::SetArp {
+        op: Field::ArpOp.get(f) as u16,
+        sha: to_mac(Field::ArpSha.get(f)),
+        spa: Field::ArpSpa.get(f) as u32,
+        tha: to_mac(Field::ArpTha.get(f)),
+        tpa: Field::ArpTpa.get(f) as u32,
+    });
+}
+
+/// The ND rewrite, if `nd_target`, `nd_sll` or `nd_tll` changed on an
+/// NS/NA (the only packets those fields exist in).
+fn commit_nd(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
+    const ICMPV6: u128 = 58;
+    let fields = [Field::NdTarget, Field::NdSll, Field::NdTll];
+    if Field::NwProto.get(f) != ICMPV6 || fields.iter().all(|fld| fld.get(diff) == 0) {
+        return;
+    }
+    out.push(DpAction::SetNd {
+        target: Field::NdTarget.get(f).to_be_bytes(),
+        sll: to_mac(Field::NdSll.get(f)),
+        tll: to_mac(Field::NdTll.get(f)),
+    });
 }
 
 fn mac(m: &[u8; 6]) -> u128 {

@@ -1,7 +1,7 @@
 //! Classifier semantics, batches, timeouts, counters, translation details
 //! and cache behaviour.
 
-use flow::actions::DpAction;
+use flow::actions::{ControllerAction, ControllerReason, DpAction};
 use flow::cache::{process, process_uncached, FlowCache};
 use flow::{parse_filter, parse_flow, parse_packet, FlowOp, FlowTables, TableError};
 use std::time::Duration;
@@ -187,9 +187,30 @@ fn translation_details_follow_ovs() {
         verdict(&t, "in_port=1"),
         [DpAction::Output(2), DpAction::OutputInPort]
     );
-    // dec_ttl stops at TTL 1; rewrites are committed before output.
+    // dec_ttl at TTL 1 sends an invalid_ttl packet-in and ends its own
+    // action list, while the resubmitting list resumes; rewrites are
+    // committed before output.
     let t = tables(&["ip actions=dec_ttl,mod_nw_dst:10.0.0.9,output:2"]);
-    assert_eq!(verdict(&t, "ip,nw_ttl=1"), []);
+    let invalid_ttl = DpAction::Controller(ControllerAction {
+        reason: ControllerReason::InvalidTtl,
+        ..ControllerAction::default()
+    });
+    assert_eq!(
+        verdict(&t, "ip,nw_ttl=1"),
+        std::slice::from_ref(&invalid_ttl)
+    );
+    let nested = tables(&[
+        "ip actions=mod_dl_src:02:00:00:00:00:01,resubmit(,1),output:3",
+        "table=1,ip actions=dec_ttl,output:2",
+    ]);
+    assert_eq!(
+        verdict(&nested, "ip,nw_ttl=1"),
+        [
+            DpAction::SetEthSrc([2, 0, 0, 0, 0, 1]),
+            invalid_ttl,
+            DpAction::Output(3)
+        ]
+    );
     assert_eq!(
         verdict(&t, "ip,nw_ttl=64"),
         [
@@ -345,4 +366,57 @@ fn a_packet_never_sees_half_a_batch() {
         t.transaction(version(1 + i % 2), T0).unwrap();
     }
     reader.join().unwrap();
+}
+
+#[test]
+fn arp_and_nd_field_writes_commit_whole_header_rewrites() {
+    // OVN's ARP responder for a router address (ovn-northd(8)).
+    let t = tables(&["arp,arp_op=1,arp_tpa=10.0.0.1 actions=\
+        move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:02:00:00:00:00:01,\
+        load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],\
+        load:0x020000000001->NXM_NX_ARP_SHA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],\
+        load:0x0a000001->NXM_OF_ARP_SPA[],in_port"]);
+    let req = "in_port=3,arp,dl_src=02:00:00:00:00:05,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,\
+               arp_spa=10.0.0.5,arp_tpa=10.0.0.1,arp_sha=02:00:00:00:00:05";
+    assert_eq!(
+        verdict(&t, req),
+        [
+            DpAction::SetEthSrc([2, 0, 0, 0, 0, 1]),
+            DpAction::SetEthDst([2, 0, 0, 0, 0, 5]),
+            DpAction::SetArp {
+                op: 2,
+                sha: [2, 0, 0, 0, 0, 1],
+                spa: 0x0a00_0001,
+                tha: [2, 0, 0, 0, 0, 5],
+                tpa: 0x0a00_0005,
+            },
+            DpAction::OutputInPort,
+        ]
+    );
+    // A write of the value already there commits nothing.
+    let t = tables(&["arp actions=load:0x1->NXM_OF_ARP_OP[],output:2"]);
+    assert_eq!(verdict(&t, "arp,arp_op=1"), [DpAction::Output(2)]);
+    // nd_target / nd_tll on a Neighbor Advertisement.
+    let t = tables(
+        &["icmp6,icmp_type=136 actions=set_field:fe80::1->nd_target,\
+                      set_field:02:00:00:00:00:01->nd_tll,output:2"],
+    );
+    let target: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+    assert_eq!(
+        verdict(&t, "icmp6,icmp_type=136,nd_target=fe80::9"),
+        [
+            DpAction::SetNd {
+                target: target.octets(),
+                sll: [0; 6],
+                tll: [2, 0, 0, 0, 0, 1],
+            },
+            DpAction::Output(2),
+        ]
+    );
+    // icmp_type/icmp_code writes are L4 rewrites of the first two bytes.
+    let t = tables(&["icmp,icmp_type=8 actions=set_field:0->icmp_type,output:2"]);
+    assert_eq!(
+        verdict(&t, "icmp,icmp_type=8"),
+        [DpAction::SetTpSrc(0), DpAction::Output(2)]
+    );
 }

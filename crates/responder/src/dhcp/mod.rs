@@ -94,33 +94,50 @@ impl DhcpServer {
     /// Answers the DHCP client message in `frame`, writing the reply frame
     /// into `out` (give it [`MAX_REPLY_LEN`] bytes) and returning its length.
     pub fn respond(&self, frame: &[u8], out: &mut [u8]) -> Result<usize, NoReply> {
-        let client = wire::client_message(frame)?;
-        let req =
-            Message::from_bytes(client.payload).map_err(|e| NoReply::DhcpDecode(e.to_string()))?;
-        if req.opcode() != Opcode::BootRequest || req.htype() != HType::Eth || req.hlen() != 6 {
-            return Err(NoReply::NotForUs);
-        }
-        if !req.giaddr().is_unspecified() {
-            return Err(NoReply::NotForUs);
-        }
-        let chaddr: Mac = req
-            .chaddr()
-            .get(..6)
-            .and_then(|c| c.try_into().ok())
-            .ok_or(NoReply::NotForUs)?;
-        if chaddr != client.eth_src {
-            return Err(NoReply::ChaddrMismatch);
-        }
-        let msg_type = req.opts().msg_type().ok_or(NoReply::NotForUs)?;
-        let binding = self.bindings.get(&chaddr).ok_or(NoReply::UnknownMac)?;
-        let verdict = decide(&req, msg_type, binding)?;
-        let reply = build(&req, verdict, binding)?;
-        let bytes = reply
-            .to_vec()
-            .map_err(|e| NoReply::DhcpDecode(format!("encoding reply: {e}")))?;
-        let addrs = reply_addrs(&req, verdict, binding, chaddr);
-        wire::write_reply(&addrs, &bytes, out)
+        respond_with(frame, |mac| self.bindings.get(mac), out)
     }
+}
+
+/// Answers the DHCP client message in `frame` for one client whose binding
+/// the caller already knows (the switch's stateless `cloudnet:dhcp4` local
+/// action, where the flow matched the port and MAC and carries the
+/// binding, as OVN's `put_dhcp_opts`): as [`DhcpServer::respond`] with
+/// `binding` as the only binding, for the frame's MAC.
+pub fn respond_for(frame: &[u8], binding: &Binding, out: &mut [u8]) -> Result<usize, NoReply> {
+    respond_with(frame, |_| Some(binding), out)
+}
+
+fn respond_with<'b>(
+    frame: &[u8],
+    lookup: impl FnOnce(&Mac) -> Option<&'b Binding>,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    let client = wire::client_message(frame)?;
+    let req =
+        Message::from_bytes(client.payload).map_err(|e| NoReply::DhcpDecode(e.to_string()))?;
+    if req.opcode() != Opcode::BootRequest || req.htype() != HType::Eth || req.hlen() != 6 {
+        return Err(NoReply::NotForUs);
+    }
+    if !req.giaddr().is_unspecified() {
+        return Err(NoReply::NotForUs);
+    }
+    let chaddr: Mac = req
+        .chaddr()
+        .get(..6)
+        .and_then(|c| c.try_into().ok())
+        .ok_or(NoReply::NotForUs)?;
+    if chaddr != client.eth_src {
+        return Err(NoReply::ChaddrMismatch);
+    }
+    let msg_type = req.opts().msg_type().ok_or(NoReply::NotForUs)?;
+    let binding = lookup(&chaddr).ok_or(NoReply::UnknownMac)?;
+    let verdict = decide(&req, msg_type, binding)?;
+    let reply = build(&req, verdict, binding)?;
+    let bytes = reply
+        .to_vec()
+        .map_err(|e| NoReply::DhcpDecode(format!("encoding reply: {e}")))?;
+    let addrs = reply_addrs(&req, verdict, binding, chaddr);
+    wire::write_reply(&addrs, &bytes, out)
 }
 
 /// RFC 2131 §4.3: what to answer to `msg_type` from a bound client.

@@ -88,6 +88,9 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetTpDst(_)
             | DpAction::Ct { .. }
             | DpAction::CtClear
+            | DpAction::SetArp { .. }
+            | DpAction::SetNd { .. }
+            | DpAction::Controller(_)
     )
 }
 
@@ -218,7 +221,9 @@ impl Datapath {
                 | DpAction::SetIpTos(_)
                 | DpAction::SetIpTtl(_)
                 | DpAction::SetTpSrc(_)
-                | DpAction::SetTpDst(_) => {
+                | DpAction::SetTpDst(_)
+                | DpAction::SetArp { .. }
+                | DpAction::SetNd { .. } => {
                     if let Err(e) = rewrite::apply(frame, &layout, a) {
                         let why = match e {
                             RewriteError::NoHeader { .. } => DropReason::Malformed,
@@ -275,6 +280,7 @@ impl Datapath {
                     }
                 }
                 DpAction::Normal => self.normal(bi, slot, &l2, frame, depth),
+                DpAction::Controller(ref c) => self.controller(bi, slot, frame, cur, c, depth),
                 _ => {}
             }
         }
@@ -363,7 +369,7 @@ impl Datapath {
     }
 
     /// Send `frame` out of port `out` with `edit` applied.
-    fn transmit(
+    pub(super) fn transmit(
         &mut self,
         bi: usize,
         in_slot: usize,

@@ -13,6 +13,8 @@
 
 pub mod ct;
 mod execute;
+mod local;
+pub mod local_op;
 pub mod mac;
 mod nat;
 pub mod police;
@@ -120,6 +122,8 @@ pub struct Datapath {
     rx: Vec<Vec<u8>>,
     rx_len: [usize; BURST],
     scratch: Vec<Vec<u8>>,
+    /// Local responder buffers, one set per patch depth.
+    local: Vec<local::Bufs>,
     last_expire: Duration,
     /// The connection tracker behind `ct()`, shared by all bridges.
     pub ct: ct::Ct,
@@ -142,6 +146,9 @@ impl Datapath {
             rx_len: [0; BURST],
             scratch: (0..=MAX_PATCH_DEPTH)
                 .map(|_| Vec::with_capacity(BUF_LEN))
+                .collect(),
+            local: (0..=MAX_PATCH_DEPTH)
+                .map(|_| local::Bufs::default())
                 .collect(),
             last_expire: Duration::ZERO,
             ct: ct::Ct::new(conntrack::Config::default(), clock.clone()),

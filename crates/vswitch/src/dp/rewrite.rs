@@ -56,6 +56,8 @@ pub struct Layout {
     /// L4 header start (parsed: its fixed header is in the frame) and the
     /// IP protocol.
     l4: Option<(usize, u8)>,
+    /// ARP header start, for ARP frames.
+    arp: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +73,12 @@ impl Layout {
         let ver = match dl_type {
             0x0800 => IpVer::V4,
             0x86dd => IpVer::V6,
+            0x0806 => {
+                return Layout {
+                    arp: off.l3.map(|o| HDR + o as usize),
+                    ..Layout::default()
+                }
+            }
             _ => return Layout::default(),
         };
         let Some(l3) = off.l3 else {
@@ -79,6 +87,7 @@ impl Layout {
         Layout {
             l3: Some((HDR + l3 as usize, ver)),
             l4: off.l4.map(|o| (HDR + o as usize, nw_proto)),
+            arp: None,
         }
     }
 
@@ -190,6 +199,14 @@ pub fn apply(f: &mut [u8], lay: &Layout, a: &DpAction) -> Result<(), RewriteErro
         DpAction::SetIpTtl(ttl) => set_ttl(f, lay, ttl)?,
         DpAction::SetTpSrc(p) => set_tp(f, lay, 0, p)?,
         DpAction::SetTpDst(p) => set_tp(f, lay, 1, p)?,
+        DpAction::SetArp {
+            op,
+            sha,
+            spa,
+            tha,
+            tpa,
+        } => set_arp(f, lay, op, &sha, spa, &tha, tpa)?,
+        DpAction::SetNd { target, sll, tll } => set_nd(f, lay, &target, &sll, &tll)?,
         _ => {}
     }
     Ok(())
@@ -302,6 +319,81 @@ fn set_tp(f: &mut [u8], lay: &Layout, which: usize, v: u16) -> Result<(), Rewrit
     };
     put16(f, at, new).ok_or(no(ACT, "L4"))?;
     fix_l4(f, lay, false, |c| checksum::update16(c, old, new));
+    Ok(())
+}
+
+/// `set(arp(...))`: the Ethernet/IPv4 ARP body (RFC 826: htype, ptype,
+/// hlen, plen, op, sha, spa, tha, tpa); no checksum.
+fn set_arp(
+    f: &mut [u8],
+    lay: &Layout,
+    op: u16,
+    sha: &[u8; 6],
+    spa: u32,
+    tha: &[u8; 6],
+    tpa: u32,
+) -> Result<(), RewriteError> {
+    const ACT: &str = "set(arp)";
+    let at = lay.arp.ok_or(no(ACT, "ARP"))?;
+    let b = f.get_mut(at + 6..at + 28).ok_or(no(ACT, "ARP"))?;
+    b[0..2].copy_from_slice(&op.to_be_bytes());
+    b[2..8].copy_from_slice(sha);
+    b[8..12].copy_from_slice(&spa.to_be_bytes());
+    b[12..18].copy_from_slice(tha);
+    b[18..22].copy_from_slice(&tpa.to_be_bytes());
+    Ok(())
+}
+
+/// `set(nd(...))` on a Neighbor Solicitation or Advertisement (RFC 4861
+/// §4.3-4.4): the target address at offset 8 of the ICMPv6 message and the
+/// Source/Target Link-Layer Address options (types 1 and 2, §4.6.1) that
+/// are present; the ICMPv6 checksum is patched for each change.
+fn set_nd(
+    f: &mut [u8],
+    lay: &Layout,
+    target: &[u8; 16],
+    sll: &[u8; 6],
+    tll: &[u8; 6],
+) -> Result<(), RewriteError> {
+    const ACT: &str = "set(nd)";
+    let (l4, ICMPV6) = lay.l4.ok_or(no(ACT, "ICMPv6"))? else {
+        return Err(no(ACT, "ICMPv6"));
+    };
+    let Some(&(135 | 136)) = f.get(l4) else {
+        return Err(no(ACT, "ND"));
+    };
+    let end = match lay.l3 {
+        Some((l3, IpVer::V6)) => l3 + 40 + usize::from(be16(f, l3 + 4).ok_or(no(ACT, "IPv6"))?),
+        _ => return Err(no(ACT, "IPv6")),
+    }
+    .min(f.len());
+    let b = f.get_mut(l4 + 8..l4 + 24).ok_or(no(ACT, "ND"))?;
+    let mut old = [0u8; 16];
+    old.copy_from_slice(b);
+    b.copy_from_slice(target);
+    fix_l4(f, lay, false, |c| checksum::update128(c, &old, target));
+    // Options: type, length in units of 8 bytes, value.
+    let mut at = l4 + 24;
+    while at + 8 <= end {
+        let (kind, len) = (f[at], usize::from(f[at + 1]) * 8);
+        if len == 0 {
+            break;
+        }
+        let new = match kind {
+            1 => Some(sll),
+            2 => Some(tll),
+            _ => None,
+        };
+        if let (Some(new), 8) = (new, len) {
+            let mut old = [0u8; 16];
+            old[..6].copy_from_slice(&f[at + 2..at + 8]);
+            let mut upd = [0u8; 16];
+            upd[..6].copy_from_slice(new);
+            f[at + 2..at + 8].copy_from_slice(new);
+            fix_l4(f, lay, false, |c| checksum::update128(c, &old, &upd));
+        }
+        at += len;
+    }
     Ok(())
 }
 

@@ -254,6 +254,99 @@ fn ipv6_udp_addresses_and_traffic_class() {
 }
 
 #[test]
+fn arp_request_turned_into_reply_in_place() {
+    let asker = [2, 0, 0, 0, 0, 5];
+    let mut f = vec![0u8; HDR];
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&asker);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&asker);
+    f.extend_from_slice(&C.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&A.octets());
+    let gw = [2, 0, 0, 0, 0, 1];
+    run(
+        &mut f,
+        &[DpAction::SetArp {
+            op: 2,
+            sha: gw,
+            spa: u32::from(A),
+            tha: asker,
+            tpa: u32::from(C),
+        }],
+    );
+    let arp = packet::arp::ArpPacket::new_checked(&f[HDR + 14..]).expect("still ARP");
+    let r = packet::arp::ArpRepr::parse(&arp);
+    assert_eq!(r.operation, packet::arp::OP_REPLY);
+    assert_eq!((r.sha, r.spa, r.tha, r.tpa), (gw, A, asker, C));
+}
+
+/// A Neighbor Solicitation for `target` with a Source Link-Layer Address
+/// option, checksummed.
+fn ns(target: &Ipv6Addr, sll: [u8; 6]) -> (Vec<u8>, usize) {
+    let (src, dst): (Ipv6Addr, Ipv6Addr) = (
+        "fe80::5".parse().unwrap(),
+        "ff02::1:ff00:1".parse().unwrap(),
+    );
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&target.octets());
+    m.extend_from_slice(&[1, 1]);
+    m.extend_from_slice(&sll);
+    let mut f = vec![0u8; HDR];
+    f.extend_from_slice(&[0x33, 0x33, 0xff, 0, 0, 1, 2, 0, 0, 0, 0, 5, 0x86, 0xdd]);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[ICMPV6, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    let l4 = f.len();
+    let c = checksum::l4_ipv6(&src, &dst, ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&m);
+    (f, l4)
+}
+
+#[test]
+fn nd_target_and_sll_rewrite_patch_icmpv6_checksum() {
+    let (mut f, l4) = ns(&"fe80::1".parse().unwrap(), [2, 0, 0, 0, 0, 5]);
+    let new: Ipv6Addr = "fe80::99".parse().unwrap();
+    run(
+        &mut f,
+        &[DpAction::SetNd {
+            target: new.octets(),
+            sll: [2, 0, 0, 0, 0, 9],
+            tll: [2, 0, 0, 0, 0, 7],
+        }],
+    );
+    assert_eq!(&f[l4 + 8..l4 + 24], &new.octets());
+    assert_eq!(
+        &f[l4 + 24..l4 + 32],
+        &[1, 1, 2, 0, 0, 0, 0, 9],
+        "SLL rewritten, no TLL added"
+    );
+    let (src, dst) = (
+        Ipv6Addr::from(<[u8; 16]>::try_from(&f[HDR + 22..HDR + 38]).unwrap()),
+        Ipv6Addr::from(<[u8; 16]>::try_from(&f[HDR + 38..HDR + 54]).unwrap()),
+    );
+    let mut seg = f[l4..].to_vec();
+    let got = u16::from_be_bytes([seg[2], seg[3]]);
+    seg[2..4].fill(0);
+    assert_eq!(got, checksum::l4_ipv6(&src, &dst, ICMPV6, &seg));
+    // Not an NS/NA: an error, the frame untouched.
+    let mut echo = f.clone();
+    echo[l4] = 128;
+    let lay = layout(&echo);
+    let before = echo.clone();
+    let act = DpAction::SetNd {
+        target: [0; 16],
+        sll: [0; 6],
+        tll: [0; 6],
+    };
+    assert!(apply(&mut echo, &lay, &act).is_err());
+    assert_eq!(echo, before);
+}
+
+#[test]
 fn missing_headers_are_errors_not_panics() {
     let mut arp = vec![0u8; HDR];
     arp.extend_from_slice(&[0xff; 6]);

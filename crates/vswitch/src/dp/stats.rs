@@ -29,7 +29,7 @@ pub enum DropReason {
     /// Over the port's `ingress_policing_rate`.
     Policed,
     /// A flow asked for an action this datapath does not execute yet
-    /// (controller, tunnels, SCTP port rewrites).
+    /// (tunnels, SCTP port rewrites).
     Unsupported,
     /// `ct(commit)` refused a new connection: the tracker's or the zone's
     /// connection limit is reached (ovs-vswitchd.conf.db(5) CT_Zone
@@ -40,11 +40,23 @@ pub enum DropReason {
     CtNat,
     /// More `ct(table=T)` recirculations than `dp::ct::MAX_RECIRC`.
     RecircLimit,
+    /// A packet-in for an OpenFlow controller (`controller` without a
+    /// `cloudnet:` local action): there is none on the data path.
+    NoController,
+    /// `dec_ttl` found TTL 0 or 1: the packet-in with reason `invalid_ttl`
+    /// (ovs-actions(7)) has no controller to go to.
+    InvalidTtl,
+    /// A `cloudnet:` local action whose userdata does not parse
+    /// (LOCAL_ACTIONS.md).
+    LocalActionError,
+    /// A local action had no answer for the packet (not the kind of packet
+    /// the op answers, malformed, an ICMP error that must not be sent).
+    LocalNoReply,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -59,6 +71,10 @@ impl DropReason {
         DropReason::CtLimit,
         DropReason::CtNat,
         DropReason::RecircLimit,
+        DropReason::NoController,
+        DropReason::InvalidTtl,
+        DropReason::LocalActionError,
+        DropReason::LocalNoReply,
     ];
 
     /// Stable name used in output.
@@ -78,6 +94,10 @@ impl DropReason {
             DropReason::CtLimit => "ct_limit",
             DropReason::CtNat => "ct_nat",
             DropReason::RecircLimit => "recirc_limit",
+            DropReason::NoController => "no_controller",
+            DropReason::InvalidTtl => "invalid_ttl",
+            DropReason::LocalActionError => "local_action_error",
+            DropReason::LocalNoReply => "local_no_reply",
         }
     }
 

@@ -82,7 +82,8 @@ impl Drop for Daemon {
 }
 
 /// Create VM `short` (a namespace) whose `eth0` is a TAP port `short` of
-/// `br`, with `addr` on it; `port_args` adds Port columns (`tag=10`).
+/// `br`, with `addr` on it (none when empty: a DHCP client's VM);
+/// `port_args` adds Port columns (`tag=10`).
 pub fn vm(lab: &Lab, sw: &Daemon, br: &str, short: &str, addr: &str, port_args: &str) -> Netns {
     let ns = lab.netns(short).expect("netns");
     let port = lab.name(short).expect("name");
@@ -94,8 +95,10 @@ pub fn vm(lab: &Lab, sw: &Daemon, br: &str, short: &str, addr: &str, port_args: 
         ns.links().is_ok_and(|l| l.iter().any(|n| n == "eth0"))
     })
     .expect("TAP in VM namespace");
-    ns.add_addr("eth0", addr.parse().expect("addr"))
-        .expect("addr");
+    if !addr.is_empty() {
+        ns.add_addr("eth0", addr.parse().expect("addr"))
+            .expect("addr");
+    }
     ns.link_up("eth0").expect("up");
     ns
 }
