@@ -85,11 +85,12 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetIpTtl(_)
             | DpAction::SetTpSrc(_)
             | DpAction::SetTpDst(_)
+            | DpAction::SetTunnel { .. }
     )
 }
 
 impl Datapath {
-    fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
+    pub(super) fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.drops.bump(why);
         }
@@ -141,10 +142,19 @@ impl Datapath {
             // Rewrites of layers that did not parse fail (and drop) below.
             Err(_) => Layout::default(),
         };
+        // Tunnel fields come with a frame from a tunnel port and are
+        // cleared across patch ports, as in OVS.
+        self.tx_tun = match (depth, self.rx_tun.take()) {
+            (0, Some(m)) => super::tunnel::tun_set(&m),
+            _ => super::tunnel::TunSet::default(),
+        };
         let pkt = flow::Packet {
             key,
             meta: flow::Metadata {
                 in_port: u32::from(ofport),
+                tun_id: self.tx_tun.id,
+                tun_src: self.tx_tun.src,
+                tun_dst: self.tx_tun.dst,
                 ..flow::Metadata::default()
             },
         };
@@ -195,6 +205,9 @@ impl Datapath {
                         DpAction::SetEthDst(m) => l2.dl_dst = m,
                         _ => {}
                     }
+                }
+                DpAction::SetTunnel { id, src, dst } => {
+                    self.tx_tun = super::tunnel::TunSet { id, src, dst }
                 }
                 DpAction::PopVlan => cur = None,
                 DpAction::PushVlan { tci, .. } | DpAction::SetVlan { tci } => {
@@ -325,7 +338,7 @@ impl Datapath {
     }
 
     /// Send `frame` out of port `out` with `edit` applied.
-    fn transmit(
+    pub(super) fn transmit(
         &mut self,
         bi: usize,
         in_slot: usize,
@@ -339,6 +352,14 @@ impl Datapath {
             return;
         };
         let len = pieces.frame_len() as u64;
+        if let Some(Some(super::DpPort {
+            io: PortIo::Tunnel(_),
+            ..
+        })) = self.ports.get(out)
+        {
+            self.tunnel_transmit(bi, in_slot, out, frame, &pieces, depth);
+            return;
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -365,6 +386,8 @@ impl Datapath {
                 p.stats.tx_dropped += f.dropped;
                 s.send_batch(&[pieces.slices()]).map(|n| n == 1)
             }
+            // Dispatched to `tunnel_transmit` above.
+            PortIo::Tunnel(_) => return,
             PortIo::Down(_) => {
                 p.stats.tx_dropped += 1;
                 self.drop_frame(bi, in_slot, DropReason::PortDown);
@@ -384,7 +407,9 @@ impl Datapath {
                 p.stats.tx_bytes += len;
                 let mut buf = std::mem::take(&mut self.scratch[depth]);
                 pieces.copy_into(&mut buf);
+                let tun = self.tx_tun;
                 self.input(peer, &mut buf, depth + 1);
+                self.tx_tun = tun;
                 self.scratch[depth] = buf;
                 return;
             }

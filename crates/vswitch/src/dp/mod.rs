@@ -17,6 +17,8 @@ pub mod police;
 pub mod port;
 pub mod rewrite;
 pub mod stats;
+mod tunnel;
+pub mod tunnel_cfg;
 mod txq;
 
 use std::collections::BTreeMap;
@@ -119,6 +121,12 @@ pub struct Datapath {
     rx_len: [usize; BURST],
     scratch: Vec<Vec<u8>>,
     last_expire: Duration,
+    /// Tunnel sockets and buffers.
+    tun: tunnel::TunnelIo,
+    /// Tunnel metadata of the frame being received from a tunnel.
+    rx_tun: Option<::tunnel::TunnelMeta>,
+    /// Tunnel fields of the frame being processed (for tunnel outputs).
+    tx_tun: tunnel::TunSet,
 }
 
 fn token(slot: usize, gen: u32) -> u64 {
@@ -141,6 +149,9 @@ impl Datapath {
                 .map(|_| Vec::with_capacity(BUF_LEN))
                 .collect(),
             last_expire: Duration::ZERO,
+            tun: tunnel::TunnelIo::default(),
+            rx_tun: None,
+            tx_tun: tunnel::TunSet::default(),
         })
     }
 
@@ -185,6 +196,7 @@ impl Datapath {
                 PortIo::Packet(s) => {
                     let _ = self.epoll.delete(s.as_fd());
                 }
+                PortIo::Tunnel(tp) => self.tun.detach(slot, tp, &self.epoll),
                 _ => {}
             }
             if deleting {
@@ -304,7 +316,7 @@ impl Datapath {
 
     fn open_port(&mut self, bridge: usize, iface: &Interface) -> Result<usize, (usize, String)> {
         let slot = self.free_slot();
-        let (io, err) = match port::open(iface) {
+        let (mut io, err) = match port::open(iface) {
             Ok(io) => (io, None),
             Err(e) => {
                 let msg = e.to_string();
@@ -316,6 +328,10 @@ impl Datapath {
             PortIo::Tap(t) => self.epoll.add(t.as_fd(), ev),
             PortIo::Packet(s) => self.epoll.add(s.as_fd(), ev),
             _ => Ok(()),
+        };
+        let err = match (&mut io, err) {
+            (PortIo::Tunnel(tp), None) => self.tun.attach(slot, tp, &self.epoll).err(),
+            (_, e) => e,
         };
         let err = match (err, reg) {
             (Some(e), _) => Some(e),
@@ -408,6 +424,10 @@ impl Datapath {
 
     /// Drain the port behind an epoll token and forward what it received.
     fn service(&mut self, tok: u64) {
+        if tok & tunnel::TUN_TOKEN_HI == tunnel::TUN_TOKEN_HI {
+            self.service_tunnel((tok & 0xffff_ffff) as usize);
+            return;
+        }
         let slot = (tok & 0xffff_ffff) as usize;
         let gen = (tok >> 32) as u32;
         if self.gens.get(slot) != Some(&gen) {

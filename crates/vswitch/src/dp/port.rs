@@ -34,6 +34,8 @@ pub enum PortIo {
     Packet(AfPacket),
     /// Frames go to another port of the daemon.
     Patch,
+    /// A VXLAN / Geneve / GRE tunnel (`super::tunnel`).
+    Tunnel(super::tunnel::TunnelPort),
     /// The port could not be opened; frames to it are dropped.
     Down(String),
 }
@@ -58,6 +60,9 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
+    /// Bad tunnel options.
+    #[error(transparent)]
+    Tunnel(#[from] super::tunnel_cfg::TunnelCfgError),
     /// A patch port lacks `options:peer`.
     #[error("patch interface {0} has no options:peer")]
     NoPeer(String),
@@ -138,6 +143,12 @@ pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
             &iface.name,
             &system_options(),
         )?)),
+        IfaceType::Vxlan | IfaceType::Geneve | IfaceType::Gre => {
+            match super::tunnel_cfg::TunnelCfg::parse(&iface.name, iface.kind, &iface.options)? {
+                Some(cfg) => Ok(PortIo::Tunnel(super::tunnel::TunnelPort::new(cfg))),
+                None => Ok(PortIo::Down(format!("{}: not a tunnel", iface.name))),
+            }
+        }
         IfaceType::Patch => {
             if iface.options.contains_key("peer") {
                 Ok(PortIo::Patch)

@@ -31,11 +31,17 @@ pub enum DropReason {
     /// A flow asked for an action this datapath does not execute yet
     /// (conntrack, controller, tunnels, SCTP port rewrites).
     Unsupported,
+    /// Too big for the tunnel's underlay path MTU (answered with ICMP
+    /// frag-needed / Packet Too Big when the frame allows).
+    TunnelTooBig,
+    /// A tunnel output without a destination (`remote_ip=flow` and no
+    /// `tun_dst`) or that failed to encapsulate.
+    TunnelError,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -47,6 +53,8 @@ impl DropReason {
         DropReason::PortDown,
         DropReason::Unsupported,
         DropReason::Policed,
+        DropReason::TunnelTooBig,
+        DropReason::TunnelError,
     ];
 
     /// Stable name used in output.
@@ -63,6 +71,8 @@ impl DropReason {
             DropReason::PortDown => "port_down",
             DropReason::Unsupported => "unsupported_action",
             DropReason::Policed => "policed",
+            DropReason::TunnelTooBig => "tunnel_too_big",
+            DropReason::TunnelError => "tunnel_error",
         }
     }
 
@@ -73,7 +83,7 @@ impl DropReason {
 
 /// Drop counters of one bridge.
 #[derive(Clone, Debug, Default)]
-pub struct DropCounters([u64; 11]);
+pub struct DropCounters([u64; 13]);
 
 impl DropCounters {
     /// Count one drop.
