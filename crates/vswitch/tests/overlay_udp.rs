@@ -75,3 +75,69 @@ fn geneve_three_hosts() {
     .expect("tenant 1 TCP over Geneve");
     learned_then_expired(&sites, 101);
 }
+
+/// Flood and learn with NORMAL instead of flows: on each host one bridge
+/// holds the VMs and, per remote host, a VXLAN port per tenant (VNI 101 as
+/// an access port of VLAN 1, VNI 102 of VLAN 2). Broadcasts are replicated
+/// to every remote (and not relayed between tunnels), MACs are learned on
+/// the tunnel ports, tenants stay apart.
+#[test]
+fn normal_floods_and_learns_over_vxlan() {
+    let Some(lab) = lab::Lab::new_or_skip("overlay_normal") else {
+        return;
+    };
+    let mut sites = Vec::new();
+    for i in 0..3 {
+        let mut host = lab.host(&format!("n{i}")).expect("host");
+        host.set_underlay_ip(
+            format!("{}/24", common::overlay::host_ip(i))
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sw = common::Daemon::start(&host, dir.path(), &[]);
+        sw.vs("add-br br0");
+        for j in (0..3).filter(|&j| j != i) {
+            for (t, vni) in [(1, 101), (2, 102)] {
+                sw.vs(&format!(
+                    "add-port br0 vx{j}t{t} tag={t} -- set Interface vx{j}t{t} type=vxlan options:remote_ip={} options:key={vni}",
+                    common::overlay::host_ip(j)
+                ));
+            }
+        }
+        let vms = [0, 1].map(|t| {
+            let ns = common::vm(
+                &lab,
+                &sw,
+                "br0",
+                &format!("n{i}t{t}"),
+                &format!("{}/24", vm_ip(t, i)),
+                &format!("tag={}", t + 1),
+            );
+            ns.set_mtu("eth0", 1450).unwrap();
+            ns
+        });
+        sites.push((vms, sw, dir, host));
+    }
+    for t in 0..2 {
+        for (i, j) in [(0, 1), (1, 2), (2, 0)] {
+            assert!(
+                pings(&sites[i].0[t], &vm_ip(t, j)),
+                "tenant {t}: host {i} -> host {j}"
+            );
+        }
+    }
+    for (fi, ft, ti, tt) in [(0, 0, 1, 1), (2, 1, 0, 0)] {
+        let dst = vm_ip(tt, ti);
+        assert!(!pings(&sites[fi].0[ft], &dst), "tenant {ft} reached {dst}");
+        assert!(!has_neighbour(&sites[fi].0[ft], &dst), "ARP for {dst}");
+    }
+    lab::tcp_check(
+        &sites[0].0[1],
+        &sites[1].0[1],
+        format!("{}:5001", vm_ip(1, 1)).parse().unwrap(),
+        2 << 20,
+    )
+    .expect("TCP over NORMAL + VXLAN");
+}

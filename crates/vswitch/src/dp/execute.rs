@@ -322,13 +322,19 @@ impl Datapath {
                 return;
             }
         }
+        // Flooding is head-end replication to every remote VTEP's port;
+        // what came from one never goes back out another (split horizon:
+        // tunnels form a full mesh, RFC 7348 §4.2 / RFC 8365 §8.3).
+        // ARP suppression (answering from known bindings instead of
+        // flooding, L2 population) would hook in here, before the flood.
+        let from_tunnel = self.is_tunnel(slot);
         let cnt = self.bridges[bi].as_ref().map_or(0, |b| b.ports.len());
         for i in 0..cnt {
             let out = match self.bridges[bi].as_ref().and_then(|b| b.ports.get(i)) {
                 Some(&s) => s,
                 None => break,
             };
-            if out == slot {
+            if out == slot || (from_tunnel && self.is_tunnel(out)) {
                 continue;
             }
             if let Some(e) = self.output_edit(out, vlan, key) {
@@ -352,11 +358,7 @@ impl Datapath {
             return;
         };
         let len = pieces.frame_len() as u64;
-        if let Some(Some(super::DpPort {
-            io: PortIo::Tunnel(_),
-            ..
-        })) = self.ports.get(out)
-        {
+        if self.is_tunnel(out) {
             self.tunnel_transmit(bi, in_slot, out, frame, &pieces, depth);
             return;
         }

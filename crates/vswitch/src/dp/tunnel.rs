@@ -268,6 +268,17 @@ struct Rx {
 }
 
 impl Datapath {
+    /// Whether the port in `slot` is a tunnel.
+    pub(super) fn is_tunnel(&self, slot: usize) -> bool {
+        matches!(
+            self.ports.get(slot),
+            Some(Some(super::DpPort {
+                io: PortIo::Tunnel(_),
+                ..
+            }))
+        )
+    }
+
     /// Receive a burst from tunnel socket `idx` and switch every inner frame
     /// as received on the port it belongs to.
     pub(super) fn service_tunnel(&mut self, idx: usize) {
