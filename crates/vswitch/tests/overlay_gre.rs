@@ -15,6 +15,11 @@ fn seed_gre_three_hosts_isolate_tenants() {
         return;
     };
     let sites = three_sites(&lab, "gre", [1, 2], 300);
+    let show = sites[0].sw.vs("show");
+    assert!(
+        show.contains("recommended VM MTU: 1458"),
+        "keyed GRE overhead is 42 bytes:\n{show}"
+    );
     // Same tenant, every host pair, both tenants.
     for t in 0..2 {
         for (i, j) in [(0, 1), (1, 2), (2, 0)] {

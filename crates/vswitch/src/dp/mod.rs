@@ -331,6 +331,7 @@ impl Datapath {
         };
         let err = match (&mut io, err) {
             (PortIo::Tunnel(tp), None) => self.tun.attach(slot, tp, &self.epoll).err(),
+            (PortIo::Tap(_), None) => port::apply_mtu(iface).err().map(|e| e.to_string()),
             (_, e) => e,
         };
         let err = match (err, reg) {
@@ -365,7 +366,13 @@ impl Datapath {
             return;
         };
         p.ofport = iface.ofport.unwrap_or(0);
+        let mtu_changed = p.iface.mtu_request != iface.mtu_request;
         p.iface = iface.clone();
+        if mtu_changed {
+            if let Err(e) = port::apply_mtu(iface) {
+                tracing::warn!("{e}");
+            }
+        }
         let want = (iface.ingress_policing_rate, iface.ingress_policing_burst);
         let have = p.policer.as_ref().map(police::Policer::settings);
         if want.0 == 0 {

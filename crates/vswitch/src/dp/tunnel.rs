@@ -68,12 +68,6 @@ impl TunnelPort {
             path_mtu: None,
         }
     }
-
-    /// The MTU VMs behind this port should use on an underlay of
-    /// `underlay_mtu` (e.g. 1450 for VXLAN on 1500).
-    pub fn recommended_vm_mtu(cfg: &TunnelCfg, underlay_mtu: usize) -> usize {
-        tunnel::mtu::inner_mtu(underlay_mtu, &cfg.params(Ipv4Addr::UNSPECIFIED, 0))
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -229,6 +229,12 @@ impl TunnelCfg {
         p
     }
 
+    /// The MTU VMs behind this tunnel should use on an underlay of
+    /// `underlay_mtu` (e.g. 1450 for VXLAN on 1500, 1458 for keyed GRE).
+    pub fn recommended_vm_mtu(&self, underlay_mtu: usize) -> usize {
+        tunnel::mtu::inner_mtu(underlay_mtu, &self.params(Ipv4Addr::UNSPECIFIED, 0))
+    }
+
     /// Whether a packet received with key `id` from `src` belongs to this
     /// port, and how specifically (OVS's tunnel port lookup prefers an exact
     /// remote and key over `flow` wildcards): `None` when it does not match,
@@ -245,6 +251,21 @@ impl TunnelCfg {
             FromFlow::Flow => 0,
         };
         Some(r + k)
+    }
+}
+
+/// What `vsctl show` adds under a tunnel interface: the MTU its VMs should
+/// use on an Ethernet underlay (the overhead of `tunnel::mtu`), or why its
+/// options are refused (as ovs-vsctl shows the Interface `error` column).
+pub fn show_line(iface: &crate::schema::Interface) -> Option<String> {
+    match TunnelCfg::parse(&iface.name, iface.kind, &iface.options) {
+        Ok(None) => None,
+        Ok(Some(c)) => Some(format!(
+            "recommended VM MTU: {} (underlay MTU {})",
+            c.recommended_vm_mtu(tunnel::mtu::ETHERNET_MTU),
+            tunnel::mtu::ETHERNET_MTU
+        )),
+        Err(e) => Some(format!("error: {:?}", e.to_string())),
     }
 }
 
@@ -343,5 +364,27 @@ mod tests {
         assert_eq!(exact.rx_rank(src, 6), None);
         assert_eq!(exact.rx_rank(Ipv4Addr::new(10, 0, 0, 3), 5), None);
         assert_eq!(any.rx_rank(src, 6), Some(0));
+    }
+
+    #[test]
+    fn recommended_mtu() {
+        let vx = TunnelCfg::parse("a", IfaceType::Vxlan, &opts(&[("remote_ip", "flow")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(vx.recommended_vm_mtu(1500), 1450);
+        let gre = TunnelCfg::parse(
+            "g",
+            IfaceType::Gre,
+            &opts(&[("remote_ip", "flow"), ("key", "flow")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(gre.recommended_vm_mtu(1500), 1500 - 42);
+        let iface = crate::schema::Interface {
+            name: "vx".into(),
+            kind: IfaceType::Vxlan,
+            ..Default::default()
+        };
+        assert!(show_line(&iface).unwrap().starts_with("error:"));
     }
 }

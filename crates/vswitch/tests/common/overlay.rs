@@ -111,17 +111,29 @@ pub fn three_sites_mtu(
             bridge: "br1".into(),
             flows: seed_flows(ids, learn_timeout),
         });
+        // The VMs' MTU comes from the switch (`mtu_request`), as a cloud
+        // would give VMs behind a tunnel.
         let vms = [0, 1].map(|t| {
+            let short = format!("v{i}t{t}");
+            let port = lab.name(&short).expect("name");
+            let mut args = format!("tag={}", t + 1);
+            if let Some(m) = vm_mtu {
+                args.push_str(&format!(" -- set Interface {port} mtu_request={m}"));
+            }
             let ns = vm(
                 lab,
                 &sw,
                 "br0",
-                &format!("v{i}t{t}"),
+                &short,
                 &format!("{}/24", vm_ip(t, i)),
-                &format!("tag={}", t + 1),
+                &args,
             );
             if let Some(m) = vm_mtu {
-                ns.set_mtu("eth0", m).expect("vm mtu");
+                let link = ns.ip(&["link", "show", "eth0"]).expect("link");
+                assert!(
+                    link.contains(&format!("mtu {m} ")),
+                    "mtu_request not applied: {link}"
+                );
             }
             ns
         });
