@@ -125,6 +125,68 @@ fn setsockopt<T>(fd: RawFd, level: i32, opt: i32, val: &T) -> io::Result<()> {
     }
 }
 
+/// Control buffer per message, in 8-byte words: one `cmsghdr` (16) with a
+/// `tpacket_auxdata` (20), aligned: `CMSG_SPACE(20)` = 40 bytes.
+const CTL_WORDS: usize = 8;
+
+/// `TP_STATUS_VLAN_VALID` / `TP_STATUS_VLAN_TPID_VALID` (linux/if_packet.h).
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// The (TPID, TCI) of the tag the kernel stripped, from the
+/// `PACKET_AUXDATA` control message of a received message.
+fn vlan_from_auxdata(hdr: &libc::msghdr) -> Option<(u16, u16)> {
+    // SAFETY: `hdr` is a msghdr the kernel filled for a message we
+    // received: msg_control/msg_controllen describe our live `ctl` buffer,
+    // so the CMSG_* walk stays inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(hdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                let aux: libc::tpacket_auxdata =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                if aux.tp_status & TP_STATUS_VLAN_VALID == 0 && aux.tp_vlan_tci == 0 {
+                    return None;
+                }
+                let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                    aux.tp_vlan_tpid
+                } else {
+                    0x8100
+                };
+                return Some((tpid, aux.tp_vlan_tci));
+            }
+            c = libc::CMSG_NXTHDR(hdr, c);
+        }
+    }
+    None
+}
+
+/// Put an 802.1Q tag back after the MAC addresses of the frame at
+/// `buf[hdr..len]`; returns the new length (unchanged if it does not fit).
+/// A virtio header's `csum_start` and `hdr_len` move with the payload.
+fn reinsert_vlan(buf: &mut [u8], len: usize, hdr: usize, tpid: u16, tci: u16) -> usize {
+    let at = hdr + 12;
+    if len < at || len + 4 > buf.len() {
+        return len;
+    }
+    buf.copy_within(at..len, at + 4);
+    buf[at..at + 2].copy_from_slice(&tpid.to_be_bytes());
+    buf[at + 2..at + 4].copy_from_slice(&tci.to_be_bytes());
+    if hdr >= VNET_HDR_LEN {
+        let bump = |buf: &mut [u8], lo: usize| {
+            let v = u16::from_le_bytes([buf[lo], buf[lo + 1]]).saturating_add(4);
+            buf[lo..lo + 2].copy_from_slice(&v.to_le_bytes());
+        };
+        if buf[0] & 1 != 0 {
+            bump(buf, 6); // csum_start (VIRTIO_NET_HDR_F_NEEDS_CSUM)
+        }
+        if buf[1] != 0 {
+            bump(buf, 2); // hdr_len (GSO)
+        }
+    }
+    len + 4
+}
+
 impl AfPacket {
     /// Open a socket on interface `name` (which must exist in the calling
     /// thread's network namespace).
@@ -160,6 +222,11 @@ impl AfPacket {
         // switch only loses a little work, since its own sends are never
         // looped back to the sending socket.
         let _ = setsockopt(rfd, libc::SOL_PACKET, 23, &1i32);
+        // The kernel strips a received frame's 802.1Q tag before packet
+        // taps see it (`skb_vlan_untag`) and reports it only in
+        // PACKET_AUXDATA; `recv_batch` puts it back (packet(7)).
+        setsockopt(rfd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &1i32)
+            .map_err(sys("PACKET_AUXDATA"))?;
         if opts.qdisc_bypass {
             let _ = setsockopt(rfd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1i32);
         }
@@ -219,6 +286,10 @@ impl AfPacket {
     /// `recvmmsg(2)`; `lens[i]` gets the length of frame `i` (header
     /// included). Returns how many were received; 0 when none was queued.
     /// A frame longer than its buffer is truncated (its length says so).
+    ///
+    /// A VLAN tag the kernel took off (reported in `PACKET_AUXDATA`) is put
+    /// back in the frame, so the switch sees frames as they were on the
+    /// wire; keep 4 bytes of room at the end of each buffer for it.
     pub fn recv_batch<B: AsMut<[u8]>>(
         &self,
         bufs: &mut [B],
@@ -233,15 +304,20 @@ impl AfPacket {
         let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut ctl = [[0u64; CTL_WORDS]; MAX_BATCH];
         for i in 0..n {
             let b = bufs[i].as_mut();
+            // Room for a reinserted tag stays free.
             iov[i].iov_base = b.as_mut_ptr().cast();
-            iov[i].iov_len = b.len();
+            iov[i].iov_len = b.len().saturating_sub(4);
             msgs[i].msg_hdr.msg_iov = &mut iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_control = ctl[i].as_mut_ptr().cast();
+            msgs[i].msg_hdr.msg_controllen = std::mem::size_of_val(&ctl[i]);
         }
         // SAFETY: `msgs[..n]` point at `iov[..n]`, which point into `bufs`,
-        // all valid for writes and alive for the call; no msg_name/control.
+        // and at `ctl[..n]`, all valid for writes and alive for the call;
+        // no msg_name.
         let rc = unsafe {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
@@ -261,6 +337,10 @@ impl AfPacket {
         let got = rc as usize;
         for i in 0..got {
             lens[i] = msgs[i].msg_len as usize;
+            if let Some((tpid, tci)) = vlan_from_auxdata(&msgs[i].msg_hdr) {
+                let hdr = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
+                lens[i] = reinsert_vlan(bufs[i].as_mut(), lens[i], hdr, tpid, tci);
+            }
         }
         Ok(got)
     }
@@ -324,6 +404,26 @@ impl AsFd for AfPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vlan_reinserted_after_macs() {
+        let mut b = [0u8; 40];
+        b[0] = 1;
+        b[6] = 34; // csum_start
+        b[10..22].copy_from_slice(&[0xaa; 12]);
+        b[22..24].copy_from_slice(&[0x08, 0x00]);
+        b[24] = 0x45;
+        let n = reinsert_vlan(&mut b, 25, VNET_HDR_LEN, 0x8100, 100);
+        assert_eq!(n, 29);
+        assert_eq!(&b[22..28], &[0x81, 0x00, 0, 100, 0x08, 0x00]);
+        assert_eq!(b[28], 0x45);
+        assert_eq!(b[6], 38, "csum_start moved with the payload");
+        assert_eq!(
+            reinsert_vlan(&mut b, 38, VNET_HDR_LEN, 0x8100, 1),
+            38,
+            "no room"
+        );
+    }
 
     #[test]
     fn missing_interface_is_named() {

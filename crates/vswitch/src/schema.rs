@@ -74,6 +74,12 @@ pub enum IfaceType {
     Tap,
     /// A link to another bridge of the same daemon (`options:peer`).
     Patch,
+    /// VXLAN tunnel (RFC 7348), options in `dp::tunnel_cfg`.
+    Vxlan,
+    /// Geneve tunnel (RFC 8926).
+    Geneve,
+    /// Ethernet over GRE with the RFC 2890 key.
+    Gre,
 }
 
 impl IfaceType {
@@ -84,8 +90,17 @@ impl IfaceType {
             "internal" => IfaceType::Internal,
             "tap" => IfaceType::Tap,
             "patch" => IfaceType::Patch,
+            "vxlan" => IfaceType::Vxlan,
+            "geneve" => IfaceType::Geneve,
+            "gre" => IfaceType::Gre,
             _ => return None,
         })
+    }
+
+    /// Whether this is a tunnel type (no netdev: the datapath does the
+    /// encapsulation).
+    pub fn is_tunnel(self) -> bool {
+        matches!(self, IfaceType::Vxlan | IfaceType::Geneve | IfaceType::Gre)
     }
 
     /// The `type` column value.
@@ -95,6 +110,9 @@ impl IfaceType {
             IfaceType::Internal => "internal",
             IfaceType::Tap => "tap",
             IfaceType::Patch => "patch",
+            IfaceType::Vxlan => "vxlan",
+            IfaceType::Geneve => "geneve",
+            IfaceType::Gre => "gre",
         }
     }
 }

@@ -576,6 +576,9 @@ fn show(cfg: &Config, out: &mut String) {
                         crate::schema::fmt_map(&i.options)
                     );
                 }
+                if let Some(line) = crate::dp::tunnel_cfg::show_line(i) {
+                    let _ = writeln!(out, "                {line}");
+                }
             }
         }
     }

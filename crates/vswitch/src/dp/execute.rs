@@ -91,6 +91,7 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetArp { .. }
             | DpAction::SetNd { .. }
             | DpAction::Controller(_)
+            | DpAction::SetTunnel { .. }
     )
 }
 
@@ -136,8 +137,17 @@ impl Datapath {
                 return;
             }
         }
+        // Tunnel fields come with a frame from a tunnel port and are
+        // cleared across patch ports, as in OVS.
+        let tun = match (depth, self.rx_tun.take()) {
+            (0, Some(m)) => super::tunnel::tun_set(&m),
+            _ => super::tunnel::TunSet::default(),
+        };
         let meta = flow::Metadata {
             in_port: u32::from(ofport),
+            tun_id: tun.id,
+            tun_src: tun.src,
+            tun_dst: tun.dst,
             ..flow::Metadata::default()
         };
         self.pipeline(bi, slot, frame, &meta, depth, 0);
@@ -170,6 +180,13 @@ impl Datapath {
             }
             // Rewrites of layers that did not parse fail (and drop) below.
             Err(_) => Layout::default(),
+        };
+        // Tunnel fields for outputs start as the frame's own (set when it
+        // came from a tunnel port, kept across ct() recirculation).
+        self.tx_tun = super::tunnel::TunSet {
+            id: meta.tun_id,
+            src: meta.tun_src,
+            dst: meta.tun_dst,
         };
         let pkt = flow::Packet { key, meta: *meta };
         let now = self.clock.now();
@@ -238,6 +255,9 @@ impl Datapath {
                         DpAction::SetEthDst(m) => l2.dl_dst = m,
                         _ => {}
                     }
+                }
+                DpAction::SetTunnel { id, src, dst } => {
+                    self.tx_tun = super::tunnel::TunSet { id, src, dst }
                 }
                 DpAction::PopVlan => cur = None,
                 DpAction::PushVlan { tci, .. } | DpAction::SetVlan { tci } => {
@@ -353,13 +373,19 @@ impl Datapath {
                 return;
             }
         }
+        // Flooding is head-end replication to every remote VTEP's port;
+        // what came from one never goes back out another (split horizon:
+        // tunnels form a full mesh, RFC 7348 §4.2 / RFC 8365 §8.3).
+        // ARP suppression (answering from known bindings instead of
+        // flooding, L2 population) would hook in here, before the flood.
+        let from_tunnel = self.is_tunnel(slot);
         let cnt = self.bridges[bi].as_ref().map_or(0, |b| b.ports.len());
         for i in 0..cnt {
             let out = match self.bridges[bi].as_ref().and_then(|b| b.ports.get(i)) {
                 Some(&s) => s,
                 None => break,
             };
-            if out == slot {
+            if out == slot || (from_tunnel && self.is_tunnel(out)) {
                 continue;
             }
             if let Some(e) = self.output_edit(out, vlan, key) {
@@ -383,6 +409,10 @@ impl Datapath {
             return;
         };
         let len = pieces.frame_len() as u64;
+        if self.is_tunnel(out) {
+            self.tunnel_transmit(bi, in_slot, out, frame, &pieces, depth);
+            return;
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -409,6 +439,8 @@ impl Datapath {
                 p.stats.tx_dropped += f.dropped;
                 s.send_batch(&[pieces.slices()]).map(|n| n == 1)
             }
+            // Dispatched to `tunnel_transmit` above.
+            PortIo::Tunnel(_) => return,
             PortIo::Down(_) => {
                 p.stats.tx_dropped += 1;
                 self.drop_frame(bi, in_slot, DropReason::PortDown);
@@ -428,7 +460,9 @@ impl Datapath {
                 p.stats.tx_bytes += len;
                 let mut buf = std::mem::take(&mut self.scratch[depth]);
                 pieces.copy_into(&mut buf);
+                let tun = self.tx_tun;
                 self.input(peer, &mut buf, depth + 1);
+                self.tx_tun = tun;
                 self.scratch[depth] = buf;
                 return;
             }

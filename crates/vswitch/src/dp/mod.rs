@@ -21,6 +21,8 @@ pub mod police;
 pub mod port;
 pub mod rewrite;
 pub mod stats;
+mod tunnel;
+pub mod tunnel_cfg;
 mod txq;
 
 use std::collections::BTreeMap;
@@ -127,6 +129,12 @@ pub struct Datapath {
     last_expire: Duration,
     /// The connection tracker behind `ct()`, shared by all bridges.
     pub ct: ct::Ct,
+    /// Tunnel sockets and buffers.
+    tun: tunnel::TunnelIo,
+    /// Tunnel metadata of the frame being received from a tunnel.
+    rx_tun: Option<::tunnel::TunnelMeta>,
+    /// Tunnel fields of the frame being processed (for tunnel outputs).
+    tx_tun: tunnel::TunSet,
 }
 
 fn token(slot: usize, gen: u32) -> u64 {
@@ -153,6 +161,9 @@ impl Datapath {
             last_expire: Duration::ZERO,
             ct: ct::Ct::new(conntrack::Config::default(), clock.clone()),
             clock,
+            tun: tunnel::TunnelIo::default(),
+            rx_tun: None,
+            tx_tun: tunnel::TunSet::default(),
         })
     }
 
@@ -197,6 +208,7 @@ impl Datapath {
                 PortIo::Packet(s) => {
                     let _ = self.epoll.delete(s.as_fd());
                 }
+                PortIo::Tunnel(tp) => self.tun.detach(slot, tp, &self.epoll),
                 _ => {}
             }
             if deleting {
@@ -316,7 +328,7 @@ impl Datapath {
 
     fn open_port(&mut self, bridge: usize, iface: &Interface) -> Result<usize, (usize, String)> {
         let slot = self.free_slot();
-        let (io, err) = match port::open(iface) {
+        let (mut io, err) = match port::open(iface) {
             Ok(io) => (io, None),
             Err(e) => {
                 let msg = e.to_string();
@@ -328,6 +340,11 @@ impl Datapath {
             PortIo::Tap(t) => self.epoll.add(t.as_fd(), ev),
             PortIo::Packet(s) => self.epoll.add(s.as_fd(), ev),
             _ => Ok(()),
+        };
+        let err = match (&mut io, err) {
+            (PortIo::Tunnel(tp), None) => self.tun.attach(slot, tp, &self.epoll).err(),
+            (PortIo::Tap(_), None) => port::apply_mtu(iface).err().map(|e| e.to_string()),
+            (_, e) => e,
         };
         let err = match (err, reg) {
             (Some(e), _) => Some(e),
@@ -361,7 +378,13 @@ impl Datapath {
             return;
         };
         p.ofport = iface.ofport.unwrap_or(0);
+        let mtu_changed = p.iface.mtu_request != iface.mtu_request;
         p.iface = iface.clone();
+        if mtu_changed {
+            if let Err(e) = port::apply_mtu(iface) {
+                tracing::warn!("{e}");
+            }
+        }
         let want = (iface.ingress_policing_rate, iface.ingress_policing_burst);
         let have = p.policer.as_ref().map(police::Policer::settings);
         if want.0 == 0 {
@@ -420,6 +443,10 @@ impl Datapath {
 
     /// Drain the port behind an epoll token and forward what it received.
     fn service(&mut self, tok: u64) {
+        if tok & tunnel::TUN_TOKEN_HI == tunnel::TUN_TOKEN_HI {
+            self.service_tunnel((tok & 0xffff_ffff) as usize);
+            return;
+        }
         let slot = (tok & 0xffff_ffff) as usize;
         let gen = (tok >> 32) as u32;
         if self.gens.get(slot) != Some(&gen) {

@@ -34,6 +34,8 @@ pub enum PortIo {
     Packet(AfPacket),
     /// Frames go to another port of the daemon.
     Patch,
+    /// A VXLAN / Geneve / GRE tunnel (`super::tunnel`).
+    Tunnel(super::tunnel::TunnelPort),
     /// The port could not be opened; frames to it are dropped.
     Down(String),
 }
@@ -58,6 +60,20 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
+    /// `mtu_request` could not be applied.
+    #[error("interface {iface}: mtu_request={mtu}: {source}")]
+    Mtu {
+        /// Interface.
+        iface: String,
+        /// Requested MTU.
+        mtu: u32,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Bad tunnel options.
+    #[error(transparent)]
+    Tunnel(#[from] super::tunnel_cfg::TunnelCfgError),
     /// A patch port lacks `options:peer`.
     #[error("patch interface {0} has no options:peer")]
     NoPeer(String),
@@ -73,10 +89,14 @@ fn tap_options() -> TapOptions {
     }
 }
 
-/// Open a TAP inside the network namespace `netns` (a name under
-/// /run/netns, or a path), from a short-lived thread: `setns(2)` changes
-/// only the calling thread's namespace and the fd keeps working from any.
-fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError> {
+/// Run `f` inside the network namespace `netns` (a name under /run/netns,
+/// or a path), from a short-lived thread: `setns(2)` changes only the
+/// calling thread's namespace, and fds opened there keep working from any.
+fn in_netns<T: Send + 'static>(
+    netns: &str,
+    iface: &str,
+    f: impl FnOnce() -> Result<T, OpenError> + Send + 'static,
+) -> Result<T, OpenError> {
     let path = if netns.contains('/') {
         netns.to_owned()
     } else {
@@ -87,20 +107,57 @@ fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError>
         netns: netns.to_owned(),
         source,
     };
-    let f = File::open(&path).map_err(ns_err)?;
-    let ifname = ifname.to_owned();
-    let h = std::thread::spawn(move || -> Result<Tap, OpenError> {
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+    let file = File::open(&path).map_err(ns_err)?;
+    let name = iface.to_owned();
+    let h = std::thread::spawn(move || -> Result<T, OpenError> {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| io::Error::from_raw_os_error(e as i32))
             .map_err(|source| OpenError::Netns {
-                iface: ifname.clone(),
-                netns: path.clone(),
+                iface: name,
+                netns: path,
                 source,
             })?;
-        Ok(Tap::open(&ifname, &tap_options())?)
+        f()
     });
     h.join()
         .unwrap_or_else(|_| Err(ns_err(io::Error::other("namespace thread panicked"))))
+}
+
+/// Open a TAP inside the network namespace `netns`.
+fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError> {
+    let ifname = ifname.to_owned();
+    in_netns(netns, iface, move || {
+        Ok(Tap::open(&ifname, &tap_options())?)
+    })
+}
+
+/// Apply `mtu_request` (ovs-vswitchd.conf.db(5)) to a TAP or internal
+/// port's netdev, in its namespace: e.g. 1450 for a VM behind VXLAN.
+/// Other types have no netdev of the switch's to set.
+pub fn apply_mtu(iface: &Interface) -> Result<(), OpenError> {
+    let Some(mtu) = iface.mtu_request else {
+        return Ok(());
+    };
+    if !matches!(iface.kind, IfaceType::Tap | IfaceType::Internal) {
+        return Ok(());
+    }
+    let ifname = iface
+        .options
+        .get("ifname")
+        .unwrap_or(&iface.name)
+        .to_owned();
+    let name = iface.name.clone();
+    let set = move || {
+        netio::netdev::set_mtu(&ifname, mtu).map_err(|source| OpenError::Mtu {
+            iface: name,
+            mtu,
+            source,
+        })
+    };
+    match iface.options.get("netns") {
+        Some(ns) if iface.kind == IfaceType::Tap => in_netns(ns, &iface.name, set),
+        _ => set(),
+    }
 }
 
 /// AF_PACKET options of a `system` port: the virtio header, promiscuous
@@ -138,6 +195,12 @@ pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
             &iface.name,
             &system_options(),
         )?)),
+        IfaceType::Vxlan | IfaceType::Geneve | IfaceType::Gre => {
+            match super::tunnel_cfg::TunnelCfg::parse(&iface.name, iface.kind, &iface.options)? {
+                Some(cfg) => Ok(PortIo::Tunnel(super::tunnel::TunnelPort::new(cfg))),
+                None => Ok(PortIo::Down(format!("{}: not a tunnel", iface.name))),
+            }
+        }
         IfaceType::Patch => {
             if iface.options.contains_key("peer") {
                 Ok(PortIo::Patch)

@@ -52,11 +52,17 @@ pub enum DropReason {
     /// A local action had no answer for the packet (not the kind of packet
     /// the op answers, malformed, an ICMP error that must not be sent).
     LocalNoReply,
+    /// Too big for the tunnel's underlay path MTU (answered with ICMP
+    /// frag-needed / Packet Too Big when the frame allows).
+    TunnelTooBig,
+    /// A tunnel output without a destination (`remote_ip=flow` and no
+    /// `tun_dst`) or that failed to encapsulate.
+    TunnelError,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -75,6 +81,8 @@ impl DropReason {
         DropReason::InvalidTtl,
         DropReason::LocalActionError,
         DropReason::LocalNoReply,
+        DropReason::TunnelTooBig,
+        DropReason::TunnelError,
     ];
 
     /// Stable name used in output.
@@ -98,6 +106,8 @@ impl DropReason {
             DropReason::InvalidTtl => "invalid_ttl",
             DropReason::LocalActionError => "local_action_error",
             DropReason::LocalNoReply => "local_no_reply",
+            DropReason::TunnelTooBig => "tunnel_too_big",
+            DropReason::TunnelError => "tunnel_error",
         }
     }
 

@@ -116,3 +116,4 @@ pub fn has_neighbour(ns: &Netns, ip: &str) -> bool {
     ns.ip(&["neigh", "show", ip])
         .is_ok_and(|o| o.contains("lladdr"))
 }
+pub mod overlay;

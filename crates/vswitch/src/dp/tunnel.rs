@@ -1,0 +1,605 @@
+//! Tunnel ports (`type=vxlan|geneve|gre`): the sockets, receive demux and
+//! transmit path. The headers themselves are the `tunnel` crate's.
+//!
+//! * **Receive.** VXLAN and Geneve arrive on a UDP socket per (kind,
+//!   `local_ip`, `dst_port`), shared by every port using that triple; GRE on
+//!   a raw `IPPROTO_GRE` socket per `local_ip` (this kernel has no GRE
+//!   module, so nothing else consumes protocol 47). The sockets sit in the
+//!   datapath's epoll set under tokens of their own ([`TUN_TOKEN_HI`]). A
+//!   packet goes to the port whose `remote_ip` and `key` match its outer
+//!   source and key, an exact port before a `flow` one, as OVS's tunnel port
+//!   lookup does; the flow tables see `tun_id`, `tun_src`, `tun_dst`
+//!   (ovs-fields(7), "Tunnel Fields").
+//! * **Transmit.** One `IPPROTO_RAW` socket (`IP_HDRINCL`, raw(7)) sends
+//!   every tunnel's packets, outer IPv4 written here: the UDP source port is
+//!   the inner flow's hash (RFC 7348 §5, ECMP-friendly), DF is set
+//!   (`options:df_default`), and an unspecified source lets the kernel fill
+//!   in the route's (raw(7): "source address ... filled in when zero").
+//!   The host's routing chooses the underlay interface.
+//! * **Offloads.** A TSO/USO super-frame from a TAP is segmented in
+//!   software ([`tunnel::Segmenter`]) and each segment encapsulated; a
+//!   partial checksum is completed first ([`tunnel::complete_checksum`]).
+//! * **MTU.** A frame (or segment) whose encapsulation would exceed the
+//!   underlay's path MTU (`IP_MTU` of a socket connected to the remote, see
+//!   ip(7)) is answered with ICMP fragmentation-needed / Packet Too Big
+//!   carrying the inner MTU (RFC 1191, RFC 8201) and counted
+//!   ([`DropReason::TunnelTooBig`]), never silently dropped.
+
+use std::io::{self, Read as _};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsFd;
+
+use netio::vnet::{GsoType, VirtioNetHdr, VnetHdrLen};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tunnel::{DecapConfig, FrameBuf, PerPacket, TunnelKind, TunnelMeta, DEFAULT_HEADROOM};
+
+use super::port::{Pieces, PortIo, VlanEdit, BUF_LEN, HDR};
+use super::stats::DropReason;
+use super::tunnel_cfg::{FromFlow, TunnelCfg};
+use super::{Datapath, BURST};
+
+/// Epoll tokens of tunnel sockets: this in the high 32 bits, the socket
+/// index in the low ones. Port tokens carry a generation there, which
+/// would need 2^32 - 1 reopenings of one slot to collide.
+pub(super) const TUN_TOKEN_HI: u64 = 0xffff_ffff << 32;
+
+/// Receive buffer asked for each tunnel socket: bursts of 64 KB TSO
+/// traffic from the peer arrive faster than one wake-up drains.
+const SOCK_BUF: usize = 4 << 20;
+
+/// A tunnel port's datapath state.
+#[derive(Debug)]
+pub struct TunnelPort {
+    /// Parsed options.
+    pub cfg: TunnelCfg,
+    /// Index of its receive socket in [`TunnelIo`].
+    sock: Option<usize>,
+    /// Underlay path MTU to the fixed remote, once known.
+    pub path_mtu: Option<u32>,
+}
+
+impl TunnelPort {
+    /// A port not yet attached to a socket.
+    pub fn new(cfg: TunnelCfg) -> TunnelPort {
+        TunnelPort {
+            cfg,
+            sock: None,
+            path_mtu: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SockKey {
+    kind: TunnelKind,
+    local: Option<Ipv4Addr>,
+    port: u16,
+}
+
+#[derive(Debug)]
+enum RxIo {
+    Udp(UdpSocket),
+    Gre(Socket),
+}
+
+#[derive(Debug)]
+struct RxSock {
+    key: SockKey,
+    io: RxIo,
+    /// Slots of the ports receiving through it.
+    users: Vec<usize>,
+}
+
+/// Tunnel counters beyond the per-port ones (`ofctl dump-tables`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelCounters {
+    /// Received packets that did not parse as the tunnel protocol.
+    pub rx_decap_errors: u64,
+    /// Received packets no port's remote/key matched.
+    pub rx_no_port: u64,
+    /// Frames too big for the underlay (each answered by ICMP if possible).
+    pub tx_too_big: u64,
+    /// ICMP frag-needed / Packet Too Big replies sent to VMs.
+    pub icmp_too_big_sent: u64,
+}
+
+/// The tunnel sockets and scratch buffers of a datapath.
+#[derive(Debug)]
+pub struct TunnelIo {
+    tx: Option<Socket>,
+    socks: Vec<Option<RxSock>>,
+    /// Encapsulation buffer: headroom + one frame.
+    enc: Vec<u8>,
+    /// Flat copy of the inner frame (with virtio header) for segmentation.
+    flat: Vec<u8>,
+    /// ICMP reply (virtio header + frame).
+    icmp: Vec<u8>,
+    /// Counters.
+    pub counters: TunnelCounters,
+}
+
+impl Default for TunnelIo {
+    fn default() -> Self {
+        TunnelIo {
+            tx: None,
+            socks: Vec::new(),
+            enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
+            flat: Vec::with_capacity(BUF_LEN),
+            icmp: vec![0u8; HDR + 1600],
+            counters: TunnelCounters::default(),
+        }
+    }
+}
+
+fn open_rx(key: SockKey) -> io::Result<RxIo> {
+    let local = key.local.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    if key.kind == TunnelKind::Gre {
+        let s = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(i32::from(packet::ip_proto::GRE))),
+        )?;
+        if key.local.is_some() {
+            s.bind(&SockAddr::from(SocketAddrV4::new(local, 0)))?;
+        }
+        s.set_nonblocking(true)?;
+        let _ = s.set_recv_buffer_size(SOCK_BUF);
+        return Ok(RxIo::Gre(s));
+    }
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.bind(&SockAddr::from(SocketAddrV4::new(local, key.port)))?;
+    s.set_nonblocking(true)?;
+    let _ = s.set_recv_buffer_size(SOCK_BUF);
+    Ok(RxIo::Udp(s.into()))
+}
+
+fn open_tx() -> io::Result<Socket> {
+    // IPPROTO_RAW implies IP_HDRINCL (raw(7)).
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc_raw())))?;
+    s.set_nonblocking(true)?;
+    let _ = s.set_send_buffer_size(SOCK_BUF);
+    Ok(s)
+}
+
+/// `IPPROTO_RAW` (255, RFC 790 "reserved"; Linux's send-only raw protocol).
+const fn libc_raw() -> i32 {
+    255
+}
+
+/// The underlay path MTU towards `remote`: `IP_MTU` of a UDP socket
+/// connected to it (ip(7); connecting a UDP socket sends nothing).
+pub fn path_mtu(local: Option<Ipv4Addr>, remote: Ipv4Addr) -> io::Result<u32> {
+    let s = UdpSocket::bind(SocketAddrV4::new(local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))?;
+    s.connect(SocketAddrV4::new(remote, 9))?;
+    let mtu = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::IpMtu)
+        .map_err(io::Error::from)?;
+    u32::try_from(mtu).map_err(|_| io::Error::other("negative IP_MTU"))
+}
+
+impl TunnelIo {
+    /// Attach port `slot` to the receive socket its configuration needs,
+    /// opening (and registering) the socket if no other port has it.
+    pub fn attach(
+        &mut self,
+        slot: usize,
+        tp: &mut TunnelPort,
+        epoll: &Epoll,
+    ) -> Result<(), String> {
+        let key = SockKey {
+            kind: tp.cfg.kind,
+            local: tp.cfg.local,
+            port: tp.cfg.dst_port,
+        };
+        let idx = match self
+            .socks
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.key == key))
+        {
+            Some(i) => i,
+            None => {
+                let io = open_rx(key).map_err(|e| {
+                    format!(
+                        "tunnel receive socket {:?} {}:{}: {e}",
+                        key.kind,
+                        key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        key.port
+                    )
+                })?;
+                let i = match self.socks.iter().position(Option::is_none) {
+                    Some(i) => i,
+                    None => {
+                        self.socks.push(None);
+                        self.socks.len() - 1
+                    }
+                };
+                let ev = EpollEvent::new(EpollFlags::EPOLLIN, TUN_TOKEN_HI | i as u64);
+                let reg = match &io {
+                    RxIo::Udp(u) => epoll.add(u.as_fd(), ev),
+                    RxIo::Gre(s) => epoll.add(s.as_fd(), ev),
+                };
+                reg.map_err(|e| format!("tunnel socket: epoll: {e}"))?;
+                self.socks[i] = Some(RxSock {
+                    key,
+                    io,
+                    users: Vec::new(),
+                });
+                i
+            }
+        };
+        if let Some(s) = self.socks[idx].as_mut() {
+            s.users.push(slot);
+        }
+        tp.sock = Some(idx);
+        if let FromFlow::Fixed(remote) = tp.cfg.remote {
+            tp.path_mtu = path_mtu(tp.cfg.local, remote).ok();
+        }
+        Ok(())
+    }
+
+    /// Detach port `slot`; the socket closes with its last user.
+    pub fn detach(&mut self, slot: usize, tp: &TunnelPort, epoll: &Epoll) {
+        let Some(idx) = tp.sock else { return };
+        let Some(Some(s)) = self.socks.get_mut(idx) else {
+            return;
+        };
+        s.users.retain(|&u| u != slot);
+        if s.users.is_empty() {
+            let _ = match &s.io {
+                RxIo::Udp(u) => epoll.delete(u.as_fd()),
+                RxIo::Gre(g) => epoll.delete(g.as_fd()),
+            };
+            self.socks[idx] = None;
+        }
+    }
+}
+
+/// One received packet: where its inner frame lies in the buffer and its
+/// tunnel metadata.
+struct Rx {
+    meta: TunnelMeta,
+    inner: std::ops::Range<usize>,
+}
+
+impl Datapath {
+    /// Whether the port in `slot` is a tunnel.
+    pub(super) fn is_tunnel(&self, slot: usize) -> bool {
+        matches!(
+            self.ports.get(slot),
+            Some(Some(super::DpPort {
+                io: PortIo::Tunnel(_),
+                ..
+            }))
+        )
+    }
+
+    /// Receive a burst from tunnel socket `idx` and switch every inner frame
+    /// as received on the port it belongs to.
+    pub(super) fn service_tunnel(&mut self, idx: usize) {
+        let mut rx = std::mem::take(&mut self.rx);
+        for _ in 0..BURST {
+            let Some(buf) = rx.first_mut() else { break };
+            let got = {
+                let Some(Some(s)) = self.tun.socks.get(idx) else {
+                    break;
+                };
+                recv_one(s, buf)
+            };
+            let r = match got {
+                Ok(Some(Ok(r))) => r,
+                Ok(Some(Err(_))) => {
+                    self.tun.counters.rx_decap_errors += 1;
+                    continue;
+                }
+                Ok(None) => break,
+                Err(_) => break,
+            };
+            let Some(slot) = self.tunnel_port_for(idx, &r.meta) else {
+                self.tun.counters.rx_no_port += 1;
+                continue;
+            };
+            // The datapath's frames start with a virtio header; the bytes
+            // before the inner frame (at least the 8-byte tunnel header
+            // plus the HDR bytes reserved at the buffer start) hold it.
+            let start = r.inner.start - HDR;
+            buf[start..r.inner.start].fill(0);
+            self.rx_tun = Some(r.meta);
+            let end = r.inner.end;
+            self.input(slot, &mut buf[start..end], 0);
+            self.rx_tun = None;
+        }
+        self.rx = rx;
+        self.flush_tx();
+    }
+
+    /// The port of socket `idx` that `meta` belongs to: the most specific
+    /// match of remote and key.
+    fn tunnel_port_for(&self, idx: usize, meta: &TunnelMeta) -> Option<usize> {
+        let s = self.tun.socks.get(idx)?.as_ref()?;
+        let mut best: Option<(u8, usize)> = None;
+        for &slot in &s.users {
+            let Some(Some(p)) = self.ports.get(slot) else {
+                continue;
+            };
+            let PortIo::Tunnel(tp) = &p.io else { continue };
+            if let Some(rank) = tp.cfg.rx_rank(meta.tun_src, meta.tun_id) {
+                if best.is_none_or(|(r, _)| rank > r) {
+                    best = Some((rank, slot));
+                }
+            }
+        }
+        best.map(|(_, s)| s)
+    }
+
+    /// Send `pieces` (the frame as it leaves, VLAN edit included) through
+    /// tunnel port `out`. `frame` is the frame as received on `in_slot`,
+    /// quoted by an ICMP too-big reply sent back there.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn tunnel_transmit(
+        &mut self,
+        bi: usize,
+        in_slot: usize,
+        out: usize,
+        frame: &[u8],
+        pieces: &Pieces<'_>,
+        depth: usize,
+    ) {
+        let set = self.tx_tun;
+        let Some(Some(p)) = self.ports.get_mut(out) else {
+            return;
+        };
+        let PortIo::Tunnel(tp) = &mut p.io else {
+            return;
+        };
+        let cfg = tp.cfg;
+        let remote = match cfg.remote {
+            FromFlow::Fixed(ip) => ip,
+            FromFlow::Flow if set.dst != 0 => Ipv4Addr::from(set.dst),
+            FromFlow::Flow => {
+                p.stats.tx_dropped += 1;
+                self.drop_frame(bi, in_slot, DropReason::TunnelError);
+                return;
+            }
+        };
+        let id = match cfg.key {
+            FromFlow::Fixed(k) => k,
+            // A 24-bit VNI keeps the low bits of tun_id, as OVS does.
+            FromFlow::Flow if cfg.kind.is_udp() => (set.id & 0x00ff_ffff) as u32,
+            FromFlow::Flow => set.id as u32,
+        };
+        if tp.path_mtu.is_none() {
+            tp.path_mtu = path_mtu(cfg.local, remote).ok();
+        }
+        let mtu = tp.path_mtu;
+        let params = cfg.params(remote, id);
+        let vnet = VirtioNetHdr::parse(&pieces.hdr, VnetHdrLen::V10).unwrap_or_default();
+
+        // The largest wire frame this will produce.
+        let mut flat = std::mem::take(&mut self.tun.flat);
+        pieces.copy_into(&mut flat);
+        let inner = &flat[HDR..];
+        let gso = vnet.gso_type != GsoType::None;
+        let seg_len = if gso {
+            match tunnel::Segmenter::new(inner, &vnet) {
+                Ok(s) => s.max_segment_len(),
+                Err(_) => {
+                    self.tun.flat = flat;
+                    self.drop_frame(bi, in_slot, DropReason::Malformed);
+                    return;
+                }
+            }
+        } else {
+            inner.len()
+        };
+        if let Some(mtu) = mtu {
+            if !tunnel::mtu::fits(seg_len, mtu as usize, &params) {
+                self.tun.flat = flat;
+                let inner_mtu = tunnel::mtu::inner_mtu(mtu as usize, &params) as u32;
+                self.too_big(bi, in_slot, out, frame, inner_mtu, depth);
+                return;
+            }
+        }
+        let mut enc = std::mem::take(&mut self.tun.enc);
+        let (sent, bytes, failed) = if gso {
+            let mut seg = match tunnel::Segmenter::new(inner, &vnet) {
+                Ok(s) => s,
+                Err(_) => {
+                    self.tun.flat = flat;
+                    self.tun.enc = enc;
+                    self.drop_frame(bi, in_slot, DropReason::Malformed);
+                    return;
+                }
+            };
+            let (mut sent, mut bytes, mut failed) = (0u64, 0u64, None);
+            loop {
+                let Ok(mut b) = FrameBuf::new(&mut enc[..], DEFAULT_HEADROOM) else {
+                    break;
+                };
+                let len = match seg.next_into(b.tail_mut()) {
+                    None => break,
+                    Some(Ok(l)) => l,
+                    Some(Err(_)) => {
+                        failed = Some(DropReason::Malformed);
+                        break;
+                    }
+                };
+                if b.set_len(len).is_err() {
+                    break;
+                }
+                match self.tun.send(&mut b, &params) {
+                    Ok(n) => {
+                        sent += 1;
+                        bytes += n as u64;
+                    }
+                    Err(why) => {
+                        failed = Some(why);
+                        break;
+                    }
+                }
+            }
+            (sent, bytes, failed)
+        } else {
+            let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
+                .map_err(|_| DropReason::Malformed)
+                .and_then(|mut b| {
+                    if vnet.needs_csum() && tunnel::complete_checksum(b.data_mut(), &vnet).is_err()
+                    {
+                        return Err(DropReason::Malformed);
+                    }
+                    self.tun.send(&mut b, &params)
+                });
+            match res {
+                Ok(n) => (1, n as u64, None),
+                Err(why) => (0, 0, Some(why)),
+            }
+        };
+        self.tun.flat = flat;
+        self.tun.enc = enc;
+        if let Some(Some(p)) = self.ports.get_mut(out) {
+            p.stats.tx_packets += sent;
+            p.stats.tx_bytes += bytes;
+            if failed.is_some() {
+                p.stats.tx_dropped += 1;
+            }
+            if failed == Some(DropReason::TunnelTooBig) {
+                // The route's MTU shrank: learn it again, answer the VM.
+                if let PortIo::Tunnel(tp) = &mut p.io {
+                    tp.path_mtu = path_mtu(cfg.local, remote).ok();
+                    if let Some(m) = tp.path_mtu {
+                        let inner_mtu = tunnel::mtu::inner_mtu(m as usize, &params) as u32;
+                        self.too_big(bi, in_slot, out, frame, inner_mtu, depth);
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(why) = failed {
+            self.drop_frame(bi, in_slot, why);
+        }
+    }
+
+    /// Count a frame too big for tunnel port `out` and answer it with ICMP
+    /// frag-needed / Packet Too Big (`inner_mtu`) out of the port it came
+    /// in on, as received (so patch ports and VLAN tags lead it back).
+    fn too_big(
+        &mut self,
+        bi: usize,
+        in_slot: usize,
+        out: usize,
+        frame: &[u8],
+        inner_mtu: u32,
+        depth: usize,
+    ) {
+        self.tun.counters.tx_too_big += 1;
+        if let Some(Some(p)) = self.ports.get_mut(out) {
+            p.stats.tx_dropped += 1;
+        }
+        if let Some(Some(b)) = self.bridges.get_mut(bi) {
+            b.drops.bump(DropReason::TunnelTooBig);
+        }
+        let mut icmp = std::mem::take(&mut self.tun.icmp);
+        let Some(eth) = frame.get(HDR..) else {
+            self.tun.icmp = icmp;
+            return;
+        };
+        icmp[..HDR].fill(0);
+        if let Ok(n) = tunnel::icmp::too_big_reply(eth, inner_mtu, &mut icmp[HDR..]) {
+            self.tun.counters.icmp_too_big_sent += 1;
+            self.transmit(bi, out, in_slot, &icmp[..HDR + n], VlanEdit::Keep, depth);
+        }
+        self.tun.icmp = icmp;
+    }
+}
+
+impl TunnelIo {
+    /// Encapsulate the inner frame in `b` for `params` and send it; the
+    /// bytes sent, or the drop reason.
+    fn send(
+        &mut self,
+        b: &mut FrameBuf<&mut [u8]>,
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Result<usize, DropReason> {
+        if self.tx.is_none() {
+            self.tx = open_tx().ok();
+        }
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(DropReason::TxError);
+        };
+        tunnel::encap(b, params, &tunnel::Layout::Ipv4, PerPacket::default())
+            .map_err(|_| DropReason::TunnelError)?;
+        let to = SockAddr::from(SocketAddrV4::new(params.remote, 0));
+        match tx.send_to(b.data(), &to) {
+            Ok(n) => Ok(n),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EMSGSIZE) => {
+                Err(DropReason::TunnelTooBig)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(DropReason::TxFull),
+            Err(_) => Err(DropReason::TxError),
+        }
+    }
+}
+
+/// Read one packet from `s` into `buf` (after [`HDR`] reserved bytes) and
+/// decapsulate it. `Ok(None)`: nothing more to read.
+fn recv_one(s: &RxSock, buf: &mut [u8]) -> io::Result<Option<Result<Rx, tunnel::DecapError>>> {
+    let area = buf
+        .get_mut(HDR..)
+        .ok_or_else(|| io::Error::other("tiny buffer"))?;
+    let res = match &s.io {
+        RxIo::Udp(u) => match u.recv_from(area) {
+            Ok((n, from)) => {
+                let std::net::SocketAddr::V4(from) = from else {
+                    return Ok(Some(Err(tunnel::DecapError::NotIpv4 { ethertype: 0x86dd })));
+                };
+                let origin = tunnel::UdpOrigin {
+                    src: *from.ip(),
+                    dst: s.key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    src_port: from.port(),
+                    dst_port: s.key.port,
+                    tos: 0,
+                    ttl: 0,
+                };
+                tunnel::decap_udp_payload(&area[..n], s.key.kind, &origin).map(|d| Rx {
+                    meta: d.meta,
+                    inner: d.inner_range,
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        },
+        RxIo::Gre(g) => match (&*g).read(area) {
+            Ok(n) => tunnel::decap_ipv4(&area[..n], &DecapConfig::default()).map(|d| Rx {
+                meta: d.meta,
+                inner: d.inner_range,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(Some(res.map(|r| Rx {
+        meta: r.meta,
+        inner: r.inner.start + HDR..r.inner.end + HDR,
+    })))
+}
+
+/// The tunnel fields of the packet being processed (ovs-fields(7)
+/// `tun_id`, `tun_src`, `tun_dst`): those it arrived with, changed by
+/// `set_tunnel` / `set_field:…->tun_*`, read by outputs to `flow` ports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunSet {
+    /// `tun_id`.
+    pub id: u64,
+    /// `tun_src`, host order.
+    pub src: u32,
+    /// `tun_dst`, host order.
+    pub dst: u32,
+}
+
+/// The tunnel fields a frame received with `meta` enters the pipeline with.
+pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
+    TunSet {
+        id: meta.tun_id,
+        src: u32::from(meta.tun_src),
+        dst: u32::from(meta.tun_dst),
+    }
+}

@@ -1,0 +1,143 @@
+//! Issue 5, scenario 2: the seed's two tenants over VXLAN (VNI 101 / 102,
+//! RFC 7348) and over Geneve (RFC 8926), three hosts, the seed's flows with
+//! a shortened learn `hard_timeout` so that expiry can be seen.
+
+mod common;
+
+use common::overlay::{eventually, table20, three_sites, vm_ip, Site};
+use common::{has_neighbour, pings};
+
+fn tenants_isolated(sites: &[Site]) {
+    for t in 0..2 {
+        for (i, j) in [(0, 1), (2, 0)] {
+            assert!(
+                pings(&sites[i].vms[t], &vm_ip(t, j)),
+                "tenant {t}: host {i} -> host {j}"
+            );
+        }
+    }
+    for (fi, ft, ti, tt) in [(0, 0, 1, 1), (1, 1, 0, 0)] {
+        let dst = vm_ip(tt, ti);
+        assert!(
+            !pings(&sites[fi].vms[ft], &dst),
+            "tenant {ft} reached {dst}"
+        );
+        assert!(!has_neighbour(&sites[fi].vms[ft], &dst), "ARP for {dst}");
+    }
+}
+
+/// Learned flows carry the tenant's VNI and vanish after their hard
+/// timeout once traffic stops.
+fn learned_then_expired(sites: &[Site], vni: u32) {
+    let mac = sites[1].vms[0].mac("eth0").unwrap().to_string();
+    let t20 = table20(&sites[0].sw);
+    assert!(
+        t20.lines().any(|l| l.contains(&mac)
+            && l.contains("hard_timeout=3")
+            && l.contains(&format!("load:{vni:#x}->NXM_NX_TUN_ID[]"))),
+        "no learned flow for {mac} with VNI {vni}:\n{t20}"
+    );
+    eventually("learned flows expire", || {
+        !table20(&sites[0].sw).contains("hard_timeout=3")
+    });
+}
+
+#[test]
+fn vxlan_vni_101_102_three_hosts() {
+    let Some(lab) = lab::Lab::new_or_skip("overlay_vxlan") else {
+        return;
+    };
+    let sites = three_sites(&lab, "vxlan", [101, 102], 3);
+    tenants_isolated(&sites);
+    lab::tcp_check(
+        &sites[1].vms[1],
+        &sites[2].vms[1],
+        format!("{}:5001", vm_ip(1, 2)).parse().unwrap(),
+        2 << 20,
+    )
+    .expect("tenant 2 TCP over VXLAN");
+    learned_then_expired(&sites, 101);
+}
+
+#[test]
+fn geneve_three_hosts() {
+    let Some(lab) = lab::Lab::new_or_skip("overlay_geneve") else {
+        return;
+    };
+    let sites = three_sites(&lab, "geneve", [101, 102], 3);
+    tenants_isolated(&sites);
+    lab::tcp_check(
+        &sites[0].vms[0],
+        &sites[1].vms[0],
+        format!("{}:5001", vm_ip(0, 1)).parse().unwrap(),
+        2 << 20,
+    )
+    .expect("tenant 1 TCP over Geneve");
+    learned_then_expired(&sites, 101);
+}
+
+/// Flood and learn with NORMAL instead of flows: on each host one bridge
+/// holds the VMs and, per remote host, a VXLAN port per tenant (VNI 101 as
+/// an access port of VLAN 1, VNI 102 of VLAN 2). Broadcasts are replicated
+/// to every remote (and not relayed between tunnels), MACs are learned on
+/// the tunnel ports, tenants stay apart.
+#[test]
+fn normal_floods_and_learns_over_vxlan() {
+    let Some(lab) = lab::Lab::new_or_skip("overlay_normal") else {
+        return;
+    };
+    let mut sites = Vec::new();
+    for i in 0..3 {
+        let mut host = lab.host(&format!("n{i}")).expect("host");
+        host.set_underlay_ip(
+            format!("{}/24", common::overlay::host_ip(i))
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sw = common::Daemon::start(&host, dir.path(), &[]);
+        sw.vs("add-br br0");
+        for j in (0..3).filter(|&j| j != i) {
+            for (t, vni) in [(1, 101), (2, 102)] {
+                sw.vs(&format!(
+                    "add-port br0 vx{j}t{t} tag={t} -- set Interface vx{j}t{t} type=vxlan options:remote_ip={} options:key={vni}",
+                    common::overlay::host_ip(j)
+                ));
+            }
+        }
+        let vms = [0, 1].map(|t| {
+            let ns = common::vm(
+                &lab,
+                &sw,
+                "br0",
+                &format!("n{i}t{t}"),
+                &format!("{}/24", vm_ip(t, i)),
+                &format!("tag={}", t + 1),
+            );
+            ns.set_mtu("eth0", 1450).unwrap();
+            ns
+        });
+        sites.push((vms, sw, dir, host));
+    }
+    for t in 0..2 {
+        for (i, j) in [(0, 1), (1, 2), (2, 0)] {
+            assert!(
+                pings(&sites[i].0[t], &vm_ip(t, j)),
+                "tenant {t}: host {i} -> host {j}"
+            );
+        }
+    }
+    for (fi, ft, ti, tt) in [(0, 0, 1, 1), (2, 1, 0, 0)] {
+        let dst = vm_ip(tt, ti);
+        assert!(!pings(&sites[fi].0[ft], &dst), "tenant {ft} reached {dst}");
+        assert!(!has_neighbour(&sites[fi].0[ft], &dst), "ARP for {dst}");
+    }
+    lab::tcp_check(
+        &sites[0].0[1],
+        &sites[1].0[1],
+        format!("{}:5001", vm_ip(1, 1)).parse().unwrap(),
+        2 << 20,
+    )
+    .expect("TCP over NORMAL + VXLAN");
+}
