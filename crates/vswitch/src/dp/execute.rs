@@ -141,6 +141,9 @@ impl Datapath {
             // Rewrites of layers that did not parse fail (and drop) below.
             Err(_) => Layout::default(),
         };
+        if self.shaped > 0 {
+            self.egress_meta = super::egress::Meta::from_key(&key);
+        }
         let pkt = flow::Packet {
             key,
             meta: flow::Metadata {
@@ -169,7 +172,20 @@ impl Datapath {
         }
         let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
+        // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
+        let mut enqueued: Option<Option<u32>> = None;
         for a in &x.actions {
+            if let Some(q) = enqueued.take() {
+                self.egress_meta.queue = q;
+            }
+            match *a {
+                DpAction::SetQueue(q) => self.egress_meta.queue = Some(q),
+                DpAction::Enqueue { queue, .. } => {
+                    enqueued = Some(self.egress_meta.queue);
+                    self.egress_meta.queue = Some(queue);
+                }
+                _ => {}
+            }
             match *a {
                 DpAction::SetEthSrc(_)
                 | DpAction::SetEthDst(_)
@@ -339,6 +355,16 @@ impl Datapath {
             return;
         };
         let len = pieces.frame_len() as u64;
+        if self.shaped > 0
+            && self
+                .ports
+                .get(out)
+                .and_then(Option::as_ref)
+                .is_some_and(|p| p.egress.is_some())
+        {
+            self.enqueue_egress(bi, out, &pieces);
+            return;
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -384,7 +410,9 @@ impl Datapath {
                 p.stats.tx_bytes += len;
                 let mut buf = std::mem::take(&mut self.scratch[depth]);
                 pieces.copy_into(&mut buf);
+                let meta = self.egress_meta;
                 self.input(peer, &mut buf, depth + 1);
+                self.egress_meta = meta;
                 self.scratch[depth] = buf;
                 return;
             }

@@ -31,11 +31,15 @@ pub enum DropReason {
     /// A flow asked for an action this datapath does not execute yet
     /// (conntrack, controller, tunnels, SCTP port rewrites).
     Unsupported,
+    /// A shaped port's scheduler was at its queue limit.
+    QosQueueFull,
+    /// A shaped port's buffer pool was empty.
+    QosNoBuffer,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -47,6 +51,8 @@ impl DropReason {
         DropReason::PortDown,
         DropReason::Unsupported,
         DropReason::Policed,
+        DropReason::QosQueueFull,
+        DropReason::QosNoBuffer,
     ];
 
     /// Stable name used in output.
@@ -63,6 +69,8 @@ impl DropReason {
             DropReason::PortDown => "port_down",
             DropReason::Unsupported => "unsupported_action",
             DropReason::Policed => "policed",
+            DropReason::QosQueueFull => "qos_queue_full",
+            DropReason::QosNoBuffer => "qos_no_buffer",
         }
     }
 
@@ -73,7 +81,7 @@ impl DropReason {
 
 /// Drop counters of one bridge.
 #[derive(Clone, Debug, Default)]
-pub struct DropCounters([u64; 11]);
+pub struct DropCounters([u64; DropReason::ALL.len()]);
 
 impl DropCounters {
     /// Count one drop.
