@@ -23,7 +23,7 @@ pub enum VsctlError {
         why: &'static str,
     },
     /// The table name is not Bridge, Port or Interface.
-    #[error("unknown table {0:?} (expected Bridge, Port or Interface)")]
+    #[error("unknown table {0:?} (expected Bridge, Port, Interface, QoS or Queue)")]
     UnknownTable(String),
     /// The column does not exist in the table.
     #[error("table {table} has no column {column:?}")]
@@ -86,6 +86,9 @@ pub enum VsctlError {
     /// `br-exists` on a missing bridge: ovs-vsctl exits with status 2.
     #[error("bridge {0:?} does not exist")]
     BridgeMissing(String),
+    /// QoS / Queue records, `--id=@name` references, `create`/`destroy`.
+    #[error(transparent)]
+    Qos(#[from] crate::qos_table::QosTableError),
 }
 
 /// Errors of the persistent database.

@@ -14,6 +14,9 @@
 //! and classifier, and the datapath actions it returns are executed on the
 //! bytes here.
 //! * [`ofctl`] — the online ovs-ofctl(8) commands.
+//! * [`qos_table`], [`qos_spec`], [`tc`] — egress QoS: the QoS and Queue
+//!   tables, `cloudnet tc` trees, and the scheduler they describe
+//!   (`dp::egress` runs it).
 #![forbid(unsafe_code)]
 
 pub mod ctctl;
@@ -23,9 +26,12 @@ pub mod dp;
 pub mod error;
 pub mod ofctl;
 pub mod proto;
+pub mod qos_spec;
+pub mod qos_table;
 pub mod schema;
 pub mod server;
 pub mod switch;
+pub mod tc;
 pub mod vsctl;
 
 pub use error::{DbError, ProtoError, VsctlError};

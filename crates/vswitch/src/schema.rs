@@ -59,6 +59,9 @@ pub struct Port {
     pub trunks: Vec<u16>,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
+    /// `qos`: UUID of the QoS record shaping this port's egress.
+    #[serde(default)]
+    pub qos: Option<String>,
 }
 
 /// Interface types cloudnet implements (ovs-vswitchd.conf.db(5) `type`).
@@ -151,6 +154,15 @@ pub struct Config {
     pub ports: BTreeMap<String, Port>,
     /// Interfaces by name.
     pub interfaces: BTreeMap<String, Interface>,
+    /// QoS records by UUID (see [`crate::qos_table`]).
+    #[serde(default)]
+    pub qos: BTreeMap<String, crate::qos_table::Qos>,
+    /// Queue records by UUID.
+    #[serde(default)]
+    pub queues: BTreeMap<String, crate::qos_table::Queue>,
+    /// `cloudnet tc` trees by port name (see [`crate::tc`]).
+    #[serde(default)]
+    pub tc: BTreeMap<String, crate::tc::TcTree>,
 }
 
 /// The three tables `get`/`set`/`list` address.
@@ -162,6 +174,10 @@ pub enum Table {
     Port,
     /// `Interface`.
     Interface,
+    /// `QoS`.
+    Qos,
+    /// `Queue`.
+    Queue,
 }
 
 impl Table {
@@ -173,6 +189,8 @@ impl Table {
             ("bridge", Table::Bridge),
             ("port", Table::Port),
             ("interface", Table::Interface),
+            ("qos", Table::Qos),
+            ("queue", Table::Queue),
         ];
         cands
             .iter()
@@ -384,7 +402,7 @@ impl Bridge {
 impl Port {
     /// Columns `list` prints, in order.
     pub const COLUMNS: &'static [&'static str] =
-        &["name", "interfaces", "tag", "trunks", "external_ids"];
+        &["name", "interfaces", "qos", "tag", "trunks", "external_ids"];
 
     /// Read a column.
     pub fn get(&self, spec: &str) -> Result<String, VsctlError> {
@@ -394,6 +412,7 @@ impl Port {
             "interfaces" => no_key_allowed(col, key).map(|_| format!("[{}]", self.name)),
             "tag" => no_key_allowed(col, key).map(|_| fmt_opt(&self.tag)),
             "trunks" => no_key_allowed(col, key).map(|_| fmt_list(&self.trunks)),
+            "qos" => no_key_allowed(col, key).map(|_| fmt_opt(&self.qos)),
             "external_ids" => map_get(&self.external_ids, col, key),
             _ => Err(no_column("Port", col)),
         }
@@ -415,6 +434,12 @@ impl Port {
             "trunks" => {
                 no_key_allowed(col, key)?;
                 self.trunks = parse_trunks(v)?;
+                Ok(())
+            }
+            "qos" => {
+                // The reference is checked when the transaction ends.
+                no_key_allowed(col, key)?;
+                self.qos = (v != "[]").then(|| unquote(v).to_owned());
                 Ok(())
             }
             "external_ids" => map_set(&mut self.external_ids, col, key, v),

@@ -61,6 +61,8 @@ pub enum Command {
     },
     /// `list TABLE [RECORD]...`.
     List { table: Table, records: Vec<String> },
+    /// `create`, `destroy`, `clear` (see [`crate::qos_table`]).
+    Db(crate::qos_table::DbCommand),
 }
 
 fn arity(cmd: &str, why: &'static str) -> VsctlError {
@@ -95,11 +97,14 @@ pub fn parse(args: &[String]) -> Result<Vec<Command>, VsctlError> {
 fn parse_one(group: &[String]) -> Result<Command, VsctlError> {
     let mut may_exist = false;
     let mut if_exists = false;
+    let mut db = crate::qos_table::DbOptions::default();
     let mut i = 0;
     while let Some(opt) = group.get(i).filter(|a| a.starts_with("--")) {
         match opt.as_str() {
             "--may-exist" => may_exist = true,
             "--if-exists" => if_exists = true,
+            "--all" => db.all = true,
+            o if o.starts_with("--id=") => db.id = Some(o["--id=".len()..].to_owned()),
             _ => return Err(VsctlError::UnknownOption(opt.clone())),
         }
         i += 1;
@@ -108,6 +113,15 @@ fn parse_one(group: &[String]) -> Result<Command, VsctlError> {
         return Err(arity("--", "options without a command"));
     };
     let a = &group[i + 1..];
+    db.if_exists = if_exists;
+    if let Some(c) = crate::qos_table::parse(word, a, &db) {
+        return c;
+    }
+    if db.id.is_some() || db.all {
+        return Err(VsctlError::UnknownOption(format!(
+            "--id/--all before {word}"
+        )));
+    }
     let one = |why| {
         if a.len() == 1 {
             Ok(a[0].clone())
@@ -260,11 +274,23 @@ pub fn execute(
     cmds: &[Command],
     stats: StatsFn<'_>,
 ) -> Result<String, VsctlError> {
+    execute_with_ids(cfg, cmds, stats, &mut rand::random::<u128>)
+}
+
+/// As [`execute`], with the source of new rows' UUIDs injected.
+pub fn execute_with_ids(
+    cfg: &mut Config,
+    cmds: &[Command],
+    stats: StatsFn<'_>,
+    ids: &mut dyn FnMut() -> u128,
+) -> Result<String, VsctlError> {
+    let cmds = crate::qos_table::resolve_ids(cmds, ids)?;
     let mut out = String::new();
-    for c in cmds {
+    for c in &cmds {
         run_one(cfg, c, stats, &mut out)?;
     }
     assign_ofports(cfg)?;
+    crate::qos_table::check(cfg)?;
     Ok(out)
 }
 
@@ -435,6 +461,7 @@ fn run_one(
             }
         }
         Command::List { table, records } => list(cfg, *table, records, stats, out)?,
+        Command::Db(c) => crate::qos_table::run(cfg, c, out)?,
     }
     Ok(())
 }
@@ -484,6 +511,7 @@ fn get(
             }
             i.get(col)
         }
+        Table::Qos | Table::Queue => crate::qos_table::get(cfg, table, rec, col),
     }
 }
 
@@ -510,6 +538,7 @@ fn set(cfg: &mut Config, table: Table, rec: &str, col: &str, v: &str) -> Result<
             }
             Ok(())
         }
+        Table::Qos | Table::Queue => crate::qos_table::set(cfg, table, rec, col, v),
     }
 }
 
@@ -531,6 +560,7 @@ fn list(
             c.push("statistics");
             (cfg.interfaces.keys().cloned().collect(), c)
         }
+        Table::Qos | Table::Queue => return crate::qos_table::list(cfg, table, records, out),
     };
     let chosen: Vec<String> = if records.is_empty() {
         names

@@ -188,6 +188,9 @@ impl Datapath {
             src: meta.tun_src,
             dst: meta.tun_dst,
         };
+        if self.shaped > 0 {
+            self.egress_meta = super::egress::Meta::from_key(&key);
+        }
         let pkt = flow::Packet { key, meta: *meta };
         let now = self.clock.now();
         let x = {
@@ -211,7 +214,20 @@ impl Datapath {
         let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
         let n_actions = x.actions.len();
+        // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
+        let mut enqueued: Option<Option<u32>> = None;
         for (i, a) in x.actions.iter().enumerate() {
+            if let Some(q) = enqueued.take() {
+                self.egress_meta.queue = q;
+            }
+            match *a {
+                DpAction::SetQueue(q) => self.egress_meta.queue = Some(q),
+                DpAction::Enqueue { queue, .. } => {
+                    enqueued = Some(self.egress_meta.queue);
+                    self.egress_meta.queue = Some(queue);
+                }
+                _ => {}
+            }
             match *a {
                 DpAction::Ct { .. } => {
                     let last = i + 1 == n_actions;
@@ -413,6 +429,16 @@ impl Datapath {
             self.tunnel_transmit(bi, in_slot, out, frame, &pieces, depth);
             return;
         }
+        if self.shaped > 0
+            && self
+                .ports
+                .get(out)
+                .and_then(Option::as_ref)
+                .is_some_and(|p| p.egress.is_some())
+        {
+            self.enqueue_egress(bi, out, &pieces);
+            return;
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -461,8 +487,10 @@ impl Datapath {
                 let mut buf = std::mem::take(&mut self.scratch[depth]);
                 pieces.copy_into(&mut buf);
                 let tun = self.tx_tun;
+                let meta = self.egress_meta;
                 self.input(peer, &mut buf, depth + 1);
                 self.tx_tun = tun;
+                self.egress_meta = meta;
                 self.scratch[depth] = buf;
                 return;
             }

@@ -12,6 +12,7 @@
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
 pub mod ct;
+pub mod egress;
 mod execute;
 mod local;
 pub mod local_op;
@@ -94,6 +95,8 @@ pub struct DpPort {
     txq: txq::TxQueue,
     /// Ingress policer, when `ingress_policing_rate` is set.
     pub policer: Option<police::Policer>,
+    /// Egress scheduler, when the port has QoS (see [`egress`]).
+    pub egress: Option<egress::Egress>,
 }
 
 /// A bridge in the datapath.
@@ -135,6 +138,12 @@ pub struct Datapath {
     rx_tun: Option<::tunnel::TunnelMeta>,
     /// Tunnel fields of the frame being processed (for tunnel outputs).
     tx_tun: tunnel::TunSet,
+    /// Egress: the timer of shaped ports, whether it is armed, how many
+    /// ports are shaped, and the current frame's queue / classifier facts.
+    timer: nix::sys::timerfd::TimerFd,
+    timer_armed: bool,
+    shaped: usize,
+    egress_meta: egress::Meta,
 }
 
 fn token(slot: usize, gen: u32) -> u64 {
@@ -145,6 +154,13 @@ impl Datapath {
     /// An empty datapath using `clock` for MAC aging.
     pub fn new(clock: Arc<dyn Clock>) -> std::io::Result<Datapath> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(std::io::Error::from)?;
+        let timer = egress::new_timer()?;
+        epoll
+            .add(
+                timer.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, egress::TIMER_TOKEN),
+            )
+            .map_err(std::io::Error::from)?;
         Ok(Datapath {
             epoll: Arc::new(epoll),
             ports: Vec::new(),
@@ -164,6 +180,10 @@ impl Datapath {
             tun: tunnel::TunnelIo::default(),
             rx_tun: None,
             tx_tun: tunnel::TunSet::default(),
+            timer,
+            timer_armed: false,
+            shaped: 0,
+            egress_meta: egress::Meta::default(),
         })
     }
 
@@ -213,6 +233,9 @@ impl Datapath {
             }
             if deleting {
                 port::release(&p.io);
+            }
+            if p.egress.is_some() {
+                self.shaped -= 1;
             }
             self.gens[slot] = self.gens[slot].wrapping_add(1);
             if let Some(Some(b)) = self.bridges.get_mut(p.bridge) {
@@ -320,6 +343,8 @@ impl Datapath {
                     },
                 };
                 self.apply_settings(slot, iface, cport);
+                let qos = crate::qos_spec::for_port(cfg, pname);
+                errors.extend(self.apply_egress(slot, qos));
             }
         }
         self.resolve_peers();
@@ -363,6 +388,7 @@ impl Datapath {
             stats: PortStats::default(),
             txq: txq::TxQueue::default(),
             policer: None,
+            egress: None,
         });
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.ports.push(slot);
@@ -449,6 +475,11 @@ impl Datapath {
         }
         let slot = (tok & 0xffff_ffff) as usize;
         let gen = (tok >> 32) as u32;
+        if tok == egress::TIMER_TOKEN {
+            // Consumed here; `run_egress` follows every wake-up.
+            self.ack_timer();
+            return;
+        }
         if self.gens.get(slot) != Some(&gen) {
             return;
         }
@@ -564,6 +595,7 @@ impl DpThread {
                     for ev in &events[..n] {
                         d.service(ev.data());
                     }
+                    d.run_egress();
                     d.housekeeping();
                 }
             })?;

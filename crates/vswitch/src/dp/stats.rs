@@ -58,11 +58,15 @@ pub enum DropReason {
     /// A tunnel output without a destination (`remote_ip=flow` and no
     /// `tun_dst`) or that failed to encapsulate.
     TunnelError,
+    /// A shaped port's scheduler was at its queue limit.
+    QosQueueFull,
+    /// A shaped port's buffer pool was empty.
+    QosNoBuffer,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -83,6 +87,8 @@ impl DropReason {
         DropReason::LocalNoReply,
         DropReason::TunnelTooBig,
         DropReason::TunnelError,
+        DropReason::QosQueueFull,
+        DropReason::QosNoBuffer,
     ];
 
     /// Stable name used in output.
@@ -108,6 +114,8 @@ impl DropReason {
             DropReason::LocalNoReply => "local_no_reply",
             DropReason::TunnelTooBig => "tunnel_too_big",
             DropReason::TunnelError => "tunnel_error",
+            DropReason::QosQueueFull => "qos_queue_full",
+            DropReason::QosNoBuffer => "qos_no_buffer",
         }
     }
 
