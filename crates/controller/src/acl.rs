@@ -165,7 +165,7 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     }
     let mut v = Vec::new();
     let pa = acl::ALLOW_CONJ;
-    if secured(p) {
+    if secured(p) && cx.b.ports.contains_key(id) {
         let k = cx.port_key(id)?;
         for g in &p.security_groups {
             for rid in crate::index::Index::get(&cx.ix.group_rules, g).clone() {

@@ -61,6 +61,12 @@ impl Compiler {
         self.set.owned(o)
     }
 
+    /// Keys where owners contributed conflicting actions (always 0 unless
+    /// the compiler has a bug; tests assert it).
+    pub fn conflicts(&self) -> usize {
+        self.set.count_conflicts() + self.set.conflicts as usize
+    }
+
     /// The resource a cookie leads back to.
     pub fn owner_of(&self, cookie: u64) -> Option<&Owner> {
         self.owners.get(&cookie)
@@ -116,6 +122,7 @@ impl Compiler {
                 }
                 Changed::Binding(id) => {
                     aff.insert(Owner::Port(id.clone()));
+                    aff.insert(Owner::PortAcl(id.clone()));
                     if let Some(p) = self.ix.ports.get(id) {
                         aff.insert(Owner::Network(p.network.clone()));
                     }

@@ -192,8 +192,14 @@ impl FlowSet {
                 // One owner emitting two conjunction flows with one key
                 // (e.g. two rules' dimensions): concatenate.
                 Some(a) => {
-                    a.push('\n');
-                    a.push_str(&f.actions);
+                    if a.starts_with("conjunction(") && f.actions.starts_with("conjunction(") {
+                        a.push('\n');
+                        a.push_str(&f.actions);
+                    } else if *a != f.actions {
+                        // Same key, different actions from one owner: the
+                        // first wins (counted; a compiler bug).
+                        self.conflicts += 1;
+                    }
                 }
                 None => {
                     c.insert(cookie, f.actions.clone());
@@ -236,10 +242,10 @@ impl FlowSet {
             .count()
     }
 
-    /// Every installed flow, sorted.
+    /// Every installed flow, sorted by table, priority and match.
     pub fn flows(&self) -> Vec<Flow> {
         let mut v: Vec<Flow> = self.by_key.keys().filter_map(|k| self.get(k)).collect();
-        v.sort();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
         v
     }
 

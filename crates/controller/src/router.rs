@@ -156,7 +156,6 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
                 ),
             ));
         }
-        v.push(LFlow::new(t::LR_IN_IP_INPUT, 40, format!("{md},arp"), "drop"));
         // Delivery: router port → the switch-side port of the same Neutron
         // port, entering the switch at L2 lookup.
         let sdp = cx.net_dp(&p.network_id)?;
@@ -183,6 +182,7 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         }
         lrps.push(l);
     }
+    v.push(LFlow::new(t::LR_IN_IP_INPUT, 40, format!("{md},arp"), "drop"));
     // Static routes: the port whose subnet holds the next hop.
     let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref().map(|(l, _)| l)).collect();
     let route = |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Option<LFlow> {

@@ -238,12 +238,12 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         ));
         return Ok(v);
     }
-    if !is_vm(p) {
+    // The rest is the VM's own pipeline, needed only where it is bound.
+    let Some(&of) = cx.b.ports.get(id).filter(|_| is_vm(p)) else {
         return Ok(v);
-    }
-
+    };
     // Binding: the TAP's ofport ↔ the logical port.
-    if let Some(&of) = cx.b.ports.get(id) {
+    {
         let load = format!(
             "set_field:{dp:#x}->metadata,set_field:{k:#x}->{},set_field:{zone:#x}->{}",
             reg::INPORT,

@@ -2,6 +2,8 @@
 //! made directly (as the API would store them), IDs are sequential.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use model::*;
 
 pub struct Builder {
