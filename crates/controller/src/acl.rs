@@ -90,7 +90,8 @@ fn l4(r: &SecurityGroupRule) -> Result<Vec<String>, CompileError> {
         }]);
     }
     let check = |v: u32| {
-        u16::try_from(v).map_err(|_| CompileError::bad("security group rule", id, "port", &v.to_string()))
+        u16::try_from(v)
+            .map_err(|_| CompileError::bad("security group rule", id, "port", &v.to_string()))
     };
     Ok(match (lo, hi) {
         (None, None) => vec![name.to_string()],
@@ -126,7 +127,13 @@ fn remote_cidr(r: &SecurityGroupRule) -> Result<Option<IpNet>, CompileError> {
 
 /// How many dimensions a rule's conjunction has.
 fn n_dims(r: &SecurityGroupRule) -> Result<u8, CompileError> {
-    Ok(if r.remote_group_id.is_some() || remote_cidr(r)?.is_some() { 3 } else { 2 })
+    Ok(
+        if r.remote_group_id.is_some() || remote_cidr(r)?.is_some() {
+            3
+        } else {
+            2
+        },
+    )
 }
 
 /// A rule's own flows: `conj_id`, the L4 dimension, a remote CIDR.
@@ -148,7 +155,12 @@ pub(crate) fn rule(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         v.push(LFlow::new(d.table, p, m, format!("conjunction({c},2/{n})")));
     }
     if let Some(net) = remote_cidr(r)? {
-        v.push(LFlow::new(d.table, p, util::addr_match(&net, d.remote_is_src), format!("conjunction({c},3/{n})")));
+        v.push(LFlow::new(
+            d.table,
+            p,
+            util::addr_match(&net, d.remote_is_src),
+            format!("conjunction({c},3/{n})"),
+        ));
     }
     Ok(v)
 }
@@ -157,6 +169,7 @@ pub(crate) fn rule(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
 /// groups, and its addresses in the address sets of the groups it is in.
 pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let st = cx.st;
+    let ix = cx.ix;
     let Some(p) = st.ports.get(id) else {
         return Ok(vec![]);
     };
@@ -165,12 +178,15 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     }
     let mut v = Vec::new();
     let pa = acl::ALLOW_CONJ;
+    let mut groups: Vec<&String> = p.security_groups.iter().collect();
+    groups.sort_unstable();
+    groups.dedup();
     if secured(p) && cx.b.ports.contains_key(id) {
         let k = cx.port_key(id)?;
-        for g in &p.security_groups {
-            for rid in crate::index::Index::get(&cx.ix.group_rules, g).clone() {
-                let Some(r) = st.rules.get(&rid) else { continue };
-                let c = cx.conj_id(&rid)?;
+        for g in &groups {
+            for rid in crate::index::Index::get(&ix.group_rules, g) {
+                let Some(r) = st.rules.get(rid) else { continue };
+                let c = cx.conj_id(rid)?;
                 let d = dir(r);
                 let n = n_dims(r)?;
                 v.push(LFlow::new(
@@ -191,16 +207,21 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     for ap in &p.allowed_address_pairs {
         nets.push(util::net("port", id, &ap.ip_address)?);
     }
-    for g in &p.security_groups {
-        for rid in crate::index::Index::get(&cx.ix.remote_rules, g).clone() {
-            let Some(r) = st.rules.get(&rid) else { continue };
-            let c = cx.conj_id(&rid)?;
+    for g in &groups {
+        for rid in crate::index::Index::get(&ix.remote_rules, g) {
+            let Some(r) = st.rules.get(rid) else { continue };
+            let c = cx.conj_id(rid)?;
             let d = dir(r);
             for net in &nets {
                 if matches!(net.addr(), IpAddr::V6(_)) != v6(r) {
                     continue;
                 }
-                v.push(LFlow::new(d.table, pa, util::addr_match(net, d.remote_is_src), format!("conjunction({c},3/3)")));
+                v.push(LFlow::new(
+                    d.table,
+                    pa,
+                    util::addr_match(net, d.remote_is_src),
+                    format!("conjunction({c},3/3)"),
+                ));
             }
         }
     }

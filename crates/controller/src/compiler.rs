@@ -1,7 +1,9 @@
 //! The compiler: per-owner flow sets, full compilation, and incremental
 //! updates that recompile only the owners a change touches.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::{HashMap, HashSet};
 
 use model::{owner, Kind, State};
 
@@ -89,7 +91,7 @@ impl Compiler {
             .values()
             .map(|s| (s.meta.id.clone(), s.network_id.clone()))
             .collect();
-        let mut all: BTreeSet<Owner> = old_owners.into_iter().collect();
+        let mut all: HashSet<Owner> = old_owners.into_iter().collect();
         all.insert(Owner::Global);
         all.extend(st.networks.keys().map(|i| Owner::Network(i.clone())));
         for i in st.ports.keys() {
@@ -99,7 +101,11 @@ impl Compiler {
         all.extend(st.rules.keys().map(|i| Owner::Rule(i.clone())));
         all.extend(st.routers.keys().map(|i| Owner::Router(i.clone())));
         all.extend(st.floating_ips.keys().map(|i| Owner::Fip(i.clone())));
-        let mut touched: BTreeSet<Key> = before.iter().cloned().collect();
+        let mut touched: HashSet<Key> = before.iter().cloned().collect();
+        // Sorted, so a fresh compile allocates keys in a deterministic
+        // order.
+        let mut all: Vec<Owner> = all.into_iter().collect();
+        all.sort_unstable();
         let snap: HashMap<Key, Flow> = before
             .iter()
             .filter_map(|k| self.set.get(k).map(|f| (k.clone(), f)))
@@ -132,7 +138,8 @@ impl Compiler {
                 }
             }
         }
-        let mut touched = BTreeSet::new();
+        let mut touched = HashSet::new();
+        let aff: Vec<Owner> = aff.into_iter().collect();
         let snap = self.snapshot_owned(&aff);
         self.recompile(st, b, &aff, &mut touched);
         for (k, id) in gone {
@@ -141,7 +148,7 @@ impl Compiler {
         self.diff(&snap, &touched)
     }
 
-    fn snapshot_owned(&self, owners: &BTreeSet<Owner>) -> HashMap<Key, Flow> {
+    fn snapshot_owned(&self, owners: &[Owner]) -> HashMap<Key, Flow> {
         let mut m = HashMap::new();
         for o in owners {
             for f in self.set.owned(o) {
@@ -158,7 +165,13 @@ impl Compiler {
         m
     }
 
-    fn recompile(&mut self, st: &State, b: &Bindings, owners: &BTreeSet<Owner>, touched: &mut BTreeSet<Key>) {
+    fn recompile(
+        &mut self,
+        st: &State,
+        b: &Bindings,
+        owners: &[Owner],
+        touched: &mut HashSet<Key>,
+    ) {
         for o in owners {
             let mut cx = Cx {
                 st,
@@ -194,12 +207,14 @@ impl Compiler {
         }
     }
 
-    fn diff(&self, before: &HashMap<Key, Flow>, touched: &BTreeSet<Key>) -> Delta {
+    fn diff(&self, before: &HashMap<Key, Flow>, touched: &HashSet<Key>) -> Delta {
         let mut d = Delta::default();
+        let mut touched: Vec<&Key> = touched.iter().collect();
+        touched.sort_unstable();
         for k in touched {
             let now = self.set.get(k);
             match (before.get(k), now) {
-                (Some(_), None) => d.delete.push(k.clone()),
+                (Some(_), None) => d.delete.push((*k).clone()),
                 (Some(b), Some(n)) if *b == n => {}
                 (_, Some(n)) => d.add.push(n),
                 (None, None) => {}
@@ -280,7 +295,11 @@ impl Compiler {
                         aff.insert(Owner::Fip(f.clone()));
                     }
                 }
-                for f in st.floating_ips.values().filter(|f| f.floating_network_id == net) {
+                for f in st
+                    .floating_ips
+                    .values()
+                    .filter(|f| f.floating_network_id == net)
+                {
                     aff.insert(Owner::Fip(f.meta.id.clone()));
                 }
             }

@@ -38,30 +38,44 @@ pub(crate) struct Addr<'a> {
 
 impl<'a> Cx<'a> {
     pub fn net_dp(&mut self, id: &str) -> Result<u32, CompileError> {
-        self.keys.datapaths.get_or_alloc(&format!("n:{id}"), "datapath key")
+        self.keys
+            .datapaths
+            .get_or_alloc(&format!("n:{id}"), "datapath key")
     }
     pub fn router_dp(&mut self, id: &str) -> Result<u32, CompileError> {
-        self.keys.datapaths.get_or_alloc(&format!("r:{id}"), "datapath key")
+        self.keys
+            .datapaths
+            .get_or_alloc(&format!("r:{id}"), "datapath key")
     }
     pub fn port_key(&mut self, id: &str) -> Result<u32, CompileError> {
         self.keys.ports.get_or_alloc(&format!("p:{id}"), "port key")
     }
     /// Key of the router-side logical port of router port `id`.
     pub fn lrp_key(&mut self, id: &str) -> Result<u32, CompileError> {
-        self.keys.ports.get_or_alloc(&format!("lrp:{id}"), "port key")
+        self.keys
+            .ports
+            .get_or_alloc(&format!("lrp:{id}"), "port key")
     }
     /// Key of a network's localnet port (its uplink).
     pub fn localnet_key(&mut self, net: &str) -> Result<u32, CompileError> {
-        self.keys.ports.get_or_alloc(&format!("ln:{net}"), "port key")
+        self.keys
+            .ports
+            .get_or_alloc(&format!("ln:{net}"), "port key")
     }
     pub fn net_zone(&mut self, id: &str) -> Result<u32, CompileError> {
-        self.keys.zones.get_or_alloc(&format!("n:{id}"), "conntrack zone")
+        self.keys
+            .zones
+            .get_or_alloc(&format!("n:{id}"), "conntrack zone")
     }
     pub fn snat_zone(&mut self, router: &str) -> Result<u32, CompileError> {
-        self.keys.zones.get_or_alloc(&format!("rs:{router}"), "conntrack zone")
+        self.keys
+            .zones
+            .get_or_alloc(&format!("rs:{router}"), "conntrack zone")
     }
     pub fn dnat_zone(&mut self, router: &str) -> Result<u32, CompileError> {
-        self.keys.zones.get_or_alloc(&format!("rd:{router}"), "conntrack zone")
+        self.keys
+            .zones
+            .get_or_alloc(&format!("rd:{router}"), "conntrack zone")
     }
     pub fn conj_id(&mut self, rule: &str) -> Result<u32, CompileError> {
         self.keys.conj.get_or_alloc(rule, "conjunction id")

@@ -15,7 +15,12 @@ pub const LEASE_SECONDS: u32 = 86400;
 
 /// The userdata text, or `None` when the port has no IPv4 address on a
 /// subnet with `enable_dhcp`.
-pub(crate) fn userdata(cx: &Cx, p: &Port, _mac: &str, addrs: &[Addr]) -> Result<Option<String>, CompileError> {
+pub(crate) fn userdata(
+    cx: &Cx,
+    p: &Port,
+    _mac: &str,
+    addrs: &[Addr],
+) -> Result<Option<String>, CompileError> {
     let Some(a) = addrs
         .iter()
         .find(|a| a.ip.is_ipv4() && a.subnet.enable_dhcp)
@@ -87,7 +92,10 @@ pub(crate) fn userdata(cx: &Cx, p: &Port, _mac: &str, addrs: &[Addr]) -> Result<
         }
         ud.push_str(&format!(" routes={}", routes.join(";")));
     }
-    ud.push_str(&format!(" hostname=host-{}", offer.to_string().replace('.', "-")));
+    ud.push_str(&format!(
+        " hostname=host-{}",
+        offer.to_string().replace('.', "-")
+    ));
     Ok(Some(ud))
 }
 
@@ -95,5 +103,8 @@ pub(crate) fn userdata(cx: &Cx, p: &Port, _mac: &str, addrs: &[Addr]) -> Result<
 /// across restarts (derived from the subnet ID's hash).
 pub fn server_mac(subnet_id: &str) -> String {
     let h = Owner::Network(subnet_id.to_string()).cookie().to_be_bytes();
-    format!("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", h[3], h[4], h[5], h[6], h[7])
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        h[3], h[4], h[5], h[6], h[7]
+    )
 }

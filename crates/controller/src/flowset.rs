@@ -8,7 +8,9 @@
 //! br-int cookie=C/-1` finds a resource's flows after any restart, and
 //! [`crate::Compiler::owner_of`] maps a cookie back to the resource.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::{HashMap, HashSet};
 use std::fmt;
 
 /// The resource (or resource aspect) a flow comes from: the unit of
@@ -83,7 +85,12 @@ pub struct LFlow {
 }
 
 impl LFlow {
-    pub fn new(table: u8, priority: u16, matches: impl Into<String>, actions: impl Into<String>) -> LFlow {
+    pub fn new(
+        table: u8,
+        priority: u16,
+        matches: impl Into<String>,
+        actions: impl Into<String>,
+    ) -> LFlow {
         LFlow {
             table,
             priority,
@@ -171,7 +178,7 @@ pub struct FlowSet {
 impl FlowSet {
     /// Replace `owner`'s flows; returns the keys whose merged flow may have
     /// changed.
-    pub fn replace(&mut self, owner: &Owner, flows: Vec<LFlow>, touched: &mut BTreeSet<Key>) {
+    pub fn replace(&mut self, owner: &Owner, flows: Vec<LFlow>, touched: &mut HashSet<Key>) {
         let cookie = owner.cookie();
         if let Some(old) = self.by_owner.remove(owner) {
             for f in old {
@@ -216,8 +223,9 @@ impl FlowSet {
     pub fn get(&self, key: &Key) -> Option<Flow> {
         let c = self.by_key.get(key)?;
         let (&cookie, first) = c.iter().next()?;
-        let actions = if c.len() == 1 && !first.starts_with("conjunction(") {
-            first.clone()
+        let actions = if c.len() == 1 {
+            // One owner: its conjunctions are distinct by construction.
+            first.replace('\n', ",")
         } else if c.values().all(|a| a.starts_with("conjunction(")) {
             // OVS merges conjunctive flows with equal match and priority
             // into one flow with all the `conjunction` actions
@@ -274,11 +282,29 @@ mod tests {
     #[test]
     fn conjunctions_from_two_owners_merge_and_unmerge() {
         let mut s = FlowSet::default();
-        let mut t = BTreeSet::new();
+        let mut t = HashSet::new();
         let a = Owner::PortAcl("a".into());
         let b = Owner::PortAcl("b".into());
-        s.replace(&a, vec![LFlow::new(42, 2000, "ip,nw_src=10.0.0.5", "conjunction(2,2/3)")], &mut t);
-        s.replace(&b, vec![LFlow::new(42, 2000, "ip,nw_src=10.0.0.5", "conjunction(1,2/3)")], &mut t);
+        s.replace(
+            &a,
+            vec![LFlow::new(
+                42,
+                2000,
+                "ip,nw_src=10.0.0.5",
+                "conjunction(2,2/3)",
+            )],
+            &mut t,
+        );
+        s.replace(
+            &b,
+            vec![LFlow::new(
+                42,
+                2000,
+                "ip,nw_src=10.0.0.5",
+                "conjunction(1,2/3)",
+            )],
+            &mut t,
+        );
         let f = s.flows();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].actions, "conjunction(1,2/3),conjunction(2,2/3)");

@@ -29,8 +29,8 @@ impl PortRel {
 
     /// A router port (interface or gateway) of `device_id`.
     pub fn router(&self) -> Option<&str> {
-        let is_router =
-            self.device_owner == owner::ROUTER_INTERFACE || self.device_owner == owner::ROUTER_GATEWAY;
+        let is_router = self.device_owner == owner::ROUTER_INTERFACE
+            || self.device_owner == owner::ROUTER_GATEWAY;
         is_router.then_some(self.device_id.as_str())
     }
 }
@@ -95,7 +95,10 @@ impl Index {
     }
 
     pub fn routers_on(&self, network: &str) -> impl Iterator<Item = &String> {
-        self.net_routers.get(network).into_iter().flat_map(|m| m.keys())
+        self.net_routers
+            .get(network)
+            .into_iter()
+            .flat_map(|m| m.keys())
     }
 
     pub fn get<'a>(m: &'a Multi, k: &str) -> &'a BTreeSet<String> {

@@ -29,7 +29,10 @@ pub struct PortQos {
 
 impl PortQos {
     pub fn is_empty(&self) -> bool {
-        self.police_kbps.is_none() && self.shape_kbps.is_none() && self.min_kbps.is_none() && self.dscp.is_none()
+        self.police_kbps.is_none()
+            && self.shape_kbps.is_none()
+            && self.min_kbps.is_none()
+            && self.dscp.is_none()
     }
 }
 

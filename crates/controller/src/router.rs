@@ -31,14 +31,24 @@ fn hex_ip(ip: std::net::Ipv4Addr) -> String {
 /// to `p`'s network: (router, router port on that network, next hop =
 /// address) → destination MAC. Owned by the port, so a new VM adds only
 /// its own entries.
-pub(crate) fn resolve_entries(cx: &mut Cx, p: &Port, mac: &str, addrs: &[Addr]) -> Result<Vec<LFlow>, CompileError> {
+pub(crate) fn resolve_entries(
+    cx: &mut Cx,
+    p: &Port,
+    mac: &str,
+    addrs: &[Addr],
+) -> Result<Vec<LFlow>, CompileError> {
     let mut v = Vec::new();
     let routers: Vec<String> = cx.ix.routers_on(&p.network_id).cloned().collect();
     for r in routers {
         let rdp = cx.router_dp(&r)?;
         let lrps: Vec<String> = Index::get(&cx.ix.router_ports, &r)
             .iter()
-            .filter(|q| cx.ix.ports.get(*q).is_some_and(|x| x.network == p.network_id))
+            .filter(|q| {
+                cx.ix
+                    .ports
+                    .get(*q)
+                    .is_some_and(|x| x.network == p.network_id)
+            })
             .cloned()
             .collect();
         for lrp_port in lrps {
@@ -48,7 +58,12 @@ pub(crate) fn resolve_entries(cx: &mut Cx, p: &Port, mac: &str, addrs: &[Addr]) 
                     v.push(LFlow::new(
                         t::LR_IN_ARP_RESOLVE,
                         100,
-                        format!("metadata={rdp:#x},{}={lrp:#x},{}={},ip", reg::OUTPORT, reg::NEXTHOP, hex_ip(ip)),
+                        format!(
+                            "metadata={rdp:#x},{}={lrp:#x},{}={},ip",
+                            reg::OUTPORT,
+                            reg::NEXTHOP,
+                            hex_ip(ip)
+                        ),
                         format!("set_field:{mac}->eth_dst,{}", next(t::LR_OUT_UNDNAT)),
                     ));
                 }
@@ -100,7 +115,12 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         let mac = &l.mac;
         let is_gw = p.device_owner == owner::ROUTER_GATEWAY;
         // Admission: frames to the port's MAC or broadcast.
-        v.push(LFlow::new(t::LR_IN_ADMISSION, 50, format!("{md},{inport},dl_dst={mac}"), next(t::LR_IN_IP_INPUT)));
+        v.push(LFlow::new(
+            t::LR_IN_ADMISSION,
+            50,
+            format!("{md},{inport},dl_dst={mac}"),
+            next(t::LR_IN_IP_INPUT),
+        ));
         v.push(LFlow::new(
             t::LR_IN_ADMISSION,
             50,
@@ -141,7 +161,12 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
             if !is_gw {
                 // Anything else to an interface address is not for us to
                 // forward; the gateway address takes SNAT return traffic.
-                v.push(LFlow::new(t::LR_IN_IP_INPUT, 60, format!("{md},ip,nw_dst={ip}"), "drop"));
+                v.push(LFlow::new(
+                    t::LR_IN_IP_INPUT,
+                    60,
+                    format!("{md},ip,nw_dst={ip}"),
+                    "drop",
+                ));
                 internal.push(net);
             }
             // Connected route: next hop is the destination itself.
@@ -182,11 +207,18 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         }
         lrps.push(l);
     }
-    v.push(LFlow::new(t::LR_IN_IP_INPUT, 40, format!("{md},arp"), "drop"));
+    v.push(LFlow::new(
+        t::LR_IN_IP_INPUT,
+        40,
+        format!("{md},arp"),
+        "drop",
+    ));
     // Static routes: the port whose subnet holds the next hop.
     let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref().map(|(l, _)| l)).collect();
     let route = |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Option<LFlow> {
-        let l = all.iter().find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))?;
+        let l = all
+            .iter()
+            .find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))?;
         Some(LFlow::new(
             t::LR_IN_IP_ROUTING,
             prio,
@@ -216,7 +248,13 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
             .filter_map(|s| s.gateway_ip.as_deref()?.parse::<std::net::Ipv4Addr>().ok())
             .find(|ip| g.addrs.iter().any(|(_, n)| n.contains(ip)));
         if let Some(nh) = ext_gw {
-            v.extend(route("0.0.0.0/0".parse().map_err(|_| CompileError::bad("router", id, "route", "0.0.0.0/0"))?, nh, 10));
+            v.extend(route(
+                "0.0.0.0/0"
+                    .parse()
+                    .map_err(|_| CompileError::bad("router", id, "route", "0.0.0.0/0"))?,
+                nh,
+                10,
+            ));
         }
         // Unknown next hops on the external network (its upstream router
         // is not a Neutron port): broadcast destination until the switch
@@ -225,7 +263,10 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
             t::LR_IN_ARP_RESOLVE,
             1,
             format!("{md},{}={:#x}", reg::OUTPORT, g.key),
-            format!("set_field:ff:ff:ff:ff:ff:ff->eth_dst,{}", next(t::LR_OUT_UNDNAT)),
+            format!(
+                "set_field:ff:ff:ff:ff:ff:ff->eth_dst,{}",
+                next(t::LR_OUT_UNDNAT)
+            ),
         ));
         if info.enable_snat {
             let sz = cx.snat_zone(id)?;
@@ -240,7 +281,10 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
                     t::LR_OUT_SNAT,
                     50 + n.prefix_len() as u16,
                     format!("{md},{}={:#x},ip,nw_src={n}", reg::OUTPORT, g.key),
-                    format!("ct(commit,zone={sz},nat(src={gip}),table={})", t::LR_OUT_DELIVERY),
+                    format!(
+                        "ct(commit,zone={sz},nat(src={gip}),table={})",
+                        t::LR_OUT_DELIVERY
+                    ),
                 ));
             }
         }
@@ -276,12 +320,20 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let md = format!("metadata={rdp:#x}");
     let out = format!("{}={gk:#x}", reg::OUTPORT);
     Ok(vec![
-        LFlow::new(t::LR_IN_UNSNAT, 110, format!("{md},ip,nw_dst={fip}"), format!("ct(zone={sz},nat,table={})", t::LR_IN_DNAT)),
+        LFlow::new(
+            t::LR_IN_UNSNAT,
+            110,
+            format!("{md},ip,nw_dst={fip}"),
+            format!("ct(zone={sz},nat,table={})", t::LR_IN_DNAT),
+        ),
         LFlow::new(
             t::LR_IN_DNAT,
             100,
             format!("{md},ip,nw_dst={fip}"),
-            format!("ct(commit,zone={dz},nat(dst={fixed}),table={})", t::LR_IN_IP_ROUTING),
+            format!(
+                "ct(commit,zone={dz},nat(dst={fixed}),table={})",
+                t::LR_IN_IP_ROUTING
+            ),
         ),
         LFlow::new(
             t::LR_OUT_UNDNAT,
@@ -293,7 +345,10 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             t::LR_OUT_SNAT,
             100,
             format!("{md},{out},ip,nw_src={fixed}"),
-            format!("ct(commit,zone={sz},nat(src={fip}),table={})", t::LR_OUT_DELIVERY),
+            format!(
+                "ct(commit,zone={sz},nat(src={fip}),table={})",
+                t::LR_OUT_DELIVERY
+            ),
         ),
         LFlow::new(
             t::LS_IN_ARP_ND_RSP,

@@ -69,7 +69,12 @@ pub(crate) fn global() -> Vec<LFlow> {
         v.push(LFlow::new(tbl, p - 1, "udp,tp_src=68,tp_dst=67", next(nxt)));
         v.push(LFlow::new(tbl, p - 1, "udp,tp_src=67,tp_dst=68", next(nxt)));
         for ty in [133, 134, 135, 136] {
-            v.push(LFlow::new(tbl, p - 1, format!("icmp6,icmp_type={ty}"), next(nxt)));
+            v.push(LFlow::new(
+                tbl,
+                p - 1,
+                format!("icmp6,icmp_type={ty}"),
+                next(nxt),
+            ));
         }
     }
     v
@@ -128,14 +133,23 @@ pub(crate) fn network(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError>
             format!("{}={ln:#x}", reg::OUTPORT),
             format!("{tag}output:{of}"),
         ));
-        v.push(LFlow::new(t::LS_OUT_PORT_SEC, 50, format!("{}={ln:#x}", reg::OUTPORT), next(t::PHY_OUT)));
+        v.push(LFlow::new(
+            t::LS_OUT_PORT_SEC,
+            50,
+            format!("{}={ln:#x}", reg::OUTPORT),
+            next(t::PHY_OUT),
+        ));
         // Unknown unicast leaves through the uplink (OVN: localnet ports
         // have "unknown" addresses).
         v.push(LFlow::new(
             t::LS_IN_L2_LKP,
             1,
             format!("metadata={dp:#x}"),
-            format!("set_field:{ln:#x}->{},{}", reg::OUTPORT, next(t::LS_OUT_PRE_ACL)),
+            format!(
+                "set_field:{ln:#x}->{},{}",
+                reg::OUTPORT,
+                next(t::LS_OUT_PRE_ACL)
+            ),
         ));
     }
     if !flood.is_empty() {
@@ -214,7 +228,11 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         t::LS_IN_L2_LKP,
         50,
         format!("metadata={dp:#x},dl_dst={mac}"),
-        format!("set_field:{k:#x}->{},{}", reg::OUTPORT, next(t::LS_OUT_PRE_ACL)),
+        format!(
+            "set_field:{k:#x}->{},{}",
+            reg::OUTPORT,
+            next(t::LS_OUT_PRE_ACL)
+        ),
     ));
     v.extend(crate::router::resolve_entries(cx, p, &mac, &addrs)?);
 
@@ -223,7 +241,12 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         // router-side port as inport (ovn-northd(8): the patch port pair).
         let rdp = cx.router_dp(&p.device_id)?;
         let lrp = cx.lrp_key(id)?;
-        v.push(LFlow::new(t::LS_OUT_PORT_SEC, 50, outport.clone(), next(t::PHY_OUT)));
+        v.push(LFlow::new(
+            t::LS_OUT_PORT_SEC,
+            50,
+            outport.clone(),
+            next(t::PHY_OUT),
+        ));
         v.push(LFlow::new(
             t::PHY_OUT,
             100,
@@ -260,16 +283,28 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                 t::PHY_IN,
                 110,
                 format!("in_port={of},ip"),
-                format!("mod_nw_tos:{},{load},{}", dscp << 2, next(t::LS_IN_PORT_SEC_L2)),
+                format!(
+                    "mod_nw_tos:{},{load},{}",
+                    dscp << 2,
+                    next(t::LS_IN_PORT_SEC_L2)
+                ),
             ));
         }
-        v.push(LFlow::new(t::PHY_OUT, 100, outport.clone(), format!("output:{of}")));
+        v.push(LFlow::new(
+            t::PHY_OUT,
+            100,
+            outport.clone(),
+            format!("output:{of}"),
+        ));
     }
 
     let sec = secured(p);
     // Port security, L2 (MAC) and IP/ARP anti-spoofing (Neutron's OVS
     // firewall: the port's MAC/IP plus allowed_address_pairs).
-    let mut pairs: Vec<(String, ipnet::IpNet)> = addrs.iter().map(|a| (mac.clone(), ipnet::IpNet::from(a.ip))).collect();
+    let mut pairs: Vec<(String, ipnet::IpNet)> = addrs
+        .iter()
+        .map(|a| (mac.clone(), ipnet::IpNet::from(a.ip)))
+        .collect();
     for ap in &p.allowed_address_pairs {
         let m = if ap.mac_address.is_empty() {
             mac.clone()
@@ -303,9 +338,19 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                 next(t::LS_IN_PORT_SEC_ND),
             ));
         }
-        v.push(LFlow::new(t::LS_OUT_PORT_SEC, 80, format!("{outport},{MCAST}"), next(t::PHY_OUT)));
+        v.push(LFlow::new(
+            t::LS_OUT_PORT_SEC,
+            80,
+            format!("{outport},{MCAST}"),
+            next(t::PHY_OUT),
+        ));
         // DHCP server replies from a VM are spoofing (Neutron drops them).
-        v.push(LFlow::new(t::LS_IN_PORT_SEC_IP, 95, format!("{inport},udp,tp_src=67,tp_dst=68"), "drop"));
+        v.push(LFlow::new(
+            t::LS_IN_PORT_SEC_IP,
+            95,
+            format!("{inport},udp,tp_src=67,tp_dst=68"),
+            "drop",
+        ));
         v.push(LFlow::new(
             t::LS_IN_PORT_SEC_IP,
             90,
@@ -320,7 +365,11 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                 next(t::LS_IN_PORT_SEC_ND),
             ));
             if let ipnet::IpNet::V4(n4) = n {
-                let spa = if n4.prefix_len() == 32 { n4.addr().to_string() } else { n4.to_string() };
+                let spa = if n4.prefix_len() == 32 {
+                    n4.addr().to_string()
+                } else {
+                    n4.to_string()
+                };
                 v.push(LFlow::new(
                     t::LS_IN_PORT_SEC_ND,
                     90,
@@ -336,12 +385,37 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             format!("{inport},arp,arp_sha={mac},arp_spa=0.0.0.0"),
             next(t::LS_IN_PRE_ACL),
         ));
-        v.push(LFlow::new(t::LS_IN_PORT_SEC_IP, 80, format!("{inport},ip"), "drop"));
-        v.push(LFlow::new(t::LS_IN_PORT_SEC_IP, 80, format!("{inport},ipv6"), "drop"));
-        v.push(LFlow::new(t::LS_IN_PORT_SEC_ND, 80, format!("{inport},arp"), "drop"));
+        v.push(LFlow::new(
+            t::LS_IN_PORT_SEC_IP,
+            80,
+            format!("{inport},ip"),
+            "drop",
+        ));
+        v.push(LFlow::new(
+            t::LS_IN_PORT_SEC_IP,
+            80,
+            format!("{inport},ipv6"),
+            "drop",
+        ));
+        v.push(LFlow::new(
+            t::LS_IN_PORT_SEC_ND,
+            80,
+            format!("{inport},arp"),
+            "drop",
+        ));
     } else {
-        v.push(LFlow::new(t::LS_IN_PORT_SEC_L2, 50, inport.clone(), next(t::LS_IN_PORT_SEC_IP)));
-        v.push(LFlow::new(t::LS_OUT_PORT_SEC, 50, outport.clone(), next(t::PHY_OUT)));
+        v.push(LFlow::new(
+            t::LS_IN_PORT_SEC_L2,
+            50,
+            inport.clone(),
+            next(t::LS_IN_PORT_SEC_IP),
+        ));
+        v.push(LFlow::new(
+            t::LS_OUT_PORT_SEC,
+            50,
+            outport.clone(),
+            next(t::PHY_OUT),
+        ));
     }
 
     // Pre-ACL: mark the port's IP traffic for conntrack; ACL default:
@@ -352,18 +426,38 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                 t::LS_IN_PRE_ACL,
                 100,
                 format!("{inport},{proto}"),
-                format!("set_field:{f:#x}/{f:#x}->{},{}", reg::FLAGS, next(t::LS_IN_PRE_STATEFUL), f = reg::FLAG_IN_CT),
+                format!(
+                    "set_field:{f:#x}/{f:#x}->{},{}",
+                    reg::FLAGS,
+                    next(t::LS_IN_PRE_STATEFUL),
+                    f = reg::FLAG_IN_CT
+                ),
             ));
             v.push(LFlow::new(
                 t::LS_OUT_PRE_ACL,
                 100,
                 format!("{outport},{proto}"),
-                format!("set_field:{f:#x}/{f:#x}->{},{}", reg::FLAGS, next(t::LS_OUT_PRE_STATEFUL), f = reg::FLAG_OUT_CT),
+                format!(
+                    "set_field:{f:#x}/{f:#x}->{},{}",
+                    reg::FLAGS,
+                    next(t::LS_OUT_PRE_STATEFUL),
+                    f = reg::FLAG_OUT_CT
+                ),
             ));
         }
         let d = crate::tables::acl::DEFAULT_DROP;
-        v.push(LFlow::new(t::LS_IN_ACL, d, format!("{inport},ct_state=+new+trk"), "drop"));
-        v.push(LFlow::new(t::LS_OUT_ACL, d, format!("{outport},ct_state=+new+trk"), "drop"));
+        v.push(LFlow::new(
+            t::LS_IN_ACL,
+            d,
+            format!("{inport},ct_state=+new+trk"),
+            "drop",
+        ));
+        v.push(LFlow::new(
+            t::LS_OUT_ACL,
+            d,
+            format!("{outport},ct_state=+new+trk"),
+            "drop",
+        ));
     }
 
     // DHCP: answered in the switch for the port's IPv4 address on a subnet

@@ -21,11 +21,13 @@ pub fn mac(kind: &'static str, id: &str, s: &str) -> Result<String, CompileError
 }
 
 pub fn ip(kind: &'static str, id: &str, s: &str) -> Result<IpAddr, CompileError> {
-    s.parse().map_err(|_| CompileError::bad(kind, id, "IP address", s))
+    s.parse()
+        .map_err(|_| CompileError::bad(kind, id, "IP address", s))
 }
 
 pub fn ipv4(kind: &'static str, id: &str, s: &str) -> Result<Ipv4Addr, CompileError> {
-    s.parse().map_err(|_| CompileError::bad(kind, id, "IPv4 address", s))
+    s.parse()
+        .map_err(|_| CompileError::bad(kind, id, "IPv4 address", s))
 }
 
 /// A CIDR, or a plain address as a host prefix (allowed_address_pairs take
@@ -100,7 +102,10 @@ mod tests {
         let e = mac("port", "p1", "zz:00").unwrap_err();
         assert!(e.to_string().contains("zz:00") && e.to_string().contains("p1"));
         assert!(net("rule", "r", "10.0.0.0/33").is_err());
-        assert_eq!(net("rule", "r", "10.0.0.5/24").unwrap().to_string(), "10.0.0.0/24");
+        assert_eq!(
+            net("rule", "r", "10.0.0.5/24").unwrap().to_string(),
+            "10.0.0.0/24"
+        );
     }
 
     #[test]

@@ -13,10 +13,19 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    AddPort { net: usize, groups: Vec<usize>, bind: bool },
+    AddPort {
+        net: usize,
+        groups: Vec<usize>,
+        bind: bool,
+    },
     DelPort(usize),
     SetGroups(usize, Vec<usize>),
-    AddRule { group: usize, remote: Option<usize>, port: u16, ingress: bool },
+    AddRule {
+        group: usize,
+        remote: Option<usize>,
+        port: u16,
+        ingress: bool,
+    },
     DelRule(usize),
     Bind(usize, bool),
     Iface(usize),
@@ -30,11 +39,25 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let g = prop::collection::vec(0..3usize, 0..3);
     prop_oneof![
-        (0..3usize, g.clone(), any::<bool>()).prop_map(|(net, groups, bind)| Op::AddPort { net, groups, bind }),
+        (0..3usize, g.clone(), any::<bool>()).prop_map(|(net, groups, bind)| Op::AddPort {
+            net,
+            groups,
+            bind
+        }),
         (0..20usize).prop_map(Op::DelPort),
         (0..20usize, g).prop_map(|(p, gs)| Op::SetGroups(p, gs)),
-        (0..3usize, prop::option::of(0..3usize), 1..2000u16, any::<bool>())
-            .prop_map(|(group, remote, port, ingress)| Op::AddRule { group, remote, port, ingress }),
+        (
+            0..3usize,
+            prop::option::of(0..3usize),
+            1..2000u16,
+            any::<bool>()
+        )
+            .prop_map(|(group, remote, port, ingress)| Op::AddRule {
+                group,
+                remote,
+                port,
+                ingress
+            }),
         (0..20usize).prop_map(Op::DelRule),
         (0..20usize, any::<bool>()).prop_map(|(p, b)| Op::Bind(p, b)),
         (0..3usize).prop_map(Op::Iface),
@@ -72,7 +95,16 @@ fn world() -> World {
     x.gateway(&router, &ext, &ext_sub, "198.51.100.10");
     let mut b = Bindings::default();
     b.bridge_mappings.insert("physnet1".into(), 100);
-    World { x, b, nets, groups, router, ext: (ext, ext_sub), next_ip: 10, next_of: 1 }
+    World {
+        x,
+        b,
+        nets,
+        groups,
+        router,
+        ext: (ext, ext_sub),
+        next_ip: 10,
+        next_of: 1,
+    }
 }
 
 fn nth<T: Clone>(v: impl Iterator<Item = T>, i: usize) -> Option<T> {
@@ -82,7 +114,13 @@ fn nth<T: Clone>(v: impl Iterator<Item = T>, i: usize) -> Option<T> {
 
 impl World {
     fn vm_ports(&self) -> Vec<String> {
-        self.x.st.ports.values().filter(|p| p.device_owner.starts_with("compute")).map(|p| p.meta.id.clone()).collect()
+        self.x
+            .st
+            .ports
+            .values()
+            .filter(|p| p.device_owner.starts_with("compute"))
+            .map(|p| p.meta.id.clone())
+            .collect()
     }
 
     /// Apply an op to the intent; returns what changed.
@@ -104,41 +142,74 @@ impl World {
                 c
             }
             Op::DelPort(i) => {
-                let Some(id) = nth(self.vm_ports().into_iter(), *i) else { return vec![] };
-                self.x.st.apply(&[model::Change::Delete(Kind::Port, id.clone())]);
+                let Some(id) = nth(self.vm_ports().into_iter(), *i) else {
+                    return vec![];
+                };
+                self.x
+                    .st
+                    .apply(&[model::Change::Delete(Kind::Port, id.clone())]);
                 let mut c = vec![res(Kind::Port, &id)];
                 if self.b.ports.remove(&id).is_some() {
                     c.push(Changed::Binding(id.clone()));
                 }
                 // Neutron deletes the port's floating IP association.
-                let fips: Vec<String> = self.x.st.floating_ips.values().filter(|f| f.port_id.as_deref() == Some(&id)).map(|f| f.meta.id.clone()).collect();
+                let fips: Vec<String> = self
+                    .x
+                    .st
+                    .floating_ips
+                    .values()
+                    .filter(|f| f.port_id.as_deref() == Some(&id))
+                    .map(|f| f.meta.id.clone())
+                    .collect();
                 for f in fips {
-                    self.x.st.apply(&[model::Change::Delete(Kind::FloatingIp, f.clone())]);
+                    self.x
+                        .st
+                        .apply(&[model::Change::Delete(Kind::FloatingIp, f.clone())]);
                     c.push(res(Kind::FloatingIp, &f));
                 }
                 c
             }
             Op::SetGroups(i, gs) => {
-                let Some(id) = nth(self.vm_ports().into_iter(), *i) else { return vec![] };
+                let Some(id) = nth(self.vm_ports().into_iter(), *i) else {
+                    return vec![];
+                };
                 let mut p = self.x.st.ports[&id].clone();
                 p.security_groups = gs.iter().map(|g| self.groups[*g].clone()).collect();
                 self.x.st.put(Resource::Port(p));
                 vec![res(Kind::Port, &id)]
             }
-            Op::AddRule { group, remote, port, ingress } => {
+            Op::AddRule {
+                group,
+                remote,
+                port,
+                ingress,
+            } => {
                 let g = self.groups[*group].clone();
                 let r = remote.map(|r| self.groups[r].clone());
                 let dir = if *ingress { "ingress" } else { "egress" };
-                let id = self.x.rule(&g, dir, Some("tcp"), Some((*port as u32, *port as u32 + 3)), None, r.as_deref());
+                let id = self.x.rule(
+                    &g,
+                    dir,
+                    Some("tcp"),
+                    Some((*port as u32, *port as u32 + 3)),
+                    None,
+                    r.as_deref(),
+                );
                 vec![res(Kind::SecurityGroupRule, &id)]
             }
             Op::DelRule(i) => {
-                let Some(id) = nth(self.x.st.rules.keys().cloned(), *i) else { return vec![] };
-                self.x.st.apply(&[model::Change::Delete(Kind::SecurityGroupRule, id.clone())]);
+                let Some(id) = nth(self.x.st.rules.keys().cloned(), *i) else {
+                    return vec![];
+                };
+                self.x
+                    .st
+                    .apply(&[model::Change::Delete(Kind::SecurityGroupRule, id.clone())]);
                 vec![res(Kind::SecurityGroupRule, &id)]
             }
             Op::Bind(i, on) => {
-                let Some(id) = nth(self.vm_ports().into_iter(), *i) else { return vec![] };
+                let Some(id) = nth(self.vm_ports().into_iter(), *i) else {
+                    return vec![];
+                };
                 if *on {
                     self.next_of += 1;
                     self.b.ports.insert(id.clone(), self.next_of);
@@ -150,32 +221,62 @@ impl World {
             Op::Iface(n) => {
                 let (net, s, i) = self.nets[*n].clone();
                 let r = self.router.clone();
-                if self.x.st.ports.values().any(|p| p.device_id == r && p.network_id == net) {
+                if self
+                    .x
+                    .st
+                    .ports
+                    .values()
+                    .any(|p| p.device_id == r && p.network_id == net)
+                {
                     return vec![];
                 }
                 let id = self.x.interface(&r, &net, &s, &format!("10.{i}.0.1"));
                 vec![res(Kind::Port, &id)]
             }
             Op::DelIface(i) => {
-                let ifs = self.x.st.ports.values().filter(|p| p.device_owner == model::owner::ROUTER_INTERFACE).map(|p| p.meta.id.clone());
-                let Some(id) = nth(ifs, *i) else { return vec![] };
-                self.x.st.apply(&[model::Change::Delete(Kind::Port, id.clone())]);
+                let ifs = self
+                    .x
+                    .st
+                    .ports
+                    .values()
+                    .filter(|p| p.device_owner == model::owner::ROUTER_INTERFACE)
+                    .map(|p| p.meta.id.clone());
+                let Some(id) = nth(ifs, *i) else {
+                    return vec![];
+                };
+                self.x
+                    .st
+                    .apply(&[model::Change::Delete(Kind::Port, id.clone())]);
                 vec![res(Kind::Port, &id)]
             }
             Op::Fip(i) => {
-                let Some(id) = nth(self.vm_ports().into_iter(), *i) else { return vec![] };
-                if self.x.st.floating_ips.values().any(|f| f.port_id.as_deref() == Some(&id)) {
+                let Some(id) = nth(self.vm_ports().into_iter(), *i) else {
+                    return vec![];
+                };
+                if self
+                    .x
+                    .st
+                    .floating_ips
+                    .values()
+                    .any(|f| f.port_id.as_deref() == Some(&id))
+                {
                     return vec![];
                 }
                 let fixed = self.x.st.ports[&id].fixed_ips[0].ip_address.clone();
                 let n = self.x.st.floating_ips.len() as u32 + 50;
                 let (ext, r) = (self.ext.0.clone(), self.router.clone());
-                let f = self.x.fip(&ext, &format!("198.51.100.{n}"), &id, &fixed, &r);
+                let f = self
+                    .x
+                    .fip(&ext, &format!("198.51.100.{n}"), &id, &fixed, &r);
                 vec![res(Kind::FloatingIp, &f)]
             }
             Op::DelFip(i) => {
-                let Some(id) = nth(self.x.st.floating_ips.keys().cloned(), *i) else { return vec![] };
-                self.x.st.apply(&[model::Change::Delete(Kind::FloatingIp, id.clone())]);
+                let Some(id) = nth(self.x.st.floating_ips.keys().cloned(), *i) else {
+                    return vec![];
+                };
+                self.x
+                    .st
+                    .apply(&[model::Change::Delete(Kind::FloatingIp, id.clone())]);
                 vec![res(Kind::FloatingIp, &id)]
             }
             Op::Dns(n) => {
@@ -186,7 +287,9 @@ impl World {
                 vec![res(Kind::Subnet, &s)]
             }
             Op::PortSecurity(i, on) => {
-                let Some(id) = nth(self.vm_ports().into_iter(), *i) else { return vec![] };
+                let Some(id) = nth(self.vm_ports().into_iter(), *i) else {
+                    return vec![];
+                };
                 let mut p = self.x.st.ports[&id].clone();
                 p.port_security_enabled = *on;
                 self.x.st.put(Resource::Port(p));
@@ -243,11 +346,23 @@ fn sg_world(members: usize, rules: usize) -> (Builder, Bindings, String, String,
     let db = x.group("P");
     let mut b = Bindings::default();
     for i in 0..members {
-        let p = x.port(&n, &s, &format!("10.0.{}.{}", i / 200 + 1, i % 200 + 2), &[&web]);
+        let p = x.port(
+            &n,
+            &s,
+            &format!("10.0.{}.{}", i / 200 + 1, i % 200 + 2),
+            &[&web],
+        );
         b.ports.insert(p, i as u32 + 1);
     }
     for i in 0..rules {
-        x.rule(&db, "ingress", Some("tcp"), Some((1000 + i as u32, 1000 + i as u32)), None, Some(&web.clone()));
+        x.rule(
+            &db,
+            "ingress",
+            Some("tcp"),
+            Some((1000 + i as u32, 1000 + i as u32)),
+            None,
+            Some(&web.clone()),
+        );
     }
     let dbp = x.port(&n, &s, "10.0.250.2", &[&db]);
     b.ports.insert(dbp.clone(), 9999);
@@ -265,8 +380,16 @@ fn count(members: usize, rules: usize) -> i64 {
 fn remote_group_flows_are_linear_not_a_cross_product() {
     // f(m, r) = a + b·m + c·r with no m·r term: the second difference is 0.
     let (f11, f21, f12, f22) = (count(10, 10), count(20, 10), count(10, 20), count(20, 20));
-    assert_eq!(f22 - f12, f21 - f11, "member cost must not depend on the number of rules");
-    assert_eq!(f22 - f21, f12 - f11, "rule cost must not depend on the number of members");
+    assert_eq!(
+        f22 - f12,
+        f21 - f11,
+        "member cost must not depend on the number of rules"
+    );
+    assert_eq!(
+        f22 - f21,
+        f12 - f11,
+        "rule cost must not depend on the number of members"
+    );
     // And the per-rule cost is small (conj_id + one port flow).
     assert!(f12 - f11 <= 10 * 2, "{}", f12 - f11);
 }
@@ -281,7 +404,11 @@ fn membership_change_touches_only_the_address_set() {
     // rules).
     let p = x.port(&n, &s, "10.0.251.9", &[&web]);
     let d = c.update(&x.st, &b, &[Changed::Resource(Kind::Port, p.clone())]);
-    let acl: Vec<&Flow> = d.add.iter().filter(|f| f.cookie == Owner::PortAcl(p.clone()).cookie()).collect();
+    let acl: Vec<&Flow> = d
+        .add
+        .iter()
+        .filter(|f| f.cookie == Owner::PortAcl(p.clone()).cookie())
+        .collect();
     assert_eq!(acl.len(), 1, "{acl:?}");
     assert_eq!(acl[0].actions.matches("conjunction(").count(), 200);
     assert!(d.add.len() < 12, "{} flows added", d.add.len());

@@ -11,7 +11,6 @@ use flow::fields::ct_state::{EST, NEW, TRK};
 use flow::fields::Field;
 use model::State;
 
-
 const NEW_: &[u32] = &[NEW | TRK];
 
 struct Seed {
@@ -55,15 +54,50 @@ fn seed() -> Seed {
 
     let default_a = x.group("A");
     x.rule(&default_a, "egress", None, None, None, None);
-    x.rule(&default_a, "ingress", None, None, None, Some(&default_a.clone()));
+    x.rule(
+        &default_a,
+        "ingress",
+        None,
+        None,
+        None,
+        Some(&default_a.clone()),
+    );
     let web = x.group("A");
     x.rule(&web, "egress", None, None, None, None);
-    x.rule(&web, "ingress", Some("tcp"), Some((8080, 8080)), Some("0.0.0.0/0"), None);
-    x.rule(&web, "ingress", Some("tcp"), Some((22, 22)), Some("203.0.113.0/24"), None);
+    x.rule(
+        &web,
+        "ingress",
+        Some("tcp"),
+        Some((8080, 8080)),
+        Some("0.0.0.0/0"),
+        None,
+    );
+    x.rule(
+        &web,
+        "ingress",
+        Some("tcp"),
+        Some((22, 22)),
+        Some("203.0.113.0/24"),
+        None,
+    );
     let db = x.group("A");
     x.rule(&db, "egress", None, None, None, None);
-    x.rule(&db, "ingress", Some("tcp"), Some((3306, 3306)), None, Some(&web.clone()));
-    x.rule(&db, "ingress", Some("tcp"), Some((22, 22)), Some("192.0.2.0/24"), None);
+    x.rule(
+        &db,
+        "ingress",
+        Some("tcp"),
+        Some((3306, 3306)),
+        None,
+        Some(&web.clone()),
+    );
+    x.rule(
+        &db,
+        "ingress",
+        Some("tcp"),
+        Some((22, 22)),
+        Some("192.0.2.0/24"),
+        None,
+    );
 
     let web1 = x.port(&net1, &s1, "10.0.0.10", &[&web]);
     let db1 = x.port(&net2, &s2, "10.0.1.20", &[&db]);
@@ -76,16 +110,42 @@ fn seed() -> Seed {
     let sb = x.subnet(&netb, "10.0.0.0/24", Some("10.0.0.1"));
     let default_b = x.group("B");
     x.rule(&default_b, "egress", None, None, None, None);
-    x.rule(&default_b, "ingress", None, None, None, Some(&default_b.clone()));
+    x.rule(
+        &default_b,
+        "ingress",
+        None,
+        None,
+        None,
+        Some(&default_b.clone()),
+    );
     let b1 = x.port(&netb, &sb, "10.0.0.10", &[&default_b]);
     let b2 = x.port(&netb, &sb, "10.0.0.11", &[&default_b]);
 
     let mut b = Bindings::default();
-    for (p, of) in [(&web1, 1), (&db1, 2), (&vm3, 3), (&ops, 5), (&admin, 6), (&b1, 7), (&b2, 8)] {
+    for (p, of) in [
+        (&web1, 1),
+        (&db1, 2),
+        (&vm3, 3),
+        (&ops, 5),
+        (&admin, 6),
+        (&b1, 7),
+        (&b2, 8),
+    ] {
         b.ports.insert(p.clone(), of);
     }
     b.bridge_mappings.insert("physnet1".into(), 100);
-    Seed { st: x.st, b, web1, db1, vm3, b1, b2, r1_net1, r1_net2, gw }
+    Seed {
+        st: x.st,
+        b,
+        web1,
+        db1,
+        vm3,
+        b1,
+        b2,
+        r1_net1,
+        r1_net2,
+        gw,
+    }
 }
 
 fn compile(s: &Seed) -> (Compiler, Sim) {
@@ -111,9 +171,14 @@ fn same_network_delivery_and_group_rules() {
     assert_eq!(o.outputs, vec![1], "{o:?}");
     assert!(o.cts.iter().any(|c| c.1), "a new connection is committed");
     // web1 allows nothing else: a new connection to port 80 is dropped,
-    assert!(sim.run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 80), NEW_).dropped());
+    assert!(sim
+        .run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 80), NEW_)
+        .dropped());
     // but an established one (e.g. its reply direction) passes.
-    let o = sim.run(&tcp(1, &web1, &vm3, "10.0.0.10", "10.0.0.11", 80), &[EST | TRK]);
+    let o = sim.run(
+        &tcp(1, &web1, &vm3, "10.0.0.10", "10.0.0.11", 80),
+        &[EST | TRK],
+    );
     assert_eq!(o.outputs, vec![3]);
 }
 
@@ -122,7 +187,10 @@ fn routing_rewrites_macs_and_decrements_ttl() {
     let s = seed();
     let (_, sim) = compile(&s);
     let r1 = mac(&s.st, &s.r1_net1);
-    let o = sim.run(&tcp(1, &mac(&s.st, &s.web1), &r1, "10.0.0.10", "10.0.1.20", 3306), NEW_);
+    let o = sim.run(
+        &tcp(1, &mac(&s.st, &s.web1), &r1, "10.0.0.10", "10.0.1.20", 3306),
+        NEW_,
+    );
     assert_eq!(o.outputs, vec![2], "web → db:3306 is allowed: {o:?}");
     let last = o.last.to_words();
     let mac_u = |m: &str| u128::from_str_radix(&m.replace(':', ""), 16).unwrap();
@@ -141,7 +209,10 @@ fn seed_security_groups_allow_and_deny() {
     let port_by_ip = |ip: &str| {
         st.ports
             .values()
-            .find(|p| p.fixed_ips.iter().any(|f| f.ip_address == ip) && p.network_id != st.ports[&s.b1].network_id)
+            .find(|p| {
+                p.fixed_ips.iter().any(|f| f.ip_address == ip)
+                    && p.network_id != st.ports[&s.b1].network_id
+            })
             .map(|p| p.mac_address.clone())
             .unwrap()
     };
@@ -169,7 +240,10 @@ fn seed_security_groups_allow_and_deny() {
     // DB 3306 from a member of the web group (routed) is allowed; from vm3
     // (same subnet as web1, default group) it is not.
     let r1 = mac(st, &s.r1_net1);
-    let o = sim.run(&tcp(3, &mac(st, &s.vm3), &r1, "10.0.0.11", "10.0.1.20", 3306), NEW_);
+    let o = sim.run(
+        &tcp(3, &mac(st, &s.vm3), &r1, "10.0.0.11", "10.0.1.20", 3306),
+        NEW_,
+    );
     assert!(o.dropped(), "{o:?}");
 }
 
@@ -179,15 +253,27 @@ fn overlapping_projects_stay_isolated() {
     let (_, sim) = compile(&s);
     let b1 = mac(&s.st, &s.b1);
     // Project B's VM addressing project A's web1 (same IP as itself) by MAC.
-    let o = sim.run(&tcp(7, &b1, &mac(&s.st, &s.web1), "10.0.0.10", "10.0.0.11", 8080), NEW_);
+    let o = sim.run(
+        &tcp(7, &b1, &mac(&s.st, &s.web1), "10.0.0.10", "10.0.0.11", 8080),
+        NEW_,
+    );
     assert!(o.dropped(), "{o:?}");
     // Its ARP for 10.0.0.11 is answered with B's own port, not A's vm3.
     let arp = format!("in_port=7,arp,dl_src={b1},dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa=10.0.0.10,arp_tpa=10.0.0.11,arp_sha={b1}");
     let o = sim.run(&arp, NEW_);
-    assert_eq!(o.local, vec![format!("cloudnet:arp-reply mac={}", mac(&s.st, &s.b2))]);
-    assert!(o.outputs.is_empty(), "known addresses are never flooded: {o:?}");
+    assert_eq!(
+        o.local,
+        vec![format!("cloudnet:arp-reply mac={}", mac(&s.st, &s.b2))]
+    );
+    assert!(
+        o.outputs.is_empty(),
+        "known addresses are never flooded: {o:?}"
+    );
     // Same-project delivery in B works.
-    let o = sim.run(&tcp(7, &b1, &mac(&s.st, &s.b2), "10.0.0.10", "10.0.0.11", 5000), NEW_);
+    let o = sim.run(
+        &tcp(7, &b1, &mac(&s.st, &s.b2), "10.0.0.10", "10.0.0.11", 5000),
+        NEW_,
+    );
     assert_eq!(o.outputs, vec![8]);
 }
 
@@ -197,13 +283,41 @@ fn snat_and_floating_ip() {
     let (_, sim) = compile(&s);
     let r1 = mac(&s.st, &s.r1_net1);
     // vm3 → the internet: SNAT to the gateway address, out the uplink.
-    let o = sim.run(&tcp(3, &mac(&s.st, &s.vm3), &r1, "10.0.0.11", "198.51.100.77", 443), NEW_);
+    let o = sim.run(
+        &tcp(
+            3,
+            &mac(&s.st, &s.vm3),
+            &r1,
+            "10.0.0.11",
+            "198.51.100.77",
+            443,
+        ),
+        NEW_,
+    );
     assert_eq!(o.outputs, vec![100], "{o:?}");
-    let snat = o.cts.iter().find_map(|c| c.2.clone().filter(|n| n.src == Some(true))).expect("snat");
+    let snat = o
+        .cts
+        .iter()
+        .find_map(|c| c.2.clone().filter(|n| n.src == Some(true)))
+        .expect("snat");
     assert_eq!(snat.addr_min, Some("198.51.100.10".parse().unwrap()));
     // web1 has a floating IP: its outbound traffic uses it.
-    let o = sim.run(&tcp(1, &mac(&s.st, &s.web1), &r1, "10.0.0.10", "198.51.100.77", 443), NEW_);
-    let snat = o.cts.iter().find_map(|c| c.2.clone().filter(|n| n.src == Some(true))).expect("snat");
+    let o = sim.run(
+        &tcp(
+            1,
+            &mac(&s.st, &s.web1),
+            &r1,
+            "10.0.0.10",
+            "198.51.100.77",
+            443,
+        ),
+        NEW_,
+    );
+    let snat = o
+        .cts
+        .iter()
+        .find_map(|c| c.2.clone().filter(|n| n.src == Some(true)))
+        .expect("snat");
     assert_eq!(snat.addr_min, Some("198.51.100.50".parse().unwrap()));
     assert_eq!(o.outputs, vec![100]);
     // Inbound to the floating IP: DNAT to web1, allowed by its 8080 rule.
@@ -211,11 +325,17 @@ fn snat_and_floating_ip() {
     let inbound = format!("in_port=100,tcp,dl_src=02:00:00:00:00:77,dl_dst={gw},nw_src=198.51.100.77,nw_dst=198.51.100.50,nw_ttl=64,tp_src=40000,tp_dst=8080");
     let o = sim.run(&inbound, NEW_);
     assert_eq!(o.outputs, vec![1], "{o:?}");
-    assert_eq!(Field::NwDst.get(&o.last.to_words()), u32::from(std::net::Ipv4Addr::new(10, 0, 0, 10)) as u128);
+    assert_eq!(
+        Field::NwDst.get(&o.last.to_words()),
+        u32::from(std::net::Ipv4Addr::new(10, 0, 0, 10)) as u128
+    );
     // The floating IP is answered on the external network with the
     // gateway's MAC.
     let arp = "in_port=100,arp,dl_src=02:00:00:00:00:77,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa=198.51.100.77,arp_tpa=198.51.100.50,arp_sha=02:00:00:00:00:77";
-    assert_eq!(sim.run(arp, NEW_).local, vec![format!("cloudnet:arp-reply mac={gw}")]);
+    assert_eq!(
+        sim.run(arp, NEW_).local,
+        vec![format!("cloudnet:arp-reply mac={gw}")]
+    );
 }
 
 #[test]
@@ -224,14 +344,25 @@ fn router_icmp_and_dhcp_are_local_actions() {
     let (_, sim) = compile(&s);
     let (web1, r1) = (mac(&s.st, &s.web1), mac(&s.st, &s.r1_net1));
     let p = format!("in_port=1,tcp,dl_src={web1},dl_dst={r1},nw_src=10.0.0.10,nw_dst=10.0.1.20,nw_ttl=1,tp_dst=3306");
-    assert_eq!(sim.run(&p, NEW_).local, vec!["cloudnet:icmp4-time-exceeded src=10.0.0.1"]);
+    assert_eq!(
+        sim.run(&p, NEW_).local,
+        vec!["cloudnet:icmp4-time-exceeded src=10.0.0.1"]
+    );
     let p = format!("in_port=1,icmp,dl_src={web1},dl_dst={r1},nw_src=10.0.0.10,nw_dst=10.0.0.1,nw_ttl=64,icmp_type=8,icmp_code=0");
     assert_eq!(sim.run(&p, NEW_).local, vec!["cloudnet:icmp4-echo-reply"]);
     let p = format!("in_port=1,udp,dl_src={web1},dl_dst=ff:ff:ff:ff:ff:ff,nw_src=0.0.0.0,nw_dst=255.255.255.255,nw_ttl=64,tp_src=68,tp_dst=67");
     let o = sim.run(&p, NEW_);
     assert_eq!(o.local.len(), 1, "{o:?}");
     let d = &o.local[0];
-    for want in ["cloudnet:dhcp4 ", "offer=10.0.0.10", "mask=24", "router=10.0.0.1", "dns=192.0.2.53", "mtu=1450", "lease=86400"] {
+    for want in [
+        "cloudnet:dhcp4 ",
+        "offer=10.0.0.10",
+        "mask=24",
+        "router=10.0.0.1",
+        "dns=192.0.2.53",
+        "mtu=1450",
+        "lease=86400",
+    ] {
         assert!(d.contains(want), "{want} missing in {d}");
     }
     assert!(o.outputs.is_empty(), "DHCP is answered, not flooded");
@@ -243,8 +374,22 @@ fn anti_spoofing() {
     let (_, sim) = compile(&s);
     let (web1, vm3) = (mac(&s.st, &s.web1), mac(&s.st, &s.vm3));
     // Wrong source IP, wrong source MAC.
-    assert!(sim.run(&tcp(3, &vm3, &web1, "10.0.0.99", "10.0.0.10", 8080), NEW_).dropped());
-    assert!(sim.run(&tcp(3, "fa:16:3e:aa:aa:aa", &web1, "10.0.0.11", "10.0.0.10", 8080), NEW_).dropped());
+    assert!(sim
+        .run(&tcp(3, &vm3, &web1, "10.0.0.99", "10.0.0.10", 8080), NEW_)
+        .dropped());
+    assert!(sim
+        .run(
+            &tcp(
+                3,
+                "fa:16:3e:aa:aa:aa",
+                &web1,
+                "10.0.0.11",
+                "10.0.0.10",
+                8080
+            ),
+            NEW_
+        )
+        .dropped());
     // ARP claiming another address.
     let arp = format!("in_port=3,arp,dl_src={vm3},dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa=10.0.0.10,arp_tpa=10.0.0.1,arp_sha={vm3}");
     assert!(sim.run(&arp, NEW_).dropped());
@@ -264,12 +409,22 @@ fn port_security_disabled_and_address_pairs() {
     s.st.put(model::Resource::Port(p.clone()));
     let (_, sim) = compile(&s);
     let (web1, vm3) = (mac(&s.st, &s.web1), mac(&s.st, &s.vm3));
-    assert_eq!(sim.run(&tcp(3, &vm3, &web1, "10.0.0.200", "10.0.0.10", 8080), NEW_).outputs, vec![1]);
-    assert!(sim.run(&tcp(3, &vm3, &web1, "10.0.0.201", "10.0.0.10", 8080), NEW_).dropped());
+    assert_eq!(
+        sim.run(&tcp(3, &vm3, &web1, "10.0.0.200", "10.0.0.10", 8080), NEW_)
+            .outputs,
+        vec![1]
+    );
+    assert!(sim
+        .run(&tcp(3, &vm3, &web1, "10.0.0.201", "10.0.0.10", 8080), NEW_)
+        .dropped());
     p.port_security_enabled = false;
     s.st.put(model::Resource::Port(p));
     let (_, sim) = compile(&s);
     // No anti-spoofing, no groups on vm3's side; web1's own group still
     // filters what it receives.
-    assert_eq!(sim.run(&tcp(3, &vm3, &web1, "10.0.0.201", "10.0.0.10", 8080), NEW_).outputs, vec![1]);
+    assert_eq!(
+        sim.run(&tcp(3, &vm3, &web1, "10.0.0.201", "10.0.0.10", 8080), NEW_)
+            .outputs,
+        vec![1]
+    );
 }

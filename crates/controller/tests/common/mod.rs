@@ -98,7 +98,12 @@ impl Builder {
 
     pub fn mac(&self) -> String {
         let n = self.n;
-        format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+        format!(
+            "fa:16:3e:{:02x}:{:02x}:{:02x}",
+            (n >> 16) & 0xff,
+            (n >> 8) & 0xff,
+            n & 0xff
+        )
     }
 
     /// A VM port with one fixed IP.
@@ -106,7 +111,15 @@ impl Builder {
         self.port_owned(net, subnet, ip, groups, "compute:nova", "vm")
     }
 
-    pub fn port_owned(&mut self, net: &str, subnet: &str, ip: &str, groups: &[&str], owner: &str, device: &str) -> String {
+    pub fn port_owned(
+        &mut self,
+        net: &str,
+        subnet: &str,
+        ip: &str,
+        groups: &[&str],
+        owner: &str,
+        device: &str,
+    ) -> String {
         let id = self.id("port");
         let project = self.st.networks[net].meta.project_id.clone();
         let mac = self.mac();

@@ -121,8 +121,16 @@ impl Sim {
                 match a {
                     DpAction::Output(n) => o.outputs.push(*n),
                     DpAction::OutputInPort => o.in_port_out = true,
-                    DpAction::Controller(c) => o.local.push(String::from_utf8_lossy(&c.userdata).into_owned()),
-                    DpAction::Ct { zone, commit, nat, recirc_table, .. } => {
+                    DpAction::Controller(c) => o
+                        .local
+                        .push(String::from_utf8_lossy(&c.userdata).into_owned()),
+                    DpAction::Ct {
+                        zone,
+                        commit,
+                        nat,
+                        recirc_table,
+                        ..
+                    } => {
                         o.cts.push((*zone, *commit, nat.clone()));
                         if let Some(t) = recirc_table {
                             recirc.get_or_insert((*t, nat.clone()));
