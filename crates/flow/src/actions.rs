@@ -191,6 +191,19 @@ pub enum Action {
     Note(Vec<u8>),
     Ct(Box<CtAction>),
     CtClear,
+    /// `conjunction(id, k/n)`: this flow is dimension `k` of conjunctive
+    /// match `id` (ovs-fields(7), "Conjunctive Match Fields"); see
+    /// [`crate::conj`].
+    Conjunction(Conjunction),
+}
+
+/// One `conjunction(id, k/n)` action: `clause` is `k` (1-based) of
+/// `n_clauses` (2..=64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conjunction {
+    pub id: u32,
+    pub clause: u8,
+    pub n_clauses: u8,
 }
 
 /// Flags of a flow (ovs-ofctl(8), "Flow Syntax").

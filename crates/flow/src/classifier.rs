@@ -34,6 +34,9 @@ pub const N_TABLES: usize = 255;
 #[derive(Debug)]
 pub struct Rule {
     pub flow: FlowMod,
+    /// Whether the flow's actions are `conjunction(...)`: a *soft* match
+    /// ([`crate::conj`]).
+    conj: bool,
     seq: u64,
     created_ns: u64,
     modified_ns: AtomicU64,
@@ -50,6 +53,7 @@ impl Rule {
     fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
         let t = ns(now);
         Rule {
+            conj: crate::conj::is_conjunctive(&flow.actions),
             flow,
             seq,
             created_ns: t,
@@ -133,10 +137,59 @@ pub struct Table {
 }
 
 impl Table {
-    /// Finds the best rule for `w`, ORing every mask it consulted into
-    /// `consulted` (the megaflow mask).
+    /// Finds the flow for `w` (OpenFlow priority order, conjunctive
+    /// matches resolved as [`crate::conj`] describes), ORing every mask it
+    /// consulted into `consulted` (the megaflow mask).
     #[inline]
     pub fn lookup(&self, w: &Words, consulted: &mut Words) -> Option<&Arc<Rule>> {
+        let mut soft = Vec::new();
+        let hard = self.scan(w, consulted, Some(&mut soft));
+        let found = if soft.is_empty() {
+            hard
+        } else {
+            self.resolve_conjunctions(w, consulted, hard, soft)
+        };
+        // A packet's conj_id is always 0 (only the second lookup of a
+        // conjunction sets it, on a copy), so a megaflow need not match it.
+        consulted[crate::flowvec::W_CONJ_ID] = 0;
+        found
+    }
+
+    /// The conjunctive part of [`Self::lookup`], off the common path.
+    #[cold]
+    fn resolve_conjunctions<'a>(
+        &'a self,
+        w: &Words,
+        consulted: &mut Words,
+        hard: Option<&'a Arc<Rule>>,
+        mut soft: Vec<&'a Arc<Rule>>,
+    ) -> Option<&'a Arc<Rule>> {
+        // At equal priority the ordinary flow wins (lib/classifier.c).
+        let floor = hard.map_or(-1, |h| i32::from(h.priority()));
+        soft.retain(|r| i32::from(r.priority()) > floor);
+        while let Some(pri) = soft.iter().map(|r| r.priority()).max() {
+            for id in crate::conj::completed(&soft, pri) {
+                let mut w2 = *w;
+                crate::fields::Field::ConjId.set(&mut w2, u128::from(id));
+                if let Some(r) = self.scan(&w2, consulted, None) {
+                    return Some(r);
+                }
+            }
+            soft.retain(|r| r.priority() != pri);
+        }
+        hard
+    }
+
+    /// Tuple-space search for the best ordinary (*hard*) flow. Flows with
+    /// `conjunction` actions are collected into `soft` when given and
+    /// skipped otherwise; they never end the search.
+    #[inline]
+    fn scan<'a>(
+        &'a self,
+        w: &Words,
+        consulted: &mut Words,
+        mut soft: Option<&mut Vec<&'a Arc<Rule>>>,
+    ) -> Option<&'a Arc<Rule>> {
         let mut best: Option<&Arc<Rule>> = None;
         for st in &self.subtables {
             if let Some(b) = best {
@@ -145,9 +198,20 @@ impl Table {
                 }
             }
             st.rules.unwildcard_into(consulted);
-            if let Some(r) = st.rules.find(w).and_then(|b| b.first()) {
-                if best.is_none_or(|b| r.beats(b)) {
+            let Some(bucket) = st.rules.find(w) else {
+                continue;
+            };
+            // The bucket is sorted best first.
+            for r in bucket {
+                if best.is_some_and(|b| !r.beats(b)) {
+                    break;
+                }
+                if !r.conj {
                     best = Some(r);
+                    break;
+                }
+                if let Some(s) = soft.as_deref_mut() {
+                    s.push(r);
                 }
             }
         }
@@ -432,7 +496,10 @@ impl FlowTables {
                 for old in select(set, &filter, strict) {
                     let mut nf = old.flow.clone();
                     nf.actions = filter.actions.clone();
+                    crate::conj::check_flow(&nf.matches, &nf.actions)
+                        .map_err(TableError::Inconsistent)?;
                     let r = Arc::new(Rule {
+                        conj: crate::conj::is_conjunctive(&nf.actions),
                         flow: nf,
                         seq: old.seq,
                         created_ns: old.created_ns,
@@ -582,7 +649,7 @@ fn validate(f: &FlowMod) -> Result<(), TableError> {
     for a in &f.actions {
         validate_action(f.table, a)?;
     }
-    Ok(())
+    crate::conj::check_flow(&f.matches, &f.actions).map_err(TableError::Inconsistent)
 }
 
 fn validate_action(table: u8, a: &Action) -> Result<(), TableError> {

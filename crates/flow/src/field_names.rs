@@ -55,6 +55,7 @@ impl Field {
             "ct_label" | "NXM_NX_CT_LABEL" => CtLabel,
             "pkt_mark" | "NXM_NX_PKT_MARK" => PktMark,
             "recirc_id" | "NXM_NX_RECIRC_ID" => RecircId,
+            "conj_id" | "NXM_NX_CONJ_ID" => ConjId,
             _ => {
                 let n = name
                     .strip_prefix("reg")

@@ -57,6 +57,7 @@ pub enum Field {
     CtLabel,
     PktMark,
     RecircId,
+    ConjId,
 }
 
 /// What must hold before a field may be matched or set (ovs-fields(7),
@@ -643,6 +644,21 @@ impl Field {
                     "NXM_NX_RECIRC_ID",
                     W_CT_ZONE,
                     16,
+                    32,
+                    false,
+                    P::None,
+                    Dec,
+                )
+            },
+            // ovs-fields(7), "Conjunctive Match Fields": matchable only,
+            // never written by actions.
+            Field::ConjId => FieldInfo {
+                writable: false,
+                ..fi(
+                    "conj_id",
+                    "NXM_NX_CONJ_ID",
+                    W_CONJ_ID,
+                    0,
                     32,
                     false,
                     P::None,

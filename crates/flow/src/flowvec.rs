@@ -11,7 +11,7 @@
 use packet::FlowKey;
 
 /// Number of 64-bit words of the flat flow layout.
-pub const NW: usize = 29;
+pub const NW: usize = 30;
 
 /// The flat flow layout: one fixed bit range per field ([`crate::fields`]).
 pub type Words = [u64; NW];
@@ -36,6 +36,10 @@ pub(crate) const W_REGS: usize = 17; // 17..=24, two registers per word
 pub(crate) const W_CT: usize = 25; // ct_state:32 | ct_mark:32<<32
 pub(crate) const W_CT_ZONE: usize = 26; // ct_zone:16 | recirc_id:32<<16
 pub(crate) const W_CT_LABEL: usize = 27; // 27,28
+/// `conj_id` (ovs-fields(7), "Conjunctive Match Fields"): always 0 in a
+/// packet; the classifier sets it on a copy for the second lookup of a
+/// conjunctive match.
+pub(crate) const W_CONJ_ID: usize = 29;
 
 /// Pipeline metadata that does not come from the frame (ovs-fields(7):
 /// "Metadata fields", "Register fields", "Tunnel fields", "Connection

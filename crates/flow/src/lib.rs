@@ -7,6 +7,7 @@
 //!   actions ([`DpAction`]) translation produces for the switch.
 //! * [`parse`], [`print`]: ovs-ofctl(8) flow syntax in and out, normalized as
 //!   OVS prints it; `parse(print(f)) == f`.
+//! * [`conj`]: conjunctive matches (`conjunction(id, k/n)`, `conj_id`).
 //! * [`classifier`]: up to 255 tables, tuple-space search, atomic batches,
 //!   timeouts in injected time, counters.
 //! * [`translate`], [`learn`]: running a packet through the tables.
@@ -17,6 +18,7 @@
 pub mod actions;
 pub mod cache;
 pub mod classifier;
+pub mod conj;
 mod error;
 mod field_names;
 mod fieldref;

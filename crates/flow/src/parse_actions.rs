@@ -38,6 +38,8 @@ pub fn parse_actions(s: &str) -> Result<Vec<Action>, ParseError> {
         }
         out.push(a);
     }
+    crate::conj::check_flow(&crate::Match::catchall(), &out)
+        .map_err(|reason| ParseError::new("conjunction", reason))?;
     Ok(out)
 }
 
@@ -187,11 +189,26 @@ fn parse_action(k: &str, v: Option<&str>) -> Result<Action, ParseError> {
         "note" => Action::Note(parse_hex_bytes(v.unwrap_or(""))?),
         "ct" => Action::Ct(Box::new(parse_ct(v.unwrap_or(""))?)),
         "ct_clear" => Action::CtClear,
+        "conjunction" => Action::Conjunction(parse_conjunction(need(k, v)?)?),
         _ if v.is_none() && k.bytes().all(|c| c.is_ascii_digit()) => {
             Action::Output(parse_port(k).map_err(err)?)
         }
         _ => return Err(err("unknown action")),
     })
+}
+
+/// `conjunction(id, k/n)` (ovs-fields(7), "Conjunctive Match Fields").
+fn parse_conjunction(v: &str) -> Result<Conjunction, ParseError> {
+    let form = "conjunction takes (ID,K/N)";
+    let (id, kn) = v.split_once(',').ok_or_else(|| err(form))?;
+    let (k, n) = kn.split_once('/').ok_or_else(|| err(form))?;
+    let c = Conjunction {
+        id: num(id.trim(), 32)? as u32,
+        clause: num(k.trim(), 8)? as u8,
+        n_clauses: num(n.trim(), 8)? as u8,
+    };
+    crate::conj::check_conjunction(&c).map_err(err)?;
+    Ok(c)
 }
 
 fn check_writable(f: Field) -> Result<(), ParseError> {

@@ -121,6 +121,7 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
     };
     for f in [
         Field::RecircId,
+        Field::ConjId,
         Field::PktMark,
         Field::CtState,
         Field::CtZone,
@@ -464,6 +465,7 @@ pub fn action_str(a: &Action) -> String {
         Action::SetQueue(q) => format!("set_queue:{q}"),
         Action::Meter(m) => format!("meter:{m}"),
         Action::Note(b) => format!("note:{}", hex_bytes(b)),
+        Action::Conjunction(c) => format!("conjunction({},{}/{})", c.id, c.clause, c.n_clauses),
         Action::Ct(c) => ct_str(c),
         Action::CtClear => "ct_clear".into(),
     }

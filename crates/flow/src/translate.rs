@@ -135,9 +135,10 @@ impl Ctx<'_, '_> {
                 format!("{m}, ")
             };
             format!(
-                "{table:2}. {m}priority {}{}",
+                "{table:2}. {m}priority {}{}{}",
                 rule.priority(),
-                cookie_str(rule.flow.cookie)
+                cookie_str(rule.flow.cookie),
+                crate::conj::trace_note(&rule.flow.matches)
             )
         });
         self.x.rules.push(rule.clone());
@@ -318,7 +319,9 @@ impl Ctx<'_, '_> {
             }
             Action::SetQueue(q) => self.x.actions.push(DpAction::SetQueue(*q)),
             Action::Meter(m) => self.x.actions.push(DpAction::Meter(*m)),
-            Action::Note(_) => {}
+            // A conjunctive flow is never the flow a lookup returns
+            // (classifier::Table::lookup), so there is nothing to execute.
+            Action::Note(_) | Action::Conjunction(_) => {}
             Action::Ct(c) => self.ct(c),
             Action::CtClear => {
                 self.x.actions.push(DpAction::CtClear);

@@ -200,7 +200,20 @@ proptest! {
     }
 
     #[test]
-    fn parse_of_print_is_identity(f in flow_mod()) {
+    fn parse_of_print_is_identity(
+        mut f in flow_mod(),
+        conj in proptest::option::of(proptest::collection::vec((any::<u32>(), 2u8..=64, any::<u8>()), 1..3)),
+        conj_id in proptest::option::of(any::<u32>()),
+    ) {
+        // Conjunctive flows carry only conjunction actions; others may
+        // match conj_id.
+        if let Some(cs) = conj {
+            f.actions = cs.into_iter().map(|(id, n, k)| Action::Conjunction(Conjunction {
+                id, clause: k % n + 1, n_clauses: n,
+            })).collect();
+        } else if let Some(id) = conj_id {
+            f.matches.set(Field::ConjId, id as u128);
+        }
         let text = flow::format_flow(&f, None);
         let back = flow::parse_flow(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
         prop_assert_eq!(&back.flow, &f, "{}", text);
@@ -325,6 +338,41 @@ fn small_rule() -> impl Strategy<Value = FlowMod> {
         )
 }
 
+/// A small rule, turned into a conjunctive clause or a `conj_id` flow now
+/// and then.
+fn small_rule_or_conj() -> impl Strategy<Value = FlowMod> {
+    let n = prop_oneof![4 => Just(2u8), 1 => Just(3u8)];
+    (small_rule(), 0u8..6, 1u32..3, n, 0u8..4).prop_map(|(mut f, kind, id, n, k)| {
+        match kind {
+            0 | 1 | 3 => {
+                // In table 0 at a high priority, so that clauses meet and
+                // are not all outranked.
+                f.table = 0;
+                f.priority = 3;
+                f.actions = vec![Action::Conjunction(Conjunction {
+                    id,
+                    clause: k % n + 1,
+                    n_clauses: n,
+                })];
+                if kind == 1 {
+                    // Often part of two conjunctions at once.
+                    f.actions.push(Action::Conjunction(Conjunction {
+                        id: id % 2 + 1,
+                        clause: 1,
+                        n_clauses: 2,
+                    }));
+                }
+            }
+            2 => {
+                f.table = 0;
+                f.matches.set(Field::ConjId, id as u128);
+            }
+            _ => {}
+        }
+        f
+    })
+}
+
 fn small_packet() -> impl Strategy<Value = Packet> {
     (
         1u32..4,
@@ -368,8 +416,8 @@ proptest! {
 
     #[test]
     fn cached_verdict_equals_uncached(
-        rules in proptest::collection::vec(small_rule(), 0..24),
-        later in proptest::collection::vec(small_rule(), 0..4),
+        rules in proptest::collection::vec(small_rule_or_conj(), 0..24),
+        later in proptest::collection::vec(small_rule_or_conj(), 0..4),
         packets in proptest::collection::vec(small_packet(), 1..40),
     ) {
         let t = FlowTables::new();
