@@ -88,10 +88,10 @@ pub mod reg {
 pub mod acl {
     /// Established / related traffic, and invalid drops.
     pub const CT_STATE: u16 = 3000;
-    /// A rule that needs no conjunction (one dimension).
-    pub const ALLOW_DIRECT: u16 = 2001;
     /// Conjunctive allow rules (all dimensions and the `conj_id` flow share
     /// one priority, as ovs-fields(7) "Conjunctive Match Fields" requires).
+    /// Hard flows at this priority would win over the conjunctions, so
+    /// none are put here.
     pub const ALLOW_CONJ: u16 = 2000;
     /// Default drop of new connections for ports with security groups.
     pub const DEFAULT_DROP: u16 = 1000;

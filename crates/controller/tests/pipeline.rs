@@ -202,9 +202,13 @@ fn routing_rewrites_macs_and_decrements_ttl() {
 #[test]
 fn seed_security_groups_allow_and_deny() {
     let s = seed();
-    let (_, sim) = compile(&s);
-    let ops_gw = "fa:16:3e:00:00:00"; // any MAC: the router admits by its own
-    let _ = ops_gw;
+    let (c, sim) = compile(&s);
+    seed_cases(&s, &sim);
+    // The same verdicts with conjunctions expanded to their cross product.
+    seed_cases(&s, &Sim::load_expanded(&c.flows()));
+}
+
+fn seed_cases(s: &Seed, sim: &Sim) {
     let st = &s.st;
     let port_by_ip = |ip: &str| {
         st.ports
