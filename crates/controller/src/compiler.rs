@@ -1,0 +1,370 @@
+//! The compiler: per-owner flow sets, full compilation, and incremental
+//! updates that recompile only the owners a change touches.
+
+use std::collections::BTreeSet;
+
+use hashbrown::{HashMap, HashSet};
+
+use model::{owner, Kind, State};
+
+use crate::ctx::{Bindings, Cx};
+use crate::flowset::{Delta, Flow, FlowSet, Key, LFlow, Owner};
+use crate::index::Index;
+use crate::keys::Keys;
+use crate::{acl, router, switch, CompileError};
+
+/// Something that changed since the last compile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Changed {
+    /// A resource was created, updated or deleted in the store.
+    Resource(Kind, String),
+    /// A port was bound to, rebound on, or unbound from this host.
+    Binding(String),
+    /// The bridge mappings changed.
+    Mappings,
+}
+
+/// Compiles intent into flows and keeps them for incremental updates.
+#[derive(Debug, Default)]
+pub struct Compiler {
+    keys: Keys,
+    ix: Index,
+    set: FlowSet,
+    owners: HashMap<u64, Owner>,
+    errors: HashMap<Owner, CompileError>,
+    /// Subnet → network, to find the network of a deleted subnet.
+    subnet_net: HashMap<String, String>,
+}
+
+impl Compiler {
+    /// A compiler with previously persisted keys (or `Keys::default()`).
+    pub fn new(keys: Keys) -> Compiler {
+        Compiler {
+            keys,
+            ..Compiler::default()
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Every flow, sorted.
+    pub fn flows(&self) -> Vec<Flow> {
+        self.set.flows()
+    }
+
+    pub fn flow_count(&self) -> usize {
+        self.set.len()
+    }
+
+    /// The flows an owner produced (before merging).
+    pub fn owned(&self, o: &Owner) -> &[LFlow] {
+        self.set.owned(o)
+    }
+
+    /// Keys where owners contributed conflicting actions (always 0 unless
+    /// the compiler has a bug; tests assert it).
+    pub fn conflicts(&self) -> usize {
+        self.set.count_conflicts() + self.set.conflicts as usize
+    }
+
+    /// The resource a cookie leads back to.
+    pub fn owner_of(&self, cookie: u64) -> Option<&Owner> {
+        self.owners.get(&cookie)
+    }
+
+    /// Owners whose intent could not be compiled, with why (their flows
+    /// are left out).
+    pub fn errors(&self) -> &HashMap<Owner, CompileError> {
+        &self.errors
+    }
+
+    /// Compile everything from scratch; the delta takes the switch from
+    /// the previous flows (if any) to the new ones.
+    pub fn full(&mut self, st: &State, b: &Bindings) -> Delta {
+        let before: Vec<Key> = self.set.flows().into_iter().map(|f| f.key).collect();
+        let old_owners: Vec<Owner> = self.set.owners().cloned().collect();
+        self.ix = Index::build(st);
+        self.subnet_net = st
+            .subnets
+            .values()
+            .map(|s| (s.meta.id.clone(), s.network_id.clone()))
+            .collect();
+        let mut all: HashSet<Owner> = old_owners.into_iter().collect();
+        all.insert(Owner::Global);
+        all.extend(st.networks.keys().map(|i| Owner::Network(i.clone())));
+        for i in st.ports.keys() {
+            all.insert(Owner::Port(i.clone()));
+            all.insert(Owner::PortAcl(i.clone()));
+        }
+        all.extend(st.rules.keys().map(|i| Owner::Rule(i.clone())));
+        all.extend(st.routers.keys().map(|i| Owner::Router(i.clone())));
+        all.extend(st.floating_ips.keys().map(|i| Owner::Fip(i.clone())));
+        let mut touched: HashSet<Key> = before.iter().cloned().collect();
+        // Sorted, so a fresh compile allocates keys in a deterministic
+        // order.
+        let mut all: Vec<Owner> = all.into_iter().collect();
+        all.sort_unstable();
+        let snap: HashMap<Key, Flow> = before
+            .iter()
+            .filter_map(|k| self.set.get(k).map(|f| (k.clone(), f)))
+            .collect();
+        self.recompile(st, b, &all, &mut touched);
+        self.diff(&snap, &touched)
+    }
+
+    /// Apply changes incrementally.
+    pub fn update(&mut self, st: &State, b: &Bindings, changes: &[Changed]) -> Delta {
+        let mut aff: BTreeSet<Owner> = BTreeSet::new();
+        let mut gone: Vec<(Kind, String)> = Vec::new();
+        for c in changes {
+            match c {
+                Changed::Resource(k, id) => {
+                    self.affected(st, *k, id, &mut aff);
+                    if st.get(*k, id).is_none() {
+                        gone.push((*k, id.clone()));
+                    }
+                }
+                Changed::Binding(id) => {
+                    aff.insert(Owner::Port(id.clone()));
+                    aff.insert(Owner::PortAcl(id.clone()));
+                    if let Some(p) = self.ix.ports.get(id) {
+                        aff.insert(Owner::Network(p.network.clone()));
+                    }
+                }
+                Changed::Mappings => {
+                    aff.extend(st.networks.keys().map(|n| Owner::Network(n.clone())));
+                }
+            }
+        }
+        let mut touched = HashSet::new();
+        let aff: Vec<Owner> = aff.into_iter().collect();
+        let snap = self.snapshot_owned(&aff);
+        self.recompile(st, b, &aff, &mut touched);
+        for (k, id) in gone {
+            self.free_keys(k, &id);
+        }
+        self.diff(&snap, &touched)
+    }
+
+    fn snapshot_owned(&self, owners: &[Owner]) -> HashMap<Key, Flow> {
+        let mut m = HashMap::new();
+        for o in owners {
+            for f in self.set.owned(o) {
+                let k = Key {
+                    table: f.table,
+                    priority: f.priority,
+                    matches: f.matches.clone(),
+                };
+                if let Some(fl) = self.set.get(&k) {
+                    m.insert(k, fl);
+                }
+            }
+        }
+        m
+    }
+
+    fn recompile(
+        &mut self,
+        st: &State,
+        b: &Bindings,
+        owners: &[Owner],
+        touched: &mut HashSet<Key>,
+    ) {
+        for o in owners {
+            let mut cx = Cx {
+                st,
+                ix: &self.ix,
+                b,
+                keys: &mut self.keys,
+            };
+            let r = match o {
+                Owner::Global => Ok(switch::global()),
+                Owner::Network(id) => switch::network(&mut cx, id),
+                Owner::Port(id) => switch::port(&mut cx, id),
+                Owner::PortAcl(id) => acl::port_acl(&mut cx, id),
+                Owner::Rule(id) => acl::rule(&mut cx, id),
+                Owner::Router(id) => router::router(&mut cx, id),
+                Owner::Fip(id) => router::fip(&mut cx, id),
+            };
+            let flows = match r {
+                Ok(f) => {
+                    self.errors.remove(o);
+                    f
+                }
+                Err(e) => {
+                    self.errors.insert(o.clone(), e);
+                    Vec::new()
+                }
+            };
+            if flows.is_empty() {
+                self.owners.remove(&o.cookie());
+            } else {
+                self.owners.insert(o.cookie(), o.clone());
+            }
+            self.set.replace(o, flows, touched);
+        }
+    }
+
+    fn diff(&self, before: &HashMap<Key, Flow>, touched: &HashSet<Key>) -> Delta {
+        let mut d = Delta::default();
+        let mut touched: Vec<&Key> = touched.iter().collect();
+        touched.sort_unstable();
+        for k in touched {
+            let now = self.set.get(k);
+            match (before.get(k), now) {
+                (Some(_), None) => d.delete.push((*k).clone()),
+                (Some(b), Some(n)) if *b == n => {}
+                (_, Some(n)) => d.add.push(n),
+                (None, None) => {}
+            }
+        }
+        d
+    }
+
+    /// The owners a change of resource `k`/`id` touches (see PIPELINE.md,
+    /// "Incremental compilation").
+    fn affected(&mut self, st: &State, k: Kind, id: &str, aff: &mut BTreeSet<Owner>) {
+        let ports_on = |net: &str, aff: &mut BTreeSet<Owner>| {
+            for p in st.ports_on_network(net) {
+                aff.insert(Owner::Port(p.meta.id.clone()));
+            }
+        };
+        match k {
+            Kind::Port => {
+                let old = self.ix.update_port(st, id);
+                let new = self.ix.ports.get(id).cloned();
+                aff.insert(Owner::Port(id.to_string()));
+                aff.insert(Owner::PortAcl(id.to_string()));
+                for rel in old.iter().chain(new.iter()) {
+                    aff.insert(Owner::Network(rel.network.clone()));
+                    if let Some(r) = rel.router() {
+                        aff.insert(Owner::Router(r.to_string()));
+                        for f in Index::get(&self.ix.router_fips, r) {
+                            aff.insert(Owner::Fip(f.clone()));
+                        }
+                        ports_on(&rel.network, aff);
+                    }
+                    if rel.device_owner == owner::DHCP {
+                        ports_on(&rel.network, aff);
+                    }
+                }
+            }
+            Kind::SecurityGroupRule => {
+                let old = self.ix.update_rule(st, id);
+                let new = self.ix.rules.get(id).cloned();
+                aff.insert(Owner::Rule(id.to_string()));
+                for rel in old.iter().chain(new.iter()) {
+                    for g in std::iter::once(&rel.group).chain(rel.remote.iter()) {
+                        for p in self.ix.members(g) {
+                            aff.insert(Owner::PortAcl(p.clone()));
+                        }
+                    }
+                }
+            }
+            Kind::SecurityGroup => {}
+            Kind::Network | Kind::Subnet => {
+                let net = if k == Kind::Network {
+                    id.to_string()
+                } else {
+                    let n = st
+                        .subnets
+                        .get(id)
+                        .map(|s| s.network_id.clone())
+                        .or_else(|| self.subnet_net.get(id).cloned());
+                    match st.subnets.get(id) {
+                        Some(s) => {
+                            self.subnet_net.insert(id.to_string(), s.network_id.clone());
+                        }
+                        None => {
+                            self.subnet_net.remove(id);
+                        }
+                    }
+                    let Some(n) = n else { return };
+                    n
+                };
+                aff.insert(Owner::Network(net.clone()));
+                for p in st.ports_on_network(&net) {
+                    aff.insert(Owner::Port(p.meta.id.clone()));
+                    aff.insert(Owner::PortAcl(p.meta.id.clone()));
+                }
+                for r in self.ix.routers_on(&net) {
+                    aff.insert(Owner::Router(r.clone()));
+                    for f in Index::get(&self.ix.router_fips, r) {
+                        aff.insert(Owner::Fip(f.clone()));
+                    }
+                }
+                for f in st
+                    .floating_ips
+                    .values()
+                    .filter(|f| f.floating_network_id == net)
+                {
+                    aff.insert(Owner::Fip(f.meta.id.clone()));
+                }
+            }
+            Kind::Router => {
+                aff.insert(Owner::Router(id.to_string()));
+                for f in Index::get(&self.ix.router_fips, id) {
+                    aff.insert(Owner::Fip(f.clone()));
+                }
+                let nets: BTreeSet<String> = Index::get(&self.ix.router_ports, id)
+                    .iter()
+                    .filter_map(|p| self.ix.ports.get(p).map(|r| r.network.clone()))
+                    .collect();
+                for n in nets {
+                    ports_on(&n, aff);
+                }
+            }
+            Kind::FloatingIp => {
+                self.ix.update_fip(st, id);
+                aff.insert(Owner::Fip(id.to_string()));
+            }
+            Kind::QosPolicy | Kind::QosRule => {
+                for p in st.ports.values().filter(|p| p.qos_policy_id.is_some()) {
+                    aff.insert(Owner::Port(p.meta.id.clone()));
+                }
+                for n in st.networks.values().filter(|n| n.qos_policy_id.is_some()) {
+                    ports_on(&n.meta.id, aff);
+                }
+            }
+        }
+    }
+
+    /// Release the keys of a deleted resource.
+    fn free_keys(&mut self, k: Kind, id: &str) {
+        let names: Vec<(&str, String)> = match k {
+            Kind::Port => vec![("ports", format!("p:{id}")), ("ports", format!("lrp:{id}"))],
+            Kind::Network => vec![
+                ("datapaths", format!("n:{id}")),
+                ("zones", format!("n:{id}")),
+                ("ports", format!("ln:{id}")),
+            ],
+            Kind::Router => vec![
+                ("datapaths", format!("r:{id}")),
+                ("zones", format!("rs:{id}")),
+                ("zones", format!("rd:{id}")),
+            ],
+            Kind::SecurityGroupRule => vec![("conj", id.to_string())],
+            _ => vec![],
+        };
+        for (space, name) in names {
+            match space {
+                "ports" => self.keys.ports.free(&name),
+                "datapaths" => self.keys.datapaths.free(&name),
+                "zones" => self.keys.zones.free(&name),
+                _ => self.keys.conj.free(&name),
+            }
+        }
+    }
+
+    /// The QoS the switch should configure on each bound port with a
+    /// policy.
+    pub fn port_qos(&self, st: &State, b: &Bindings) -> Vec<crate::qos::PortQos> {
+        b.ports
+            .iter()
+            .filter_map(|(id, &of)| Some(crate::qos::port_qos(st, st.ports.get(id)?, of)))
+            .filter(|q| !q.is_empty())
+            .collect()
+    }
+}

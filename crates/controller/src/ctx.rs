@@ -1,0 +1,126 @@
+//! What every compile function reads: the intent, the indexes, the local
+//! bindings, and the key allocator.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use model::{owner, Port, State, Subnet};
+
+use crate::index::Index;
+use crate::keys::Keys;
+use crate::util;
+use crate::CompileError;
+
+/// This host's physical side: the compiler's only input besides the intent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bindings {
+    /// Locally bound port ID → OpenFlow port number of its TAP on br-int.
+    pub ports: BTreeMap<String, u32>,
+    /// Physical network name → OpenFlow port of its uplink (like
+    /// ovn-bridge-mappings in the Open_vSwitch table's external_ids).
+    pub bridge_mappings: BTreeMap<String, u32>,
+}
+
+pub(crate) struct Cx<'a> {
+    pub st: &'a State,
+    pub ix: &'a Index,
+    pub b: &'a Bindings,
+    pub keys: &'a mut Keys,
+}
+
+/// An address of a port with the subnet it is on.
+pub(crate) struct Addr<'a> {
+    pub ip: IpAddr,
+    pub subnet: &'a Subnet,
+    pub net: IpNet,
+}
+
+impl<'a> Cx<'a> {
+    pub fn net_dp(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys
+            .datapaths
+            .get_or_alloc(&format!("n:{id}"), "datapath key")
+    }
+    pub fn router_dp(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys
+            .datapaths
+            .get_or_alloc(&format!("r:{id}"), "datapath key")
+    }
+    pub fn port_key(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys.ports.get_or_alloc(&format!("p:{id}"), "port key")
+    }
+    /// Key of the router-side logical port of router port `id`.
+    pub fn lrp_key(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys
+            .ports
+            .get_or_alloc(&format!("lrp:{id}"), "port key")
+    }
+    /// Key of a network's localnet port (its uplink).
+    pub fn localnet_key(&mut self, net: &str) -> Result<u32, CompileError> {
+        self.keys
+            .ports
+            .get_or_alloc(&format!("ln:{net}"), "port key")
+    }
+    pub fn net_zone(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys
+            .zones
+            .get_or_alloc(&format!("n:{id}"), "conntrack zone")
+    }
+    pub fn snat_zone(&mut self, router: &str) -> Result<u32, CompileError> {
+        self.keys
+            .zones
+            .get_or_alloc(&format!("rs:{router}"), "conntrack zone")
+    }
+    pub fn dnat_zone(&mut self, router: &str) -> Result<u32, CompileError> {
+        self.keys
+            .zones
+            .get_or_alloc(&format!("rd:{router}"), "conntrack zone")
+    }
+    pub fn conj_id(&mut self, rule: &str) -> Result<u32, CompileError> {
+        self.keys.conj.get_or_alloc(rule, "conjunction id")
+    }
+
+    /// The fixed IPs of a port with their subnets (unknown subnets skipped).
+    pub fn addrs(&self, p: &'a Port) -> Result<Vec<Addr<'a>>, CompileError> {
+        let st: &'a State = self.st;
+        let mut v = Vec::new();
+        for f in &p.fixed_ips {
+            let Some(subnet) = st.subnets.get(&f.subnet_id) else {
+                continue;
+            };
+            let ip = util::ip("port", &p.meta.id, &f.ip_address)?;
+            let net = util::net("subnet", &subnet.meta.id, &subnet.cidr)?;
+            v.push(Addr { ip, subnet, net });
+        }
+        Ok(v)
+    }
+
+    /// The ports of a network that the switch delivers to by MAC: VM ports,
+    /// router ports, DHCP ports (not floating-IP holders).
+    pub fn ports_on(&self, net: &str) -> impl Iterator<Item = &'a Port> + 'a {
+        let st: &'a State = self.st;
+        st.ports_on_network(net)
+            .filter(|p| p.device_owner != owner::FLOATING_IP)
+    }
+}
+
+/// Whether a port is a VM (or other compute) port rather than one Neutron
+/// owns (`network:*`).
+pub(crate) fn is_vm(p: &Port) -> bool {
+    !p.device_owner.starts_with("network:")
+}
+
+/// Port security as Neutron applies it: the port's own flag (which the API
+/// defaults from the network's).
+pub(crate) fn secured(p: &Port) -> bool {
+    p.port_security_enabled && is_vm(p)
+}
+
+/// Whether a port's traffic goes through security groups: port security on
+/// and at least one group (Neutron: no groups → all traffic allowed only if
+/// port security is off; on with no groups → everything dropped; we follow
+/// that by still sending it through the ACL stage).
+pub(crate) fn stateful(p: &Port) -> bool {
+    secured(p)
+}

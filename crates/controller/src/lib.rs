@@ -1,0 +1,34 @@
+//! The controller: compiles the tenant intent ([`model::State`]: networks,
+//! subnets, ports, routers, security groups, floating IPs, QoS policies)
+//! into OpenFlow flows for one host's integration bridge, as OVN's
+//! ovn-northd and ovn-controller do together, in the ovs-ofctl(8) syntax
+//! the `flow` crate parses. No I/O: the caller feeds intent and bindings
+//! and applies the returned [`Delta`]s to the switch.
+//!
+//! * [`tables`]: the pipeline (OVN's stage order), registers, priorities;
+//!   PIPELINE.md describes them.
+//! * [`Compiler`]: per-owner flow sets ([`Owner`], whose [`Owner::cookie`]
+//!   every flow carries), full and incremental compilation.
+//! * [`keys`]: datapath keys, port keys, conntrack zones, conjunction IDs.
+//! * [`qos`]: the per-port QoS the switch configures through vsctl.
+#![forbid(unsafe_code)]
+
+mod acl;
+mod compiler;
+mod ctx;
+pub mod dhcp;
+mod error;
+pub mod flowset;
+mod index;
+pub mod keys;
+pub mod qos;
+mod router;
+mod switch;
+pub mod tables;
+mod util;
+
+pub use compiler::{Changed, Compiler};
+pub use ctx::Bindings;
+pub use error::CompileError;
+pub use flowset::{Delta, Flow, Key, LFlow, Owner};
+pub use keys::Keys;

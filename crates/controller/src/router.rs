@@ -1,0 +1,360 @@
+//! Logical router flows (ovn-northd(8), "Logical Router Datapaths"):
+//! admission, IP input (echo replies, TTL exceeded, unreachable), unSNAT,
+//! DNAT, IP routing (connected subnets, static routes, default route via
+//! the external gateway), ARP resolve, unDNAT, SNAT, delivery back into a
+//! logical switch; and floating IPs.
+//!
+//! NAT uses two conntrack zones per router, as OVN's gateway routers do:
+//! one for DNAT (floating IP → fixed IP) and one for SNAT (fixed IP or
+//! internal subnet → floating IP or gateway IP).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use model::{owner, Port};
+
+use crate::ctx::{Addr, Cx};
+use crate::flowset::LFlow;
+use crate::index::Index;
+use crate::tables::{self as t, reg};
+use crate::{util, CompileError};
+
+fn next(table: u8) -> String {
+    format!("resubmit(,{table})")
+}
+
+fn hex_ip(ip: std::net::Ipv4Addr) -> String {
+    format!("{:#x}", u32::from(ip))
+}
+
+/// ARP resolve entries for `p`'s IPv4 addresses in every router attached
+/// to `p`'s network: (router, router port on that network, next hop =
+/// address) → destination MAC. Owned by the port, so a new VM adds only
+/// its own entries.
+pub(crate) fn resolve_entries(
+    cx: &mut Cx,
+    p: &Port,
+    mac: &str,
+    addrs: &[Addr],
+) -> Result<Vec<LFlow>, CompileError> {
+    let mut v = Vec::new();
+    let routers: Vec<String> = cx.ix.routers_on(&p.network_id).cloned().collect();
+    for r in routers {
+        let rdp = cx.router_dp(&r)?;
+        let lrps: Vec<String> = Index::get(&cx.ix.router_ports, &r)
+            .iter()
+            .filter(|q| {
+                cx.ix
+                    .ports
+                    .get(*q)
+                    .is_some_and(|x| x.network == p.network_id)
+            })
+            .cloned()
+            .collect();
+        for lrp_port in lrps {
+            let lrp = cx.lrp_key(&lrp_port)?;
+            for a in addrs {
+                if let IpAddr::V4(ip) = a.ip {
+                    v.push(LFlow::new(
+                        t::LR_IN_ARP_RESOLVE,
+                        100,
+                        format!(
+                            "metadata={rdp:#x},{}={lrp:#x},{}={},ip",
+                            reg::OUTPORT,
+                            reg::NEXTHOP,
+                            hex_ip(ip)
+                        ),
+                        format!("set_field:{mac}->eth_dst,{}", next(t::LR_OUT_UNDNAT)),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// A router port as the router sees it.
+struct Lrp {
+    key: u32,
+    mac: String,
+    addrs: Vec<(std::net::Ipv4Addr, ipnet::Ipv4Net)>,
+}
+
+fn lrp(cx: &mut Cx, p: &Port) -> Result<Lrp, CompileError> {
+    let key = cx.lrp_key(&p.meta.id)?;
+    let mac = util::mac("port", &p.meta.id, &p.mac_address)?;
+    let mut addrs = Vec::new();
+    for a in cx.addrs(p)? {
+        if let (IpAddr::V4(ip), IpNet::V4(n)) = (a.ip, a.net) {
+            addrs.push((ip, n));
+        }
+    }
+    Ok(Lrp { key, mac, addrs })
+}
+
+/// One router's flows.
+pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
+    let st = cx.st;
+    let Some(r) = st.routers.get(id) else {
+        return Ok(vec![]);
+    };
+    let rdp = cx.router_dp(id)?;
+    let md = format!("metadata={rdp:#x}");
+    let mut v = Vec::new();
+    let mut gw: Option<(Lrp, std::net::Ipv4Addr)> = None;
+    let mut internal: Vec<ipnet::Ipv4Net> = Vec::new();
+    let mut lrps: Vec<Lrp> = Vec::new();
+    let ports: Vec<&Port> = Index::get(&cx.ix.router_ports, id)
+        .iter()
+        .filter_map(|q| st.ports.get(q))
+        .collect();
+    for p in ports {
+        let l = lrp(cx, p)?;
+        let k = l.key;
+        let inport = format!("{}={k:#x}", reg::INPORT);
+        let mac = &l.mac;
+        let is_gw = p.device_owner == owner::ROUTER_GATEWAY;
+        // Admission: frames to the port's MAC or broadcast.
+        v.push(LFlow::new(
+            t::LR_IN_ADMISSION,
+            50,
+            format!("{md},{inport},dl_dst={mac}"),
+            next(t::LR_IN_IP_INPUT),
+        ));
+        v.push(LFlow::new(
+            t::LR_IN_ADMISSION,
+            50,
+            format!("{md},{inport},dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"),
+            next(t::LR_IN_IP_INPUT),
+        ));
+        if let Some(&(first, _)) = l.addrs.first() {
+            // TTL exceeded (RFC 1812 §5.3.1), from the ingress port's
+            // address; unreachable when no route matches.
+            for ttl in [0, 1] {
+                v.push(LFlow::new(
+                    t::LR_IN_IP_INPUT,
+                    90,
+                    format!("{md},{inport},ip,nw_ttl={ttl}"),
+                    util::userdata(&format!("cloudnet:icmp4-time-exceeded src={first}")),
+                ));
+            }
+            v.push(LFlow::new(
+                t::LR_IN_IP_ROUTING,
+                1,
+                format!("{md},{inport},ip"),
+                util::userdata(&format!("cloudnet:icmp4-unreachable src={first} code=0")),
+            ));
+        }
+        for &(ip, net) in &l.addrs {
+            v.push(LFlow::new(
+                t::LR_IN_IP_INPUT,
+                100,
+                format!("{md},icmp,nw_dst={ip},icmp_type=8,icmp_code=0"),
+                util::userdata("cloudnet:icmp4-echo-reply"),
+            ));
+            v.push(LFlow::new(
+                t::LR_IN_IP_INPUT,
+                100,
+                format!("{md},arp,arp_op=1,arp_tpa={ip}"),
+                util::userdata(&format!("cloudnet:arp-reply mac={mac}")),
+            ));
+            if !is_gw {
+                // Anything else to an interface address is not for us to
+                // forward; the gateway address takes SNAT return traffic.
+                v.push(LFlow::new(
+                    t::LR_IN_IP_INPUT,
+                    60,
+                    format!("{md},ip,nw_dst={ip}"),
+                    "drop",
+                ));
+                internal.push(net);
+            }
+            // Connected route: next hop is the destination itself.
+            v.push(LFlow::new(
+                t::LR_IN_IP_ROUTING,
+                2 * net.prefix_len() as u16 + 11,
+                format!("{md},ip,nw_dst={net}"),
+                format!(
+                    "dec_ttl,move:NXM_OF_IP_DST[]->NXM_NX_REG0[],set_field:{k:#x}->{},set_field:{mac}->eth_src,{}",
+                    reg::OUTPORT,
+                    next(t::LR_IN_ARP_RESOLVE)
+                ),
+            ));
+        }
+        // Delivery: router port → the switch-side port of the same Neutron
+        // port, entering the switch at L2 lookup.
+        let sdp = cx.net_dp(&p.network_id)?;
+        let zone = cx.net_zone(&p.network_id)?;
+        let sk = cx.port_key(&p.meta.id)?;
+        v.push(LFlow::new(
+            t::LR_OUT_DELIVERY,
+            100,
+            format!("{md},{}={k:#x}", reg::OUTPORT),
+            format!(
+                "ct_clear,set_field:{sdp:#x}->metadata,set_field:{sk:#x}->{},set_field:0->{},set_field:{zone:#x}->{},set_field:0->{},{}",
+                reg::INPORT,
+                reg::OUTPORT,
+                reg::ZONE,
+                reg::FLAGS,
+                next(t::LS_IN_L2_LKP)
+            ),
+        ));
+        if is_gw {
+            if let Some(&(ip, _)) = l.addrs.first() {
+                gw = Some((l, ip));
+                continue;
+            }
+        }
+        lrps.push(l);
+    }
+    v.push(LFlow::new(
+        t::LR_IN_IP_INPUT,
+        40,
+        format!("{md},arp"),
+        "drop",
+    ));
+    // Static routes: the port whose subnet holds the next hop.
+    let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref().map(|(l, _)| l)).collect();
+    let route = |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Option<LFlow> {
+        let l = all
+            .iter()
+            .find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))?;
+        Some(LFlow::new(
+            t::LR_IN_IP_ROUTING,
+            prio,
+            format!("{md},{}", util::addr_match(&dest, false)),
+            format!(
+                "dec_ttl,set_field:{}->{},set_field:{:#x}->{},set_field:{}->eth_src,{}",
+                hex_ip(nh),
+                reg::NEXTHOP,
+                l.key,
+                reg::OUTPORT,
+                l.mac,
+                next(t::LR_IN_ARP_RESOLVE)
+            ),
+        ))
+    };
+    for hr in &r.routes {
+        let d = util::net("router", id, &hr.destination)?;
+        let nh = util::ipv4("router", id, &hr.nexthop)?;
+        if d.addr().is_ipv4() {
+            v.extend(route(d, nh, 2 * d.prefix_len() as u16 + 10));
+        }
+    }
+    if let (Some((g, gip)), Some(info)) = (&gw, &r.external_gateway_info) {
+        // Default route via the external subnet's gateway.
+        let ext_gw = st
+            .subnets_of_network(&info.network_id)
+            .filter_map(|s| s.gateway_ip.as_deref()?.parse::<std::net::Ipv4Addr>().ok())
+            .find(|ip| g.addrs.iter().any(|(_, n)| n.contains(ip)));
+        if let Some(nh) = ext_gw {
+            v.extend(route(
+                "0.0.0.0/0"
+                    .parse()
+                    .map_err(|_| CompileError::bad("router", id, "route", "0.0.0.0/0"))?,
+                nh,
+                10,
+            ));
+        }
+        // Unknown next hops on the external network (its upstream router
+        // is not a Neutron port): broadcast destination until the switch
+        // can send ARP requests (see PIPELINE.md).
+        v.push(LFlow::new(
+            t::LR_IN_ARP_RESOLVE,
+            1,
+            format!("{md},{}={:#x}", reg::OUTPORT, g.key),
+            format!(
+                "set_field:ff:ff:ff:ff:ff:ff->eth_dst,{}",
+                next(t::LR_OUT_UNDNAT)
+            ),
+        ));
+        if info.enable_snat {
+            let sz = cx.snat_zone(id)?;
+            v.push(LFlow::new(
+                t::LR_IN_UNSNAT,
+                100,
+                format!("{md},ip,nw_dst={gip}"),
+                format!("ct(zone={sz},nat,table={})", t::LR_IN_DNAT),
+            ));
+            for n in &internal {
+                v.push(LFlow::new(
+                    t::LR_OUT_SNAT,
+                    50 + n.prefix_len() as u16,
+                    format!("{md},{}={:#x},ip,nw_src={n}", reg::OUTPORT, g.key),
+                    format!(
+                        "ct(commit,zone={sz},nat(src={gip}),table={})",
+                        t::LR_OUT_DELIVERY
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// A floating IP's flows: unSNAT/DNAT in, unDNAT/SNAT out, and the ARP
+/// answer on the external network with the router's gateway MAC.
+pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
+    let st = cx.st;
+    let Some(f) = st.floating_ips.get(id) else {
+        return Ok(vec![]);
+    };
+    let (Some(rid), Some(fixed)) = (&f.router_id, &f.fixed_ip_address) else {
+        return Ok(vec![]);
+    };
+    let Some(gwp) = Index::get(&cx.ix.router_ports, rid)
+        .iter()
+        .filter_map(|q| st.ports.get(q))
+        .find(|p| p.device_owner == owner::ROUTER_GATEWAY)
+    else {
+        return Ok(vec![]);
+    };
+    let fip = util::ipv4("floatingip", id, &f.floating_ip_address)?;
+    let fixed = util::ipv4("floatingip", id, fixed)?;
+    let gw_mac = util::mac("port", &gwp.meta.id, &gwp.mac_address)?;
+    let gk = cx.lrp_key(&gwp.meta.id)?;
+    let rdp = cx.router_dp(rid)?;
+    let edp = cx.net_dp(&f.floating_network_id)?;
+    let sz = cx.snat_zone(rid)?;
+    let dz = cx.dnat_zone(rid)?;
+    let md = format!("metadata={rdp:#x}");
+    let out = format!("{}={gk:#x}", reg::OUTPORT);
+    Ok(vec![
+        LFlow::new(
+            t::LR_IN_UNSNAT,
+            110,
+            format!("{md},ip,nw_dst={fip}"),
+            format!("ct(zone={sz},nat,table={})", t::LR_IN_DNAT),
+        ),
+        LFlow::new(
+            t::LR_IN_DNAT,
+            100,
+            format!("{md},ip,nw_dst={fip}"),
+            format!(
+                "ct(commit,zone={dz},nat(dst={fixed}),table={})",
+                t::LR_IN_IP_ROUTING
+            ),
+        ),
+        LFlow::new(
+            t::LR_OUT_UNDNAT,
+            100,
+            format!("{md},{out},ip,nw_src={fixed}"),
+            format!("ct(zone={dz},nat,table={})", t::LR_OUT_SNAT),
+        ),
+        LFlow::new(
+            t::LR_OUT_SNAT,
+            100,
+            format!("{md},{out},ip,nw_src={fixed}"),
+            format!(
+                "ct(commit,zone={sz},nat(src={fip}),table={})",
+                t::LR_OUT_DELIVERY
+            ),
+        ),
+        LFlow::new(
+            t::LS_IN_ARP_ND_RSP,
+            50,
+            format!("metadata={edp:#x},arp,arp_op=1,arp_tpa={fip}"),
+            util::userdata(&format!("cloudnet:arp-reply mac={gw_mac}")),
+        ),
+    ])
+}
