@@ -21,6 +21,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 bash "$(dirname "$0")/openstack-venv.sh"
+bash "$(dirname "$0")/schemathesis.sh" --install-only
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps: installing cargo-nextest"

@@ -3,10 +3,12 @@
 
 use serde_json::{json, Value};
 use utoipa::openapi::path::{
-    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder,
+    HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder,
 };
+use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::{
-    InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Required, ResponseBuilder,
+    ComponentsBuilder, Content, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder,
+    Ref, RefOr, Required, ResponseBuilder, Schema,
 };
 
 use crate::routes::url_path;
@@ -76,19 +78,55 @@ pub fn extensions() -> Vec<Value> {
         .collect()
 }
 
-fn op(summary: String, ok: &str) -> utoipa::openapi::path::Operation {
+/// A schema written as JSON (a literal, so it always parses).
+fn schema(v: Value) -> RefOr<Schema> {
+    serde_json::from_value(v).unwrap_or_else(|e| unreachable!("literal schema: {e}"))
+}
+
+fn json_content(v: Value) -> Content {
+    ContentBuilder::new().schema(Some(schema(v))).build()
+}
+
+/// `{"<key>": {...}}`, the envelope of every Neutron resource body.
+fn one_of_key(key: &str) -> Value {
+    json!({"type": "object", "required": [key],
+           "properties": {key: {"type": "object"}}})
+}
+
+/// An operation answering `ok` with a body of `ok_body` (none when
+/// `None`), and any 4xx with a NeutronError body (`error::ApiError`).
+fn op(summary: String, ok: &str, ok_body: Option<Value>) -> Operation {
+    let mut success = ResponseBuilder::new().description("success");
+    if let Some(b) = ok_body {
+        success = success.content("application/json", json_content(b));
+    }
     OperationBuilder::new()
         .summary(Some(summary))
-        .response(ok, ResponseBuilder::new().description("success"))
+        .response(ok, success)
         .response(
-            "400",
-            ResponseBuilder::new().description("NeutronError: invalid input"),
-        )
-        .response(
-            "404",
-            ResponseBuilder::new().description("NeutronError: not found"),
+            "4XX",
+            ResponseBuilder::new()
+                .description("NeutronError: invalid input, not authorized, not found, conflict")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("NeutronError")))
+                        .build(),
+                ),
         )
         .build()
+}
+
+/// `op` with a required JSON request body.
+fn op_with_body(summary: String, ok: &str, ok_body: Option<Value>, body: Value) -> Operation {
+    let mut o = op(summary, ok, ok_body);
+    o.request_body = Some(
+        RequestBodyBuilder::new()
+            .content("application/json", json_content(body))
+            .required(Some(Required::True))
+            .build(),
+    );
+    o
 }
 
 fn id_param() -> utoipa::openapi::path::Parameter {
@@ -96,15 +134,72 @@ fn id_param() -> utoipa::openapi::path::Parameter {
         .name("id")
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
+        .schema(Some(schema(json!({"type": "string"}))))
         .build()
 }
 
-/// The OpenAPI 3.1 document of every collection.
-pub fn openapi() -> OpenApi {
+/// Operation IDs the create links point at: `show_network`, ...
+fn named(mut o: Operation, verb: &str, one: &str) -> Operation {
+    o.operation_id = Some(format!("{verb}_{one}"));
+    o
+}
+
+fn with_id(mut o: Operation) -> Operation {
+    o.parameters = Some(vec![id_param()]);
+    o
+}
+
+/// The OpenAPI 3.1 document of every collection, as served at
+/// `/openapi.json`. Bodies are described down to their envelope
+/// (`{"network": {...}}`); the attributes inside are validated by `model`
+/// and documented in the Networking API reference.
+pub fn openapi() -> Value {
+    let mut doc = serde_json::to_value(document())
+        .unwrap_or_else(|e| unreachable!("an OpenAPI document serializes: {e}"));
+    finish(&mut doc);
+    doc
+}
+
+/// What utoipa 5 cannot express, patched into the serialized document:
+/// - a create body is one resource or a bulk list (`anyOf`);
+/// - "Link Objects" (OpenAPI 3.1 §4.8.20) from a create's response to the
+///   new item's show, update and delete operations, so that clients and
+///   testers can follow a created ID (utoipa serializes `operationId` as
+///   `operation_id`, which no tool reads).
+fn finish(doc: &mut Value) {
+    for k in COLLECTIONS {
+        let (one, many) = (k.singular(), k.plural());
+        let create = &mut doc["paths"][format!("/v2.0/{}", url_path(k))]["post"];
+        let alternatives = json!({"type": "object", "anyOf": [
+            {"required": [one], "properties": {one: {"type": "object"}}},
+            {"required": [many], "properties": {many: {"type": "array", "items": {"type": "object"}}}},
+        ]});
+        create["requestBody"]["content"]["application/json"]["schema"] = alternatives.clone();
+        let created = &mut create["responses"]["201"];
+        created["content"]["application/json"]["schema"] = alternatives;
+        let links: serde_json::Map<String, Value> = ["show", "update", "delete"]
+            .into_iter()
+            .map(|verb| {
+                let link = json!({"operationId": format!("{verb}_{one}"),
+                    "parameters": {"id": format!("$response.body#/{one}/id")}});
+                (format!("{verb}_{one}"), link)
+            })
+            .collect();
+        created["links"] = Value::Object(links);
+    }
+}
+
+fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for k in COLLECTIONS {
         let p = url_path(k);
         let (one, many) = (k.singular(), k.plural());
+        let list_body = json!({"type": "object", "required": [many],
+            "properties": {many: {"type": "array", "items": {"type": "object"}}}});
+        // Single or bulk create (`routes::create`); `finish` adds the
+        // alternatives, which utoipa's schema type cannot hold beside
+        // `type`.
+        let create_body = json!({"type": "object"});
         paths = paths.path(
             format!("/v2.0/{p}"),
             PathItemBuilder::new()
@@ -113,49 +208,86 @@ pub fn openapi() -> OpenApi {
                     op(
                         format!("List {many} (filters, fields, sort_key/sort_dir, limit/marker)"),
                         "200",
+                        Some(list_body),
                     ),
                 )
                 .operation(
                     HttpMethod::Post,
-                    op(format!("Create a {one} (or bulk create {many})"), "201"),
+                    op_with_body(
+                        format!("Create a {one} (or bulk create {many})"),
+                        "201",
+                        Some(create_body.clone()),
+                        create_body,
+                    ),
                 )
                 .build(),
         );
-        let mut get = op(format!("Show a {one}"), "200");
-        get.parameters = Some(vec![id_param()]);
-        let mut put = op(
+        let show = op(format!("Show a {one}"), "200", Some(one_of_key(one)));
+        let put = op_with_body(
             format!("Update a {one} (If-Match: revision_number=N)"),
             "200",
+            Some(one_of_key(one)),
+            one_of_key(one),
         );
-        put.parameters = Some(vec![id_param()]);
-        let mut del = op(format!("Delete a {one}"), "204");
-        del.parameters = Some(vec![id_param()]);
+        let del = op(format!("Delete a {one}"), "204", None);
+        let (show, put, del) = (
+            named(show, "show", one),
+            named(put, "update", one),
+            named(del, "delete", one),
+        );
         paths = paths.path(
             format!("/v2.0/{p}/{{id}}"),
             PathItemBuilder::new()
-                .operation(HttpMethod::Get, get)
-                .operation(HttpMethod::Put, put)
-                .operation(HttpMethod::Delete, del)
+                .operation(HttpMethod::Get, with_id(show))
+                .operation(HttpMethod::Put, with_id(put))
+                .operation(HttpMethod::Delete, with_id(del))
                 .build(),
         );
     }
+    let interface = json!({"type": "object", "properties": {
+        "subnet_id": {"type": "string"}, "port_id": {"type": "string"}}});
     for action in ["add_router_interface", "remove_router_interface"] {
-        let mut o = op(format!("{action} by subnet_id or port_id"), "200");
-        o.parameters = Some(vec![id_param()]);
+        let o = op_with_body(
+            format!("{action} by subnet_id or port_id"),
+            "200",
+            Some(json!({"type": "object"})),
+            interface.clone(),
+        );
         paths = paths.path(
             format!("/v2.0/routers/{{id}}/{action}"),
-            PathItemBuilder::new().operation(HttpMethod::Put, o).build(),
+            PathItemBuilder::new()
+                .operation(HttpMethod::Put, with_id(o))
+                .build(),
         );
     }
     for ty in ["bandwidth_limit", "minimum_bandwidth", "dscp_marking"] {
+        let (one, many) = (format!("{ty}_rule"), format!("{ty}_rules"));
+        let list_body = json!({"type": "object", "required": [many],
+            "properties": {many.as_str(): {"type": "array", "items": {"type": "object"}}}});
         paths = paths.path(
-            format!("/v2.0/qos/policies/{{id}}/{ty}_rules"),
+            format!("/v2.0/qos/policies/{{id}}/{many}"),
             PathItemBuilder::new()
-                .operation(HttpMethod::Get, op(format!("List {ty} rules"), "200"))
-                .operation(HttpMethod::Post, op(format!("Create a {ty} rule"), "201"))
+                .operation(
+                    HttpMethod::Get,
+                    with_id(op(format!("List {ty} rules"), "200", Some(list_body))),
+                )
+                .operation(
+                    HttpMethod::Post,
+                    with_id(op_with_body(
+                        format!("Create a {ty} rule"),
+                        "201",
+                        Some(one_of_key(&one)),
+                        one_of_key(&one),
+                    )),
+                )
                 .build(),
         );
     }
+    let neutron_error = json!({"type": "object", "required": ["NeutronError"],
+        "properties": {"NeutronError": {"type": "object",
+            "required": ["type", "message", "detail"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"},
+                           "detail": {"type": "string"}}}}});
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -164,5 +296,10 @@ pub fn openapi() -> OpenApi {
                 .build(),
         )
         .paths(paths.build())
+        .components(Some(
+            ComponentsBuilder::new()
+                .schema("NeutronError", schema(neutron_error))
+                .build(),
+        ))
         .build()
 }

@@ -7,6 +7,8 @@ pub mod app;
 pub mod auth;
 pub mod docs;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 pub mod query;
 pub mod routes;

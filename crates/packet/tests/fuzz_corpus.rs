@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
-}
-
 fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = corpus_dir(target);
-    let mut n = 0;
-    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("readable corpus entry").path();
-        if path.is_file() {
-            let data = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            run(&data);
-            n += 1;
-        }
-    }
-    n
+    fuzzcorpus::replay(env!("CARGO_MANIFEST_DIR"), target, run)
 }
 
 #[test]
@@ -60,10 +40,6 @@ fn tunnel_seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[ignore]
 fn write_seeds() {
     for (target, seeds) in [("extract", common::samples()), ("tunnel", tunnel_seeds())] {
-        let dir = corpus_dir(target);
-        fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in seeds {
-            fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
-        }
+        fuzzcorpus::write_seeds(env!("CARGO_MANIFEST_DIR"), target, seeds);
     }
 }

@@ -61,6 +61,8 @@ pub mod dhcp;
 pub mod echo;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod icmp_error;
 pub mod nd;
 

@@ -24,6 +24,8 @@ pub mod daemon;
 pub mod db;
 pub mod dp;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ofctl;
 pub mod proto;
 pub mod qos_spec;
