@@ -140,11 +140,21 @@ impl FlowCache {
         }
     }
 
-    /// Drops every entry (after pushing their counters).
+    /// Drops every entry (after pushing their counters). The megaflow
+    /// subtables that held entries keep their allocation (the next
+    /// generation usually needs the same masks); those that stayed empty
+    /// since the last flush are dropped, so stale masks do not pile up.
     pub fn flush(&mut self) {
         self.sync_stats();
-        self.emc.iter_mut().for_each(|s| *s = None);
-        self.mega.clear();
+        // Every EMC entry points at a megaflow: none exists without one.
+        if self.n_mega != 0 {
+            self.emc.iter_mut().for_each(|s| *s = None);
+        }
+        self.mega.retain_mut(|t| {
+            let used = !t.is_empty();
+            t.clear();
+            used
+        });
         self.n_mega = 0;
         self.stats.flushes += 1;
     }
@@ -165,7 +175,12 @@ impl FlowCache {
                 }
             }
         }
-        let e = self.mega.iter().find_map(|t| t.find(w))?.clone();
+        let e = self
+            .mega
+            .iter()
+            .filter(|t| !t.is_empty())
+            .find_map(|t| t.find(w))?
+            .clone();
         self.stats.megaflow_hits += 1;
         self.emc_insert(w, h, &e);
         Some(e)
