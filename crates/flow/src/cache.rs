@@ -140,21 +140,14 @@ impl FlowCache {
         }
     }
 
-    /// Drops every entry (after pushing their counters). The megaflow
-    /// subtables that held entries keep their allocation (the next
-    /// generation usually needs the same masks); those that stayed empty
-    /// since the last flush are dropped, so stale masks do not pile up.
+    /// Drops every entry (after pushing their counters).
     pub fn flush(&mut self) {
         self.sync_stats();
         // Every EMC entry points at a megaflow: none exists without one.
         if self.n_mega != 0 {
             self.emc.iter_mut().for_each(|s| *s = None);
         }
-        self.mega.retain_mut(|t| {
-            let used = !t.is_empty();
-            t.clear();
-            used
-        });
+        self.mega.clear();
         self.n_mega = 0;
         self.stats.flushes += 1;
     }
@@ -175,12 +168,7 @@ impl FlowCache {
                 }
             }
         }
-        let e = self
-            .mega
-            .iter()
-            .filter(|t| !t.is_empty())
-            .find_map(|t| t.find(w))?
-            .clone();
+        let e = self.mega.iter().find_map(|t| t.find(w))?.clone();
         self.stats.megaflow_hits += 1;
         self.emc_insert(w, h, &e);
         Some(e)
@@ -204,11 +192,11 @@ impl FlowCache {
                 self.mega.len() - 1
             }
         };
-        let slot = self.mega[i].entry(w, || e.clone());
-        slot.sync();
-        *slot = e.clone();
-        self.n_mega += 1;
         self.emc_insert(w, h, &e);
+        match self.mega[i].insert(w, e) {
+            Some(old) => old.sync(),
+            None => self.n_mega += 1,
+        }
     }
 }
 

@@ -212,9 +212,9 @@ impl FlowTables {
     }
 
     /// Chooses the fields with prefix tries in table `table` (OVS's
-    /// Flow_Table `prefixes` column, ovs-vswitchd.conf.db(5)); the default
-    /// is `nw_src` and `nw_dst`, the only ones supported. Tries change only
-    /// how wide megaflows are, never which flow matches.
+    /// Flow_Table `prefixes` column, ovs-vswitchd.conf.db(5)): `nw_src`
+    /// and/or `nw_dst`, none by default (see [`crate::table`] for why).
+    /// Tries change only how wide megaflows are, never which flow matches.
     pub fn set_prefixes(&self, table: u8, fields: &[Field]) -> Result<(), TableError> {
         if let Some(f) = fields
             .iter()

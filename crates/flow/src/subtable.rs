@@ -86,7 +86,9 @@ pub(crate) struct Subtable {
     /// The non-zero words of the mask as `(index, mask)`, in stage order.
     words: Box<[(u8, u64)]>,
     stages: Box<[StageIndex]>,
-    table: HashTable<(Box<[u64]>, Bucket)>,
+    /// Non-empty buckets, keyed on their flows' (common) masked value,
+    /// which is read from the first flow rather than stored again.
+    table: HashTable<Bucket>,
     pub(crate) max_priority: u16,
     pub(crate) n_rules: usize,
     /// Prefix length of the CIDR mask on `nw_src` / `nw_dst`, if the mask
@@ -144,12 +146,21 @@ impl Subtable {
         h
     }
 
+    /// Whether `w` has the bucket's value in the masked words.
     #[inline]
-    fn eq(&self, w: &Words, vals: &[u64]) -> bool {
-        self.words
-            .iter()
-            .zip(vals)
-            .all(|(&(i, m), &v)| w[i as usize] & m == v)
+    fn eq(words: &[(u8, u64)], w: &Words, b: &Bucket) -> bool {
+        b.first().is_some_and(|r| {
+            let v = &r.flow.matches.value;
+            words
+                .iter()
+                .all(|&(i, m)| w[i as usize] & m == v[i as usize])
+        })
+    }
+
+    /// Hash of a bucket (for rehashing).
+    fn bucket_hash(words: &[(u8, u64)], b: &Bucket) -> u64 {
+        let v = b.first().map(|r| r.flow.matches.value).unwrap_or([0; NW]);
+        fmix(words.iter().fold(0, |h, &(i, m)| mix(h, v[i as usize] & m)))
     }
 
     /// The flows whose masked value equals the packet's, ORing into
@@ -169,11 +180,9 @@ impl Subtable {
         h = self.hash_unwildcard(h, w, consulted, from, self.words.len());
         if self.words.is_empty() {
             // The catch-all tuple holds at most one bucket.
-            return self.table.iter().next().map(|(_, b)| b);
+            return self.table.iter().next();
         }
-        self.table
-            .find(fmix(h), |(vals, _)| self.eq(w, vals))
-            .map(|(_, b)| b)
+        self.table.find(fmix(h), |b| Self::eq(&self.words, w, b))
     }
 
     /// [`Self::hash_range`], also ORing the words' masks into `consulted`.
@@ -198,9 +207,7 @@ impl Subtable {
     /// megaflow mask.
     pub(crate) fn get(&self, value: &Words) -> Option<&Bucket> {
         let h = fmix(self.hash_range(0, value, 0, self.words.len()));
-        self.table
-            .find(h, |(vals, _)| self.eq(value, vals))
-            .map(|(_, b)| b)
+        self.table.find(h, |b| Self::eq(&self.words, value, b))
     }
 
     /// The partial hash of `value` at each stage boundary.
@@ -227,23 +234,15 @@ impl Subtable {
         }
         let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
         let words = &self.words;
-        let entry = self.table.entry(
-            h,
-            |(vals, _)| {
-                words
-                    .iter()
-                    .zip(vals.iter())
-                    .all(|(&(i, m), &v)| value[i as usize] & m == v)
-            },
-            |(vals, _)| fmix(vals.iter().fold(0, |h, &v| mix(h, v))),
-        );
-        let bucket = &mut entry
-            .or_insert_with(|| {
-                let vals = words.iter().map(|&(i, m)| value[i as usize] & m).collect();
-                (vals, Vec::with_capacity(1))
-            })
-            .into_mut()
-            .1;
+        let bucket = self
+            .table
+            .entry(
+                h,
+                |b| Self::eq(words, &value, b),
+                |b| Self::bucket_hash(words, b),
+            )
+            .or_insert_with(|| Vec::with_capacity(1))
+            .into_mut();
         let pos = bucket
             .iter()
             .position(|r| rule.beats(r))
@@ -261,15 +260,10 @@ impl Subtable {
         let value = rule.flow.matches.value;
         let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
         let words = &self.words;
-        let Ok(mut entry) = self.table.find_entry(h, |(vals, _)| {
-            words
-                .iter()
-                .zip(vals.iter())
-                .all(|(&(i, m), &v)| value[i as usize] & m == v)
-        }) else {
+        let Ok(mut entry) = self.table.find_entry(h, |b| Self::eq(words, &value, b)) else {
             return false;
         };
-        let bucket = &mut entry.get_mut().1;
+        let bucket = entry.get_mut();
         let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
             return false;
         };
@@ -294,14 +288,13 @@ impl Subtable {
     }
 
     pub(crate) fn buckets(&self) -> impl Iterator<Item = &Bucket> {
-        self.table.iter().map(|(_, b)| b)
+        self.table.iter()
     }
 
     /// Approximate heap bytes (for the memory benchmark).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(Box<[u64]>, Bucket)>() + 1;
+        let entry = std::mem::size_of::<Bucket>() + 1;
         self.table.capacity() * entry
-            + self.table.len() * self.words.len() * 8
             + self.buckets().map(|b| b.capacity() * 8).sum::<usize>()
             + self
                 .stages

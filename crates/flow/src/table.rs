@@ -6,9 +6,15 @@
 //! * **Staged lookup** inside each subtable (metadata, L2, L3, L4) gives up
 //!   early, and unwildcards only the stages it looked at.
 //! * **Prefix tries** on `nw_src` and `nw_dst` ([`crate::trie`]; OVS's
-//!   `prefixes`, ovs-vswitchd.conf.db(5), both fields by default here) skip
-//!   subtables whose CIDR length no flow's prefix can satisfy for the
-//!   packet's address, unwildcarding only the address bits that decided it.
+//!   Flow_Table `prefixes`, ovs-vswitchd.conf.db(5)) skip subtables whose
+//!   CIDR length no flow's prefix can satisfy for the packet's address,
+//!   unwildcarding only the address bits that decided it. They are off
+//!   until [`crate::FlowTables::set_prefixes`] turns them on for a table
+//!   (OVS turns on ip_dst and ip_src by default): a walk costs more than
+//!   the hash probes it saves here (about +30 % per miss at 1,000 flows,
+//!   +50 % at 100,000, see the flow benchmark notes), and what it buys is
+//!   wider megaflows, i.e. fewer misses, which pays off only for tables of
+//!   many address prefixes facing many distinct addresses.
 //! * **Conjunctive matches** are resolved after the ordinary search
 //!   ([`crate::conj`]).
 //!
@@ -26,7 +32,8 @@ use std::sync::Arc;
 /// The fields that can have a prefix trie, in `Subtable::plens` order.
 pub const PREFIX_FIELDS: [Field; 2] = [Field::NwSrc, Field::NwDst];
 
-/// One OpenFlow table.
+/// One OpenFlow table (no prefix tries until [`Table::set_prefixes`]).
+#[derive(Default)]
 pub struct Table {
     /// Sorted by `max_priority`, highest first.
     subtables: Vec<Subtable>,
@@ -34,17 +41,6 @@ pub struct Table {
     /// Which of [`PREFIX_FIELDS`] have a trie.
     prefixes: [bool; 2],
     n_rules: usize,
-}
-
-impl Default for Table {
-    fn default() -> Self {
-        Table {
-            subtables: Vec::new(),
-            tries: Default::default(),
-            prefixes: [true; 2],
-            n_rules: 0,
-        }
-    }
 }
 
 /// The CIDR prefix of `rule` on prefix field `f`, if it has one.

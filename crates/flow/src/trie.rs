@@ -43,9 +43,11 @@ pub(crate) struct PrefixTrie {
 }
 
 impl Default for PrefixTrie {
+    /// An empty trie; the root is allocated with the first prefix, so that
+    /// the 255 tables' unused tries cost nothing.
     fn default() -> Self {
         PrefixTrie {
-            nodes: vec![Node::default()],
+            nodes: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -97,6 +99,9 @@ impl PrefixTrie {
 
     /// Adds one flow's `addr/len` (`1 <= len <= 32`).
     pub(crate) fn insert(&mut self, addr: u32, len: u8) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Node::default());
+        }
         let addr = addr & lead(len);
         let mut cur = ROOT;
         loop {
@@ -153,6 +158,9 @@ impl PrefixTrie {
 
     /// Removes one flow's `addr/len`, merging nodes left without purpose.
     pub(crate) fn remove(&mut self, addr: u32, len: u8) {
+        if self.nodes.is_empty() {
+            return;
+        }
         let addr = addr & lead(len);
         // (node, parent) pairs from the root down.
         let mut parent = ROOT;

@@ -77,17 +77,13 @@ impl<V> TupleTable<V> {
             .map(|(_, v)| v)
     }
 
-    /// Mutable access to the value for `w`, inserting `make()` if absent.
-    pub(crate) fn entry(&mut self, w: &Words, make: impl FnOnce() -> V) -> &mut V {
+    /// Stores `value` for the masked words of `w`, returning the value it
+    /// replaces, if any. The key is only built for a new entry.
+    pub(crate) fn insert(&mut self, w: &Words, value: V) -> Option<V> {
         let h = self.hash_of(w);
-        let vals: Box<[u64]> = self
-            .idx
-            .iter()
-            .map(|&i| w[i as usize] & self.mask[i as usize])
-            .collect();
         let idx = &self.idx;
         let mask = &self.mask;
-        let entry = self.table.entry(
+        match self.table.entry(
             h,
             |(v, _)| {
                 idx.iter()
@@ -95,24 +91,24 @@ impl<V> TupleTable<V> {
                     .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
             },
             |(v, _)| Self::hash_vals(v),
-        );
-        &mut entry.or_insert_with(|| (vals, make())).into_mut().1
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                Some(std::mem::replace(&mut e.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let vals = idx
+                    .iter()
+                    .map(|&i| w[i as usize] & mask[i as usize])
+                    .collect();
+                e.insert((vals, value));
+                None
+            }
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.table.len()
-    }
-
-    /// Whether the table holds no entry.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
-    /// Drops every entry, keeping the allocation.
-    pub(crate) fn clear(&mut self) {
-        self.table.clear();
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
@@ -131,12 +127,16 @@ mod tests {
         let mut t: TupleTable<u32> = TupleTable::new(mask);
         let mut w = [0u64; NW];
         w[3] = 0x1234;
-        *t.entry(&w, || 0) += 7;
+        assert_eq!(t.insert(&w, 7), None);
         let mut probe = [9u64; NW];
         probe[3] = 0xff34;
         assert_eq!(t.find(&probe), Some(&7));
         probe[3] = 0x35;
         assert_eq!(t.find(&probe), None);
         assert_eq!(t.len(), 1);
+        probe[3] = 0xab34;
+        assert_eq!(t.insert(&probe, 8), Some(7));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.find(&w), Some(&8));
     }
 }

@@ -6,8 +6,10 @@ use flow::fields::Field;
 use flow::{parse_flow, parse_packet, trace, FlowOp, FlowTables};
 use std::time::Duration;
 
+/// Tables with prefix tries on nw_src and nw_dst in table 0.
 fn tables(flows: &[&str]) -> FlowTables {
     let t = FlowTables::new();
+    t.set_prefixes(0, &[Field::NwSrc, Field::NwDst]).unwrap();
     let ops = flows
         .iter()
         .map(|f| FlowOp::Add(parse_flow(f).unwrap().flow))
