@@ -143,7 +143,10 @@ impl FlowCache {
     /// Drops every entry (after pushing their counters).
     pub fn flush(&mut self) {
         self.sync_stats();
-        self.emc.iter_mut().for_each(|s| *s = None);
+        // Every EMC entry points at a megaflow: none exists without one.
+        if self.n_mega != 0 {
+            self.emc.iter_mut().for_each(|s| *s = None);
+        }
         self.mega.clear();
         self.n_mega = 0;
         self.stats.flushes += 1;
@@ -189,11 +192,11 @@ impl FlowCache {
                 self.mega.len() - 1
             }
         };
-        let slot = self.mega[i].entry(w, || e.clone());
-        slot.sync();
-        *slot = e.clone();
-        self.n_mega += 1;
         self.emc_insert(w, h, &e);
+        match self.mega[i].insert(w, e) {
+            Some(old) => old.sync(),
+            None => self.n_mega += 1,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The flow tables: up to 255 OpenFlow tables, each a tuple-space-search
-//! classifier (one hash table per distinct mask, subtables visited in order
-//! of their highest priority, stopping as soon as no remaining subtable can
-//! beat the best match — OVS's lib/classifier.c design).
+//! classifier ([`Table`]: one hash table per distinct mask, subtables
+//! visited in order of their highest priority with early exit, staged
+//! lookup, prefix tries — OVS's lib/classifier.c design).
 //!
 //! **Priority semantics.** The highest-priority matching flow wins. When
 //! several flows of the *same* priority match a packet, OpenFlow leaves the
@@ -20,9 +20,9 @@
 
 use crate::actions::{Action, FlowMod};
 use crate::error::TableError;
-use crate::flowvec::Words;
+use crate::fields::Field;
 use crate::print::FlowStats;
-use crate::tuple::TupleTable;
+pub use crate::table::Table;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -36,8 +36,8 @@ pub struct Rule {
     pub flow: FlowMod,
     /// Whether the flow's actions are `conjunction(...)`: a *soft* match
     /// ([`crate::conj`]).
-    conj: bool,
-    seq: u64,
+    pub(crate) conj: bool,
+    pub(crate) seq: u64,
     created_ns: u64,
     modified_ns: AtomicU64,
     used_ns: AtomicU64,
@@ -108,7 +108,7 @@ impl Rule {
 
     /// Whether this rule beats `other` (higher priority, then older).
     #[inline]
-    fn beats(&self, other: &Rule) -> bool {
+    pub(crate) fn beats(&self, other: &Rule) -> bool {
         (self.flow.priority, std::cmp::Reverse(self.seq))
             > (other.flow.priority, std::cmp::Reverse(other.seq))
     }
@@ -119,213 +119,6 @@ impl Rule {
             Action::Enqueue { port: p, .. } => *p == port,
             _ => false,
         })
-    }
-}
-
-struct Subtable {
-    rules: TupleTable<Vec<Arc<Rule>>>,
-    max_priority: u16,
-    n_rules: usize,
-}
-
-/// One OpenFlow table.
-#[derive(Default)]
-pub struct Table {
-    /// Sorted by `max_priority`, highest first.
-    subtables: Vec<Subtable>,
-    n_rules: usize,
-}
-
-impl Table {
-    /// Finds the flow for `w` (OpenFlow priority order, conjunctive
-    /// matches resolved as [`crate::conj`] describes), ORing every mask it
-    /// consulted into `consulted` (the megaflow mask).
-    #[inline]
-    pub fn lookup(&self, w: &Words, consulted: &mut Words) -> Option<&Arc<Rule>> {
-        let mut soft = Vec::new();
-        let hard = self.scan(w, consulted, Some(&mut soft));
-        let found = if soft.is_empty() {
-            hard
-        } else {
-            self.resolve_conjunctions(w, consulted, hard, soft)
-        };
-        // A packet's conj_id is always 0 (only the second lookup of a
-        // conjunction sets it, on a copy), so a megaflow need not match it.
-        consulted[crate::flowvec::W_CONJ_ID] = 0;
-        found
-    }
-
-    /// The conjunctive part of [`Self::lookup`], off the common path.
-    #[cold]
-    fn resolve_conjunctions<'a>(
-        &'a self,
-        w: &Words,
-        consulted: &mut Words,
-        hard: Option<&'a Arc<Rule>>,
-        mut soft: Vec<&'a Arc<Rule>>,
-    ) -> Option<&'a Arc<Rule>> {
-        // At equal priority the ordinary flow wins (lib/classifier.c).
-        let floor = hard.map_or(-1, |h| i32::from(h.priority()));
-        soft.retain(|r| i32::from(r.priority()) > floor);
-        while let Some(pri) = soft.iter().map(|r| r.priority()).max() {
-            for id in crate::conj::completed(&soft, pri) {
-                let mut w2 = *w;
-                crate::fields::Field::ConjId.set(&mut w2, u128::from(id));
-                if let Some(r) = self.scan(&w2, consulted, None) {
-                    return Some(r);
-                }
-            }
-            soft.retain(|r| r.priority() != pri);
-        }
-        hard
-    }
-
-    /// Tuple-space search for the best ordinary (*hard*) flow. Flows with
-    /// `conjunction` actions are collected into `soft` when given and
-    /// skipped otherwise; they never end the search.
-    #[inline]
-    fn scan<'a>(
-        &'a self,
-        w: &Words,
-        consulted: &mut Words,
-        mut soft: Option<&mut Vec<&'a Arc<Rule>>>,
-    ) -> Option<&'a Arc<Rule>> {
-        let mut best: Option<&Arc<Rule>> = None;
-        for st in &self.subtables {
-            if let Some(b) = best {
-                if st.max_priority < b.priority() {
-                    break;
-                }
-            }
-            st.rules.unwildcard_into(consulted);
-            let Some(bucket) = st.rules.find(w) else {
-                continue;
-            };
-            // The bucket is sorted best first.
-            for r in bucket {
-                if best.is_some_and(|b| !r.beats(b)) {
-                    break;
-                }
-                if !r.conj {
-                    best = Some(r);
-                    break;
-                }
-                if let Some(s) = soft.as_deref_mut() {
-                    s.push(r);
-                }
-            }
-        }
-        best
-    }
-
-    fn subtable_mut(&mut self, mask: &Words) -> usize {
-        match self.subtables.iter().position(|s| &s.rules.mask == mask) {
-            Some(i) => i,
-            None => {
-                self.subtables.push(Subtable {
-                    rules: TupleTable::new(*mask),
-                    max_priority: 0,
-                    n_rules: 0,
-                });
-                self.subtables.len() - 1
-            }
-        }
-    }
-
-    fn resort(&mut self) {
-        self.subtables.retain(|s| s.n_rules > 0);
-        self.subtables
-            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
-    }
-
-    /// The rule with exactly this match and priority.
-    pub fn find_exact(&self, f: &FlowMod) -> Option<&Arc<Rule>> {
-        let st = self
-            .subtables
-            .iter()
-            .find(|s| s.rules.mask == f.matches.mask)?;
-        st.rules
-            .find(&f.matches.value)?
-            .iter()
-            .find(|r| r.priority() == f.priority)
-    }
-
-    fn insert(&mut self, rule: Arc<Rule>) {
-        let i = self.subtable_mut(&rule.flow.matches.mask);
-        let st = &mut self.subtables[i];
-        let bucket = st.rules.entry(&rule.flow.matches.value, Vec::new);
-        let pos = bucket
-            .iter()
-            .position(|r| rule.beats(r))
-            .unwrap_or(bucket.len());
-        let p = rule.priority();
-        bucket.insert(pos, rule);
-        st.n_rules += 1;
-        self.n_rules += 1;
-        if p > st.max_priority || st.n_rules == 1 {
-            st.max_priority = p.max(st.max_priority);
-            self.resort();
-        }
-    }
-
-    fn remove(&mut self, rule: &Arc<Rule>) -> bool {
-        let Some(st) = self
-            .subtables
-            .iter_mut()
-            .find(|s| s.rules.mask == rule.flow.matches.mask)
-        else {
-            return false;
-        };
-        let value = rule.flow.matches.value;
-        let Some(bucket) = st.rules.get_mut(&value) else {
-            return false;
-        };
-        let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
-            return false;
-        };
-        bucket.remove(pos);
-        if bucket.is_empty() {
-            st.rules.remove(&value);
-        }
-        st.n_rules -= 1;
-        self.n_rules -= 1;
-        if rule.priority() == st.max_priority {
-            st.max_priority = st
-                .rules
-                .values()
-                .flatten()
-                .map(|r| r.priority())
-                .max()
-                .unwrap_or(0);
-            self.resort();
-        }
-        true
-    }
-
-    /// All rules, highest priority first.
-    pub fn rules(&self) -> Vec<Arc<Rule>> {
-        let mut v: Vec<Arc<Rule>> = self
-            .subtables
-            .iter()
-            .flat_map(|s| s.rules.values().flatten().cloned())
-            .collect();
-        v.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq.cmp(&b.seq)));
-        v
-    }
-
-    /// Number of flows.
-    pub fn len(&self) -> usize {
-        self.n_rules
-    }
-
-    /// Whether the table has no flows.
-    pub fn is_empty(&self) -> bool {
-        self.n_rules == 0
-    }
-
-    /// Number of subtables (distinct masks).
-    pub fn n_subtables(&self) -> usize {
-        self.subtables.len()
     }
 }
 
@@ -348,16 +141,7 @@ impl TableSet {
 
     /// Approximate heap bytes used by the tables (for the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
-        let per_rule = std::mem::size_of::<Rule>() + 16;
-        self.tables
-            .iter()
-            .flat_map(|t| &t.subtables)
-            .map(|s| {
-                s.rules.heap_bytes()
-                    + s.n_rules * (per_rule + std::mem::size_of::<Arc<Rule>>())
-                    + s.rules.values().map(|b| b.capacity() * 8).sum::<usize>()
-            })
-            .sum()
+        self.tables.iter().map(Table::heap_bytes).sum()
     }
 }
 
@@ -425,6 +209,28 @@ impl FlowTables {
     fn bump(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Chooses the fields with prefix tries in table `table` (OVS's
+    /// Flow_Table `prefixes` column, ovs-vswitchd.conf.db(5)): `nw_src`
+    /// and/or `nw_dst`, none by default (see [`crate::table`] for why).
+    /// Tries change only how wide megaflows are, never which flow matches.
+    pub fn set_prefixes(&self, table: u8, fields: &[Field]) -> Result<(), TableError> {
+        if let Some(f) = fields
+            .iter()
+            .find(|f| !crate::table::PREFIX_FIELDS.contains(f))
+        {
+            return Err(TableError::Inconsistent(format!(
+                "prefixes: {} cannot have a prefix trie (only nw_src and nw_dst)",
+                f.info().name
+            )));
+        }
+        if table as usize >= N_TABLES {
+            return Err(TableError::Inconsistent(format!("no table {table}")));
+        }
+        self.write().tables[table as usize].set_prefixes(fields);
+        self.bump();
+        Ok(())
     }
 
     /// Adds one flow (`ovs-ofctl add-flow`).

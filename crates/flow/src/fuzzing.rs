@@ -99,7 +99,8 @@ fn check_error(s: &str, e: &crate::ParseError) {
 /// Most flows the `translate` target installs (keeps each run short).
 const MAX_FLOWS: usize = 64;
 
-/// Target `translate`. Input layout: byte 0 is the ingress port (mod 8),
+/// Target `translate`. Input layout: byte 0 is the ingress port (mod 8;
+/// bit 7 turns on the nw_src/nw_dst prefix tries of tables 0..8),
 /// byte 1 selects which packet fields the follow-up variants perturb, then
 /// flow lines (`add-flow` syntax, one per line) up to the first NUL byte,
 /// then an Ethernet frame.
@@ -121,6 +122,11 @@ pub fn translate_target(data: &[u8]) {
         return;
     };
     let tables = FlowTables::new();
+    if port & 0x80 != 0 {
+        for t in 0..8 {
+            let _ = tables.set_prefixes(t, &[Field::NwSrc, Field::NwDst]);
+        }
+    }
     for line in text.lines().take(MAX_FLOWS) {
         if let Ok(p) = parse_flow(line) {
             let _ = tables.add_flow(p.flow, Duration::ZERO);

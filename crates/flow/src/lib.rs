@@ -8,8 +8,9 @@
 //! * [`parse`], [`print`]: ovs-ofctl(8) flow syntax in and out, normalized as
 //!   OVS prints it; `parse(print(f)) == f`.
 //! * [`conj`]: conjunctive matches (`conjunction(id, k/n)`, `conj_id`).
-//! * [`classifier`]: up to 255 tables, tuple-space search, atomic batches,
-//!   timeouts in injected time, counters.
+//! * [`classifier`]: up to 255 tables, atomic batches, timeouts in injected
+//!   time, counters; [`table`]: one table's tuple-space search with staged
+//!   lookup, prefix tries and priority-ordered early exit.
 //! * [`translate`], [`learn`]: running a packet through the tables.
 //! * [`cache`]: exact-match + megaflow cache with generation invalidation.
 //! * [`trace`]: `ofproto/trace`-style explanations.
@@ -31,8 +32,11 @@ pub mod matching;
 pub mod parse;
 pub mod parse_actions;
 pub mod print;
+mod subtable;
+pub mod table;
 pub mod trace;
 pub mod translate;
+mod trie;
 mod tuple;
 
 pub use actions::{Action, DpAction, FlowMod};

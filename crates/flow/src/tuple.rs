@@ -1,6 +1,6 @@
-//! One hash table per distinct mask: the building block of tuple-space
-//! search, used by both the classifier's subtables and the megaflow cache
-//! (as OVS's `cls_subtable` and `dpcls_subtable`).
+//! One hash table per distinct mask: the megaflow cache's subtables (as
+//! OVS's `dpcls_subtable`), and the hash mixing the classifier's
+//! subtables share.
 
 use crate::flowvec::{Words, NW};
 use hashbrown::HashTable;
@@ -8,7 +8,7 @@ use hashbrown::HashTable;
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 #[inline]
-fn mix(h: u64, w: u64) -> u64 {
+pub(crate) fn mix(h: u64, w: u64) -> u64 {
     (h.rotate_left(5) ^ w).wrapping_mul(K)
 }
 
@@ -63,14 +63,6 @@ impl<V> TupleTable<V> {
             .all(|(&i, &v)| w[i as usize] & self.mask[i as usize] == v)
     }
 
-    /// ORs this table's mask into `consulted` (only the non-zero words).
-    #[inline]
-    pub(crate) fn unwildcard_into(&self, consulted: &mut Words) {
-        for &i in self.idx.iter() {
-            consulted[i as usize] |= self.mask[i as usize];
-        }
-    }
-
     /// The value stored for the masked packet words.
     #[inline]
     pub(crate) fn find(&self, w: &Words) -> Option<&V> {
@@ -85,17 +77,13 @@ impl<V> TupleTable<V> {
             .map(|(_, v)| v)
     }
 
-    /// Mutable access to the value for `w`, inserting `make()` if absent.
-    pub(crate) fn entry(&mut self, w: &Words, make: impl FnOnce() -> V) -> &mut V {
+    /// Stores `value` for the masked words of `w`, returning the value it
+    /// replaces, if any. The key is only built for a new entry.
+    pub(crate) fn insert(&mut self, w: &Words, value: V) -> Option<V> {
         let h = self.hash_of(w);
-        let vals: Box<[u64]> = self
-            .idx
-            .iter()
-            .map(|&i| w[i as usize] & self.mask[i as usize])
-            .collect();
         let idx = &self.idx;
         let mask = &self.mask;
-        let entry = self.table.entry(
+        match self.table.entry(
             h,
             |(v, _)| {
                 idx.iter()
@@ -103,37 +91,19 @@ impl<V> TupleTable<V> {
                     .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
             },
             |(v, _)| Self::hash_vals(v),
-        );
-        &mut entry.or_insert_with(|| (vals, make())).into_mut().1
-    }
-
-    /// Mutable access to an existing value.
-    pub(crate) fn get_mut(&mut self, w: &Words) -> Option<&mut V> {
-        let h = self.hash_of(w);
-        let idx = &self.idx;
-        let mask = &self.mask;
-        self.table
-            .find_mut(h, |(v, _)| {
-                idx.iter()
-                    .zip(v.iter())
-                    .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
-            })
-            .map(|(_, v)| v)
-    }
-
-    /// Removes the value for `w`.
-    pub(crate) fn remove(&mut self, w: &Words) -> Option<V> {
-        let h = self.hash_of(w);
-        let idx = &self.idx;
-        let mask = &self.mask;
-        self.table
-            .find_entry(h, |(v, _)| {
-                idx.iter()
-                    .zip(v.iter())
-                    .all(|(&i, &x)| w[i as usize] & mask[i as usize] == x)
-            })
-            .ok()
-            .map(|e| e.remove().0 .1)
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                Some(std::mem::replace(&mut e.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let vals = idx
+                    .iter()
+                    .map(|&i| w[i as usize] & mask[i as usize])
+                    .collect();
+                e.insert((vals, value));
+                None
+            }
+        }
     }
 
     #[cfg(test)]
@@ -143,12 +113,6 @@ impl<V> TupleTable<V> {
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.table.iter().map(|(_, v)| v)
-    }
-
-    /// Approximate heap bytes used (for the memory benchmark).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<(Box<[u64]>, V)>() + 1)
-            + self.table.len() * self.idx.len() * 8
     }
 }
 
@@ -163,13 +127,16 @@ mod tests {
         let mut t: TupleTable<u32> = TupleTable::new(mask);
         let mut w = [0u64; NW];
         w[3] = 0x1234;
-        *t.entry(&w, || 0) += 7;
+        assert_eq!(t.insert(&w, 7), None);
         let mut probe = [9u64; NW];
         probe[3] = 0xff34;
         assert_eq!(t.find(&probe), Some(&7));
         probe[3] = 0x35;
         assert_eq!(t.find(&probe), None);
-        assert_eq!(t.remove(&w), Some(7));
-        assert_eq!(t.len(), 0);
+        assert_eq!(t.len(), 1);
+        probe[3] = 0xab34;
+        assert_eq!(t.insert(&probe, 8), Some(7));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.find(&w), Some(&8));
     }
 }

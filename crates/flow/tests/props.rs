@@ -419,8 +419,14 @@ proptest! {
         rules in proptest::collection::vec(small_rule_or_conj(), 0..24),
         later in proptest::collection::vec(small_rule_or_conj(), 0..4),
         packets in proptest::collection::vec(small_packet(), 1..40),
+        tries in any::<bool>(),
     ) {
         let t = FlowTables::new();
+        if tries {
+            for table in 0..4 {
+                t.set_prefixes(table, &[Field::NwSrc, Field::NwDst]).unwrap();
+            }
+        }
         t.transaction(rules.into_iter().map(FlowOp::Add).collect(), Duration::ZERO).unwrap();
         let mut cache = FlowCache::new(64, 16);
         let half = packets.len() / 2;

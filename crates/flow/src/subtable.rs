@@ -1,0 +1,337 @@
+//! One classifier subtable: the flows of one table that share a mask, in a
+//! hash table keyed on the masked packet words, with OVS's *staged lookup*
+//! (lib/classifier.c, "staged lookup"; Pfaff et al., "The Design and
+//! Implementation of Open vSwitch", NSDI 2015, §5.3).
+//!
+//! The mask's words are visited stage by stage — metadata, L2, L3, L4 —
+//! hashing as they go. At the end of every stage but the last, the hash so
+//! far is looked up in a small index of the flows' partial hashes: if no
+//! flow agrees with the packet on the stages seen, the subtable cannot
+//! match, and only those stages' bits join the megaflow mask. A packet
+//! that misses on `in_port` then yields a megaflow that does not care about
+//! its addresses or ports.
+
+use crate::classifier::Rule;
+use crate::flowvec::*;
+use crate::tuple::{fmix, mix};
+use hashbrown::HashTable;
+use std::sync::Arc;
+
+/// The stage a word belongs to (0 metadata, 1 L2, 2 L3, 3 L4). Words added
+/// later default to metadata, which only affects how early a miss is seen.
+fn stage_of(word: usize) -> u8 {
+    match word {
+        W_DL_DST | W_DL_SRC => 1,
+        W_NW_ADDR | W_NW_MISC | W_ARP_SHA | W_ARP_THA => 2,
+        _ if (W_IPV6_SRC..W_ND_TARGET).contains(&word) => 2,
+        W_TP => 3,
+        _ if (W_ND_TARGET..W_ND_TARGET + 2).contains(&word) => 3,
+        _ => 0,
+    }
+}
+
+/// Flows with the same masked value, best (highest priority, oldest) first.
+pub(crate) type Bucket = Vec<Arc<Rule>>;
+
+/// The partial hashes of the flows up to one stage boundary, with counts.
+struct StageIndex {
+    /// Number of entries of `words` the stage covers (a prefix).
+    end: usize,
+    hashes: HashTable<(u64, u32)>,
+    /// The only partial hash, when there is exactly one (typically a stage
+    /// that is just `dl_type=0x0800`): a compare instead of a probe.
+    only: Option<u64>,
+}
+
+impl StageIndex {
+    #[inline]
+    fn contains(&self, h: u64) -> bool {
+        match self.only {
+            Some(o) => o == h,
+            None => self.hashes.find(fmix(h), |e| e.0 == h).is_some(),
+        }
+    }
+
+    fn refresh(&mut self) {
+        self.only = if self.hashes.len() == 1 {
+            self.hashes.iter().next().map(|e| e.0)
+        } else {
+            None
+        };
+    }
+
+    fn add(&mut self, h: u64) {
+        match self.hashes.find_mut(fmix(h), |e| e.0 == h) {
+            Some(e) => e.1 += 1,
+            None => {
+                self.hashes.insert_unique(fmix(h), (h, 1), |e| fmix(e.0));
+            }
+        }
+        self.refresh();
+    }
+
+    fn sub(&mut self, h: u64) {
+        if let Ok(mut e) = self.hashes.find_entry(fmix(h), |e| e.0 == h) {
+            e.get_mut().1 -= 1;
+            if e.get().1 == 0 {
+                e.remove();
+            }
+        }
+        self.refresh();
+    }
+}
+
+pub(crate) struct Subtable {
+    pub(crate) mask: Words,
+    /// The non-zero words of the mask as `(index, mask)`, in stage order.
+    words: Box<[(u8, u64)]>,
+    stages: Box<[StageIndex]>,
+    /// Non-empty buckets, keyed on their flows' (common) masked value,
+    /// which is read from the first flow rather than stored again.
+    table: HashTable<Bucket>,
+    pub(crate) max_priority: u16,
+    pub(crate) n_rules: usize,
+    /// Prefix length of the CIDR mask on `nw_src` / `nw_dst`, if the mask
+    /// there is a non-empty CIDR prefix (these subtables can be skipped by
+    /// the table's prefix tries).
+    pub(crate) plens: [Option<u8>; 2],
+    /// Whether one of `plens` has a trie in the owning table (kept by
+    /// [`crate::table::Table`]): one test on the lookup path.
+    pub(crate) uses_trie: bool,
+}
+
+/// The CIDR prefix length of a 32-bit mask, if it is one.
+pub(crate) fn cidr_len(mask: u32) -> Option<u8> {
+    let n = mask.leading_ones();
+    (n > 0 && mask.checked_shl(n).unwrap_or(0) == 0).then_some(n as u8)
+}
+
+impl Subtable {
+    pub(crate) fn new(mask: Words) -> Subtable {
+        let mut words: Vec<(u8, u64)> = (0..NW)
+            .filter(|&i| mask[i] != 0)
+            .map(|i| (i as u8, mask[i]))
+            .collect();
+        words.sort_by_key(|&(i, _)| (stage_of(i as usize), i));
+        let mut stages = Vec::new();
+        for k in 1..words.len() {
+            if stage_of(words[k].0 as usize) != stage_of(words[k - 1].0 as usize) {
+                stages.push(StageIndex {
+                    end: k,
+                    hashes: HashTable::new(),
+                    only: None,
+                });
+            }
+        }
+        let plens = [crate::fields::Field::NwSrc, crate::fields::Field::NwDst]
+            .map(|f| cidr_len(f.get(&mask) as u32));
+        Subtable {
+            mask,
+            words: words.into(),
+            stages: stages.into(),
+            table: HashTable::new(),
+            max_priority: 0,
+            n_rules: 0,
+            plens,
+            uses_trie: false,
+        }
+    }
+
+    /// Hash of the masked words `words[from..to]`, continuing from `h`.
+    #[inline]
+    fn hash_range(&self, mut h: u64, w: &Words, from: usize, to: usize) -> u64 {
+        for &(i, m) in &self.words[from..to] {
+            h = mix(h, w[i as usize] & m);
+        }
+        h
+    }
+
+    /// Whether `w` has the bucket's value in the masked words.
+    #[inline]
+    fn eq(words: &[(u8, u64)], w: &Words, b: &Bucket) -> bool {
+        b.first().is_some_and(|r| {
+            let v = &r.flow.matches.value;
+            words
+                .iter()
+                .all(|&(i, m)| w[i as usize] & m == v[i as usize])
+        })
+    }
+
+    /// Hash of a bucket (for rehashing).
+    fn bucket_hash(words: &[(u8, u64)], b: &Bucket) -> u64 {
+        let v = b.first().map(|r| r.flow.matches.value).unwrap_or([0; NW]);
+        fmix(words.iter().fold(0, |h, &(i, m)| mix(h, v[i as usize] & m)))
+    }
+
+    /// The flows whose masked value equals the packet's, ORing into
+    /// `consulted` the bits the answer depended on (only the stages looked
+    /// at when a stage index rules the subtable out).
+    #[inline]
+    pub(crate) fn find(&self, w: &Words, consulted: &mut Words) -> Option<&Bucket> {
+        let mut h = 0;
+        let mut from = 0;
+        for st in self.stages.iter() {
+            h = self.hash_unwildcard(h, w, consulted, from, st.end);
+            if !st.contains(h) {
+                return None;
+            }
+            from = st.end;
+        }
+        h = self.hash_unwildcard(h, w, consulted, from, self.words.len());
+        if self.words.is_empty() {
+            // The catch-all tuple holds at most one bucket.
+            return self.table.iter().next();
+        }
+        self.table.find(fmix(h), |b| Self::eq(&self.words, w, b))
+    }
+
+    /// [`Self::hash_range`], also ORing the words' masks into `consulted`.
+    #[inline]
+    fn hash_unwildcard(
+        &self,
+        mut h: u64,
+        w: &Words,
+        consulted: &mut Words,
+        from: usize,
+        to: usize,
+    ) -> u64 {
+        for &(i, m) in &self.words[from..to] {
+            let i = i as usize;
+            consulted[i] |= m;
+            h = mix(h, w[i] & m);
+        }
+        h
+    }
+
+    /// The bucket for exactly this (masked) value, without touching a
+    /// megaflow mask.
+    pub(crate) fn get(&self, value: &Words) -> Option<&Bucket> {
+        let h = fmix(self.hash_range(0, value, 0, self.words.len()));
+        self.table.find(h, |b| Self::eq(&self.words, value, b))
+    }
+
+    /// The partial hash of `value` at each stage boundary.
+    fn stage_hashes(&self, value: &Words) -> Vec<u64> {
+        let mut h = 0;
+        let mut from = 0;
+        self.stages
+            .iter()
+            .map(|st| {
+                h = self.hash_range(h, value, from, st.end);
+                from = st.end;
+                h
+            })
+            .collect()
+    }
+
+    /// Adds `rule` (whose match has this subtable's mask) in priority
+    /// order within its bucket.
+    pub(crate) fn insert(&mut self, rule: Arc<Rule>) {
+        let value = rule.flow.matches.value;
+        let hs = self.stage_hashes(&value);
+        for (st, h) in self.stages.iter_mut().zip(hs) {
+            st.add(h);
+        }
+        let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
+        let words = &self.words;
+        let bucket = self
+            .table
+            .entry(
+                h,
+                |b| Self::eq(words, &value, b),
+                |b| Self::bucket_hash(words, b),
+            )
+            .or_insert_with(|| Vec::with_capacity(1))
+            .into_mut();
+        let pos = bucket
+            .iter()
+            .position(|r| rule.beats(r))
+            .unwrap_or(bucket.len());
+        let p = rule.priority();
+        bucket.insert(pos, rule);
+        self.n_rules += 1;
+        if p > self.max_priority || self.n_rules == 1 {
+            self.max_priority = p.max(self.max_priority);
+        }
+    }
+
+    /// Removes exactly `rule`; false if it is not here.
+    pub(crate) fn remove(&mut self, rule: &Arc<Rule>) -> bool {
+        let value = rule.flow.matches.value;
+        let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
+        let words = &self.words;
+        let Ok(mut entry) = self.table.find_entry(h, |b| Self::eq(words, &value, b)) else {
+            return false;
+        };
+        let bucket = entry.get_mut();
+        let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
+            return false;
+        };
+        bucket.remove(pos);
+        if bucket.is_empty() {
+            entry.remove();
+        }
+        let hs = self.stage_hashes(&value);
+        for (st, h) in self.stages.iter_mut().zip(hs) {
+            st.sub(h);
+        }
+        self.n_rules -= 1;
+        if rule.priority() == self.max_priority {
+            self.max_priority = self
+                .buckets()
+                .flatten()
+                .map(|r| r.priority())
+                .max()
+                .unwrap_or(0);
+        }
+        true
+    }
+
+    pub(crate) fn buckets(&self) -> impl Iterator<Item = &Bucket> {
+        self.table.iter()
+    }
+
+    /// Approximate heap bytes (for the memory benchmark).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<Bucket>() + 1;
+        self.table.capacity() * entry
+            + self.buckets().map(|b| b.capacity() * 8).sum::<usize>()
+            + self
+                .stages
+                .iter()
+                .map(|s| s.hashes.capacity() * 17)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::Field;
+
+    #[test]
+    fn cidr_lengths() {
+        assert_eq!(cidr_len(0xffff_ff00), Some(24));
+        assert_eq!(cidr_len(u32::MAX), Some(32));
+        assert_eq!(cidr_len(0), None);
+        assert_eq!(cidr_len(0xff00_ff00), None);
+    }
+
+    #[test]
+    fn stages_follow_metadata_l2_l3_l4() {
+        let mut m = [0u64; NW];
+        Field::TpDst.unwildcard(&mut m, 0xffff);
+        Field::InPort.unwildcard(&mut m, u32::MAX as u128);
+        Field::DlType.unwildcard(&mut m, 0xffff);
+        Field::NwDst.unwildcard(&mut m, 0xffff_ff00);
+        let st = Subtable::new(m);
+        let order: Vec<u8> = st
+            .words
+            .iter()
+            .map(|&(i, _)| stage_of(i as usize))
+            .collect();
+        assert_eq!(order, [0, 1, 2, 3]);
+        assert_eq!(st.stages.len(), 3);
+        assert_eq!(st.plens, [None, Some(24)]);
+    }
+}

@@ -1,0 +1,285 @@
+//! One OpenFlow table: tuple-space search as OVS's lib/classifier.c does it.
+//!
+//! * **Subtables** (one per distinct mask, [`crate::subtable`]) are kept
+//!   sorted by the highest priority they hold; the search stops as soon as
+//!   the best flow found so far outranks every remaining subtable.
+//! * **Staged lookup** inside each subtable (metadata, L2, L3, L4) gives up
+//!   early, and unwildcards only the stages it looked at.
+//! * **Prefix tries** on `nw_src` and `nw_dst` ([`crate::trie`]; OVS's
+//!   Flow_Table `prefixes`, ovs-vswitchd.conf.db(5)) skip subtables whose
+//!   CIDR length no flow's prefix can satisfy for the packet's address,
+//!   unwildcarding only the address bits that decided it. They are off
+//!   until [`crate::FlowTables::set_prefixes`] turns them on for a table
+//!   (OVS turns on ip_dst and ip_src by default): a walk costs more than
+//!   the hash probes it saves here (about +30 % per miss at 1,000 flows,
+//!   +50 % at 100,000, see the flow benchmark notes), and what it buys is
+//!   wider megaflows, i.e. fewer misses, which pays off only for tables of
+//!   many address prefixes facing many distinct addresses.
+//! * **Conjunctive matches** are resolved after the ordinary search
+//!   ([`crate::conj`]).
+//!
+//! Every skip above depends only on bits that join the megaflow mask, so a
+//! packet agreeing with the looked-up one on those bits gets the same flow:
+//! the flow cache relies on it (`tests/props.rs`).
+
+use crate::classifier::Rule;
+use crate::fields::Field;
+use crate::flowvec::{Words, W_CONJ_ID};
+use crate::subtable::{cidr_len, Bucket, Subtable};
+use crate::trie::{PrefixTrie, TrieMatch};
+use std::sync::Arc;
+
+/// The fields that can have a prefix trie, in `Subtable::plens` order.
+pub const PREFIX_FIELDS: [Field; 2] = [Field::NwSrc, Field::NwDst];
+
+/// One OpenFlow table (no prefix tries until [`Table::set_prefixes`]).
+#[derive(Default)]
+pub struct Table {
+    /// Sorted by `max_priority`, highest first.
+    subtables: Vec<Subtable>,
+    tries: [PrefixTrie; 2],
+    /// Which of [`PREFIX_FIELDS`] have a trie.
+    prefixes: [bool; 2],
+    n_rules: usize,
+}
+
+/// The CIDR prefix of `rule` on prefix field `f`, if it has one.
+fn rule_prefix(rule: &Rule, f: usize) -> Option<(u32, u8)> {
+    let (v, m) = rule.flow.matches.get(PREFIX_FIELDS[f]);
+    cidr_len(m as u32).map(|len| (v as u32, len))
+}
+
+/// Whether `st` can be skipped by one of the tries enabled in `prefixes`.
+fn uses_trie(prefixes: [bool; 2], st: &Subtable) -> bool {
+    (0..2).any(|f| prefixes[f] && st.plens[f].is_some())
+}
+
+impl Table {
+    /// Finds the flow for `w` (OpenFlow priority order, conjunctive
+    /// matches resolved as [`crate::conj`] describes), ORing every mask it
+    /// consulted into `consulted` (the megaflow mask).
+    #[inline]
+    pub fn lookup(&self, w: &Words, consulted: &mut Words) -> Option<&Arc<Rule>> {
+        let mut soft = Vec::new();
+        let hard = self.scan(w, consulted, Some(&mut soft));
+        let found = if soft.is_empty() {
+            hard
+        } else {
+            self.resolve_conjunctions(w, consulted, hard, soft)
+        };
+        // A packet's conj_id is always 0 (only the second lookup of a
+        // conjunction sets it, on a copy), so a megaflow need not match it.
+        consulted[W_CONJ_ID] = 0;
+        found
+    }
+
+    /// The conjunctive part of [`Self::lookup`], off the common path.
+    #[cold]
+    fn resolve_conjunctions<'a>(
+        &'a self,
+        w: &Words,
+        consulted: &mut Words,
+        hard: Option<&'a Arc<Rule>>,
+        mut soft: Vec<&'a Arc<Rule>>,
+    ) -> Option<&'a Arc<Rule>> {
+        // At equal priority the ordinary flow wins (lib/classifier.c).
+        let floor = hard.map_or(-1, |h| i32::from(h.priority()));
+        soft.retain(|r| i32::from(r.priority()) > floor);
+        while let Some(pri) = soft.iter().map(|r| r.priority()).max() {
+            for id in crate::conj::completed(&soft, pri) {
+                let mut w2 = *w;
+                Field::ConjId.set(&mut w2, u128::from(id));
+                if let Some(r) = self.scan(&w2, consulted, None) {
+                    return Some(r);
+                }
+            }
+            soft.retain(|r| r.priority() != pri);
+        }
+        hard
+    }
+
+    /// Tuple-space search for the best ordinary (*hard*) flow. Flows with
+    /// `conjunction` actions are collected into `soft` when given and
+    /// skipped otherwise; they never end the search.
+    #[inline]
+    fn scan<'a>(
+        &'a self,
+        w: &Words,
+        consulted: &mut Words,
+        mut soft: Option<&mut Vec<&'a Arc<Rule>>>,
+    ) -> Option<&'a Arc<Rule>> {
+        let mut best: Option<&Arc<Rule>> = None;
+        let mut best_pri = -1i32;
+        // Trie walks, done at most once per field and only when needed.
+        let mut walks: [Option<TrieMatch>; 2] = [None; 2];
+        'subtables: for st in &self.subtables {
+            if i32::from(st.max_priority) < best_pri {
+                break;
+            }
+            for f in 0..2 {
+                if !st.uses_trie {
+                    break;
+                }
+                let Some(plen) = st.plens[f].filter(|_| self.prefixes[f]) else {
+                    continue;
+                };
+                let m = *walks[f]
+                    .get_or_insert_with(|| self.tries[f].lookup(PREFIX_FIELDS[f].get(w) as u32));
+                if let Some(bits) = m.miss_bits(plen) {
+                    let mask = (u32::MAX as u128) << (32 - bits) & u32::MAX as u128;
+                    PREFIX_FIELDS[f].unwildcard(consulted, mask);
+                    continue 'subtables;
+                }
+            }
+            let Some(bucket) = st.find(w, consulted) else {
+                continue;
+            };
+            // The bucket is sorted best first.
+            for r in bucket {
+                if best.is_some_and(|b| !r.beats(b)) {
+                    break;
+                }
+                if !r.conj {
+                    best = Some(r);
+                    best_pri = i32::from(r.priority());
+                    break;
+                }
+                if let Some(s) = soft.as_deref_mut() {
+                    s.push(r);
+                }
+            }
+        }
+        best
+    }
+
+    /// Chooses which of [`PREFIX_FIELDS`] get a prefix trie (OVS's
+    /// `prefixes` column), rebuilding the tries.
+    pub fn set_prefixes(&mut self, fields: &[Field]) {
+        let rules = self.rules();
+        for (f, pf) in PREFIX_FIELDS.iter().enumerate() {
+            self.prefixes[f] = fields.contains(pf);
+            self.tries[f] = PrefixTrie::default();
+            if self.prefixes[f] {
+                for r in &rules {
+                    if let Some((v, len)) = rule_prefix(r, f) {
+                        self.tries[f].insert(v, len);
+                    }
+                }
+            }
+        }
+        let prefixes = self.prefixes;
+        for st in &mut self.subtables {
+            st.uses_trie = uses_trie(prefixes, st);
+        }
+    }
+
+    fn subtable_mut(&mut self, mask: &Words) -> usize {
+        match self.subtables.iter().position(|s| &s.mask == mask) {
+            Some(i) => i,
+            None => {
+                let mut st = Subtable::new(*mask);
+                st.uses_trie = uses_trie(self.prefixes, &st);
+                self.subtables.push(st);
+                self.subtables.len() - 1
+            }
+        }
+    }
+
+    fn resort(&mut self) {
+        self.subtables.retain(|s| s.n_rules > 0);
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+    }
+
+    fn bucket_of(&self, f: &crate::actions::FlowMod) -> Option<&Bucket> {
+        self.subtables
+            .iter()
+            .find(|s| s.mask == f.matches.mask)?
+            .get(&f.matches.value)
+    }
+
+    /// The rule with exactly this match and priority.
+    pub fn find_exact(&self, f: &crate::actions::FlowMod) -> Option<&Arc<Rule>> {
+        self.bucket_of(f)?
+            .iter()
+            .find(|r| r.priority() == f.priority)
+    }
+
+    pub(crate) fn insert(&mut self, rule: Arc<Rule>) {
+        for f in 0..2 {
+            if let Some((v, len)) = rule_prefix(&rule, f).filter(|_| self.prefixes[f]) {
+                self.tries[f].insert(v, len);
+            }
+        }
+        let i = self.subtable_mut(&rule.flow.matches.mask);
+        let st = &mut self.subtables[i];
+        let before = st.max_priority;
+        st.insert(rule);
+        self.n_rules += 1;
+        if st.n_rules == 1 || st.max_priority != before {
+            self.resort();
+        }
+    }
+
+    pub(crate) fn remove(&mut self, rule: &Arc<Rule>) -> bool {
+        let Some(st) = self
+            .subtables
+            .iter_mut()
+            .find(|s| s.mask == rule.flow.matches.mask)
+        else {
+            return false;
+        };
+        let before = st.max_priority;
+        if !st.remove(rule) {
+            return false;
+        }
+        let (after, left) = (st.max_priority, st.n_rules);
+        self.n_rules -= 1;
+        for f in 0..2 {
+            if let Some((v, len)) = rule_prefix(rule, f).filter(|_| self.prefixes[f]) {
+                self.tries[f].remove(v, len);
+            }
+        }
+        if after != before || left == 0 {
+            self.resort();
+        }
+        true
+    }
+
+    /// All rules, highest priority first.
+    pub fn rules(&self) -> Vec<Arc<Rule>> {
+        let mut v: Vec<Arc<Rule>> = self
+            .subtables
+            .iter()
+            .flat_map(|s| s.buckets().flatten().cloned())
+            .collect();
+        v.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.seq.cmp(&b.seq)));
+        v
+    }
+
+    /// Number of flows.
+    pub fn len(&self) -> usize {
+        self.n_rules
+    }
+
+    /// Whether the table has no flows.
+    pub fn is_empty(&self) -> bool {
+        self.n_rules == 0
+    }
+
+    /// Number of subtables (distinct masks).
+    pub fn n_subtables(&self) -> usize {
+        self.subtables.len()
+    }
+
+    /// Approximate heap bytes: subtables, tries and the rules themselves.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let per_rule = std::mem::size_of::<Rule>() + 16;
+        self.subtables
+            .iter()
+            .map(|s| s.heap_bytes() + s.n_rules * per_rule)
+            .sum::<usize>()
+            + self.tries.iter().map(PrefixTrie::heap_bytes).sum::<usize>()
+            + self.subtables.capacity() * std::mem::size_of::<Subtable>()
+    }
+}
