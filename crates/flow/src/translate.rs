@@ -36,7 +36,7 @@ pub const MAX_DEPTH: u32 = 64;
 pub const MAX_RESUBMITS: u32 = 4096;
 
 /// The result of translating one packet.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Xlate {
     /// What to do with the frame, in order; empty means drop.
     pub actions: Vec<DpAction>,
@@ -48,6 +48,19 @@ pub struct Xlate {
     pub learns: Vec<FlowMod>,
     /// The packet's fields after all actions (OVS's "Final flow").
     pub final_flow: Words,
+}
+
+// By hand: `Words` is longer than the arrays std implements `Default` for.
+impl Default for Xlate {
+    fn default() -> Self {
+        Xlate {
+            actions: Vec::new(),
+            mask: [0; NW],
+            rules: Vec::new(),
+            learns: Vec::new(),
+            final_flow: [0; NW],
+        }
+    }
 }
 
 /// One line of a trace: nesting depth and text.

@@ -7,7 +7,9 @@
 //! public addresses comes from static neighbour entries (see
 //! `ct_support`). The pipeline is OVS's usual one: `ct(nat,table=T)` first
 //! (translates packets of known connections, both directions), then
-//! `ct(commit,nat(src=…))` or `ct(commit,nat(dst=…))` for new ones.
+//! `ct(commit,nat(src=…))` or `ct(commit,nat(dst=…))` for new ones. The
+//! floating-IP flows match the original-direction tuple (`ct_nw_dst`,
+//! `ct_nw_src`, `ct_tp_dst`).
 //!
 //! Run: `cargo test --release -p vswitch --test ct_nat` (as root).
 
@@ -143,7 +145,12 @@ fn floating_ip_dnat_and_snat() {
         // From the internet to the floating IP.
         format!("table=0,priority=100,ip,in_port={up},nw_dst={FIP},actions=ct(zone=2,nat,table=3)"),
         format!("table=3,priority=100,ct_state=+trk+new,ip,nw_dst={FIP},actions=ct(commit,zone=2,nat(dst=10.0.0.21)),{to_srv}"),
-        format!("table=3,priority=100,ct_state=+trk+est,ip,nw_dst=10.0.0.21,actions={to_srv}"),
+        // Established, told apart by the original-direction tuple:
+        // connections opened to the floating IP, and replies to the
+        // server's own connections.
+        format!("table=3,priority=100,ct_state=+trk+est,ip,ct_nw_dst={FIP},ct_nw_proto=6,ct_tp_dst=80,actions={to_srv}"),
+        format!("table=3,priority=100,ct_state=+trk+est,ip,ct_nw_src=10.0.0.21,actions={to_srv}"),
+        format!("table=3,priority=90,ct_state=+trk+est,icmp,nw_dst=10.0.0.21,actions={to_srv}"),
         format!("table=3,priority=100,ct_state=+trk+rel,ip,nw_dst=10.0.0.21,actions={to_srv}"),
         // From the server, routed.
         format!("table=0,priority=100,ip,in_port={ps},dl_dst={GW_MAC},actions=ct(zone=2,nat,table=4)"),

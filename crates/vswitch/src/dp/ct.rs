@@ -171,6 +171,9 @@ impl Datapath {
             next.ct_zone = r.zone;
             next.ct_mark = r.mark;
             next.ct_label = r.label;
+            set_orig(&mut next, r.orig.as_ref());
+        } else {
+            set_orig(&mut next, None);
         }
         let Some(t) = *recirc_table else {
             return true;
@@ -189,6 +192,42 @@ impl Datapath {
             self.ct.put_buf(buf);
         }
         true
+    }
+}
+
+/// The `ct_nw_src/dst`, `ct_ipv6_src/dst`, `ct_nw_proto`, `ct_tp_src/dst`
+/// fields of `m` from the connection's original-direction tuple (zero when
+/// there is none, ovs-fields(7)). Ports are set for TCP and UDP only.
+fn set_orig(m: &mut flow::Metadata, orig: Option<&Tuple>) {
+    m.ct_nw_src = 0;
+    m.ct_nw_dst = 0;
+    m.ct_ipv6_src = [0; 16];
+    m.ct_ipv6_dst = [0; 16];
+    m.ct_nw_proto = 0;
+    m.ct_tp_src = 0;
+    m.ct_tp_dst = 0;
+    let Some(t) = orig else { return };
+    match (t.src_ip(), t.dst_ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            m.ct_nw_src = s.into();
+            m.ct_nw_dst = d.into();
+        }
+        (s, d) => {
+            m.ct_ipv6_src = ipv6_bytes(s);
+            m.ct_ipv6_dst = ipv6_bytes(d);
+        }
+    }
+    m.ct_nw_proto = t.proto;
+    if t.has_ports() {
+        m.ct_tp_src = t.sport;
+        m.ct_tp_dst = t.dport;
+    }
+}
+
+fn ipv6_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
     }
 }
 
