@@ -381,6 +381,12 @@ impl Ctx<'_, '_> {
             }
         }
         self.commit();
+        // The registers and metadata travel with the action into the
+        // recirculation: the verdict depends on all their bits.
+        for i in 0..16 {
+            Field::Reg(i).unwildcard(&mut self.x.mask, u32::MAX as u128);
+        }
+        Field::Metadata.unwildcard(&mut self.x.mask, u64::MAX as u128);
         self.x.actions.push(DpAction::Ct {
             zone,
             commit: c.commit,
@@ -390,6 +396,8 @@ impl Ctx<'_, '_> {
             set_mark,
             set_label,
             recirc_table: c.table,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
+            metadata: Field::Metadata.get(&self.flow) as u64,
         });
     }
 

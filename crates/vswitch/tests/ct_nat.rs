@@ -144,7 +144,9 @@ fn floating_ip_dnat_and_snat() {
     let flows = vec![
         // From the internet to the floating IP.
         format!("table=0,priority=100,ip,in_port={up},nw_dst={FIP},actions=ct(zone=2,nat,table=3)"),
-        format!("table=3,priority=100,ct_state=+trk+new,ip,nw_dst={FIP},actions=ct(commit,zone=2,nat(dst=10.0.0.21)),{to_srv}"),
+        // New connections to the floating IP (`ct_nw_dst`: a datagram that
+        // follows the first before any reply is already translated here).
+        format!("table=3,priority=100,ct_state=+trk+new,ip,ct_nw_dst={FIP},actions=ct(commit,zone=2,nat(dst=10.0.0.21)),{to_srv}"),
         // Established, told apart by the original-direction tuple:
         // connections opened to the floating IP, and replies to the
         // server's own connections.
@@ -168,6 +170,29 @@ fn floating_ip_dnat_and_snat() {
     assert_eq!(peer.ip().to_string(), INET_IP, "server saw {peer}");
     let s = lab::ping(&inet, FIP.parse().unwrap(), 2).expect("ping");
     assert!(s.all_received(), "ping to the floating IP: {s:?}");
+    // A burst of datagrams before any reply: the later ones are translated
+    // by the first ct(nat) and committed again by the second ct, which must
+    // find the same connection (not a clashing new one).
+    let rx = srv
+        .udp_socket("0.0.0.0:7777".parse().unwrap())
+        .expect("udp");
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let tx = inet.udp_socket("0.0.0.0:0".parse().unwrap()).expect("udp");
+    for i in 0..5u8 {
+        tx.send_to(&[i], format!("{FIP}:7777")).expect("send");
+    }
+    let mut buf = [0u8; 8];
+    for i in 0..5u8 {
+        let (n, from) = rx
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("datagram {i}: {e}"));
+        assert_eq!(
+            (n, buf[0], from.ip().to_string()),
+            (1, i, INET_IP.to_string())
+        );
+    }
+    let stats = b.ct_stats();
+    assert!(stats.contains("ct_nat=0"), "{stats}");
     // Outbound from the server: SNAT to the floating IP.
     let peer = peer_seen(
         &srv,

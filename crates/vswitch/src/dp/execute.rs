@@ -14,7 +14,7 @@ use flow::DpAction;
 use packet::flowkey::VLAN_CFI;
 use packet::FlowKey;
 
-use super::ct::CtAt;
+use super::ct::{CtAt, Recirc};
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
@@ -137,12 +137,12 @@ impl Datapath {
             in_port: u32::from(ofport),
             ..flow::Metadata::default()
         };
-        self.pipeline(bi, slot, frame, &meta, depth, 0);
+        self.pipeline(bi, slot, frame, &meta, depth, Recirc::default());
     }
 
     /// Look a frame up with pipeline metadata `meta` (fresh from a port, or
-    /// after `ct(table=T)`: `recirc` recirculations so far) and execute the
-    /// actions found.
+    /// after `ct(table=T)`, with what `recirc` says about the passes so far)
+    /// and execute the actions found.
     pub(super) fn pipeline(
         &mut self,
         bi: usize,
@@ -150,7 +150,7 @@ impl Datapath {
         frame: &mut [u8],
         meta: &flow::Metadata,
         depth: usize,
-        recirc: usize,
+        recirc: Recirc,
     ) {
         let ofport = meta.in_port as u16;
         let eth = frame.get(HDR..).unwrap_or(&[]);
@@ -191,6 +191,7 @@ impl Datapath {
         let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
         let n_actions = x.actions.len();
+        let mut seen = recirc.seen;
         for (i, a) in x.actions.iter().enumerate() {
             match *a {
                 DpAction::Ct { .. } => {
@@ -199,16 +200,17 @@ impl Datapath {
                         bi,
                         slot,
                         depth,
-                        recirc,
+                        recirc: recirc.n,
                         last,
                     };
-                    if !self.ct_execute(&at, frame, &layout, &key, meta, a) {
+                    if !self.ct_execute(&at, &mut seen, frame, &layout, &key, meta, a) {
                         return;
                     }
                 }
                 // The pipeline's ct_* fields were cleared by translation;
-                // a NATed frame stays translated (ovs-actions(7) ct_clear).
-                DpAction::CtClear => {}
+                // the frame forgets its connection, and a NATed frame stays
+                // translated (ovs-actions(7) ct_clear).
+                DpAction::CtClear => seen = None,
                 DpAction::SetEthSrc(_)
                 | DpAction::SetEthDst(_)
                 | DpAction::SetIpv4Src(_)
