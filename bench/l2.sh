@@ -94,32 +94,9 @@ setup_ovs() {
     IF_B="${CNB_P}tb"
 }
 
-# setup_cloudnet — `cloudnet vswitchd --run-dir DIR` in the switch namespace,
-# tap ports moved into the VMs as eth0.  Sets SKIP_REASON and fails when
-# cloudnet cannot do it (yet).
+# setup_cloudnet — the cloudnet switch with two tap VMs (bench/lib.sh).
 setup_cloudnet() {
-    local d v ns tap
-    cnb_netns SW s
-    cnb_netns NS_A a
-    cnb_netns NS_B b
-    cnb_tmpdir d cloudnet
-    cnb_cloudnet_start "$SW" "$d" || return 1
-    cnb_cloudnet "$d" vsctl add-br br0 >/dev/null || return 1
-    for v in a b; do
-        [ $v = a ] && ns=$NS_A || ns=$NS_B
-        tap="${CNB_P}t$v"
-        cnb_cloudnet "$d" vsctl add-port br0 "$tap" -- \
-            set Interface "$tap" type=tap >/dev/null || return 1
-        if ! cnb_wait_for 10 "cloudnet tap $tap" ip -n "$SW" link show "$tap"; then
-            SKIP_REASON="tap $tap did not appear"
-            return 1
-        fi
-        # The VM's NIC: the TAP netdev moves into the VM namespace as eth0
-        # (the daemon keeps its file descriptor, which is what it uses).
-        ip -n "$SW" link set "$tap" netns "$ns"
-        vm_up "$ns" "$tap" "$([ $v = a ] && echo $IP_A || echo $IP_B)"
-    done
-    cnb_cloudnet_normal "$d" br0
+    cnb_cloudnet_vms
 }
 
 run_path() {

@@ -425,6 +425,36 @@ cnb_cloudnet() {
     printf '%s\n' "$out"
 }
 
+# cnb_cloudnet_vms — `cloudnet vswitchd --run-dir DIR` in the switch namespace,
+# tap ports moved into the VMs as eth0.  Sets SKIP_REASON and fails when
+# cloudnet cannot do it (yet).  Uses SW NS_A NS_B IP_A IP_B; sets CNB_CLOUDNET_DIR.
+cnb_cloudnet_vms() {
+    local d v ns tap
+    cnb_netns SW s
+    cnb_netns NS_A a
+    cnb_netns NS_B b
+    cnb_tmpdir d cloudnet
+    cnb_cloudnet_start "$SW" "$d" || return 1
+    cnb_cloudnet "$d" vsctl add-br br0 >/dev/null || return 1
+    for v in a b; do
+        [ $v = a ] && ns=$NS_A || ns=$NS_B
+        tap="${CNB_P}t$v"
+        cnb_cloudnet "$d" vsctl add-port br0 "$tap" -- \
+            set Interface "$tap" type=tap >/dev/null || return 1
+        if ! cnb_wait_for 10 "cloudnet tap $tap" ip -n "$SW" link show "$tap"; then
+            SKIP_REASON="tap $tap did not appear"
+            return 1
+        fi
+        # The VM's NIC: the TAP netdev moves into the VM namespace as eth0
+        # (the daemon keeps its file descriptor, which is what it uses).
+        ip -n "$SW" link set "$tap" netns "$ns"
+        vm_up "$ns" "$tap" "$([ $v = a ] && echo "$IP_A" || echo "$IP_B")"
+    done
+    # shellcheck disable=SC2034 # read by the calling script
+    CNB_CLOUDNET_DIR=$d
+    cnb_cloudnet_normal "$d" br0
+}
+
 # cnb_cloudnet_normal DIR BRIDGE — make sure BRIDGE forwards with NORMAL when
 # no flow does (ovs-vswitchd(8): with no controller, a bridge acts as a
 # learning switch); added only if the daemon did not install it itself.

@@ -333,6 +333,11 @@ pub enum DpAction {
         set_mark: Option<(u32, u32)>,
         set_label: Option<(u128, u128)>,
         recirc_table: Option<u8>,
+        /// Registers and `metadata` as they are at the `ct` action: the
+        /// recirculated packet carries them into table T (OVS freezes the
+        /// pipeline state at `ct(table=T)`).
+        regs: [u32; 16],
+        metadata: u64,
     },
     CtClear,
 }

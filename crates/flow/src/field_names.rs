@@ -56,6 +56,13 @@ impl Field {
             "pkt_mark" | "NXM_NX_PKT_MARK" => PktMark,
             "recirc_id" | "NXM_NX_RECIRC_ID" => RecircId,
             "conj_id" | "NXM_NX_CONJ_ID" => ConjId,
+            "ct_nw_src" | "NXM_NX_CT_NW_SRC" => CtNwSrc,
+            "ct_nw_dst" | "NXM_NX_CT_NW_DST" => CtNwDst,
+            "ct_ipv6_src" | "NXM_NX_CT_IPV6_SRC" => CtIpv6Src,
+            "ct_ipv6_dst" | "NXM_NX_CT_IPV6_DST" => CtIpv6Dst,
+            "ct_nw_proto" | "NXM_NX_CT_NW_PROTO" => CtNwProto,
+            "ct_tp_src" | "NXM_NX_CT_TP_SRC" => CtTpSrc,
+            "ct_tp_dst" | "NXM_NX_CT_TP_DST" => CtTpDst,
             _ => {
                 let n = name
                     .strip_prefix("reg")

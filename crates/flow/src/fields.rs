@@ -58,6 +58,13 @@ pub enum Field {
     PktMark,
     RecircId,
     ConjId,
+    CtNwSrc,
+    CtNwDst,
+    CtIpv6Src,
+    CtIpv6Dst,
+    CtNwProto,
+    CtTpSrc,
+    CtTpDst,
 }
 
 /// What must hold before a field may be matched or set (ovs-fields(7),
@@ -135,6 +142,14 @@ const fn fi(
         writable: true,
         prereq,
         fmt,
+    }
+}
+
+/// A field actions may not write.
+const fn ro(i: FieldInfo) -> FieldInfo {
+    FieldInfo {
+        writable: false,
+        ..i
     }
 }
 
@@ -665,6 +680,78 @@ impl Field {
                     Dec,
                 )
             },
+            // The original-direction tuple of the tracked connection
+            // (ovs-fields(7) "Connection Tracking Fields"): read-only.
+            Field::CtNwSrc => ro(fi(
+                "ct_nw_src",
+                "NXM_NX_CT_NW_SRC",
+                W_CT_NW,
+                0,
+                32,
+                true,
+                P::Ipv4,
+                Ipv4,
+            )),
+            Field::CtNwDst => ro(fi(
+                "ct_nw_dst",
+                "NXM_NX_CT_NW_DST",
+                W_CT_NW,
+                32,
+                32,
+                true,
+                P::Ipv4,
+                Ipv4,
+            )),
+            Field::CtIpv6Src => ro(fi(
+                "ct_ipv6_src",
+                "NXM_NX_CT_IPV6_SRC",
+                W_CT_IPV6_SRC,
+                0,
+                128,
+                true,
+                P::Ipv6,
+                Ipv6,
+            )),
+            Field::CtIpv6Dst => ro(fi(
+                "ct_ipv6_dst",
+                "NXM_NX_CT_IPV6_DST",
+                W_CT_IPV6_DST,
+                0,
+                128,
+                true,
+                P::Ipv6,
+                Ipv6,
+            )),
+            Field::CtNwProto => ro(fi(
+                "ct_nw_proto",
+                "NXM_NX_CT_NW_PROTO",
+                W_CT_TP,
+                32,
+                8,
+                false,
+                P::Ip,
+                Dec,
+            )),
+            Field::CtTpSrc => ro(fi(
+                "ct_tp_src",
+                "NXM_NX_CT_TP_SRC",
+                W_CT_TP,
+                0,
+                16,
+                true,
+                P::Ip,
+                Dec,
+            )),
+            Field::CtTpDst => ro(fi(
+                "ct_tp_dst",
+                "NXM_NX_CT_TP_DST",
+                W_CT_TP,
+                16,
+                16,
+                true,
+                P::Ip,
+                Dec,
+            )),
         }
     }
 

@@ -11,7 +11,7 @@
 use packet::FlowKey;
 
 /// Number of 64-bit words of the flat flow layout.
-pub const NW: usize = 30;
+pub const NW: usize = 36;
 
 /// The flat flow layout: one fixed bit range per field ([`crate::fields`]).
 pub type Words = [u64; NW];
@@ -40,6 +40,10 @@ pub(crate) const W_CT_LABEL: usize = 27; // 27,28
 /// packet; the classifier sets it on a copy for the second lookup of a
 /// conjunctive match.
 pub(crate) const W_CONJ_ID: usize = 29;
+pub(crate) const W_CT_NW: usize = 30; // ct_nw_src:32 | ct_nw_dst:32<<32
+pub(crate) const W_CT_TP: usize = 31; // ct_tp_src | ct_tp_dst<<16 | ct_nw_proto<<32
+pub(crate) const W_CT_IPV6_SRC: usize = 32; // 32,33
+pub(crate) const W_CT_IPV6_DST: usize = 34; // 34,35
 
 /// Pipeline metadata that does not come from the frame (ovs-fields(7):
 /// "Metadata fields", "Register fields", "Tunnel fields", "Connection
@@ -71,6 +75,21 @@ pub struct Metadata {
     /// Recirculation ID (`recirc_id`): 0 for a packet fresh from a port;
     /// set by the switch when it re-enters the pipeline after `ct(table=T)`.
     pub recirc_id: u32,
+    /// Original-direction IPv4 source of the tracked connection
+    /// (`ct_nw_src`, ovs-fields(7)), host order; set after `ct`.
+    pub ct_nw_src: u32,
+    /// Original-direction IPv4 destination (`ct_nw_dst`).
+    pub ct_nw_dst: u32,
+    /// Original-direction IPv6 source (`ct_ipv6_src`).
+    pub ct_ipv6_src: [u8; 16],
+    /// Original-direction IPv6 destination (`ct_ipv6_dst`).
+    pub ct_ipv6_dst: [u8; 16],
+    /// Original-direction IP protocol (`ct_nw_proto`).
+    pub ct_nw_proto: u8,
+    /// Original-direction source port (`ct_tp_src`).
+    pub ct_tp_src: u16,
+    /// Original-direction destination port (`ct_tp_dst`).
+    pub ct_tp_dst: u16,
 }
 
 /// A packet in the pipeline: frame fields plus metadata. The classifier
@@ -140,6 +159,14 @@ impl Packet {
         let (a, b) = split128(m.ct_label);
         w[W_CT_LABEL] = a;
         w[W_CT_LABEL + 1] = b;
+        w[W_CT_NW] = m.ct_nw_src as u64 | (m.ct_nw_dst as u64) << 32;
+        w[W_CT_TP] = m.ct_tp_src as u64 | (m.ct_tp_dst as u64) << 16 | (m.ct_nw_proto as u64) << 32;
+        let (a, b) = split128(u128::from_be_bytes(m.ct_ipv6_src));
+        w[W_CT_IPV6_SRC] = a;
+        w[W_CT_IPV6_SRC + 1] = b;
+        let (a, b) = split128(u128::from_be_bytes(m.ct_ipv6_dst));
+        w[W_CT_IPV6_DST] = a;
+        w[W_CT_IPV6_DST + 1] = b;
         w
     }
 
@@ -187,6 +214,13 @@ impl Packet {
             ct_zone: w[W_CT_ZONE] as u16,
             recirc_id: (w[W_CT_ZONE] >> 16) as u32,
             ct_label: (w[W_CT_LABEL] as u128) << 64 | w[W_CT_LABEL + 1] as u128,
+            ct_nw_src: w[W_CT_NW] as u32,
+            ct_nw_dst: (w[W_CT_NW] >> 32) as u32,
+            ct_tp_src: w[W_CT_TP] as u16,
+            ct_tp_dst: (w[W_CT_TP] >> 16) as u16,
+            ct_nw_proto: (w[W_CT_TP] >> 32) as u8,
+            ct_ipv6_src: j128(W_CT_IPV6_SRC),
+            ct_ipv6_dst: j128(W_CT_IPV6_DST),
         };
         Packet { key, meta }
     }
@@ -224,6 +258,10 @@ mod tests {
         p.meta.ct_label = u128::MAX - 5;
         p.meta.recirc_id = 9;
         p.meta.in_port = 0xffff_fffe;
+        p.meta.ct_nw_src = 0x0a00_0001;
+        p.meta.ct_ipv6_dst[15] = 2;
+        p.meta.ct_tp_dst = 80;
+        p.meta.ct_nw_proto = 6;
         assert_eq!(Packet::from_words(&p.to_words()), p);
     }
 }

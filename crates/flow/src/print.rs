@@ -127,6 +127,13 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
         Field::CtZone,
         Field::CtMark,
         Field::CtLabel,
+        Field::CtNwSrc,
+        Field::CtNwDst,
+        Field::CtIpv6Src,
+        Field::CtIpv6Dst,
+        Field::CtNwProto,
+        Field::CtTpSrc,
+        Field::CtTpDst,
     ] {
         put(&mut out, f);
     }

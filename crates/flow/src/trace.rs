@@ -169,6 +169,7 @@ pub fn dp_action_str(a: &DpAction) -> String {
             set_mark,
             set_label,
             recirc_table,
+            ..
         } => {
             let mut p = Vec::new();
             if *commit {

@@ -36,7 +36,7 @@ pub const MAX_DEPTH: u32 = 64;
 pub const MAX_RESUBMITS: u32 = 4096;
 
 /// The result of translating one packet.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Xlate {
     /// What to do with the frame, in order; empty means drop.
     pub actions: Vec<DpAction>,
@@ -48,6 +48,19 @@ pub struct Xlate {
     pub learns: Vec<FlowMod>,
     /// The packet's fields after all actions (OVS's "Final flow").
     pub final_flow: Words,
+}
+
+// By hand: `Words` is longer than the arrays std implements `Default` for.
+impl Default for Xlate {
+    fn default() -> Self {
+        Xlate {
+            actions: Vec::new(),
+            mask: [0; NW],
+            rules: Vec::new(),
+            learns: Vec::new(),
+            final_flow: [0; NW],
+        }
+    }
 }
 
 /// One line of a trace: nesting depth and text.
@@ -391,6 +404,12 @@ impl Ctx<'_, '_> {
             }
         }
         self.commit();
+        // The registers and metadata travel with the action into the
+        // recirculation: the verdict depends on all their bits.
+        for i in 0..16 {
+            Field::Reg(i).unwildcard(&mut self.x.mask, u32::MAX as u128);
+        }
+        Field::Metadata.unwildcard(&mut self.x.mask, u64::MAX as u128);
         self.x.actions.push(DpAction::Ct {
             zone,
             commit: c.commit,
@@ -400,6 +419,8 @@ impl Ctx<'_, '_> {
             set_mark,
             set_label,
             recirc_table: c.table,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
+            metadata: Field::Metadata.get(&self.flow) as u64,
         });
     }
 

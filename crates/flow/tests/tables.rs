@@ -255,6 +255,7 @@ fn ct_emits_a_typed_action_and_recirculation_starts_at_its_table() {
         commit,
         set_mark,
         recirc_table,
+        regs,
         ..
     } = &acts[0]
     else {
@@ -264,6 +265,7 @@ fn ct_emits_a_typed_action_and_recirculation_starts_at_its_table() {
         (*zone, *commit, *set_mark, *recirc_table),
         (9, true, Some((7, u32::MAX)), Some(5))
     );
+    assert_eq!(regs[6], 9, "registers are recorded for the recirculation");
     // The switch runs conntrack, then re-enters with the result.
     p.meta.recirc_id = flow::recirc_id_for_table(5);
     p.meta.ct_state = flow::fields::ct_state::TRK | flow::fields::ct_state::NEW;

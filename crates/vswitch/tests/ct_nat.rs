@@ -7,7 +7,9 @@
 //! public addresses comes from static neighbour entries (see
 //! `ct_support`). The pipeline is OVS's usual one: `ct(nat,table=T)` first
 //! (translates packets of known connections, both directions), then
-//! `ct(commit,nat(src=…))` or `ct(commit,nat(dst=…))` for new ones.
+//! `ct(commit,nat(src=…))` or `ct(commit,nat(dst=…))` for new ones. The
+//! floating-IP flows match the original-direction tuple (`ct_nw_dst`,
+//! `ct_nw_src`, `ct_tp_dst`).
 //!
 //! Run: `cargo test --release -p vswitch --test ct_nat` (as root).
 
@@ -142,8 +144,15 @@ fn floating_ip_dnat_and_snat() {
     let flows = vec![
         // From the internet to the floating IP.
         format!("table=0,priority=100,ip,in_port={up},nw_dst={FIP},actions=ct(zone=2,nat,table=3)"),
-        format!("table=3,priority=100,ct_state=+trk+new,ip,nw_dst={FIP},actions=ct(commit,zone=2,nat(dst=10.0.0.21)),{to_srv}"),
-        format!("table=3,priority=100,ct_state=+trk+est,ip,nw_dst=10.0.0.21,actions={to_srv}"),
+        // New connections to the floating IP (`ct_nw_dst`: a datagram that
+        // follows the first before any reply is already translated here).
+        format!("table=3,priority=100,ct_state=+trk+new,ip,ct_nw_dst={FIP},actions=ct(commit,zone=2,nat(dst=10.0.0.21)),{to_srv}"),
+        // Established, told apart by the original-direction tuple:
+        // connections opened to the floating IP, and replies to the
+        // server's own connections.
+        format!("table=3,priority=100,ct_state=+trk+est,ip,ct_nw_dst={FIP},ct_nw_proto=6,ct_tp_dst=80,actions={to_srv}"),
+        format!("table=3,priority=100,ct_state=+trk+est,ip,ct_nw_src=10.0.0.21,actions={to_srv}"),
+        format!("table=3,priority=90,ct_state=+trk+est,icmp,nw_dst=10.0.0.21,actions={to_srv}"),
         format!("table=3,priority=100,ct_state=+trk+rel,ip,nw_dst=10.0.0.21,actions={to_srv}"),
         // From the server, routed.
         format!("table=0,priority=100,ip,in_port={ps},dl_dst={GW_MAC},actions=ct(zone=2,nat,table=4)"),
@@ -161,6 +170,29 @@ fn floating_ip_dnat_and_snat() {
     assert_eq!(peer.ip().to_string(), INET_IP, "server saw {peer}");
     let s = lab::ping(&inet, FIP.parse().unwrap(), 2).expect("ping");
     assert!(s.all_received(), "ping to the floating IP: {s:?}");
+    // A burst of datagrams before any reply: the later ones are translated
+    // by the first ct(nat) and committed again by the second ct, which must
+    // find the same connection (not a clashing new one).
+    let rx = srv
+        .udp_socket("0.0.0.0:7777".parse().unwrap())
+        .expect("udp");
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let tx = inet.udp_socket("0.0.0.0:0".parse().unwrap()).expect("udp");
+    for i in 0..5u8 {
+        tx.send_to(&[i], format!("{FIP}:7777")).expect("send");
+    }
+    let mut buf = [0u8; 8];
+    for i in 0..5u8 {
+        let (n, from) = rx
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("datagram {i}: {e}"));
+        assert_eq!(
+            (n, buf[0], from.ip().to_string()),
+            (1, i, INET_IP.to_string())
+        );
+    }
+    let stats = b.ct_stats();
+    assert!(stats.contains("ct_nat=0"), "{stats}");
     // Outbound from the server: SNAT to the floating IP.
     let peer = peer_seen(
         &srv,

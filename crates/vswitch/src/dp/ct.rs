@@ -76,6 +76,20 @@ impl Ct {
     }
 }
 
+/// What a frame carries from one pass through the tables to the next
+/// (`ct(table=T)`): how many recirculations so far, and the connection it
+/// was last tracked in — its zone and the packet as conntrack saw it then,
+/// before NAT. A later `ct` in the same zone looks that packet up again, so
+/// it finds the same connection although the frame is translated by now,
+/// as the kernel keeps `skb->_nfct` and the userspace datapath
+/// `dp_packet.md.conn` (`ct(nat,table=1)` followed by `ct(commit)` in the
+/// OVN style).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Recirc {
+    pub n: usize,
+    pub seen: Option<(u16, CtPacket)>,
+}
+
 /// Where a `ct` action runs: bridge, input port slot, patch depth,
 /// recirculations so far, and whether it ends its action list.
 pub(super) struct CtAt {
@@ -98,13 +112,15 @@ impl Datapath {
     /// they were), so a `ct(table=T)` that is not last recirculates a copy.
     /// The frame keeps its translation for those actions, as the kernel
     /// datapath's in-place NAT does (`ct(commit,nat(src=…)),output:2`).
-    /// Registers and `metadata` carried into the recirculation are those
-    /// the frame entered this pass with.
+    /// Registers and `metadata` enter the recirculation as they were at
+    /// the `ct` action (translation records them in the action).
     ///
     /// Returns false when the frame was dropped (and counted).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn ct_execute(
         &mut self,
         at: &CtAt,
+        seen: &mut Option<(u16, CtPacket)>,
         frame: &mut [u8],
         lay: &Layout,
         key: &FlowKey,
@@ -119,6 +135,8 @@ impl Datapath {
             set_mark,
             set_label,
             recirc_table,
+            regs,
+            metadata,
             ..
         } = a
         else {
@@ -129,10 +147,17 @@ impl Datapath {
             ct_zone: *zone,
             ct_mark: 0,
             ct_label: 0,
+            regs: *regs,
+            metadata: *metadata,
             ..*meta
         };
         // Non-IP frames pass the tracker untracked (ct_state 0).
-        if let Some(pkt) = ct_packet(frame, lay, key) {
+        let pkt = match *seen {
+            Some((z, p)) if z == *zone => Some(p),
+            _ => ct_packet(frame, lay, key),
+        };
+        *seen = pkt.map(|p| (*zone, p));
+        if let Some(pkt) = pkt {
             let spec = match nat.as_ref().map(nat_spec).transpose() {
                 Ok(s) => s,
                 Err(_) => {
@@ -171,6 +196,9 @@ impl Datapath {
             next.ct_zone = r.zone;
             next.ct_mark = r.mark;
             next.ct_label = r.label;
+            set_orig(&mut next, r.orig.as_ref());
+        } else {
+            set_orig(&mut next, None);
         }
         let Some(t) = *recirc_table else {
             return true;
@@ -180,15 +208,55 @@ impl Datapath {
             return false;
         }
         next.recirc_id = recirc_id_for_table(t);
+        let r = Recirc {
+            n: at.recirc + 1,
+            seen: *seen,
+        };
         if at.last {
-            self.pipeline(at.bi, at.slot, frame, &next, at.depth, at.recirc + 1);
+            self.pipeline(at.bi, at.slot, frame, &next, at.depth, r);
         } else {
             let mut buf = self.ct.take_buf();
             buf.extend_from_slice(frame);
-            self.pipeline(at.bi, at.slot, &mut buf, &next, at.depth, at.recirc + 1);
+            self.pipeline(at.bi, at.slot, &mut buf, &next, at.depth, r);
             self.ct.put_buf(buf);
         }
         true
+    }
+}
+
+/// The `ct_nw_src/dst`, `ct_ipv6_src/dst`, `ct_nw_proto`, `ct_tp_src/dst`
+/// fields of `m` from the connection's original-direction tuple (zero when
+/// there is none, ovs-fields(7)). Ports are set for TCP and UDP only.
+fn set_orig(m: &mut flow::Metadata, orig: Option<&Tuple>) {
+    m.ct_nw_src = 0;
+    m.ct_nw_dst = 0;
+    m.ct_ipv6_src = [0; 16];
+    m.ct_ipv6_dst = [0; 16];
+    m.ct_nw_proto = 0;
+    m.ct_tp_src = 0;
+    m.ct_tp_dst = 0;
+    let Some(t) = orig else { return };
+    match (t.src_ip(), t.dst_ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            m.ct_nw_src = s.into();
+            m.ct_nw_dst = d.into();
+        }
+        (s, d) => {
+            m.ct_ipv6_src = ipv6_bytes(s);
+            m.ct_ipv6_dst = ipv6_bytes(d);
+        }
+    }
+    m.ct_nw_proto = t.proto;
+    if t.has_ports() {
+        m.ct_tp_src = t.sport;
+        m.ct_tp_dst = t.dport;
+    }
+}
+
+fn ipv6_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
     }
 }
 
@@ -306,19 +374,17 @@ fn quoted_tuple(f: &[u8], il3: usize, is_v6: bool) -> Option<Tuple> {
 }
 
 /// What conntrack needs to know about frame `f` (virtio header included),
-/// whose key and layout came from `packet::extract`. `None` for frames
+/// whose key (for the IP protocol) and layout came from `packet::extract`. `None` for frames
 /// that are not IP (they bypass the tracker, untracked).
 pub fn ct_packet(f: &[u8], lay: &Layout, key: &FlowKey) -> Option<CtPacket> {
     let (l3, is_v6) = lay.l3()?;
+    // From the bytes, not the key: rewrites before `ct` changed them.
     let (src, dst): (IpAddr, IpAddr) = if is_v6 {
-        (
-            Ipv6Addr::from(key.ipv6_src).into(),
-            Ipv6Addr::from(key.ipv6_dst).into(),
-        )
+        (v6(f.get(l3 + 8..l3 + 24)?)?, v6(f.get(l3 + 24..l3 + 40)?)?)
     } else {
         (
-            Ipv4Addr::from(key.nw_src).into(),
-            Ipv4Addr::from(key.nw_dst).into(),
+            Ipv4Addr::from(be32(f, l3 + 12)?).into(),
+            Ipv4Addr::from(be32(f, l3 + 16)?).into(),
         )
     };
     let p = key.nw_proto;
@@ -334,10 +400,9 @@ pub fn ct_packet(f: &[u8], lay: &Layout, key: &FlowKey) -> Option<CtPacket> {
     };
     let l4sum = match p {
         proto::TCP => tcp_info(f, l4, end).map(L4::Tcp),
-        proto::UDP => Some(L4::Udp {
-            sport: key.tp_src,
-            dport: key.tp_dst,
-        }),
+        proto::UDP => be16(f, l4)
+            .zip(be16(f, l4 + 2))
+            .map(|(sport, dport)| L4::Udp { sport, dport }),
         proto::ICMP | proto::ICMPV6 if (p == proto::ICMPV6) == is_v6 => {
             let ty = *f.get(l4)?;
             let code = *f.get(l4 + 1)?;

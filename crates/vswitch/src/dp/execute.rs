@@ -14,7 +14,7 @@ use flow::DpAction;
 use packet::flowkey::VLAN_CFI;
 use packet::FlowKey;
 
-use super::ct::CtAt;
+use super::ct::{CtAt, Recirc};
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
@@ -150,12 +150,12 @@ impl Datapath {
             tun_dst: tun.dst,
             ..flow::Metadata::default()
         };
-        self.pipeline(bi, slot, frame, &meta, depth, 0);
+        self.pipeline(bi, slot, frame, &meta, depth, Recirc::default());
     }
 
     /// Look a frame up with pipeline metadata `meta` (fresh from a port, or
-    /// after `ct(table=T)`: `recirc` recirculations so far) and execute the
-    /// actions found.
+    /// after `ct(table=T)`, with what `recirc` says about the passes so far)
+    /// and execute the actions found.
     pub(super) fn pipeline(
         &mut self,
         bi: usize,
@@ -163,7 +163,7 @@ impl Datapath {
         frame: &mut [u8],
         meta: &flow::Metadata,
         depth: usize,
-        recirc: usize,
+        recirc: Recirc,
     ) {
         let ofport = meta.in_port as u16;
         let eth = frame.get(HDR..).unwrap_or(&[]);
@@ -216,6 +216,7 @@ impl Datapath {
         let n_actions = x.actions.len();
         // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
         let mut enqueued: Option<Option<u32>> = None;
+        let mut seen = recirc.seen;
         for (i, a) in x.actions.iter().enumerate() {
             if let Some(q) = enqueued.take() {
                 self.egress_meta.queue = q;
@@ -235,16 +236,17 @@ impl Datapath {
                         bi,
                         slot,
                         depth,
-                        recirc,
+                        recirc: recirc.n,
                         last,
                     };
-                    if !self.ct_execute(&at, frame, &layout, &key, meta, a) {
+                    if !self.ct_execute(&at, &mut seen, frame, &layout, &key, meta, a) {
                         return;
                     }
                 }
                 // The pipeline's ct_* fields were cleared by translation;
-                // a NATed frame stays translated (ovs-actions(7) ct_clear).
-                DpAction::CtClear => {}
+                // the frame forgets its connection, and a NATed frame stays
+                // translated (ovs-actions(7) ct_clear).
+                DpAction::CtClear => seen = None,
                 DpAction::SetEthSrc(_)
                 | DpAction::SetEthDst(_)
                 | DpAction::SetIpv4Src(_)
