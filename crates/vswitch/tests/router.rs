@@ -277,5 +277,8 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
     let link = c.ip(&["link", "show", "eth0"]).expect("link");
     assert!(link.contains("mtu 1400"), "{link}");
     // The leased address works: the gateway answers.
-    assert!(pings(&c, "10.0.3.1"), "ping the router from the leased address");
+    assert!(
+        pings(&c, "10.0.3.1"),
+        "ping the router from the leased address"
+    );
 }
