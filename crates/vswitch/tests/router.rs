@@ -12,7 +12,9 @@
 //!   (OVN's `ip.ttl == {0, 1}` flows before routing), while `dec_ttl`'s
 //!   own expiry is an `invalid_ttl` packet-in, counted;
 //! * a real DHCP client (busybox `udhcpc`) gets its address, router and
-//!   MTU from a `cloudnet:dhcp4` flow.
+//!   MTU from a `cloudnet:dhcp4` flow;
+//! * an IPv6 gateway answers Neighbor Solicitations (`nd-na`, router flag)
+//!   and pings, and sends hop-limit-exceeded errors.
 //!
 //! Run: `cargo test --release -p vswitch --test router` (as root).
 
@@ -280,5 +282,45 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
     assert!(
         pings(&c, "10.0.3.1"),
         "ping the router from the leased address"
+    );
+}
+
+#[test]
+fn ipv6_gateway_by_local_actions() {
+    let Some(lab) = Lab::new_or_skip("vsw_router6") else {
+        return;
+    };
+    let host = lab.netns("h").expect("host netns");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sw = Daemon::start(&host, dir.path(), &[]);
+    sw.vs("add-br br0");
+    let a = vm(&lab, &sw, "br0", "a", "", "");
+    a.ip(&["addr", "add", "fd00:1::5/64", "dev", "eth0", "nodad"])
+        .expect("address");
+    a.default_route("fd00:1::1".parse().unwrap())
+        .expect("route");
+    let pa = ofport(&lab, &sw, "a");
+    let exceeded = local("cloudnet:icmp6-time-exceeded src=fd00:1::1");
+    install(
+        &sw,
+        vec![
+            format!(
+                "priority=100,icmp6,icmp_type=135,nd_target=fd00:1::1 actions={}",
+                local(&format!("cloudnet:nd-na mac={RA} router=1"))
+            ),
+            format!(
+                "priority=100,icmp6,icmp_type=128,ipv6_dst=fd00:1::1 actions={}",
+                local("cloudnet:icmp6-echo-reply")
+            ),
+            format!("priority=90,ipv6,in_port={pa},nw_ttl=1 actions={exceeded}"),
+        ],
+    );
+    assert!(pings(&a, "fd00:1::1"), "IPv6 gateway answers NS and echo");
+    let neigh = a.ip(&["-6", "neigh", "show", "fd00:1::1"]).expect("neigh");
+    assert!(neigh.contains(RA) && neigh.contains("router"), "{neigh}");
+    let out = ping_ttl(&a, "fd00:2::5", 1);
+    assert!(
+        out.contains("From fd00:1::1") && out.contains("Time exceeded"),
+        "{out}"
     );
 }
