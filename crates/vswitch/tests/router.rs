@@ -21,7 +21,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{pings, vm, Daemon};
@@ -167,50 +166,15 @@ fn routed_subnets_gateway_replies_and_time_exceeded() {
     assert_eq!(drops(&sw, "local_action_error"), 0);
 }
 
-/// The udhcpc hook: applies the lease and records what udhcpc exported.
-fn write_script(dir: &Path) -> PathBuf {
-    let env = dir.join("lease.env");
-    let script = dir.join("udhcpc.sh");
-    let body = format!(
-        "#!/bin/sh\n\
-         case \"$1\" in\n\
-         bound|renew)\n\
-           ip addr add \"$ip/$mask\" dev \"$interface\"\n\
-           [ -n \"$mtu\" ] && ip link set dev \"$interface\" mtu \"$mtu\"\n\
-           [ -n \"$router\" ] && ip route add default via \"$router\" dev \"$interface\"\n\
-           env | grep -E '^(ip|mask|router|dns|mtu|lease|serverid)=' > {env}\n\
-           ;;\n\
-         esac\n\
-         exit 0\n",
-        env = env.display()
-    );
-    std::fs::write(&script, body).expect("write script");
-    let mut perm = std::fs::metadata(&script).expect("script").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&script, perm).expect("chmod");
-    script
-}
-
-fn busybox() -> Option<&'static str> {
-    let found = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "busybox (udhcpc) is missing: scripts/deps.sh installs it"
-        );
-        eprintln!("skipping: busybox (udhcpc) is not installed");
-    }
-    found
-}
-
 #[test]
 fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
     let Some(lab) = Lab::new_or_skip("vsw_dhcp") else {
         return;
     };
-    let Some(busybox) = busybox() else { return };
+    let Some(busybox) = lab::dhcp::busybox("udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow")
+    else {
+        return;
+    };
     let host = lab.netns("h").expect("host netns");
     let dir = tempfile::tempdir().expect("tempdir");
     let sw = Daemon::start(&host, dir.path(), &[]);
@@ -238,36 +202,19 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
             ),
         ],
     );
-    let script = write_script(dir.path());
-    let out = c
-        .exec_output(
-            &[
-                busybox,
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "1",
-                "-O",
-                "mtu",
-                "-s",
-                script.to_str().expect("utf-8 path"),
-            ],
-            Duration::from_secs(30),
-        )
-        .expect("udhcpc runs");
-    assert!(out.success(), "udhcpc failed: {out:?}");
-    let env = std::fs::read_to_string(dir.path().join("lease.env")).expect("bound hook ran");
+    let lease = lab::dhcp::udhcpc(
+        &c,
+        &busybox,
+        "eth0",
+        &["mtu"],
+        dir.path(),
+        Duration::from_secs(30),
+    )
+    .expect("udhcpc gets a lease");
     let get = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("udhcpc did not export {k}: {env}"))
+        lease
+            .get(k)
+            .unwrap_or_else(|| panic!("udhcpc did not export {k}: {}", lease.raw()))
     };
     assert_eq!(get("ip"), "10.0.3.5");
     assert_eq!(get("mask"), "24");
