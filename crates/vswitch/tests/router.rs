@@ -164,6 +164,22 @@ fn routed_subnets_gateway_replies_and_time_exceeded() {
     assert!(!out.contains("bytes from"), "{out}");
     assert!(drops(&sw, "invalid_ttl") > before);
     assert_eq!(drops(&sw, "local_action_error"), 0);
+    // ofproto/trace names the local action and the invalid_ttl packet-in.
+    let trace = |flow: String| {
+        sw.of(Request::Trace {
+            bridge: "br0".into(),
+            flow,
+        })
+    };
+    let t = trace(format!("in_port={pa},udp,nw_dst=10.0.2.5,nw_ttl=1"));
+    assert!(
+        t.contains("local(cloudnet:icmp4-time-exceeded src=10.0.1.1)"),
+        "{t}"
+    );
+    let t = trace(format!(
+        "in_port={pb},dl_dst={RB},udp,nw_dst=10.0.1.5,nw_ttl=1"
+    ));
+    assert!(t.contains("reason=invalid_ttl"), "{t}");
 }
 
 #[test]
