@@ -31,6 +31,31 @@ const RA: &str = "02:00:00:00:01:01";
 const RB: &str = "02:00:00:00:02:01";
 const RC: &str = "02:00:00:00:03:01";
 
+/// A daemon with bridge `br0` in its own host namespace. Fields drop in
+/// order: the daemon before the namespaces it runs in.
+struct Bench {
+    sw: Daemon,
+    dir: tempfile::TempDir,
+    _host: Netns,
+    lab: Lab,
+}
+
+impl Bench {
+    fn start(label: &str) -> Option<Bench> {
+        let lab = Lab::new_or_skip(label)?;
+        let host = lab.netns("h").expect("host netns");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sw = Daemon::start(&host, dir.path(), &[]);
+        sw.vs("add-br br0");
+        Some(Bench {
+            sw,
+            dir,
+            _host: host,
+            lab,
+        })
+    }
+}
+
 /// `controller(userdata=...)` carrying `text` (ovs-ofctl writes userdata
 /// as dot-separated hex bytes).
 fn local(text: &str) -> String {
@@ -83,23 +108,20 @@ fn ping_ttl(from: &Netns, to: &str, ttl: u8) -> String {
 
 #[test]
 fn routed_subnets_gateway_replies_and_time_exceeded() {
-    let Some(lab) = Lab::new_or_skip("vsw_router") else {
+    let Some(bench) = Bench::start("vsw_router") else {
         return;
     };
-    let host = lab.netns("h").expect("host netns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    let a = vm(&lab, &sw, "br0", "a", "10.0.1.5/24", "");
-    let b = vm(&lab, &sw, "br0", "b", "10.0.2.5/24", "");
+    let (sw, lab) = (&bench.sw, &bench.lab);
+    let a = vm(lab, sw, "br0", "a", "10.0.1.5/24", "");
+    let b = vm(lab, sw, "br0", "b", "10.0.2.5/24", "");
     a.default_route("10.0.1.1".parse().unwrap()).expect("route");
     b.default_route("10.0.2.1".parse().unwrap()).expect("route");
-    let (pa, pb) = (ofport(&lab, &sw, "a"), ofport(&lab, &sw, "b"));
+    let (pa, pb) = (ofport(lab, sw, "a"), ofport(lab, sw, "b"));
     let amac = a.mac("eth0").expect("mac").to_string();
     let bmac = b.mac("eth0").expect("mac").to_string();
     let ttl_exceeded = local("cloudnet:icmp4-time-exceeded src=10.0.1.1");
     install(
-        &sw,
+        sw,
         vec![
             // 10.0.1.1: OVN's ARP responder and echo reply, in flows.
             "priority=100,arp,arp_op=1,arp_tpa=10.0.1.1 actions=\
@@ -159,11 +181,11 @@ fn routed_subnets_gateway_replies_and_time_exceeded() {
     );
     // b's side has no TTL flows: dec_ttl's expiry is an invalid_ttl
     // packet-in, counted, and nothing reaches a.
-    let before = drops(&sw, "invalid_ttl");
+    let before = drops(sw, "invalid_ttl");
     let out = ping_ttl(&b, "10.0.1.5", 1);
     assert!(!out.contains("bytes from"), "{out}");
-    assert!(drops(&sw, "invalid_ttl") > before);
-    assert_eq!(drops(&sw, "local_action_error"), 0);
+    assert!(drops(sw, "invalid_ttl") > before);
+    assert_eq!(drops(sw, "local_action_error"), 0);
     // ofproto/trace names the local action and the invalid_ttl packet-in.
     let trace = |flow: String| {
         sw.of(Request::Trace {
@@ -184,26 +206,23 @@ fn routed_subnets_gateway_replies_and_time_exceeded() {
 
 #[test]
 fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
-    let Some(lab) = Lab::new_or_skip("vsw_dhcp") else {
+    let Some(bench) = Bench::start("vsw_dhcp") else {
         return;
     };
+    let (sw, lab) = (&bench.sw, &bench.lab);
     let Some(busybox) = lab::dhcp::busybox("udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow")
     else {
         return;
     };
-    let host = lab.netns("h").expect("host netns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    let c = vm(&lab, &sw, "br0", "c", "", "");
-    let pc = ofport(&lab, &sw, "c");
+    let c = vm(lab, sw, "br0", "c", "", "");
+    let pc = ofport(lab, sw, "c");
     let cmac = c.mac("eth0").expect("mac").to_string();
     let dhcp = local(
         "cloudnet:dhcp4 server=10.0.3.2 server_mac=02:00:00:00:03:02 offer=10.0.3.5 \
          mask=24 router=10.0.3.1 dns=10.0.3.53 mtu=1400 lease=600",
     );
     install(
-        &sw,
+        sw,
         vec![
             format!(
                 "priority=100,udp,in_port={pc},dl_src={cmac},tp_src=68,tp_dst=67 actions={dhcp}"
@@ -223,7 +242,7 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
         &busybox,
         "eth0",
         &["mtu"],
-        dir.path(),
+        bench.dir.path(),
         Duration::from_secs(30),
     )
     .expect("udhcpc gets a lease");
@@ -250,22 +269,19 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
 
 #[test]
 fn ipv6_gateway_by_local_actions() {
-    let Some(lab) = Lab::new_or_skip("vsw_router6") else {
+    let Some(bench) = Bench::start("vsw_router6") else {
         return;
     };
-    let host = lab.netns("h").expect("host netns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    let a = vm(&lab, &sw, "br0", "a", "", "");
+    let (sw, lab) = (&bench.sw, &bench.lab);
+    let a = vm(lab, sw, "br0", "a", "", "");
     a.ip(&["addr", "add", "fd00:1::5/64", "dev", "eth0", "nodad"])
         .expect("address");
     a.default_route("fd00:1::1".parse().unwrap())
         .expect("route");
-    let pa = ofport(&lab, &sw, "a");
+    let pa = ofport(lab, sw, "a");
     let exceeded = local("cloudnet:icmp6-time-exceeded src=fd00:1::1");
     install(
-        &sw,
+        sw,
         vec![
             format!(
                 "priority=100,icmp6,icmp_type=135,nd_target=fd00:1::1 actions={}",
