@@ -92,6 +92,26 @@ pub fn packet_match(w: &Words) -> Match {
     m
 }
 
+/// A packet-in: its reason, and a `cloudnet:` local action's text
+/// (LOCAL_ACTIONS.md in the vswitch crate) so a trace shows what the
+/// switch will answer.
+fn controller_str(c: &crate::actions::ControllerAction) -> String {
+    use crate::actions::ControllerReason as R;
+    let reason = match c.reason {
+        R::Action => "action",
+        R::NoMatch => "no_match",
+        R::InvalidTtl => "invalid_ttl",
+    };
+    let mut s = format!("userspace(controller,reason={reason},max_len={}", c.max_len);
+    match std::str::from_utf8(&c.userdata) {
+        Ok(t) if t.starts_with("cloudnet:") => {
+            let _ = write!(s, ",local({t})");
+        }
+        _ => {}
+    }
+    s + ")"
+}
+
 /// Formats a datapath action in the style of OVS's ODP actions.
 pub fn dp_action_str(a: &DpAction) -> String {
     let mac = |m: &[u8; 6]| {
@@ -159,7 +179,7 @@ pub fn dp_action_str(a: &DpAction) -> String {
         DpAction::Normal => "normal".into(),
         DpAction::Enqueue { port, queue } => format!("enqueue({},{queue})", port_str(*port)),
         DpAction::Meter(m) => format!("meter({m})"),
-        DpAction::Controller(c) => format!("userspace(controller,max_len={})", c.max_len),
+        DpAction::Controller(c) => controller_str(c),
         DpAction::Ct {
             zone,
             commit,

@@ -514,10 +514,10 @@ impl Ctx<'_, '_> {
             }
         }
         if dl_type == et::ARP {
-            commit_arp(f, &diff, &mut out);
+            commit_arp(f, &diff, &mut out, &mut self.x.mask);
         }
         if dl_type == et::IPV6 {
-            commit_nd(f, &diff, &mut out);
+            commit_nd(f, &diff, &mut out, &mut self.x.mask);
         }
         if dl_type == et::IPV4 || dl_type == et::IPV6 {
             if changed(Field::NwTos) {
@@ -541,8 +541,9 @@ impl Ctx<'_, '_> {
 }
 
 /// The ARP header rewrite, if any ARP field changed (`diff` holds the
-/// changed bits).
-fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
+/// changed bits). It carries every field, the unwritten ones copied from
+/// the packet, so all of them join the megaflow `mask`.
+fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>, mask: &mut Words) {
     let fields = [
         Field::ArpOp,
         Field::ArpSpa,
@@ -552,6 +553,9 @@ fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
     ];
     if fields.iter().all(|fld| fld.get(diff) == 0) {
         return;
+    }
+    for fld in fields {
+        fld.unwildcard(mask, fld.full_mask());
     }
     out.push(DpAction::SetArp {
         op: Field::ArpOp.get(f) as u16,
@@ -563,12 +567,17 @@ fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
 }
 
 /// The ND rewrite, if `nd_target`, `nd_sll` or `nd_tll` changed on an
-/// NS/NA (the only packets those fields exist in).
-fn commit_nd(f: &Words, diff: &Words, out: &mut Vec<DpAction>) {
+/// NS/NA (the only packets those fields exist in); like [`commit_arp`] it
+/// carries all three, so all join the megaflow `mask`.
+fn commit_nd(f: &Words, diff: &Words, out: &mut Vec<DpAction>, mask: &mut Words) {
     const ICMPV6: u128 = 58;
     let fields = [Field::NdTarget, Field::NdSll, Field::NdTll];
+    Field::NwProto.unwildcard(mask, Field::NwProto.full_mask());
     if Field::NwProto.get(f) != ICMPV6 || fields.iter().all(|fld| fld.get(diff) == 0) {
         return;
+    }
+    for fld in fields {
+        fld.unwildcard(mask, fld.full_mask());
     }
     out.push(DpAction::SetNd {
         target: Field::NdTarget.get(f).to_be_bytes(),

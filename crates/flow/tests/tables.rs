@@ -415,6 +415,20 @@ fn arp_and_nd_field_writes_commit_whole_header_rewrites() {
             DpAction::Output(2),
         ]
     );
+    // SetArp carries the unwritten fields too, so they are part of the
+    // megaflow: a request from another address misses the cache.
+    let t = tables(&["arp actions=load:0x2->NXM_OF_ARP_OP[],in_port"]);
+    let mut cache = FlowCache::new(0, 100);
+    for spa in ["10.0.0.5", "10.0.0.6"] {
+        let p = parse_packet(&format!("arp,arp_op=1,arp_spa={spa}")).unwrap();
+        let got = process(&t, &mut cache, &p, 64, T0).actions.clone();
+        let want_spa = u32::from(spa.parse::<std::net::Ipv4Addr>().unwrap());
+        assert!(
+            matches!(got[0], DpAction::SetArp { op: 2, spa, .. } if spa == want_spa),
+            "{got:?}"
+        );
+    }
+    assert_eq!(cache.stats.misses, 2);
     // icmp_type/icmp_code writes are L4 rewrites of the first two bytes.
     let t = tables(&["icmp,icmp_type=8 actions=set_field:0->icmp_type,output:2"]);
     assert_eq!(

@@ -70,6 +70,7 @@
 
 mod checks;
 mod cmd;
+pub mod dhcp;
 mod error;
 mod host;
 mod mac;

@@ -121,7 +121,41 @@ pub fn icmpv4_error(
     if eth.ethertype() != ethertype::IPV4 {
         return Err(NoReply::NotForUs);
     }
-    let ip = Ipv4Packet::new_checked(eth.payload())?;
+    if is_group_mac(&eth.dst()) {
+        return Err(NoReply::ErrorSuppressed(
+            "broadcast or multicast destination",
+        ));
+    }
+    if is_group_mac(&eth.src()) {
+        return Err(NoReply::ErrorSuppressed("source not a unicast host"));
+    }
+    need(out, ETH_LEN)?;
+    let (l2_src, l2_dst) = from.l2.resolve(&eth);
+    let len = icmpv4_error_l3(
+        eth.payload(),
+        kind,
+        from.addr,
+        from.ttl,
+        quote,
+        &mut out[ETH_LEN..],
+    )?;
+    write_eth(out, l2_src, l2_dst, ethertype::IPV4)?;
+    Ok(ETH_LEN + len)
+}
+
+/// The IP part of [`icmpv4_error`]: writes the error datagram (IPv4 header
+/// from `src` with `ttl`, ICMP header, quote) about the IPv4 packet `ip`
+/// into `out` and returns its length, for callers that frame it
+/// themselves (e.g. behind VLAN tags).
+pub fn icmpv4_error_l3(
+    pkt: &[u8],
+    kind: Icmpv4Error,
+    src: Ipv4Addr,
+    ttl: u8,
+    quote: Quote,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    let ip = Ipv4Packet::new_checked(pkt)?;
     if !ip.verify_checksum() {
         return Err(NoReply::BadChecksum("ipv4"));
     }
@@ -129,12 +163,12 @@ pub fn icmpv4_error(
         return Err(NoReply::ErrorSuppressed("non-first fragment"));
     }
     let dst = ip.dst();
-    if dst.is_broadcast() || dst.is_multicast() || is_group_mac(&eth.dst()) {
+    if dst.is_broadcast() || dst.is_multicast() {
         return Err(NoReply::ErrorSuppressed(
             "broadcast or multicast destination",
         ));
     }
-    if !is_unicast_v4(ip.src()) || is_group_mac(&eth.src()) {
+    if !is_unicast_v4(ip.src()) {
         return Err(NoReply::ErrorSuppressed("source not a unicast host"));
     }
     if ip.protocol() == ip_proto::ICMP {
@@ -150,21 +184,19 @@ pub fn icmpv4_error(
         Quote::Rfc1812 => packet_len.min(RFC1812_MAX - ipv4::MIN_HEADER_LEN - icmpv4::HEADER_LEN),
     };
     let icmp_len = icmpv4::HEADER_LEN + quoted;
-    let total = ETH_LEN + ipv4::MIN_HEADER_LEN + icmp_len;
+    let total = ipv4::MIN_HEADER_LEN + icmp_len;
     need(out, total)?;
-    let (l2_src, l2_dst) = from.l2.resolve(&eth);
-    write_eth(out, l2_src, l2_dst, ethertype::IPV4)?;
-    let ip_out = &mut out[ETH_LEN..total];
+    let ip_out = &mut out[..total];
     let icmp_out = &mut ip_out[ipv4::MIN_HEADER_LEN..];
-    icmp_out[icmpv4::HEADER_LEN..].copy_from_slice(&eth.payload()[..quoted]);
+    icmp_out[icmpv4::HEADER_LEN..].copy_from_slice(&pkt[..quoted]);
     kind.repr().emit(icmp_out)?;
     Ipv4Repr {
-        src: from.addr,
+        src,
         dst: ip.src(),
         protocol: ip_proto::ICMP,
         // RFC 1812 §4.3.2.5: errors carry precedence 6 (internetwork control).
         tos: 0xc0,
-        ttl: from.ttl,
+        ttl,
         ident: 0,
         dont_frag: false,
         more_frags: false,
@@ -230,13 +262,43 @@ pub fn icmpv6_error(
     if eth.ethertype() != ethertype::IPV6 {
         return Err(NoReply::NotForUs);
     }
-    let ip = Ipv6Packet::new_checked(eth.payload())?;
-    let (src, dst) = (ip.src(), ip.dst());
     let too_big = matches!(kind, Icmpv6Error::PacketTooBig { .. });
-    if (dst.is_multicast() || is_group_mac(&eth.dst())) && !too_big {
+    if is_group_mac(&eth.dst()) && !too_big {
         return Err(NoReply::ErrorSuppressed("multicast destination"));
     }
-    if src.is_unspecified() || src.is_multicast() || is_group_mac(&eth.src()) {
+    if is_group_mac(&eth.src()) {
+        return Err(NoReply::ErrorSuppressed("source not a unicast host"));
+    }
+    need(out, ETH_LEN)?;
+    let (l2_src, l2_dst) = from.l2.resolve(&eth);
+    let len = icmpv6_error_l3(
+        eth.payload(),
+        kind,
+        from.addr,
+        from.ttl,
+        &mut out[ETH_LEN..],
+    )?;
+    write_eth(out, l2_src, l2_dst, ethertype::IPV6)?;
+    Ok(ETH_LEN + len)
+}
+
+/// The IP part of [`icmpv6_error`]: writes the error packet (IPv6 header
+/// from `src` with `hop_limit`, ICMPv6 message, quote) about the IPv6
+/// packet `ip` into `out` and returns its length.
+pub fn icmpv6_error_l3(
+    pkt: &[u8],
+    kind: Icmpv6Error,
+    src: Ipv6Addr,
+    hop_limit: u8,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    let ip = Ipv6Packet::new_checked(pkt)?;
+    let (orig_src, orig_dst) = (ip.src(), ip.dst());
+    let too_big = matches!(kind, Icmpv6Error::PacketTooBig { .. });
+    if orig_dst.is_multicast() && !too_big {
+        return Err(NoReply::ErrorSuppressed("multicast destination"));
+    }
+    if orig_src.is_unspecified() || orig_src.is_multicast() {
         return Err(NoReply::ErrorSuppressed("source not a unicast host"));
     }
     let upper = ipv6::walk(ip.next_header(), ip.payload())?;
@@ -251,23 +313,21 @@ pub fn icmpv6_error(
     let packet_len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
     let quoted = packet_len.min(IPV6_MIN_MTU - ipv6::HEADER_LEN - 8);
     let icmp_len = 8 + quoted;
-    let total = ETH_LEN + ipv6::HEADER_LEN + icmp_len;
+    let total = ipv6::HEADER_LEN + icmp_len;
     need(out, total)?;
-    let (l2_src, l2_dst) = from.l2.resolve(&eth);
-    write_eth(out, l2_src, l2_dst, ethertype::IPV6)?;
-    let ip_out = &mut out[ETH_LEN..total];
+    let ip_out = &mut out[..total];
     Ipv6Repr {
-        src: from.addr,
-        dst: src,
+        src,
+        dst: orig_src,
         next_header: ip_proto::ICMPV6,
         traffic_class: 0,
         flow_label: 0,
-        hop_limit: from.ttl,
+        hop_limit,
         payload_len: icmp_len as u16,
     }
     .emit(ip_out)?;
     let icmp_out = &mut ip_out[ipv6::HEADER_LEN..];
-    icmp_out[8..].copy_from_slice(&eth.payload()[..quoted]);
-    kind.repr().emit(icmp_out, &from.addr, &src)?;
+    icmp_out[8..].copy_from_slice(&pkt[..quoted]);
+    kind.repr().emit(icmp_out, &src, &orig_src)?;
     Ok(total)
 }

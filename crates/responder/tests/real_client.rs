@@ -7,7 +7,6 @@
 //! package): without it the test skips, or fails under `CI=true`.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,45 +20,6 @@ const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
 const ROUTER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x02];
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-
-fn busybox() -> Option<PathBuf> {
-    let found = ["/usr/bin/busybox", "/bin/busybox", "/usr/sbin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "busybox (udhcpc) is missing: scripts/deps.sh must install the `busybox` package"
-            );
-        }
-        eprintln!("skipping: busybox (udhcpc) is not installed (apt-get install busybox)");
-    }
-    found
-}
-
-/// The udhcpc hook: applies the lease and dumps what udhcpc exported.
-fn write_script(dir: &Path) -> PathBuf {
-    let env = dir.join("lease.env");
-    let script = dir.join("udhcpc.sh");
-    let body = format!(
-        "#!/bin/sh\n\
-         case \"$1\" in\n\
-         bound|renew)\n\
-           ip addr add \"$ip/$mask\" dev \"$interface\"\n\
-           [ -n \"$router\" ] && ip route add default via \"$router\" dev \"$interface\"\n\
-           env | grep -E '^(ip|mask|subnet|router|dns|domain|mtu|staticroutes|lease|serverid)=' > {env}\n\
-           ;;\n\
-         esac\n\
-         exit 0\n",
-        env = env.display()
-    );
-    std::fs::write(&script, body).unwrap();
-    let mut perm = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&script, perm).unwrap();
-    script
-}
 
 fn server() -> DhcpServer {
     let mut s = SubnetOptions::new(SERVER_IP, SERVER_MAC, 24);
@@ -90,10 +50,11 @@ fn udhcpc_gets_its_address_and_pings_the_router() {
     let Some(lab) = lab::Lab::new_or_skip("responder_udhcpc") else {
         return;
     };
-    let Some(busybox) = busybox() else { return };
+    let Some(busybox) = lab::dhcp::busybox("udhcpc_gets_its_address_and_pings_the_router") else {
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("{}udhcpc-{}", lab.prefix(), std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let script = write_script(&dir);
 
     let config = lab::VmConfig {
         mac: Some(lab::Mac(VM_MAC)),
@@ -105,7 +66,7 @@ fn udhcpc_gets_its_address_and_pings_the_router() {
     let stop = AtomicBool::new(false);
     let echoes = AtomicU64::new(0);
 
-    let counters = std::thread::scope(|s| {
+    let (counters, lease) = std::thread::scope(|s| {
         // The "switch": a bounded loop answering from the TAP.
         let switch = s.spawn(|| {
             let mut counters = Counters::default();
@@ -145,57 +106,39 @@ fn udhcpc_gets_its_address_and_pings_the_router() {
             counters
         });
 
-        let udhcpc = vm.ns().exec_output(
-            &[
-                busybox.to_str().unwrap(),
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "1",
-                "-O",
-                "mtu",
-                "-O",
-                "staticroutes",
-                "-O",
-                "domain",
-                "-s",
-                script.to_str().unwrap(),
-            ],
+        let udhcpc = lab::dhcp::udhcpc(
+            vm.ns(),
+            &busybox,
+            "eth0",
+            &["mtu", "staticroutes", "domain"],
+            &dir,
             Duration::from_secs(30),
         );
         let ping = udhcpc
             .as_ref()
             .ok()
-            .filter(|o| o.success())
             .map(|_| lab::ping(vm.ns(), IpAddr::V4(ROUTER_IP), 3));
         stop.store(true, Ordering::Relaxed);
         let counters = switch.join().unwrap();
-        let out = udhcpc.expect("udhcpc ran");
-        assert!(out.success(), "udhcpc failed: {out:?}");
+        let lease = udhcpc.expect("udhcpc gets a lease");
         let stats = ping.unwrap().expect("ping ran");
         assert!(stats.all_received(), "{stats:?}");
-        counters
+        (counters, lease)
     });
 
     eprintln!("responder counters: {counters:?}");
-    let env = std::fs::read_to_string(dir.join("lease.env")).expect("udhcpc ran the bound hook");
     let _ = std::fs::remove_dir_all(&dir);
+    let env = lease.raw();
     let get = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_owned))
+        lease
+            .get(k)
             .unwrap_or_else(|| panic!("udhcpc did not export {k}: {env}"))
     };
     assert_eq!(get("ip"), VM_IP.to_string());
     assert_eq!(get("mask"), "24");
-    assert_eq!(get("router").trim(), ROUTER_IP.to_string());
+    assert_eq!(get("router"), ROUTER_IP.to_string());
     assert_eq!(get("serverid"), SERVER_IP.to_string());
-    assert_eq!(get("dns").trim(), "10.77.0.53");
+    assert_eq!(get("dns"), "10.77.0.53");
     assert_eq!(get("domain"), "cloudnet.test");
     assert_eq!(get("mtu"), "1450");
     assert_eq!(get("lease"), "600");

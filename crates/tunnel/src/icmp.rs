@@ -11,16 +11,21 @@
 //! port's address): on a pure L2 overlay there is no router, and the
 //! destination is the address the sender will accept it from, as Linux's
 //! `iptunnel_pmtud_build_icmp` does.
+//!
+//! The checks that give this module's typed errors are made here; the IP
+//! datagram itself (quote, headers, checksums) is built by the
+//! `responder` crate's ICMP error builder, shared with the switch's local
+//! responder.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use packet::flowkey::ethertype;
-use packet::icmpv4::{self, Icmpv4Repr};
-use packet::icmpv6::{self, Icmpv6Packet};
 use packet::ip_proto;
-use packet::ipv4::{Ipv4Packet, Ipv4Repr};
-use packet::ipv6::{Ipv6Packet, Ipv6Repr};
+use packet::ipv4::Ipv4Packet;
+use packet::ipv6::Ipv6Packet;
 use packet::vlan;
+use responder::icmp_error::{self, Icmpv4Error, Icmpv6Error, Quote};
+use responder::NoReply;
 
 use crate::error::IcmpError;
 
@@ -98,39 +103,24 @@ pub fn frag_needed_v4(
             d
         }
     };
-    let hdr = packet::ipv4::MIN_HEADER_LEN + icmpv4::HEADER_LEN;
-    let quote_len = usize::from(ip.total_len()).min(ICMPV4_MAX_DATAGRAM - hdr);
-    let total = l3 + hdr + quote_len;
-    if out.len() < total {
+    if out.len() < l3 {
         return Err(IcmpError::BufferTooSmall {
-            need: total,
+            need: l3,
             have: out.len(),
         });
     }
-    let out = &mut out[..total];
+    let kind = Icmpv4Error::FragmentationNeeded { mtu: next_hop_mtu };
+    let len = icmp_error::icmpv4_error_l3(
+        &orig[l3..],
+        kind,
+        reply_src,
+        REPLY_TTL,
+        Quote::Rfc1812,
+        &mut out[l3..],
+    )
+    .map_err(|e| from_responder(e, l3))?;
     swap_l2(orig, l3, out);
-    let icmp_at = l3 + packet::ipv4::MIN_HEADER_LEN;
-    out[icmp_at + icmpv4::HEADER_LEN..].copy_from_slice(&orig[l3..l3 + quote_len]);
-    Icmpv4Repr {
-        msg_type: icmpv4::msg_type::DEST_UNREACHABLE,
-        code: CODE_FRAG_NEEDED,
-        rest_of_header: u32::from(next_hop_mtu),
-    }
-    .emit(&mut out[icmp_at..])?;
-    Ipv4Repr {
-        src: reply_src,
-        dst: s,
-        protocol: ip_proto::ICMP,
-        tos: REPLY_TOS,
-        ttl: REPLY_TTL,
-        ident: 0,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        payload_len: (icmpv4::HEADER_LEN + quote_len) as u16,
-    }
-    .emit(&mut out[l3..])?;
-    Ok(total)
+    Ok(l3 + len)
 }
 
 /// Writes into `out` an Ethernet frame carrying ICMPv6 Packet Too Big with
@@ -172,36 +162,40 @@ pub fn packet_too_big_v6(
             d
         }
     };
-    let hdr = packet::ipv6::HEADER_LEN + 8;
-    let orig_len = packet::ipv6::HEADER_LEN + usize::from(ip.payload_len());
-    let quote_len = orig_len.min(ICMPV6_MAX_PACKET - hdr);
-    let total = l3 + hdr + quote_len;
-    if out.len() < total {
+    if out.len() < l3 {
         return Err(IcmpError::BufferTooSmall {
-            need: total,
+            need: l3,
             have: out.len(),
         });
     }
-    let out = &mut out[..total];
+    let kind = Icmpv6Error::PacketTooBig { mtu };
+    let len = icmp_error::icmpv6_error_l3(&orig[l3..], kind, reply_src, REPLY_TTL, &mut out[l3..])
+        .map_err(|e| from_responder(e, l3))?;
     swap_l2(orig, l3, out);
-    let icmp_at = l3 + packet::ipv6::HEADER_LEN;
-    Ipv6Repr {
-        src: reply_src,
-        dst: s,
-        next_header: ip_proto::ICMPV6,
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: REPLY_TTL,
-        payload_len: (8 + quote_len) as u16,
+    Ok(l3 + len)
+}
+
+/// The responder's reason as this module's error. The checks above run
+/// first, so what remains is a bad IPv4 header checksum, a broadcast or
+/// multicast IP destination behind a unicast MAC (RFC 1812 §4.3.2.7), or a
+/// short buffer (whose sizes count the L2 header here).
+fn from_responder(e: NoReply, l3: usize) -> IcmpError {
+    match e {
+        NoReply::Malformed(h) => IcmpError::Header(h),
+        NoReply::BufferTooSmall { need, have } => IcmpError::BufferTooSmall {
+            need: need + l3,
+            have: have + l3,
+        },
+        NoReply::ErrorSuppressed(_) => IcmpError::LinkBroadcast,
+        NoReply::BadChecksum(layer) => IcmpError::Header(packet::Error::Malformed {
+            layer,
+            field: "header checksum",
+        }),
+        _ => IcmpError::Header(packet::Error::Malformed {
+            layer: "icmp",
+            field: "original packet",
+        }),
     }
-    .emit(&mut out[l3..])?;
-    out[icmp_at + 8..].copy_from_slice(&orig[l3..l3 + quote_len]);
-    let mut msg = Icmpv6Packet::new_checked(&mut out[icmp_at..])?;
-    msg.set_msg_type(icmpv6::msg_type::PACKET_TOO_BIG);
-    msg.set_code(0);
-    msg.body_mut()[..4].copy_from_slice(&mtu.to_be_bytes());
-    msg.fill_checksum(&reply_src, &s);
-    Ok(total)
 }
 
 /// Ethertype after up to two VLAN tags, and the L3 offset.

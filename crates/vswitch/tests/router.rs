@@ -12,14 +12,15 @@
 //!   (OVN's `ip.ttl == {0, 1}` flows before routing), while `dec_ttl`'s
 //!   own expiry is an `invalid_ttl` packet-in, counted;
 //! * a real DHCP client (busybox `udhcpc`) gets its address, router and
-//!   MTU from a `cloudnet:dhcp4` flow.
+//!   MTU from a `cloudnet:dhcp4` flow;
+//! * an IPv6 gateway answers Neighbor Solicitations (`nd-na`, router flag)
+//!   and pings, and sends hop-limit-exceeded errors.
 //!
 //! Run: `cargo test --release -p vswitch --test router` (as root).
 
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{pings, vm, Daemon};
@@ -29,6 +30,31 @@ use vswitch::Request;
 const RA: &str = "02:00:00:00:01:01";
 const RB: &str = "02:00:00:00:02:01";
 const RC: &str = "02:00:00:00:03:01";
+
+/// A daemon with bridge `br0` in its own host namespace. Fields drop in
+/// order: the daemon before the namespaces it runs in.
+struct Bench {
+    sw: Daemon,
+    dir: tempfile::TempDir,
+    _host: Netns,
+    lab: Lab,
+}
+
+impl Bench {
+    fn start(label: &str) -> Option<Bench> {
+        let lab = Lab::new_or_skip(label)?;
+        let host = lab.netns("h").expect("host netns");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sw = Daemon::start(&host, dir.path(), &[]);
+        sw.vs("add-br br0");
+        Some(Bench {
+            sw,
+            dir,
+            _host: host,
+            lab,
+        })
+    }
+}
 
 /// `controller(userdata=...)` carrying `text` (ovs-ofctl writes userdata
 /// as dot-separated hex bytes).
@@ -82,23 +108,20 @@ fn ping_ttl(from: &Netns, to: &str, ttl: u8) -> String {
 
 #[test]
 fn routed_subnets_gateway_replies_and_time_exceeded() {
-    let Some(lab) = Lab::new_or_skip("vsw_router") else {
+    let Some(bench) = Bench::start("vsw_router") else {
         return;
     };
-    let host = lab.netns("h").expect("host netns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    let a = vm(&lab, &sw, "br0", "a", "10.0.1.5/24", "");
-    let b = vm(&lab, &sw, "br0", "b", "10.0.2.5/24", "");
+    let (sw, lab) = (&bench.sw, &bench.lab);
+    let a = vm(lab, sw, "br0", "a", "10.0.1.5/24", "");
+    let b = vm(lab, sw, "br0", "b", "10.0.2.5/24", "");
     a.default_route("10.0.1.1".parse().unwrap()).expect("route");
     b.default_route("10.0.2.1".parse().unwrap()).expect("route");
-    let (pa, pb) = (ofport(&lab, &sw, "a"), ofport(&lab, &sw, "b"));
+    let (pa, pb) = (ofport(lab, sw, "a"), ofport(lab, sw, "b"));
     let amac = a.mac("eth0").expect("mac").to_string();
     let bmac = b.mac("eth0").expect("mac").to_string();
     let ttl_exceeded = local("cloudnet:icmp4-time-exceeded src=10.0.1.1");
     install(
-        &sw,
+        sw,
         vec![
             // 10.0.1.1: OVN's ARP responder and echo reply, in flows.
             "priority=100,arp,arp_op=1,arp_tpa=10.0.1.1 actions=\
@@ -158,70 +181,48 @@ fn routed_subnets_gateway_replies_and_time_exceeded() {
     );
     // b's side has no TTL flows: dec_ttl's expiry is an invalid_ttl
     // packet-in, counted, and nothing reaches a.
-    let before = drops(&sw, "invalid_ttl");
+    let before = drops(sw, "invalid_ttl");
     let out = ping_ttl(&b, "10.0.1.5", 1);
     assert!(!out.contains("bytes from"), "{out}");
-    assert!(drops(&sw, "invalid_ttl") > before);
-    assert_eq!(drops(&sw, "local_action_error"), 0);
-}
-
-/// The udhcpc hook: applies the lease and records what udhcpc exported.
-fn write_script(dir: &Path) -> PathBuf {
-    let env = dir.join("lease.env");
-    let script = dir.join("udhcpc.sh");
-    let body = format!(
-        "#!/bin/sh\n\
-         case \"$1\" in\n\
-         bound|renew)\n\
-           ip addr add \"$ip/$mask\" dev \"$interface\"\n\
-           [ -n \"$mtu\" ] && ip link set dev \"$interface\" mtu \"$mtu\"\n\
-           [ -n \"$router\" ] && ip route add default via \"$router\" dev \"$interface\"\n\
-           env | grep -E '^(ip|mask|router|dns|mtu|lease|serverid)=' > {env}\n\
-           ;;\n\
-         esac\n\
-         exit 0\n",
-        env = env.display()
+    assert!(drops(sw, "invalid_ttl") > before);
+    assert_eq!(drops(sw, "local_action_error"), 0);
+    // ofproto/trace names the local action and the invalid_ttl packet-in.
+    let trace = |flow: String| {
+        sw.of(Request::Trace {
+            bridge: "br0".into(),
+            flow,
+        })
+    };
+    let t = trace(format!("in_port={pa},udp,nw_dst=10.0.2.5,nw_ttl=1"));
+    assert!(
+        t.contains("local(cloudnet:icmp4-time-exceeded src=10.0.1.1)"),
+        "{t}"
     );
-    std::fs::write(&script, body).expect("write script");
-    let mut perm = std::fs::metadata(&script).expect("script").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&script, perm).expect("chmod");
-    script
-}
-
-fn busybox() -> Option<&'static str> {
-    let found = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "busybox (udhcpc) is missing: scripts/deps.sh installs it"
-        );
-        eprintln!("skipping: busybox (udhcpc) is not installed");
-    }
-    found
+    let t = trace(format!(
+        "in_port={pb},dl_dst={RB},udp,nw_dst=10.0.1.5,nw_ttl=1"
+    ));
+    assert!(t.contains("reason=invalid_ttl"), "{t}");
 }
 
 #[test]
 fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
-    let Some(lab) = Lab::new_or_skip("vsw_dhcp") else {
+    let Some(bench) = Bench::start("vsw_dhcp") else {
         return;
     };
-    let Some(busybox) = busybox() else { return };
-    let host = lab.netns("h").expect("host netns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    let c = vm(&lab, &sw, "br0", "c", "", "");
-    let pc = ofport(&lab, &sw, "c");
+    let (sw, lab) = (&bench.sw, &bench.lab);
+    let Some(busybox) = lab::dhcp::busybox("udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow")
+    else {
+        return;
+    };
+    let c = vm(lab, sw, "br0", "c", "", "");
+    let pc = ofport(lab, sw, "c");
     let cmac = c.mac("eth0").expect("mac").to_string();
     let dhcp = local(
         "cloudnet:dhcp4 server=10.0.3.2 server_mac=02:00:00:00:03:02 offer=10.0.3.5 \
          mask=24 router=10.0.3.1 dns=10.0.3.53 mtu=1400 lease=600",
     );
     install(
-        &sw,
+        sw,
         vec![
             format!(
                 "priority=100,udp,in_port={pc},dl_src={cmac},tp_src=68,tp_dst=67 actions={dhcp}"
@@ -236,36 +237,19 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
             ),
         ],
     );
-    let script = write_script(dir.path());
-    let out = c
-        .exec_output(
-            &[
-                busybox,
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "1",
-                "-O",
-                "mtu",
-                "-s",
-                script.to_str().expect("utf-8 path"),
-            ],
-            Duration::from_secs(30),
-        )
-        .expect("udhcpc runs");
-    assert!(out.success(), "udhcpc failed: {out:?}");
-    let env = std::fs::read_to_string(dir.path().join("lease.env")).expect("bound hook ran");
+    let lease = lab::dhcp::udhcpc(
+        &c,
+        &busybox,
+        "eth0",
+        &["mtu"],
+        bench.dir.path(),
+        Duration::from_secs(30),
+    )
+    .expect("udhcpc gets a lease");
     let get = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("udhcpc did not export {k}: {env}"))
+        lease
+            .get(k)
+            .unwrap_or_else(|| panic!("udhcpc did not export {k}: {}", lease.raw()))
     };
     assert_eq!(get("ip"), "10.0.3.5");
     assert_eq!(get("mask"), "24");
@@ -277,5 +261,45 @@ fn udhcpc_gets_address_router_and_mtu_from_a_dhcp4_flow() {
     let link = c.ip(&["link", "show", "eth0"]).expect("link");
     assert!(link.contains("mtu 1400"), "{link}");
     // The leased address works: the gateway answers.
-    assert!(pings(&c, "10.0.3.1"), "ping the router from the leased address");
+    assert!(
+        pings(&c, "10.0.3.1"),
+        "ping the router from the leased address"
+    );
+}
+
+#[test]
+fn ipv6_gateway_by_local_actions() {
+    let Some(bench) = Bench::start("vsw_router6") else {
+        return;
+    };
+    let (sw, lab) = (&bench.sw, &bench.lab);
+    let a = vm(lab, sw, "br0", "a", "", "");
+    a.ip(&["addr", "add", "fd00:1::5/64", "dev", "eth0", "nodad"])
+        .expect("address");
+    a.default_route("fd00:1::1".parse().unwrap())
+        .expect("route");
+    let pa = ofport(lab, sw, "a");
+    let exceeded = local("cloudnet:icmp6-time-exceeded src=fd00:1::1");
+    install(
+        sw,
+        vec![
+            format!(
+                "priority=100,icmp6,icmp_type=135,nd_target=fd00:1::1 actions={}",
+                local(&format!("cloudnet:nd-na mac={RA} router=1"))
+            ),
+            format!(
+                "priority=100,icmp6,icmp_type=128,ipv6_dst=fd00:1::1 actions={}",
+                local("cloudnet:icmp6-echo-reply")
+            ),
+            format!("priority=90,ipv6,in_port={pa},nw_ttl=1 actions={exceeded}"),
+        ],
+    );
+    assert!(pings(&a, "fd00:1::1"), "IPv6 gateway answers NS and echo");
+    let neigh = a.ip(&["-6", "neigh", "show", "fd00:1::1"]).expect("neigh");
+    assert!(neigh.contains(RA) && neigh.contains("router"), "{neigh}");
+    let out = ping_ttl(&a, "fd00:2::5", 1);
+    assert!(
+        out.contains("From fd00:1::1") && out.contains("Time exceeded"),
+        "{out}"
+    );
 }
