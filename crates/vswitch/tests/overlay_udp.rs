@@ -7,6 +7,9 @@ mod common;
 use common::overlay::{eventually, table20, three_sites, vm_ip, Site};
 use common::{has_neighbour, pings};
 
+/// Shortened `hard_timeout` of learned flows (the seed has 300 s).
+const LEARN_SECS: u32 = 4;
+
 fn tenants_isolated(sites: &[Site]) {
     for t in 0..2 {
         for (i, j) in [(0, 1), (2, 0)] {
@@ -30,15 +33,17 @@ fn tenants_isolated(sites: &[Site]) {
 /// timeout once traffic stops.
 fn learned_then_expired(sites: &[Site], vni: u32) {
     let mac = sites[1].vms[0].mac("eth0").unwrap().to_string();
+    // Fresh traffic from that VM, so the flow is (re)learned just now.
+    let _ = lab::ping(&sites[1].vms[0], vm_ip(0, 0).parse().unwrap(), 1);
     let t20 = table20(&sites[0].sw);
     assert!(
         t20.lines().any(|l| l.contains(&mac)
-            && l.contains("hard_timeout=3")
+            && l.contains(&format!("hard_timeout={LEARN_SECS}"))
             && l.contains(&format!("load:{vni:#x}->NXM_NX_TUN_ID[]"))),
         "no learned flow for {mac} with VNI {vni}:\n{t20}"
     );
     eventually("learned flows expire", || {
-        !table20(&sites[0].sw).contains("hard_timeout=3")
+        !table20(&sites[0].sw).contains(&format!("hard_timeout={LEARN_SECS}"))
     });
 }
 
@@ -47,7 +52,7 @@ fn vxlan_vni_101_102_three_hosts() {
     let Some(lab) = lab::Lab::new_or_skip("overlay_vxlan") else {
         return;
     };
-    let sites = three_sites(&lab, "vxlan", [101, 102], 3);
+    let sites = three_sites(&lab, "vxlan", [101, 102], LEARN_SECS);
     tenants_isolated(&sites);
     lab::tcp_check(
         &sites[1].vms[1],
@@ -64,7 +69,7 @@ fn geneve_three_hosts() {
     let Some(lab) = lab::Lab::new_or_skip("overlay_geneve") else {
         return;
     };
-    let sites = three_sites(&lab, "geneve", [101, 102], 3);
+    let sites = three_sites(&lab, "geneve", [101, 102], LEARN_SECS);
     tenants_isolated(&sites);
     lab::tcp_check(
         &sites[0].vms[0],

@@ -25,7 +25,7 @@
 //!   carrying the inner MTU (RFC 1191, RFC 8201) and counted
 //!   ([`DropReason::TunnelTooBig`]), never silently dropped.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 
@@ -77,6 +77,15 @@ struct SockKey {
     port: u16,
 }
 
+impl SockKey {
+    /// Placeholder for a socket that has gone.
+    const NONE: SockKey = SockKey {
+        kind: TunnelKind::Gre,
+        local: None,
+        port: 0,
+    };
+}
+
 #[derive(Debug)]
 enum RxIo {
     Udp(UdpSocket),
@@ -115,6 +124,8 @@ pub struct TunnelIo {
     flat: Vec<u8>,
     /// ICMP reply (virtio header + frame).
     icmp: Vec<u8>,
+    /// Sources of a received burst.
+    srcs: [SocketAddrV4; BURST],
     /// Counters.
     pub counters: TunnelCounters,
 }
@@ -127,6 +138,7 @@ impl Default for TunnelIo {
             enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
             flat: Vec::with_capacity(BUF_LEN),
             icmp: vec![0u8; HDR + 1600],
+            srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
             counters: TunnelCounters::default(),
         }
     }
@@ -273,39 +285,48 @@ impl Datapath {
         )
     }
 
-    /// Receive a burst from tunnel socket `idx` and switch every inner frame
-    /// as received on the port it belongs to.
+    /// Receive a burst from tunnel socket `idx` (one `recvmmsg(2)`) and
+    /// switch every inner frame as received on the port it belongs to.
     pub(super) fn service_tunnel(&mut self, idx: usize) {
         let mut rx = std::mem::take(&mut self.rx);
-        for _ in 0..BURST {
-            let Some(buf) = rx.first_mut() else { break };
-            let got = {
-                let Some(Some(s)) = self.tun.socks.get(idx) else {
-                    break;
+        let (n, key) = match self.tun.socks.get(idx) {
+            Some(Some(s)) => {
+                let fd = match &s.io {
+                    RxIo::Udp(u) => u.as_fd(),
+                    RxIo::Gre(g) => g.as_fd(),
                 };
-                recv_one(s, buf)
-            };
-            let r = match got {
-                Ok(Some(Ok(r))) => r,
-                Ok(Some(Err(_))) => {
+                let n = netio::dgram::recv_batch(
+                    fd,
+                    &mut rx,
+                    HDR,
+                    &mut self.rx_len,
+                    &mut self.tun.srcs,
+                )
+                .unwrap_or(0);
+                (n, s.key)
+            }
+            _ => (0, SockKey::NONE),
+        };
+        for (i, buf) in rx.iter_mut().enumerate().take(n) {
+            let len = self.rx_len[i].min(buf.len() - HDR);
+            let r = match decap(key, &buf[HDR..HDR + len], self.tun.srcs[i]) {
+                Ok(r) => r,
+                Err(_) => {
                     self.tun.counters.rx_decap_errors += 1;
                     continue;
                 }
-                Ok(None) => break,
-                Err(_) => break,
             };
             let Some(slot) = self.tunnel_port_for(idx, &r.meta) else {
                 self.tun.counters.rx_no_port += 1;
                 continue;
             };
-            // The datapath's frames start with a virtio header; the bytes
-            // before the inner frame (at least the 8-byte tunnel header
-            // plus the HDR bytes reserved at the buffer start) hold it.
-            let start = r.inner.start - HDR;
-            buf[start..r.inner.start].fill(0);
+            // The datapath's frames start with a virtio header: the HDR
+            // bytes before the inner frame (tunnel headers, or the room
+            // reserved at the buffer start) become an empty one.
+            let start = r.inner.start;
+            buf[start..start + HDR].fill(0);
             self.rx_tun = Some(r.meta);
-            let end = r.inner.end;
-            self.input(slot, &mut buf[start..end], 0);
+            self.input(slot, &mut buf[start..HDR + r.inner.end], 0);
             self.rx_tun = None;
         }
         self.rx = rx;
@@ -539,47 +560,27 @@ impl TunnelIo {
     }
 }
 
-/// Read one packet from `s` into `buf` (after [`HDR`] reserved bytes) and
-/// decapsulate it. `Ok(None)`: nothing more to read.
-fn recv_one(s: &RxSock, buf: &mut [u8]) -> io::Result<Option<Result<Rx, tunnel::DecapError>>> {
-    let area = buf
-        .get_mut(HDR..)
-        .ok_or_else(|| io::Error::other("tiny buffer"))?;
-    let res = match &s.io {
-        RxIo::Udp(u) => match u.recv_from(area) {
-            Ok((n, from)) => {
-                let std::net::SocketAddr::V4(from) = from else {
-                    return Ok(Some(Err(tunnel::DecapError::NotIpv4 { ethertype: 0x86dd })));
-                };
-                let origin = tunnel::UdpOrigin {
-                    src: *from.ip(),
-                    dst: s.key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    src_port: from.port(),
-                    dst_port: s.key.port,
-                    tos: 0,
-                    ttl: 0,
-                };
-                tunnel::decap_udp_payload(&area[..n], s.key.kind, &origin).map(|d| Rx {
-                    meta: d.meta,
-                    inner: d.inner_range,
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        },
-        RxIo::Gre(g) => match (&*g).read(area) {
-            Ok(n) => tunnel::decap_ipv4(&area[..n], &DecapConfig::default()).map(|d| Rx {
-                meta: d.meta,
-                inner: d.inner_range,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        },
+/// Decapsulate a packet read from the socket of `key`: a UDP payload from
+/// `src`, or (GRE) a whole IPv4 packet. The inner range is relative to
+/// `pkt`.
+fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::DecapError> {
+    let d = if key.kind == TunnelKind::Gre {
+        tunnel::decap_ipv4(pkt, &DecapConfig::default())?
+    } else {
+        let origin = tunnel::UdpOrigin {
+            src: *src.ip(),
+            dst: key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            src_port: src.port(),
+            dst_port: key.port,
+            tos: 0,
+            ttl: 0,
+        };
+        tunnel::decap_udp_payload(pkt, key.kind, &origin)?
     };
-    Ok(Some(res.map(|r| Rx {
-        meta: r.meta,
-        inner: r.inner.start + HDR..r.inner.end + HDR,
-    })))
+    Ok(Rx {
+        meta: d.meta,
+        inner: d.inner_range,
+    })
 }
 
 /// The tunnel fields of the packet being processed (ovs-fields(7)
