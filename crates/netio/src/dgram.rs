@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 /// Most datagrams one [`recv_batch`] takes.
 pub const MAX_BATCH: usize = 64;
@@ -45,23 +45,7 @@ pub fn recv_batch<B: AsMut<[u8]>>(
     }
     // SAFETY: `msgs[..n]` point at `iov[..n]` (into `bufs`) and `names[..n]`,
     // all valid for writes and alive for the call; no control buffer.
-    let rc = unsafe {
-        libc::recvmmsg(
-            fd.as_raw_fd(),
-            msgs.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::WouldBlock {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    let got = rc as usize;
+    let got = unsafe { recvmmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n])? };
     for i in 0..got {
         lens[i] = msgs[i].msg_len as usize;
         let sa = &names[i];
@@ -75,6 +59,34 @@ pub fn recv_batch<B: AsMut<[u8]>>(
         };
     }
     Ok(got)
+}
+
+/// `recvmmsg(2)` of `msgs.len()` messages without blocking: how many
+/// arrived, 0 when none was queued.
+///
+/// # Safety
+/// Every buffer, name and control area `msgs` points at must be valid for
+/// writes of the lengths it states, for the duration of the call.
+pub(crate) unsafe fn recvmmsg_dontwait(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+    // SAFETY: the caller vouches for the pointers inside `msgs`; the array
+    // itself is a live, exclusive slice of `msgs.len()` entries.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            msgs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(rc as usize)
 }
 
 #[cfg(test)]

@@ -420,62 +420,8 @@ impl Datapath {
                 return;
             }
         }
-        let mut enc = std::mem::take(&mut self.tun.enc);
-        let (sent, bytes, failed) = if gso {
-            let mut seg = match tunnel::Segmenter::new(inner, &vnet) {
-                Ok(s) => s,
-                Err(_) => {
-                    self.tun.flat = flat;
-                    self.tun.enc = enc;
-                    self.drop_frame(bi, in_slot, DropReason::Malformed);
-                    return;
-                }
-            };
-            let (mut sent, mut bytes, mut failed) = (0u64, 0u64, None);
-            loop {
-                let Ok(mut b) = FrameBuf::new(&mut enc[..], DEFAULT_HEADROOM) else {
-                    break;
-                };
-                let len = match seg.next_into(b.tail_mut()) {
-                    None => break,
-                    Some(Ok(l)) => l,
-                    Some(Err(_)) => {
-                        failed = Some(DropReason::Malformed);
-                        break;
-                    }
-                };
-                if b.set_len(len).is_err() {
-                    break;
-                }
-                match self.tun.send(&mut b, &params) {
-                    Ok(n) => {
-                        sent += 1;
-                        bytes += n as u64;
-                    }
-                    Err(why) => {
-                        failed = Some(why);
-                        break;
-                    }
-                }
-            }
-            (sent, bytes, failed)
-        } else {
-            let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
-                .map_err(|_| DropReason::Malformed)
-                .and_then(|mut b| {
-                    if vnet.needs_csum() && tunnel::complete_checksum(b.data_mut(), &vnet).is_err()
-                    {
-                        return Err(DropReason::Malformed);
-                    }
-                    self.tun.send(&mut b, &params)
-                });
-            match res {
-                Ok(n) => (1, n as u64, None),
-                Err(why) => (0, 0, Some(why)),
-            }
-        };
+        let (sent, bytes, failed) = self.tun.send_frame(inner, &vnet, &params);
         self.tun.flat = flat;
-        self.tun.enc = enc;
         if let Some(Some(p)) = self.ports.get_mut(out) {
             p.stats.tx_packets += sent;
             p.stats.tx_bytes += bytes;
@@ -532,7 +478,74 @@ impl Datapath {
     }
 }
 
+/// Packets sent, bytes sent, and why the rest was dropped.
+type Sent = (u64, u64, Option<DropReason>);
+
 impl TunnelIo {
+    /// Encapsulate and send the inner frame `inner` described by `vnet`:
+    /// segmented first when it is a GSO super-frame, its checksum completed
+    /// when partial.
+    fn send_frame(
+        &mut self,
+        inner: &[u8],
+        vnet: &VirtioNetHdr,
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let mut enc = std::mem::take(&mut self.enc);
+        let r = if vnet.gso_type != GsoType::None {
+            self.send_segments(inner, vnet, &mut enc, params)
+        } else {
+            let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
+                .map_err(|_| DropReason::Malformed)
+                .and_then(|mut b| {
+                    if vnet.needs_csum() && tunnel::complete_checksum(b.data_mut(), vnet).is_err() {
+                        return Err(DropReason::Malformed);
+                    }
+                    self.send(&mut b, params)
+                });
+            match res {
+                Ok(n) => (1, n as u64, None),
+                Err(why) => (0, 0, Some(why)),
+            }
+        };
+        self.enc = enc;
+        r
+    }
+
+    /// Segment `inner` (TSO / USO) into `enc` one segment at a time and
+    /// send each; stops at the first failure.
+    fn send_segments(
+        &mut self,
+        inner: &[u8],
+        vnet: &VirtioNetHdr,
+        enc: &mut [u8],
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let mut seg = match tunnel::Segmenter::new(inner, vnet) {
+            Ok(s) => s,
+            Err(_) => return (0, 0, Some(DropReason::Malformed)),
+        };
+        let (mut sent, mut bytes) = (0u64, 0u64);
+        while let Ok(mut b) = FrameBuf::new(&mut *enc, DEFAULT_HEADROOM) {
+            let len = match seg.next_into(b.tail_mut()) {
+                None => break,
+                Some(Ok(l)) => l,
+                Some(Err(_)) => return (sent, bytes, Some(DropReason::Malformed)),
+            };
+            if b.set_len(len).is_err() {
+                return (sent, bytes, Some(DropReason::Malformed));
+            }
+            match self.send(&mut b, params) {
+                Ok(n) => {
+                    sent += 1;
+                    bytes += n as u64;
+                }
+                Err(why) => return (sent, bytes, Some(why)),
+            }
+        }
+        (sent, bytes, None)
+    }
+
     /// Encapsulate the inner frame in `b` for `params` and send it; the
     /// bytes sent, or the drop reason.
     fn send(
