@@ -48,6 +48,10 @@ pub(super) const TUN_TOKEN_HI: u64 = 0xffff_ffff << 32;
 /// traffic from the peer arrive faster than one wake-up drains.
 const SOCK_BUF: usize = 4 << 20;
 
+/// Bytes of the segment arena: a 64 KB super-frame cut into [`BURST`]
+/// segments, each with its own headroom and copied headers.
+const ARENA_LEN: usize = BUF_LEN + BURST * (DEFAULT_HEADROOM + 128);
+
 /// A tunnel port's datapath state.
 #[derive(Debug)]
 pub struct TunnelPort {
@@ -120,6 +124,8 @@ pub struct TunnelIo {
     socks: Vec<Option<RxSock>>,
     /// Encapsulation buffer: headroom + one frame.
     enc: Vec<u8>,
+    /// Encapsulated segments of one super-frame, sent as a batch.
+    arena: Vec<u8>,
     /// Flat copy of the inner frame (with virtio header) for segmentation.
     flat: Vec<u8>,
     /// ICMP reply (virtio header + frame).
@@ -136,6 +142,7 @@ impl Default for TunnelIo {
             tx: None,
             socks: Vec::new(),
             enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
+            arena: vec![0u8; ARENA_LEN],
             flat: Vec::with_capacity(BUF_LEN),
             icmp: vec![0u8; HDR + 1600],
             srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
@@ -493,7 +500,7 @@ impl TunnelIo {
     ) -> Sent {
         let mut enc = std::mem::take(&mut self.enc);
         let r = if vnet.gso_type != GsoType::None {
-            self.send_segments(inner, vnet, &mut enc, params)
+            self.send_segments(inner, vnet, params)
         } else {
             let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
                 .map_err(|_| DropReason::Malformed)
@@ -512,38 +519,93 @@ impl TunnelIo {
         r
     }
 
-    /// Segment `inner` (TSO / USO) into `enc` one segment at a time and
-    /// send each; stops at the first failure.
+    /// Segment `inner` (TSO / USO), encapsulating each segment into the
+    /// batch arena, and send them in `sendmmsg(2)` batches of up to
+    /// [`BURST`]; stops at the first failure.
     fn send_segments(
         &mut self,
         inner: &[u8],
         vnet: &VirtioNetHdr,
-        enc: &mut [u8],
         params: &tunnel::TunnelParams<'_>,
     ) -> Sent {
         let mut seg = match tunnel::Segmenter::new(inner, vnet) {
             Ok(s) => s,
             Err(_) => return (0, 0, Some(DropReason::Malformed)),
         };
-        let (mut sent, mut bytes) = (0u64, 0u64);
-        while let Ok(mut b) = FrameBuf::new(&mut *enc, DEFAULT_HEADROOM) {
+        let need = DEFAULT_HEADROOM + seg.max_segment_len();
+        let mut arena = std::mem::take(&mut self.arena);
+        let mut spans = [(0usize, 0usize); BURST];
+        let (mut k, mut off) = (0usize, 0usize);
+        let mut total: Sent = (0, 0, None);
+        loop {
+            if k == BURST || arena.len() - off < need {
+                let r = self.send_spans(&arena, &spans[..k], params.remote);
+                total = (total.0 + r.0, total.1 + r.1, r.2);
+                (k, off) = (0, 0);
+                if total.2.is_some() || arena.len() < need {
+                    break;
+                }
+            }
+            let Ok(mut b) = FrameBuf::new(&mut arena[off..], DEFAULT_HEADROOM) else {
+                break;
+            };
             let len = match seg.next_into(b.tail_mut()) {
                 None => break,
                 Some(Ok(l)) => l,
-                Some(Err(_)) => return (sent, bytes, Some(DropReason::Malformed)),
-            };
-            if b.set_len(len).is_err() {
-                return (sent, bytes, Some(DropReason::Malformed));
-            }
-            match self.send(&mut b, params) {
-                Ok(n) => {
-                    sent += 1;
-                    bytes += n as u64;
+                Some(Err(_)) => {
+                    total.2 = Some(DropReason::Malformed);
+                    break;
                 }
-                Err(why) => return (sent, bytes, Some(why)),
+            };
+            if b.set_len(len).is_err()
+                || tunnel::encap(&mut b, params, &tunnel::Layout::Ipv4, PerPacket::default())
+                    .is_err()
+            {
+                total.2 = Some(DropReason::TunnelError);
+                break;
             }
+            let start = off + b.headroom();
+            spans[k] = (start, b.len());
+            k += 1;
+            off = start + b.len();
         }
-        (sent, bytes, None)
+        if total.2.is_none() && k > 0 {
+            let r = self.send_spans(&arena, &spans[..k], params.remote);
+            total = (total.0 + r.0, total.1 + r.1, r.2);
+        }
+        self.arena = arena;
+        total
+    }
+
+    /// Send the packets at `spans` of `arena` to `remote` in one
+    /// `sendmmsg(2)`.
+    fn send_spans(&mut self, arena: &[u8], spans: &[(usize, usize)], remote: Ipv4Addr) -> Sent {
+        let mut pkts: [&[u8]; BURST] = [&[]; BURST];
+        let mut bytes = 0u64;
+        for (p, &(start, len)) in pkts.iter_mut().zip(spans) {
+            *p = arena.get(start..start + len).unwrap_or(&[]);
+            bytes += len as u64;
+        }
+        let n = spans.len();
+        let Some(tx) = self.tx_socket() else {
+            return (0, 0, Some(DropReason::TxError));
+        };
+        match netio::dgram::send_batch_to(tx.as_fd(), &pkts[..n], SocketAddrV4::new(remote, 0)) {
+            Ok(sent) if sent == n => (n as u64, bytes, None),
+            Ok(sent) => {
+                let b: u64 = spans[..sent].iter().map(|s| s.1 as u64).sum();
+                (sent as u64, b, Some(DropReason::TxFull))
+            }
+            Err(e) => (0, 0, Some(send_error(&e))),
+        }
+    }
+
+    /// The raw send socket, opened on first use.
+    fn tx_socket(&mut self) -> Option<&Socket> {
+        if self.tx.is_none() {
+            self.tx = open_tx().ok();
+        }
+        self.tx.as_ref()
     }
 
     /// Encapsulate the inner frame in `b` for `params` and send it; the
@@ -553,23 +615,25 @@ impl TunnelIo {
         b: &mut FrameBuf<&mut [u8]>,
         params: &tunnel::TunnelParams<'_>,
     ) -> Result<usize, DropReason> {
-        if self.tx.is_none() {
-            self.tx = open_tx().ok();
-        }
-        let Some(tx) = self.tx.as_ref() else {
-            return Err(DropReason::TxError);
-        };
         tunnel::encap(b, params, &tunnel::Layout::Ipv4, PerPacket::default())
             .map_err(|_| DropReason::TunnelError)?;
+        let Some(tx) = self.tx_socket() else {
+            return Err(DropReason::TxError);
+        };
         let to = SockAddr::from(SocketAddrV4::new(params.remote, 0));
-        match tx.send_to(b.data(), &to) {
-            Ok(n) => Ok(n),
-            Err(e) if e.raw_os_error() == Some(nix::libc::EMSGSIZE) => {
-                Err(DropReason::TunnelTooBig)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(DropReason::TxFull),
-            Err(_) => Err(DropReason::TxError),
-        }
+        tx.send_to(b.data(), &to).map_err(|e| send_error(&e))
+    }
+}
+
+/// The drop reason of a failed tunnel send: EMSGSIZE is the route's MTU
+/// (raw(7): IP_HDRINCL packets are never fragmented).
+fn send_error(e: &io::Error) -> DropReason {
+    if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+        DropReason::TunnelTooBig
+    } else if e.kind() == io::ErrorKind::WouldBlock {
+        DropReason::TxFull
+    } else {
+        DropReason::TxError
     }
 }
 
