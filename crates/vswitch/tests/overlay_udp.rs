@@ -146,3 +146,64 @@ fn normal_floods_and_learns_over_vxlan() {
     )
     .expect("TCP over NORMAL + VXLAN");
 }
+
+/// A flow-based port (`remote_ip=flow`, `key=flow`, ovs-vswitchd.conf.db(5)):
+/// the flows choose the remote (`set_field:…->tun_dst`) and the VNI
+/// (`set_tunnel`) on output and match `tun_id` / `tun_src` on input. VNI 7
+/// reaches the VM; a flow that sends VNI 8 instead finds no matching flow
+/// on the other side.
+#[test]
+fn flow_based_vxlan_port() {
+    use common::overlay::host_ip;
+    use vswitch::Request;
+    let Some(lab) = lab::Lab::new_or_skip("overlay_flowport") else {
+        return;
+    };
+    let mut sites = Vec::new();
+    for i in 0..2 {
+        let mut host = lab.host(&format!("f{i}")).expect("host");
+        host.set_underlay_ip(format!("{}/24", host_ip(i)).parse().unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sw = common::Daemon::start(&host, dir.path(), &[]);
+        sw.vs("add-br br0");
+        sw.vs("add-port br0 vxf -- set Interface vxf type=vxlan options:remote_ip=flow options:key=flow ofport_request=9");
+        let port = lab.name(&format!("f{i}v")).unwrap();
+        let vm = common::vm(
+            &lab,
+            &sw,
+            "br0",
+            &format!("f{i}v"),
+            &format!("10.5.0.{}/24", i + 1),
+            &format!("-- set Interface {port} ofport_request=1 mtu_request=1450"),
+        );
+        let peer = host_ip(1 - i);
+        sw.of(Request::DelFlows {
+            bridge: "br0".into(),
+            matches: None,
+            strict: false,
+        });
+        sw.of(Request::AddFlows {
+            bridge: "br0".into(),
+            flows: vec![
+                format!("in_port=1 actions=set_field:{peer}->tun_dst,set_tunnel:7,output:9"),
+                format!("in_port=9 tun_id=7 tun_src={peer} actions=output:1"),
+            ],
+        });
+        sites.push((vm, sw, dir, host));
+    }
+    assert!(pings(&sites[0].0, "10.5.0.2"), "VNI 7 across hosts");
+    // Host 0 now sends VNI 8: host 1 has no flow for it.
+    sites[0].1.of(Request::ModFlows {
+        bridge: "br0".into(),
+        flow: format!(
+            "in_port=1 actions=set_field:{}->tun_dst,set_tunnel:8,output:9",
+            host_ip(1)
+        ),
+        strict: false,
+    });
+    assert!(
+        !pings(&sites[0].0, "10.5.0.2"),
+        "VNI 8 must not be delivered"
+    );
+}
