@@ -6,7 +6,8 @@
 #   kernel    per host: the kernel's VXLAN device on a Linux bridge, the VM
 #             behind it on a veth pair
 #   cloudnet  per host: `cloudnet vswitchd` with a tap port for the VM and a
-#             `type=vxlan` port (skipped with a reason while cloudnet cannot)
+#             `type=vxlan` port (skipped, with the reason, when the binary
+#             is missing or the switch does not come up)
 #
 # Namespaces: underlay (a Linux bridge, 10.78.0.0/24 on the hosts' eth0),
 # host 1 / host 2, VM a / VM b (10.77.0.1/24, 10.77.0.2/24, MTU 1450 so that

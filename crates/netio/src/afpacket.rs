@@ -318,23 +318,7 @@ impl AfPacket {
         // SAFETY: `msgs[..n]` point at `iov[..n]`, which point into `bufs`,
         // and at `ctl[..n]`, all valid for writes and alive for the call;
         // no msg_name.
-        let rc = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::WouldBlock {
-                return Ok(0);
-            }
-            return Err(e);
-        }
-        let got = rc as usize;
+        let got = unsafe { crate::dgram::recvmmsg_dontwait(self.fd.as_raw_fd(), &mut msgs[..n])? };
         for i in 0..got {
             lens[i] = msgs[i].msg_len as usize;
             if let Some((tpid, tci)) = vlan_from_auxdata(&msgs[i].msg_hdr) {

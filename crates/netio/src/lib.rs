@@ -2,6 +2,7 @@
 //! tunnel sockets, netlink helpers. The only crate of the workspace that holds
 //! `unsafe` code; every block carries a `// SAFETY:` comment.
 pub mod afpacket;
+pub mod dgram;
 pub mod netdev;
 pub mod tap;
 pub mod vnet;

@@ -9,6 +9,17 @@ mod common;
 use common::overlay::{table20, three_sites, vm_ip};
 use common::{has_neighbour, pings};
 
+/// The flows the test installs are the README's file, line for line.
+#[test]
+fn seed_flows_match_the_fixture() {
+    let file = include_str!("fixtures/seed_ch4_br1.flows");
+    let lines: Vec<&str> = file
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines, common::overlay::seed_flows([1, 2], 300));
+}
+
 #[test]
 fn seed_gre_three_hosts_isolate_tenants() {
     let Some(lab) = lab::Lab::new_or_skip("overlay_gre") else {

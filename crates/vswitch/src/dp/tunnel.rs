@@ -25,7 +25,7 @@
 //!   carrying the inner MTU (RFC 1191, RFC 8201) and counted
 //!   ([`DropReason::TunnelTooBig`]), never silently dropped.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 
@@ -47,6 +47,10 @@ pub(super) const TUN_TOKEN_HI: u64 = 0xffff_ffff << 32;
 /// Receive buffer asked for each tunnel socket: bursts of 64 KB TSO
 /// traffic from the peer arrive faster than one wake-up drains.
 const SOCK_BUF: usize = 4 << 20;
+
+/// Bytes of the segment arena: a 64 KB super-frame cut into [`BURST`]
+/// segments, each with its own headroom and copied headers.
+const ARENA_LEN: usize = BUF_LEN + BURST * (DEFAULT_HEADROOM + 128);
 
 /// A tunnel port's datapath state.
 #[derive(Debug)]
@@ -75,6 +79,15 @@ struct SockKey {
     kind: TunnelKind,
     local: Option<Ipv4Addr>,
     port: u16,
+}
+
+impl SockKey {
+    /// Placeholder for a socket that has gone.
+    const NONE: SockKey = SockKey {
+        kind: TunnelKind::Gre,
+        local: None,
+        port: 0,
+    };
 }
 
 #[derive(Debug)]
@@ -111,10 +124,14 @@ pub struct TunnelIo {
     socks: Vec<Option<RxSock>>,
     /// Encapsulation buffer: headroom + one frame.
     enc: Vec<u8>,
+    /// Encapsulated segments of one super-frame, sent as a batch.
+    arena: Vec<u8>,
     /// Flat copy of the inner frame (with virtio header) for segmentation.
     flat: Vec<u8>,
     /// ICMP reply (virtio header + frame).
     icmp: Vec<u8>,
+    /// Sources of a received burst.
+    srcs: [SocketAddrV4; BURST],
     /// Counters.
     pub counters: TunnelCounters,
 }
@@ -125,8 +142,10 @@ impl Default for TunnelIo {
             tx: None,
             socks: Vec::new(),
             enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
+            arena: vec![0u8; ARENA_LEN],
             flat: Vec::with_capacity(BUF_LEN),
             icmp: vec![0u8; HDR + 1600],
+            srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
             counters: TunnelCounters::default(),
         }
     }
@@ -273,39 +292,48 @@ impl Datapath {
         )
     }
 
-    /// Receive a burst from tunnel socket `idx` and switch every inner frame
-    /// as received on the port it belongs to.
+    /// Receive a burst from tunnel socket `idx` (one `recvmmsg(2)`) and
+    /// switch every inner frame as received on the port it belongs to.
     pub(super) fn service_tunnel(&mut self, idx: usize) {
         let mut rx = std::mem::take(&mut self.rx);
-        for _ in 0..BURST {
-            let Some(buf) = rx.first_mut() else { break };
-            let got = {
-                let Some(Some(s)) = self.tun.socks.get(idx) else {
-                    break;
+        let (n, key) = match self.tun.socks.get(idx) {
+            Some(Some(s)) => {
+                let fd = match &s.io {
+                    RxIo::Udp(u) => u.as_fd(),
+                    RxIo::Gre(g) => g.as_fd(),
                 };
-                recv_one(s, buf)
-            };
-            let r = match got {
-                Ok(Some(Ok(r))) => r,
-                Ok(Some(Err(_))) => {
+                let n = netio::dgram::recv_batch(
+                    fd,
+                    &mut rx,
+                    HDR,
+                    &mut self.rx_len,
+                    &mut self.tun.srcs,
+                )
+                .unwrap_or(0);
+                (n, s.key)
+            }
+            _ => (0, SockKey::NONE),
+        };
+        for (i, buf) in rx.iter_mut().enumerate().take(n) {
+            let len = self.rx_len[i].min(buf.len() - HDR);
+            let r = match decap(key, &buf[HDR..HDR + len], self.tun.srcs[i]) {
+                Ok(r) => r,
+                Err(_) => {
                     self.tun.counters.rx_decap_errors += 1;
                     continue;
                 }
-                Ok(None) => break,
-                Err(_) => break,
             };
             let Some(slot) = self.tunnel_port_for(idx, &r.meta) else {
                 self.tun.counters.rx_no_port += 1;
                 continue;
             };
-            // The datapath's frames start with a virtio header; the bytes
-            // before the inner frame (at least the 8-byte tunnel header
-            // plus the HDR bytes reserved at the buffer start) hold it.
-            let start = r.inner.start - HDR;
-            buf[start..r.inner.start].fill(0);
+            // The datapath's frames start with a virtio header: the HDR
+            // bytes before the inner frame (tunnel headers, or the room
+            // reserved at the buffer start) become an empty one.
+            let start = r.inner.start;
+            buf[start..start + HDR].fill(0);
             self.rx_tun = Some(r.meta);
-            let end = r.inner.end;
-            self.input(slot, &mut buf[start..end], 0);
+            self.input(slot, &mut buf[start..HDR + r.inner.end], 0);
             self.rx_tun = None;
         }
         self.rx = rx;
@@ -399,62 +427,8 @@ impl Datapath {
                 return;
             }
         }
-        let mut enc = std::mem::take(&mut self.tun.enc);
-        let (sent, bytes, failed) = if gso {
-            let mut seg = match tunnel::Segmenter::new(inner, &vnet) {
-                Ok(s) => s,
-                Err(_) => {
-                    self.tun.flat = flat;
-                    self.tun.enc = enc;
-                    self.drop_frame(bi, in_slot, DropReason::Malformed);
-                    return;
-                }
-            };
-            let (mut sent, mut bytes, mut failed) = (0u64, 0u64, None);
-            loop {
-                let Ok(mut b) = FrameBuf::new(&mut enc[..], DEFAULT_HEADROOM) else {
-                    break;
-                };
-                let len = match seg.next_into(b.tail_mut()) {
-                    None => break,
-                    Some(Ok(l)) => l,
-                    Some(Err(_)) => {
-                        failed = Some(DropReason::Malformed);
-                        break;
-                    }
-                };
-                if b.set_len(len).is_err() {
-                    break;
-                }
-                match self.tun.send(&mut b, &params) {
-                    Ok(n) => {
-                        sent += 1;
-                        bytes += n as u64;
-                    }
-                    Err(why) => {
-                        failed = Some(why);
-                        break;
-                    }
-                }
-            }
-            (sent, bytes, failed)
-        } else {
-            let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
-                .map_err(|_| DropReason::Malformed)
-                .and_then(|mut b| {
-                    if vnet.needs_csum() && tunnel::complete_checksum(b.data_mut(), &vnet).is_err()
-                    {
-                        return Err(DropReason::Malformed);
-                    }
-                    self.tun.send(&mut b, &params)
-                });
-            match res {
-                Ok(n) => (1, n as u64, None),
-                Err(why) => (0, 0, Some(why)),
-            }
-        };
+        let (sent, bytes, failed) = self.tun.send_frame(inner, &vnet, &params);
         self.tun.flat = flat;
-        self.tun.enc = enc;
         if let Some(Some(p)) = self.ports.get_mut(out) {
             p.stats.tx_packets += sent;
             p.stats.tx_bytes += bytes;
@@ -511,7 +485,129 @@ impl Datapath {
     }
 }
 
+/// Packets sent, bytes sent, and why the rest was dropped.
+type Sent = (u64, u64, Option<DropReason>);
+
 impl TunnelIo {
+    /// Encapsulate and send the inner frame `inner` described by `vnet`:
+    /// segmented first when it is a GSO super-frame, its checksum completed
+    /// when partial.
+    fn send_frame(
+        &mut self,
+        inner: &[u8],
+        vnet: &VirtioNetHdr,
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let mut enc = std::mem::take(&mut self.enc);
+        let r = if vnet.gso_type != GsoType::None {
+            self.send_segments(inner, vnet, params)
+        } else {
+            let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
+                .map_err(|_| DropReason::Malformed)
+                .and_then(|mut b| {
+                    if vnet.needs_csum() && tunnel::complete_checksum(b.data_mut(), vnet).is_err() {
+                        return Err(DropReason::Malformed);
+                    }
+                    self.send(&mut b, params)
+                });
+            match res {
+                Ok(n) => (1, n as u64, None),
+                Err(why) => (0, 0, Some(why)),
+            }
+        };
+        self.enc = enc;
+        r
+    }
+
+    /// Segment `inner` (TSO / USO), encapsulating each segment into the
+    /// batch arena, and send them in `sendmmsg(2)` batches of up to
+    /// [`BURST`]; stops at the first failure.
+    fn send_segments(
+        &mut self,
+        inner: &[u8],
+        vnet: &VirtioNetHdr,
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let mut seg = match tunnel::Segmenter::new(inner, vnet) {
+            Ok(s) => s,
+            Err(_) => return (0, 0, Some(DropReason::Malformed)),
+        };
+        let need = DEFAULT_HEADROOM + seg.max_segment_len();
+        let mut arena = std::mem::take(&mut self.arena);
+        let mut spans = [(0usize, 0usize); BURST];
+        let (mut k, mut off) = (0usize, 0usize);
+        let mut total: Sent = (0, 0, None);
+        loop {
+            if k == BURST || arena.len() - off < need {
+                let r = self.send_spans(&arena, &spans[..k], params.remote);
+                total = (total.0 + r.0, total.1 + r.1, r.2);
+                (k, off) = (0, 0);
+                if total.2.is_some() || arena.len() < need {
+                    break;
+                }
+            }
+            let Ok(mut b) = FrameBuf::new(&mut arena[off..], DEFAULT_HEADROOM) else {
+                break;
+            };
+            let len = match seg.next_into(b.tail_mut()) {
+                None => break,
+                Some(Ok(l)) => l,
+                Some(Err(_)) => {
+                    total.2 = Some(DropReason::Malformed);
+                    break;
+                }
+            };
+            if b.set_len(len).is_err()
+                || tunnel::encap(&mut b, params, &tunnel::Layout::Ipv4, PerPacket::default())
+                    .is_err()
+            {
+                total.2 = Some(DropReason::TunnelError);
+                break;
+            }
+            let start = off + b.headroom();
+            spans[k] = (start, b.len());
+            k += 1;
+            off = start + b.len();
+        }
+        if total.2.is_none() && k > 0 {
+            let r = self.send_spans(&arena, &spans[..k], params.remote);
+            total = (total.0 + r.0, total.1 + r.1, r.2);
+        }
+        self.arena = arena;
+        total
+    }
+
+    /// Send the packets at `spans` of `arena` to `remote` in one
+    /// `sendmmsg(2)`.
+    fn send_spans(&mut self, arena: &[u8], spans: &[(usize, usize)], remote: Ipv4Addr) -> Sent {
+        let mut pkts: [&[u8]; BURST] = [&[]; BURST];
+        let mut bytes = 0u64;
+        for (p, &(start, len)) in pkts.iter_mut().zip(spans) {
+            *p = arena.get(start..start + len).unwrap_or(&[]);
+            bytes += len as u64;
+        }
+        let n = spans.len();
+        let Some(tx) = self.tx_socket() else {
+            return (0, 0, Some(DropReason::TxError));
+        };
+        match netio::dgram::send_batch_to(tx.as_fd(), &pkts[..n], SocketAddrV4::new(remote, 0)) {
+            Ok(sent) if sent == n => (n as u64, bytes, None),
+            Ok(sent) => {
+                let b: u64 = spans[..sent].iter().map(|s| s.1 as u64).sum();
+                (sent as u64, b, Some(DropReason::TxFull))
+            }
+            Err(e) => (0, 0, Some(send_error(&e))),
+        }
+    }
+
+    /// The raw send socket, opened on first use.
+    fn tx_socket(&mut self) -> Option<&Socket> {
+        if self.tx.is_none() {
+            self.tx = open_tx().ok();
+        }
+        self.tx.as_ref()
+    }
+
     /// Encapsulate the inner frame in `b` for `params` and send it; the
     /// bytes sent, or the drop reason.
     fn send(
@@ -519,67 +615,49 @@ impl TunnelIo {
         b: &mut FrameBuf<&mut [u8]>,
         params: &tunnel::TunnelParams<'_>,
     ) -> Result<usize, DropReason> {
-        if self.tx.is_none() {
-            self.tx = open_tx().ok();
-        }
-        let Some(tx) = self.tx.as_ref() else {
-            return Err(DropReason::TxError);
-        };
         tunnel::encap(b, params, &tunnel::Layout::Ipv4, PerPacket::default())
             .map_err(|_| DropReason::TunnelError)?;
+        let Some(tx) = self.tx_socket() else {
+            return Err(DropReason::TxError);
+        };
         let to = SockAddr::from(SocketAddrV4::new(params.remote, 0));
-        match tx.send_to(b.data(), &to) {
-            Ok(n) => Ok(n),
-            Err(e) if e.raw_os_error() == Some(nix::libc::EMSGSIZE) => {
-                Err(DropReason::TunnelTooBig)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(DropReason::TxFull),
-            Err(_) => Err(DropReason::TxError),
-        }
+        tx.send_to(b.data(), &to).map_err(|e| send_error(&e))
     }
 }
 
-/// Read one packet from `s` into `buf` (after [`HDR`] reserved bytes) and
-/// decapsulate it. `Ok(None)`: nothing more to read.
-fn recv_one(s: &RxSock, buf: &mut [u8]) -> io::Result<Option<Result<Rx, tunnel::DecapError>>> {
-    let area = buf
-        .get_mut(HDR..)
-        .ok_or_else(|| io::Error::other("tiny buffer"))?;
-    let res = match &s.io {
-        RxIo::Udp(u) => match u.recv_from(area) {
-            Ok((n, from)) => {
-                let std::net::SocketAddr::V4(from) = from else {
-                    return Ok(Some(Err(tunnel::DecapError::NotIpv4 { ethertype: 0x86dd })));
-                };
-                let origin = tunnel::UdpOrigin {
-                    src: *from.ip(),
-                    dst: s.key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    src_port: from.port(),
-                    dst_port: s.key.port,
-                    tos: 0,
-                    ttl: 0,
-                };
-                tunnel::decap_udp_payload(&area[..n], s.key.kind, &origin).map(|d| Rx {
-                    meta: d.meta,
-                    inner: d.inner_range,
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        },
-        RxIo::Gre(g) => match (&*g).read(area) {
-            Ok(n) => tunnel::decap_ipv4(&area[..n], &DecapConfig::default()).map(|d| Rx {
-                meta: d.meta,
-                inner: d.inner_range,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        },
+/// The drop reason of a failed tunnel send: EMSGSIZE is the route's MTU
+/// (raw(7): IP_HDRINCL packets are never fragmented).
+fn send_error(e: &io::Error) -> DropReason {
+    if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+        DropReason::TunnelTooBig
+    } else if e.kind() == io::ErrorKind::WouldBlock {
+        DropReason::TxFull
+    } else {
+        DropReason::TxError
+    }
+}
+
+/// Decapsulate a packet read from the socket of `key`: a UDP payload from
+/// `src`, or (GRE) a whole IPv4 packet. The inner range is relative to
+/// `pkt`.
+fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::DecapError> {
+    let d = if key.kind == TunnelKind::Gre {
+        tunnel::decap_ipv4(pkt, &DecapConfig::default())?
+    } else {
+        let origin = tunnel::UdpOrigin {
+            src: *src.ip(),
+            dst: key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            src_port: src.port(),
+            dst_port: key.port,
+            tos: 0,
+            ttl: 0,
+        };
+        tunnel::decap_udp_payload(pkt, key.kind, &origin)?
     };
-    Ok(Some(res.map(|r| Rx {
-        meta: r.meta,
-        inner: r.inner.start + HDR..r.inner.end + HDR,
-    })))
+    Ok(Rx {
+        meta: d.meta,
+        inner: d.inner_range,
+    })
 }
 
 /// The tunnel fields of the packet being processed (ovs-fields(7)
