@@ -21,7 +21,7 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::DumpPorts { bridge, .. }
         | Request::DumpTables { bridge }
         | Request::Trace { bridge, .. } => Some(bridge),
-        Request::Version | Request::Vsctl { .. } | Request::Exit => None,
+        Request::Version | Request::Vsctl { .. } | Request::Tc { .. } | Request::Exit => None,
     }
 }
 
@@ -217,7 +217,7 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         Request::Trace { flow, .. } => {
             out = dp.trace(bridge, flow)?;
         }
-        Request::Version | Request::Vsctl { .. } | Request::Exit => {}
+        Request::Version | Request::Vsctl { .. } | Request::Tc { .. } | Request::Exit => {}
     }
     Ok((out, changed))
 }

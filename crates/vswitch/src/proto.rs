@@ -90,6 +90,12 @@ pub enum Request {
         /// The flow, in ovs-ofctl match syntax (`in_port=1,dl_dst=...`).
         flow: String,
     },
+    /// `cloudnet tc`: a tc(8) command line applied to a switch port (see
+    /// [`crate::tc`]); added in protocol revision 1.1.
+    Tc {
+        /// Everything after `tc` (`-s class show dev P`, `qdisc add ...`).
+        args: Vec<String>,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }
