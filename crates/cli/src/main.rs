@@ -11,6 +11,7 @@ mod ofctl;
 mod ofctl_ct;
 mod resources;
 mod serve;
+mod tc;
 mod vsctl;
 mod vswitchd;
 
@@ -33,6 +34,8 @@ enum Command {
     Ofctl(ofctl::Args),
     /// Bridges, ports and interfaces of a switch (ovs-vsctl syntax).
     Vsctl(vsctl::Args),
+    /// Egress QoS trees on a switch's ports (tc syntax).
+    Tc(tc::Args),
     /// Run the virtual switch daemon.
     Vswitchd(vswitchd::Args),
     /// Run the API server (OpenStack Networking v2.0).
@@ -55,6 +58,7 @@ fn main() {
         Command::Lab(a) => lab::run(a),
         Command::Ofctl(a) => ofctl::run(a),
         Command::Vsctl(a) => vsctl::run(a),
+        Command::Tc(a) => tc::run(a),
         Command::Vswitchd(a) => vswitchd::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Resource(c) => resources::run(c),

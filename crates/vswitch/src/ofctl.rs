@@ -27,6 +27,7 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::FlushConntrack { .. }
         | Request::CtStats
         | Request::CtSetLimits { .. }
+        | Request::Tc { .. }
         | Request::Exit => None,
     }
 }

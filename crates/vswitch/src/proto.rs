@@ -123,6 +123,12 @@ pub enum Request {
         #[serde(default)]
         max_conns: Option<u32>,
     },
+    /// `cloudnet tc`: a tc(8) command line applied to a switch port (see
+    /// [`crate::tc`]); added in protocol revision 1.2.
+    Tc {
+        /// Everything after `tc` (`-s class show dev P`, `qdisc add ...`).
+        args: Vec<String>,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }

@@ -143,6 +143,7 @@ impl Switch {
                 std::process::id()
             )),
             Request::Vsctl { args } => self.vsctl(args),
+            Request::Tc { args } => self.tc(args),
             Request::Exit => Ok(String::new()),
             Request::DumpConntrack { .. }
             | Request::FlushConntrack { .. }
@@ -161,6 +162,41 @@ impl Switch {
                     }
                 }
                 Ok(out)
+            }
+        }
+    }
+
+    fn tc(&self, args: &[String]) -> Result<String, String> {
+        match crate::tc::parse(args).map_err(|e| e.to_string())? {
+            crate::tc::TcCommand::Show { object, dev, stats } => {
+                let cfg = lock(&self.cfg);
+                if !cfg.ports.contains_key(&dev) {
+                    return Err(format!("tc: no port named {dev:?}"));
+                }
+                let dp = lock(&self.dp);
+                Ok(crate::tc::show(&cfg, dp.egress(&dev), &object, &dev, stats))
+            }
+            crate::tc::TcCommand::Change { dev, args, .. } => {
+                let mut cfg = lock(&self.cfg);
+                if !cfg.ports.contains_key(&dev) {
+                    return Err(format!("tc: no port named {dev:?}"));
+                }
+                let mut work = cfg.clone();
+                let tree = work.tc.entry(dev.clone()).or_default();
+                let spec = tree.apply(&args).map_err(|e| e.to_string())?;
+                if tree.commands.is_empty() {
+                    work.tc.remove(&dev);
+                }
+                if let Some(s) = &spec {
+                    // Build it once here so a bad tree fails the command.
+                    crate::dp::egress::Egress::new(s, 0).map_err(|e| format!("tc: {e}"))?;
+                }
+                self.db.save_config(&work).map_err(|e| e.to_string())?;
+                *cfg = work;
+                for e in lock(&self.dp).reconcile(&cfg) {
+                    tracing::warn!("{e}");
+                }
+                Ok(String::new())
             }
         }
     }
