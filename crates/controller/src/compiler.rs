@@ -106,6 +106,13 @@ impl Compiler {
         let mut all: Vec<Owner> = all.into_iter().collect();
         all.sort_unstable();
         self.recompile(st, b, &all, None);
+        if before.is_empty() {
+            // First compile: everything is an add, in any order.
+            return Delta {
+                delete: Vec::new(),
+                add: self.set.flows_unsorted(),
+            };
+        }
         diff_sorted(before, self.set.flows())
     }
 

@@ -154,9 +154,10 @@ impl Delta {
     }
 }
 
-/// Contributions to one key: (owner cookie, actions), sorted by cookie.
+/// Contributions to one key: (owner cookie, actions), in arrival order.
 /// Nearly always one entry, so a vector (one small allocation) rather than
-/// a map.
+/// a map; a shared conjunction dimension (one remote CIDR in thousands of
+/// rules) may have many, so insertion is a push, not a sorted insert.
 type Contribs = Vec<(u64, String)>;
 
 /// All flows, by owner and by key.
@@ -207,11 +208,10 @@ impl FlowSet {
                 Some(c) => c,
                 None => self.by_key.entry(k.clone()).or_default(),
             };
-            match c.binary_search_by_key(&cookie, |(ck, _)| *ck) {
+            match c.iter_mut().find(|(ck, _)| *ck == cookie) {
                 // One owner emitting two conjunction flows with one key
                 // (e.g. two rules' dimensions): concatenate.
-                Ok(i) => {
-                    let a = &mut c[i].1;
+                Some((_, a)) => {
                     if is_conj(a) && is_conj(&f.actions) {
                         a.push('\n');
                         a.push_str(&f.actions);
@@ -222,7 +222,7 @@ impl FlowSet {
                     }
                     continue;
                 }
-                Err(i) => c.insert(i, (cookie, f.actions)),
+                None => c.push((cookie, f.actions)),
             }
             if let Some(t) = touched.as_deref_mut() {
                 t.insert(k.clone());
@@ -237,7 +237,7 @@ impl FlowSet {
     /// The installed flow for `key`, if any.
     pub fn get(&self, key: &Key) -> Option<Flow> {
         let c = self.by_key.get(key)?;
-        let (cookie, first) = c.first()?;
+        let (cookie, first) = c.iter().min_by_key(|(ck, _)| *ck)?;
         let actions = if c.len() == 1 {
             // One owner: its conjunctions are distinct by construction.
             first.replace('\n', ",")
@@ -267,9 +267,14 @@ impl FlowSet {
 
     /// Every installed flow, sorted by table, priority and match.
     pub fn flows(&self) -> Vec<Flow> {
-        let mut v: Vec<Flow> = self.by_key.keys().filter_map(|k| self.get(k)).collect();
-        v.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut v = self.flows_unsorted();
+        v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+
+    /// Every installed flow, in no particular order.
+    pub fn flows_unsorted(&self) -> Vec<Flow> {
+        self.by_key.keys().filter_map(|k| self.get(k)).collect()
     }
 
     pub fn len(&self) -> usize {
