@@ -106,21 +106,14 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time of this thread (user + system), from /proc: the machine is
-/// shared, so wall time overstates what the compiler costs.
+/// CPU time of this thread (ns resolution, from /proc/thread-self/schedstat):
+/// the machine is shared, so wall time overstates what the compiler costs.
 fn cpu() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/thread-self/stat")
+    let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
-        .and_then(|s| {
-            // Fields after the parenthesized command: state is field 3,
-            // utime 14, stime 15.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap_or(0);
-    // USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
+    Duration::from_nanos(ns)
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {

@@ -329,7 +329,7 @@ mod tests {
         let f = s.flows();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].actions, "conjunction(1,2/3),conjunction(2,2/3)");
-        s.replace(&a, vec![], t.as_deref_mut());
+        s.replace(&a, vec![], t);
         assert_eq!(s.flows()[0].actions, "conjunction(1,2/3)");
         assert_eq!(s.flows()[0].cookie, b.cookie());
     }
