@@ -176,25 +176,25 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     if !st.networks.contains_key(&p.network_id) {
         return Ok(vec![]);
     }
-    let mut v = Vec::new();
     let pa = acl::ALLOW_CONJ;
     let mut groups: Vec<&String> = p.security_groups.iter().collect();
     groups.sort_unstable();
     groups.dedup();
+    // One flow per (table, match) carrying every conjunction the port
+    // takes part in; rules that do not compile are skipped here (their
+    // own owner reports the error).
+    let mut acc: std::collections::BTreeMap<(u8, String), Vec<String>> = Default::default();
     if secured(p) && cx.b.ports.contains_key(id) {
         let k = cx.port_key(id)?;
         for g in &groups {
             for rid in crate::index::Index::get(&ix.group_rules, g) {
                 let Some(r) = st.rules.get(rid) else { continue };
+                let Ok(n) = n_dims(r) else { continue };
                 let c = cx.conj_id(rid)?;
                 let d = dir(r);
-                let n = n_dims(r)?;
-                v.push(LFlow::new(
-                    d.table,
-                    pa,
-                    format!("{}={k:#x},ct_state=+new+trk", d.port_reg),
-                    format!("conjunction({c},1/{n})"),
-                ));
+                acc.entry((d.table, format!("{}={k:#x},ct_state=+new+trk", d.port_reg)))
+                    .or_default()
+                    .push(format!("conjunction({c},1/{n})"));
             }
         }
     }
@@ -216,14 +216,15 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
                 if matches!(net.addr(), IpAddr::V6(_)) != v6(r) {
                     continue;
                 }
-                v.push(LFlow::new(
-                    d.table,
-                    pa,
-                    util::addr_match(net, d.remote_is_src),
-                    format!("conjunction({c},3/3)"),
-                ));
+                acc.entry((d.table, util::addr_match(net, d.remote_is_src)))
+                    .or_default()
+                    .push(format!("conjunction({c},3/3)"));
             }
         }
     }
+    let v = acc
+        .into_iter()
+        .map(|((table, m), acts)| LFlow::new(table, pa, m, acts.join("\n")))
+        .collect();
     Ok(v)
 }

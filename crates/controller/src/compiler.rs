@@ -8,7 +8,7 @@ use hashbrown::{HashMap, HashSet};
 use model::{owner, Kind, State};
 
 use crate::ctx::{Bindings, Cx};
-use crate::flowset::{Delta, Flow, FlowSet, Key, LFlow, Owner};
+use crate::flowset::{Delta, Flow, FlowSet, Key, Owner};
 use crate::index::Index;
 use crate::keys::Keys;
 use crate::{acl, router, switch, CompileError};
@@ -58,8 +58,8 @@ impl Compiler {
         self.set.len()
     }
 
-    /// The flows an owner produced (before merging).
-    pub fn owned(&self, o: &Owner) -> &[LFlow] {
+    /// The keys of the flows an owner produced.
+    pub fn owned(&self, o: &Owner) -> &[Key] {
         self.set.owned(o)
     }
 
@@ -83,7 +83,7 @@ impl Compiler {
     /// Compile everything from scratch; the delta takes the switch from
     /// the previous flows (if any) to the new ones.
     pub fn full(&mut self, st: &State, b: &Bindings) -> Delta {
-        let before: Vec<Key> = self.set.flows().into_iter().map(|f| f.key).collect();
+        let before = self.set.flows();
         let old_owners: Vec<Owner> = self.set.owners().cloned().collect();
         self.ix = Index::build(st);
         self.subnet_net = st
@@ -101,17 +101,19 @@ impl Compiler {
         all.extend(st.rules.keys().map(|i| Owner::Rule(i.clone())));
         all.extend(st.routers.keys().map(|i| Owner::Router(i.clone())));
         all.extend(st.floating_ips.keys().map(|i| Owner::Fip(i.clone())));
-        let mut touched: HashSet<Key> = before.iter().cloned().collect();
         // Sorted, so a fresh compile allocates keys in a deterministic
         // order.
         let mut all: Vec<Owner> = all.into_iter().collect();
         all.sort_unstable();
-        let snap: HashMap<Key, Flow> = before
-            .iter()
-            .filter_map(|k| self.set.get(k).map(|f| (k.clone(), f)))
-            .collect();
-        self.recompile(st, b, &all, &mut touched);
-        self.diff(&snap, &touched)
+        self.recompile(st, b, &all, None);
+        if before.is_empty() {
+            // First compile: everything is an add, in any order.
+            return Delta {
+                delete: Vec::new(),
+                add: self.set.flows_unsorted(),
+            };
+        }
+        diff_sorted(before, self.set.flows())
     }
 
     /// Apply changes incrementally.
@@ -141,7 +143,7 @@ impl Compiler {
         let mut touched = HashSet::new();
         let aff: Vec<Owner> = aff.into_iter().collect();
         let snap = self.snapshot_owned(&aff);
-        self.recompile(st, b, &aff, &mut touched);
+        self.recompile(st, b, &aff, Some(&mut touched));
         for (k, id) in gone {
             self.free_keys(k, &id);
         }
@@ -151,14 +153,9 @@ impl Compiler {
     fn snapshot_owned(&self, owners: &[Owner]) -> HashMap<Key, Flow> {
         let mut m = HashMap::new();
         for o in owners {
-            for f in self.set.owned(o) {
-                let k = Key {
-                    table: f.table,
-                    priority: f.priority,
-                    matches: f.matches.clone(),
-                };
-                if let Some(fl) = self.set.get(&k) {
-                    m.insert(k, fl);
+            for k in self.set.owned(o) {
+                if let Some(fl) = self.set.get(k) {
+                    m.insert(k.clone(), fl);
                 }
             }
         }
@@ -170,7 +167,7 @@ impl Compiler {
         st: &State,
         b: &Bindings,
         owners: &[Owner],
-        touched: &mut HashSet<Key>,
+        mut touched: Option<&mut HashSet<Key>>,
     ) {
         for o in owners {
             let mut cx = Cx {
@@ -203,7 +200,7 @@ impl Compiler {
             } else {
                 self.owners.insert(o.cookie(), o.clone());
             }
-            self.set.replace(o, flows, touched);
+            self.set.replace(o, flows, touched.as_deref_mut());
         }
     }
 
@@ -367,4 +364,21 @@ impl Compiler {
             .filter(|q| !q.is_empty())
             .collect()
     }
+}
+
+/// The delta between two flow lists sorted by key.
+fn diff_sorted(before: Vec<Flow>, after: Vec<Flow>) -> Delta {
+    let mut d = Delta::default();
+    let mut old = before.into_iter().peekable();
+    for f in after {
+        while let Some(o) = old.next_if(|o| o.key < f.key) {
+            d.delete.push(o.key);
+        }
+        match old.next_if(|o| o.key == f.key) {
+            Some(o) if o == f => {}
+            _ => d.add.push(f),
+        }
+    }
+    d.delete.extend(old.map(|o| o.key));
+    d
 }

@@ -8,7 +8,7 @@
 //! br-int cookie=C/-1` finds a resource's flows after any restart, and
 //! [`crate::Compiler::owner_of`] maps a cookie back to the resource.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
@@ -98,14 +98,6 @@ impl LFlow {
             actions: actions.into(),
         }
     }
-
-    fn key(&self) -> Key {
-        Key {
-            table: self.table,
-            priority: self.priority,
-            matches: self.matches.clone(),
-        }
-    }
 }
 
 /// What identifies a flow in a table (OpenFlow: table, priority, match).
@@ -162,44 +154,65 @@ impl Delta {
     }
 }
 
-/// Contributions to one key: owner cookie → actions.
-type Contribs = BTreeMap<u64, String>;
+/// Contributions to one key: (owner cookie, actions), in arrival order.
+/// Nearly always one entry, so a vector (one small allocation) rather than
+/// a map; a shared conjunction dimension (one remote CIDR in thousands of
+/// rules) may have many, so insertion is a push, not a sorted insert.
+type Contribs = Vec<(u64, String)>;
 
 /// All flows, by owner and by key.
 #[derive(Debug, Clone, Default)]
 pub struct FlowSet {
-    by_owner: HashMap<Owner, Vec<LFlow>>,
+    by_owner: HashMap<Owner, Vec<Key>>,
     by_key: HashMap<Key, Contribs>,
     /// Keys where two owners contributed non-conjunction actions (a bug in
     /// the intent or the compiler; the lowest cookie wins).
     pub conflicts: u64,
 }
 
+fn is_conj(a: &str) -> bool {
+    a.starts_with("conjunction(")
+}
+
 impl FlowSet {
-    /// Replace `owner`'s flows; returns the keys whose merged flow may have
-    /// changed.
-    pub fn replace(&mut self, owner: &Owner, flows: Vec<LFlow>, touched: &mut HashSet<Key>) {
+    /// Replace `owner`'s flows, recording in `touched` (if given) the keys
+    /// whose merged flow may have changed.
+    pub fn replace(
+        &mut self,
+        owner: &Owner,
+        flows: Vec<LFlow>,
+        mut touched: Option<&mut HashSet<Key>>,
+    ) {
         let cookie = owner.cookie();
         if let Some(old) = self.by_owner.remove(owner) {
-            for f in old {
-                let k = f.key();
+            for k in old {
                 if let Some(c) = self.by_key.get_mut(&k) {
-                    c.remove(&cookie);
+                    c.retain(|(ck, _)| *ck != cookie);
                     if c.is_empty() {
                         self.by_key.remove(&k);
                     }
                 }
-                touched.insert(k);
+                if let Some(t) = touched.as_deref_mut() {
+                    t.insert(k);
+                }
             }
         }
-        for f in &flows {
-            let k = f.key();
-            let c = self.by_key.entry(k.clone()).or_default();
-            match c.get_mut(&cookie) {
+        let mut keys = Vec::with_capacity(flows.len());
+        for f in flows {
+            let k = Key {
+                table: f.table,
+                priority: f.priority,
+                matches: f.matches,
+            };
+            let c = match self.by_key.get_mut(&k) {
+                Some(c) => c,
+                None => self.by_key.entry(k.clone()).or_default(),
+            };
+            match c.iter_mut().find(|(ck, _)| *ck == cookie) {
                 // One owner emitting two conjunction flows with one key
                 // (e.g. two rules' dimensions): concatenate.
-                Some(a) => {
-                    if a.starts_with("conjunction(") && f.actions.starts_with("conjunction(") {
+                Some((_, a)) => {
+                    if is_conj(a) && is_conj(&f.actions) {
                         a.push('\n');
                         a.push_str(&f.actions);
                     } else if *a != f.actions {
@@ -207,36 +220,38 @@ impl FlowSet {
                         // first wins (counted; a compiler bug).
                         self.conflicts += 1;
                     }
+                    continue;
                 }
-                None => {
-                    c.insert(cookie, f.actions.clone());
-                }
+                None => c.push((cookie, f.actions)),
             }
-            touched.insert(k);
+            if let Some(t) = touched.as_deref_mut() {
+                t.insert(k.clone());
+            }
+            keys.push(k);
         }
-        if !flows.is_empty() {
-            self.by_owner.insert(owner.clone(), flows);
+        if !keys.is_empty() {
+            self.by_owner.insert(owner.clone(), keys);
         }
     }
 
     /// The installed flow for `key`, if any.
     pub fn get(&self, key: &Key) -> Option<Flow> {
         let c = self.by_key.get(key)?;
-        let (&cookie, first) = c.iter().next()?;
+        let (cookie, first) = c.iter().min_by_key(|(ck, _)| *ck)?;
         let actions = if c.len() == 1 {
             // One owner: its conjunctions are distinct by construction.
             first.replace('\n', ",")
-        } else if c.values().all(|a| a.starts_with("conjunction(")) {
+        } else if c.iter().all(|(_, a)| is_conj(a)) {
             // OVS merges conjunctive flows with equal match and priority
             // into one flow with all the `conjunction` actions
             // (ovs-fields(7), "Conjunctive Match Fields").
-            let all: BTreeSet<&str> = c.values().flat_map(|a| a.split('\n')).collect();
+            let all: BTreeSet<&str> = c.iter().flat_map(|(_, a)| a.split('\n')).collect();
             all.into_iter().collect::<Vec<_>>().join(",")
         } else {
             first.clone()
         };
         Some(Flow {
-            cookie,
+            cookie: *cookie,
             key: key.clone(),
             actions,
         })
@@ -246,15 +261,20 @@ impl FlowSet {
     pub fn count_conflicts(&self) -> usize {
         self.by_key
             .values()
-            .filter(|c| c.len() > 1 && !c.values().all(|a| a.starts_with("conjunction(")))
+            .filter(|c| c.len() > 1 && !c.iter().all(|(_, a)| is_conj(a)))
             .count()
     }
 
     /// Every installed flow, sorted by table, priority and match.
     pub fn flows(&self) -> Vec<Flow> {
-        let mut v: Vec<Flow> = self.by_key.keys().filter_map(|k| self.get(k)).collect();
-        v.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut v = self.flows_unsorted();
+        v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+
+    /// Every installed flow, in no particular order.
+    pub fn flows_unsorted(&self) -> Vec<Flow> {
+        self.by_key.keys().filter_map(|k| self.get(k)).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -265,8 +285,8 @@ impl FlowSet {
         self.by_key.is_empty()
     }
 
-    /// The flows one owner produced.
-    pub fn owned(&self, owner: &Owner) -> &[LFlow] {
+    /// The keys of the flows one owner produced.
+    pub fn owned(&self, owner: &Owner) -> &[Key] {
         self.by_owner.get(owner).map_or(&[], |v| v.as_slice())
     }
 
@@ -283,6 +303,7 @@ mod tests {
     fn conjunctions_from_two_owners_merge_and_unmerge() {
         let mut s = FlowSet::default();
         let mut t = HashSet::new();
+        let mut t = Some(&mut t);
         let a = Owner::PortAcl("a".into());
         let b = Owner::PortAcl("b".into());
         s.replace(
@@ -293,7 +314,7 @@ mod tests {
                 "ip,nw_src=10.0.0.5",
                 "conjunction(2,2/3)",
             )],
-            &mut t,
+            t.as_deref_mut(),
         );
         s.replace(
             &b,
@@ -303,12 +324,12 @@ mod tests {
                 "ip,nw_src=10.0.0.5",
                 "conjunction(1,2/3)",
             )],
-            &mut t,
+            t.as_deref_mut(),
         );
         let f = s.flows();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].actions, "conjunction(1,2/3),conjunction(2,2/3)");
-        s.replace(&a, vec![], &mut t);
+        s.replace(&a, vec![], t);
         assert_eq!(s.flows()[0].actions, "conjunction(1,2/3)");
         assert_eq!(s.flows()[0].cookie, b.cookie());
     }

@@ -8,14 +8,17 @@
 //! external_ids), so flows are identical across restarts and a full
 //! recompile with the same keys equals the incremental result.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 
 use crate::CompileError;
 
 /// One identifier space: name → number, lowest free number first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Space {
-    by_name: BTreeMap<String, u32>,
+    /// Hashed: looked up several times per port and rule on every compile.
+    by_name: HashMap<String, u32>,
     used: BTreeSet<u32>,
     min: u32,
     max: u32,
@@ -68,8 +71,11 @@ impl Space {
         self.by_name.is_empty()
     }
 
+    /// The assignments, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.by_name.iter().map(|(n, &k)| (n.as_str(), k))
+        let mut v: Vec<(&str, u32)> = self.by_name.iter().map(|(n, &k)| (n.as_str(), k)).collect();
+        v.sort_unstable();
+        v.into_iter()
     }
 }
 

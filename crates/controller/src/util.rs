@@ -71,7 +71,7 @@ pub fn port_masks(lo: u16, hi: u16) -> Vec<(u16, u16)> {
     while start <= end {
         // Largest aligned block starting at `start` that fits.
         let mut size = 1u32;
-        while start % (size * 2) == 0 && start + size * 2 - 1 <= end && size * 2 <= 0x10000 {
+        while start.is_multiple_of(size * 2) && start + size * 2 - 1 <= end && size * 2 <= 0x10000 {
             size *= 2;
         }
         out.push((start as u16, (0x10000 - size) as u16));

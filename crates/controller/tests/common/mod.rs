@@ -6,6 +6,7 @@ pub mod sim;
 
 use model::*;
 
+#[derive(Default)]
 pub struct Builder {
     pub st: State,
     n: u64,
@@ -20,15 +21,6 @@ pub fn meta(id: String, project: &str) -> Meta {
         updated_at: "2026-01-01T00:00:00Z".into(),
         revision_number: 1,
         ..Meta::default()
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            st: State::default(),
-            n: 0,
-        }
     }
 }
 
