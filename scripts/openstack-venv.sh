@@ -11,16 +11,5 @@ if [ -x "$venv/bin/openstack" ] && "$venv/bin/openstack" --version >/dev/null 2>
   exit 0
 fi
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  echo "openstack-venv: installing python3-venv"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
-fi
-
-echo "openstack-venv: creating $venv with python-openstackclient"
-mkdir -p "$(dirname "$venv")"
-python3 -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q "python-openstackclient==10.5.0"
+bash "$(dirname "$0")/python-venv.sh" "$venv" "python-openstackclient==10.5.0"
 "$venv/bin/openstack" --version

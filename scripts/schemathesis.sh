@@ -31,17 +31,7 @@ hypothesis="6.140.0"
 have_st="$("$venv/bin/st" --version 2>/dev/null || true)"
 have_hyp="$("$venv/bin/pip" show hypothesis 2>/dev/null || true)"
 if [[ "$have_st" != *"version $version" || "$have_hyp" != *"Version: $hypothesis"* ]]; then
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    echo "schemathesis: installing python3-venv"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
-  fi
-  echo "schemathesis: creating $venv with schemathesis==$version hypothesis==$hypothesis"
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q "schemathesis==$version" "hypothesis==$hypothesis"
+  bash "$here/python-venv.sh" "$venv" "schemathesis==$version" "hypothesis==$hypothesis"
 fi
 [ "${1:-}" = "--install-only" ] && exit 0
 

@@ -23,7 +23,8 @@ pub fn versions(base: &str) -> Value {
     }]})
 }
 
-const COLLECTIONS: [Kind; 8] = [
+/// The collections under `/v2.0/`, in URL order.
+pub(crate) const COLLECTIONS: [Kind; 8] = [
     Kind::Network,
     Kind::Subnet,
     Kind::Port,

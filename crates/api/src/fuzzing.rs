@@ -34,7 +34,8 @@ use store::{Compare, Op, Record, Store, StoreError, Watch};
 
 use crate::app::{App, Clock};
 use crate::auth::{AuthMode, TokenInfo};
-use crate::routes;
+use crate::docs::COLLECTIONS;
+use crate::routes::{self, url_path};
 
 /// Most requests one input runs.
 pub const MAX_REQUESTS: usize = 8;
@@ -44,11 +45,14 @@ pub const MAX_REQUESTS: usize = 8;
 /// counts puts since creation, compare 0 = "must not exist"). No watch.
 #[derive(Debug, Default)]
 pub struct MemStore {
-    inner: Mutex<(u64, BTreeMap<(String, String), Record>)>,
+    inner: Mutex<Contents>,
 }
 
+/// The revision and every record by (kind, id).
+type Contents = (u64, BTreeMap<(String, String), Record>);
+
 impl MemStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<(String, String), Record>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Contents> {
         // A panic while holding the lock is already a finding; keep going.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -265,21 +269,13 @@ pub fn base_ids(kind: Kind) -> Vec<String> {
     base().ids.get(&kind).cloned().unwrap_or_default()
 }
 
-/// Method and path shape of a `route` byte.
+/// Method and path shape of a `route` byte: bits 0-2 pick the collection
+/// (`docs::COLLECTIONS` order), the rest the operation.
 pub fn route(sel: u8, id: &str) -> (Method, String) {
-    const COLLS: [&str; 8] = [
-        "networks",
-        "subnets",
-        "ports",
-        "routers",
-        "floatingips",
-        "security-groups",
-        "security-group-rules",
-        "qos/policies",
-    ];
-    let coll = COLLS[usize::from(sel & 7)];
+    let coll = url_path(COLLECTIONS[usize::from(sel & 7)]);
     // Tags of QoS policies live at `/policies/{id}/tags`.
     let tagged = coll.trim_start_matches("qos/");
+    let rule = ["bandwidth_limit", "minimum_bandwidth", "dscp_marking"][usize::from(sel & 3) % 3];
     match sel >> 3 {
         0 => (Method::POST, format!("/{coll}")),
         1 => (Method::GET, format!("/{coll}")),
@@ -291,13 +287,7 @@ pub fn route(sel: u8, id: &str) -> (Method, String) {
             Method::PUT,
             format!("/routers/{id}/remove_router_interface"),
         ),
-        7 => (
-            Method::POST,
-            format!(
-                "/qos/policies/{id}/{}_rules",
-                ["bandwidth_limit", "minimum_bandwidth", "dscp_marking"][usize::from(sel & 3) % 3]
-            ),
-        ),
+        7 => (Method::POST, format!("/qos/policies/{id}/{rule}_rules")),
         8 => (Method::PUT, format!("/{tagged}/{id}/tags")),
         9 => (
             Method::PUT,
@@ -308,20 +298,12 @@ pub fn route(sel: u8, id: &str) -> (Method, String) {
     }
 }
 
+/// The kind whose IDs a `route` byte's path takes.
 fn kind_of(sel: u8) -> Kind {
     match sel >> 3 {
         5 | 6 => Kind::Router,
         7 => Kind::QosPolicy,
-        _ => [
-            Kind::Network,
-            Kind::Subnet,
-            Kind::Port,
-            Kind::Router,
-            Kind::FloatingIp,
-            Kind::SecurityGroup,
-            Kind::SecurityGroupRule,
-            Kind::QosPolicy,
-        ][usize::from(sel & 7)],
+        _ => COLLECTIONS[usize::from(sel & 7)],
     }
 }
 

@@ -86,7 +86,12 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         ("inform", message(MessageType::Inform, MAC_FULL, &[], false)),
         (
             "release",
-            message(MessageType::Release, MAC_FULL, &[ours.clone()], false),
+            message(
+                MessageType::Release,
+                MAC_FULL,
+                std::slice::from_ref(&ours),
+                false,
+            ),
         ),
         (
             "decline",

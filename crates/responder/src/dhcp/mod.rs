@@ -19,6 +19,7 @@
 //! set) are not for this local server.
 
 mod config;
+mod optcheck;
 mod wire;
 
 use core::net::Ipv4Addr;
@@ -113,6 +114,7 @@ fn respond_with<'b>(
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
     let client = wire::client_message(frame)?;
+    optcheck::check(client.payload)?;
     let req =
         Message::from_bytes(client.payload).map_err(|e| NoReply::DhcpDecode(e.to_string()))?;
     if req.opcode() != Opcode::BootRequest || req.htype() != HType::Eth || req.hlen() != 6 {
