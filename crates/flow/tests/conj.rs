@@ -2,25 +2,11 @@
 //! classifier semantics, trace and counters.
 
 use flow::actions::DpAction;
-use flow::cache::{process, process_uncached, FlowCache};
-use flow::{parse_filter, parse_flow, parse_packet, trace, FlowOp, FlowTables};
-use std::time::Duration;
+use flow::cache::{process, FlowCache};
+use flow::{parse_filter, parse_flow, parse_packet, trace, FlowTables};
 
-const T0: Duration = Duration::ZERO;
-
-fn tables(flows: &[&str]) -> FlowTables {
-    let t = FlowTables::new();
-    let ops = flows
-        .iter()
-        .map(|f| FlowOp::Add(parse_flow(f).unwrap().flow))
-        .collect();
-    t.transaction(ops, T0).unwrap();
-    t
-}
-
-fn verdict(t: &FlowTables, pkt: &str) -> Vec<DpAction> {
-    process_uncached(t, &parse_packet(pkt).unwrap()).actions
-}
+mod common;
+use common::{tables, verdict, T0};
 
 /// "source in {10.0.0.1, 10.0.0.2} and port in {22, 80}" as 2 + 2 flows.
 const ACL: [&str; 6] = [

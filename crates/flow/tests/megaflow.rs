@@ -3,18 +3,15 @@
 //! stays the classifier's.
 
 use flow::fields::Field;
-use flow::{parse_flow, parse_packet, trace, FlowOp, FlowTables};
+use flow::{parse_packet, trace, FlowOp, FlowTables};
 use std::time::Duration;
+
+mod common;
 
 /// Tables with prefix tries on nw_src and nw_dst in table 0.
 fn tables(flows: &[&str]) -> FlowTables {
-    let t = FlowTables::new();
+    let t = common::tables(flows);
     t.set_prefixes(0, &[Field::NwSrc, Field::NwDst]).unwrap();
-    let ops = flows
-        .iter()
-        .map(|f| FlowOp::Add(parse_flow(f).unwrap().flow))
-        .collect();
-    t.transaction(ops, Duration::ZERO).unwrap();
     t
 }
 

@@ -6,21 +6,8 @@ use flow::cache::{process, process_uncached, FlowCache};
 use flow::{parse_filter, parse_flow, parse_packet, FlowOp, FlowTables, TableError};
 use std::time::Duration;
 
-const T0: Duration = Duration::ZERO;
-
-fn tables(flows: &[&str]) -> FlowTables {
-    let t = FlowTables::new();
-    let ops = flows
-        .iter()
-        .map(|f| FlowOp::Add(parse_flow(f).unwrap().flow))
-        .collect();
-    t.transaction(ops, T0).unwrap();
-    t
-}
-
-fn verdict(t: &FlowTables, pkt: &str) -> Vec<DpAction> {
-    process_uncached(t, &parse_packet(pkt).unwrap()).actions
-}
+mod common;
+use common::{tables, verdict, T0};
 
 #[test]
 fn highest_priority_wins_across_subtables() {
