@@ -45,7 +45,7 @@ flows() {
         if [ "$1" = ct-nat ]; then
             nat=",nat"
             commit="ct(commit,zone=1,nat(dst=$IP_B))"
-            match="ip,nw_dst=$VIP"
+            match="ip,ct_nw_dst=$VIP"
         fi
         cat <<FLOWS
 table=0,priority=10,arp,actions=NORMAL
