@@ -17,6 +17,7 @@
 pub mod actions;
 pub mod cache;
 pub mod classifier;
+mod ct_fields;
 mod error;
 mod field_names;
 mod fieldref;
