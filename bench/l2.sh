@@ -125,24 +125,8 @@ run_path() {
 }
 
 main() {
-    local p gen path_list
-    CNB_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-    if [ "$CNB_GEN" = trafgen ]; then
-        gen="trafgen -P $SENDERS (64-byte frames, received = VM b NIC rx)"
-    else
-        gen="$SENDERS x iperf3 -u -l 18 -b 0 (64-byte frames, received = VM b NIC rx)"
-    fi
-    CNB_PARAMS="median of $RUNS runs, iperf3 -t $SECS; UDP: $gen, $SECS s; ping -c 100 -i 0.01"
     CNB_VERSIONS="$(iperf3 --version | head -n 1); $(ovs-vswitchd --version 2>/dev/null | head -n 1 || echo 'ovs not installed'); $(cnb_cloudnet_version)"
-    export CNB_LOAD_START CNB_PARAMS CNB_VERSIONS
-    cnb_log "load average at start: $CNB_LOAD_START"
-
-    IFS=, read -r -a path_list <<<"$PATHS"
-    for p in "${path_list[@]}"; do
-        run_path "$p"
-    done
-
-    cnb_report "$TSV" "$OUT" "cloudnet L2 benchmark: two namespaces through one switch" bridge ovs-tso
+    cnb_bench_main "cloudnet L2 benchmark: two namespaces through one switch" bridge ovs-tso
 }
 
 cnb_main main

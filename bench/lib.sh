@@ -572,6 +572,31 @@ print(f"\nwritten: {md}")
 PYEOF
 }
 
+# cnb_bench_main TITLE REF... — the run of a two-VM bench script: records
+# the load and parameters, calls the script's run_path for each of $PATHS,
+# and writes the report with ratios against the REF paths.  CNB_VERSIONS,
+# when the caller sets it first, replaces the default (iperf3, cloudnet).
+# Uses the globals RUNS SECS SENDERS CNB_GEN PATHS TSV OUT.
+cnb_bench_main() {
+    local title=$1 p gen path_list
+    shift
+    CNB_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    if [ "$CNB_GEN" = trafgen ]; then
+        gen="trafgen -P $SENDERS (64-byte frames, received = VM b NIC rx)"
+    else
+        gen="$SENDERS x iperf3 -u -l 18 -b 0 (64-byte frames, received = VM b NIC rx)"
+    fi
+    CNB_PARAMS="median of $RUNS runs, iperf3 -t $SECS; UDP: $gen, $SECS s; ping -c 100 -i 0.01"
+    CNB_VERSIONS=${CNB_VERSIONS:-"$(iperf3 --version | head -n 1); $(cnb_cloudnet_version)"}
+    export CNB_LOAD_START CNB_PARAMS CNB_VERSIONS
+    cnb_log "load average at start: $CNB_LOAD_START"
+    IFS=, read -r -a path_list <<<"$PATHS"
+    for p in "${path_list[@]}"; do
+        run_path "$p"
+    done
+    cnb_report "$TSV" "$OUT" "$title" "$@"
+}
+
 # cnb_parse_options DEFAULT_PATHS DEFAULT_OUT "$@": the options every bench
 # script takes (see the usage in each script's header). Sets RUNS, SECS,
 # SENDERS, CNB_GEN (exported), PATHS, OUT and CLOUDNET, checks root and the

@@ -122,7 +122,7 @@ pub struct FieldInfo {
 }
 
 #[allow(clippy::too_many_arguments)]
-const fn fi(
+pub(crate) const fn fi(
     name: &'static str,
     nxm: &'static str,
     word: usize,
@@ -146,7 +146,7 @@ const fn fi(
 }
 
 /// A field actions may not write.
-const fn ro(i: FieldInfo) -> FieldInfo {
+pub(crate) const fn ro(i: FieldInfo) -> FieldInfo {
     FieldInfo {
         writable: false,
         ..i
@@ -680,78 +680,13 @@ impl Field {
                     Dec,
                 )
             },
-            // The original-direction tuple of the tracked connection
-            // (ovs-fields(7) "Connection Tracking Fields"): read-only.
-            Field::CtNwSrc => ro(fi(
-                "ct_nw_src",
-                "NXM_NX_CT_NW_SRC",
-                W_CT_NW,
-                0,
-                32,
-                true,
-                P::Ipv4,
-                Ipv4,
-            )),
-            Field::CtNwDst => ro(fi(
-                "ct_nw_dst",
-                "NXM_NX_CT_NW_DST",
-                W_CT_NW,
-                32,
-                32,
-                true,
-                P::Ipv4,
-                Ipv4,
-            )),
-            Field::CtIpv6Src => ro(fi(
-                "ct_ipv6_src",
-                "NXM_NX_CT_IPV6_SRC",
-                W_CT_IPV6_SRC,
-                0,
-                128,
-                true,
-                P::Ipv6,
-                Ipv6,
-            )),
-            Field::CtIpv6Dst => ro(fi(
-                "ct_ipv6_dst",
-                "NXM_NX_CT_IPV6_DST",
-                W_CT_IPV6_DST,
-                0,
-                128,
-                true,
-                P::Ipv6,
-                Ipv6,
-            )),
-            Field::CtNwProto => ro(fi(
-                "ct_nw_proto",
-                "NXM_NX_CT_NW_PROTO",
-                W_CT_TP,
-                32,
-                8,
-                false,
-                P::Ip,
-                Dec,
-            )),
-            Field::CtTpSrc => ro(fi(
-                "ct_tp_src",
-                "NXM_NX_CT_TP_SRC",
-                W_CT_TP,
-                0,
-                16,
-                true,
-                P::Ip,
-                Dec,
-            )),
-            Field::CtTpDst => ro(fi(
-                "ct_tp_dst",
-                "NXM_NX_CT_TP_DST",
-                W_CT_TP,
-                16,
-                16,
-                true,
-                P::Ip,
-                Dec,
-            )),
+            Field::CtNwSrc
+            | Field::CtNwDst
+            | Field::CtIpv6Src
+            | Field::CtIpv6Dst
+            | Field::CtNwProto
+            | Field::CtTpSrc
+            | Field::CtTpDst => crate::ct_fields::info(self),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod actions;
 pub mod cache;
 pub mod classifier;
 pub mod conj;
+mod ct_fields;
 mod error;
 mod field_names;
 mod fieldref;
