@@ -318,7 +318,13 @@ impl AfPacket {
         // SAFETY: `msgs[..n]` point at `iov[..n]`, which point into `bufs`,
         // and at `ctl[..n]`, all valid for writes and alive for the call;
         // no msg_name.
-        let got = unsafe { crate::dgram::recvmmsg_dontwait(self.fd.as_raw_fd(), &mut msgs[..n])? };
+        let got = unsafe {
+            crate::dgram::mmsg_dontwait(
+                self.fd.as_raw_fd(),
+                &mut msgs[..n],
+                crate::dgram::Dir::Recv,
+            )?
+        };
         for i in 0..got {
             lens[i] = msgs[i].msg_len as usize;
             if let Some((tpid, tci)) = vlan_from_auxdata(&msgs[i].msg_hdr) {
@@ -354,22 +360,13 @@ impl AfPacket {
         }
         // SAFETY: every iovec points into a live `&[u8]` of `frames` that the
         // kernel only reads; the arrays outlive the call.
-        let rc = unsafe {
-            libc::sendmmsg(
+        unsafe {
+            crate::dgram::mmsg_dontwait(
                 self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                &mut msgs[..n],
+                crate::dgram::Dir::Send,
             )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::WouldBlock {
-                return Ok(0);
-            }
-            return Err(e);
         }
-        Ok(rc as usize)
     }
 }
 

@@ -45,7 +45,7 @@ pub fn recv_batch<B: AsMut<[u8]>>(
     }
     // SAFETY: `msgs[..n]` point at `iov[..n]` (into `bufs`) and `names[..n]`,
     // all valid for writes and alive for the call; no control buffer.
-    let got = unsafe { recvmmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n])? };
+    let got = unsafe { mmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n], Dir::Recv)? };
     for i in 0..got {
         lens[i] = msgs[i].msg_len as usize;
         let sa = &names[i];
@@ -62,8 +62,8 @@ pub fn recv_batch<B: AsMut<[u8]>>(
 }
 
 /// Send each of `pkts` as one datagram to `dst` in one `sendmmsg(2)`
-/// (non-blocking). Returns how many the kernel took; an error only when it
-/// took none (the first packet's error).
+/// (non-blocking). Returns how many the kernel took (0 when its queue is
+/// full); an error only when it took none (the first packet's error).
 pub fn send_batch_to(fd: BorrowedFd<'_>, pkts: &[&[u8]], dst: SocketAddrV4) -> io::Result<usize> {
     let n = pkts.len().min(MAX_BATCH);
     if n == 0 {
@@ -90,37 +90,45 @@ pub fn send_batch_to(fd: BorrowedFd<'_>, pkts: &[&[u8]], dst: SocketAddrV4) -> i
     }
     // SAFETY: `msgs[..n]` point at `iov[..n]` (into `pkts`, read only) and
     // at `name`, all alive for the call.
-    let rc = unsafe {
-        libc::sendmmsg(
-            fd.as_raw_fd(),
-            msgs.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(rc as usize)
+    unsafe { mmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n], Dir::Send) }
 }
 
-/// `recvmmsg(2)` of `msgs.len()` messages without blocking: how many
-/// arrived, 0 when none was queued.
+/// Which of `recvmmsg(2)` / `sendmmsg(2)` [`mmsg_dontwait`] calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// `recvmmsg(2)`.
+    Recv,
+    /// `sendmmsg(2)`.
+    Send,
+}
+
+/// `recvmmsg(2)` or `sendmmsg(2)` of `msgs.len()` messages without
+/// blocking: how many were moved, 0 when the socket had nothing queued
+/// (receive) or no room (send).
 ///
 /// # Safety
 /// Every buffer, name and control area `msgs` points at must be valid for
-/// writes of the lengths it states, for the duration of the call.
-pub(crate) unsafe fn recvmmsg_dontwait(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+/// the lengths it states (for writes when receiving), for the duration of
+/// the call.
+pub(crate) unsafe fn mmsg_dontwait(
+    fd: RawFd,
+    msgs: &mut [libc::mmsghdr],
+    dir: Dir,
+) -> io::Result<usize> {
+    let n = msgs.len() as libc::c_uint;
     // SAFETY: the caller vouches for the pointers inside `msgs`; the array
     // itself is a live, exclusive slice of `msgs.len()` entries.
     let rc = unsafe {
-        libc::recvmmsg(
-            fd,
-            msgs.as_mut_ptr(),
-            msgs.len() as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
+        match dir {
+            Dir::Recv => libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                n,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            ),
+            Dir::Send => libc::sendmmsg(fd, msgs.as_mut_ptr(), n, libc::MSG_DONTWAIT),
+        }
     };
     if rc < 0 {
         let e = io::Error::last_os_error();

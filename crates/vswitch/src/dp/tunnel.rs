@@ -9,7 +9,11 @@
 //!   packet goes to the port whose `remote_ip` and `key` match its outer
 //!   source and key, an exact port before a `flow` one, as OVS's tunnel port
 //!   lookup does; the flow tables see `tun_id`, `tun_src`, `tun_dst`
-//!   (ovs-fields(7), "Tunnel Fields").
+//!   (ovs-fields(7), "Tunnel Fields"). Limits: `tun_dst` is 0 on a socket
+//!   bound to the wildcard address (no `IP_PKTINFO` yet); the outer TOS is
+//!   not read, so ECN is not propagated on decapsulation (RFC 6040); GRE
+//!   ports of one host should agree on `local_ip` (a raw socket bound to an
+//!   address and a wildcard one would both get each packet).
 //! * **Transmit.** One `IPPROTO_RAW` socket (`IP_HDRINCL`, raw(7)) sends
 //!   every tunnel's packets, outer IPv4 written here: the UDP source port is
 //!   the inner flow's hash (RFC 7348 §5, ECMP-friendly), DF is set
@@ -19,6 +23,8 @@
 //! * **Offloads.** A TSO/USO super-frame from a TAP is segmented in
 //!   software ([`tunnel::Segmenter`]) and each segment encapsulated; a
 //!   partial checksum is completed first ([`tunnel::complete_checksum`]).
+//!   The path MTU of a `remote_ip=flow` port is learned towards the first
+//!   remote it sends to and refreshed when a send fails with `EMSGSIZE`.
 //! * **MTU.** A frame (or segment) whose encapsulation would exceed the
 //!   underlay's path MTU (`IP_MTU` of a socket connected to the remote, see
 //!   ip(7)) is answered with ICMP fragmentation-needed / Packet Too Big
@@ -679,5 +685,58 @@ pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
         id: meta.tun_id,
         src: u32::from(meta.tun_src),
         dst: u32::from(meta.tun_dst),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    fn encapped(params: &tunnel::TunnelParams<'_>, layout: tunnel::Layout) -> Vec<u8> {
+        let inner = [0x5au8; 60];
+        let mut b = FrameBuf::with_frame(vec![0u8; 256], DEFAULT_HEADROOM, &inner).unwrap();
+        tunnel::encap(&mut b, params, &layout, PerPacket::default()).unwrap();
+        b.data().to_vec()
+    }
+
+    #[test]
+    fn decap_by_socket_kind() {
+        let vx = tunnel::TunnelParams::vxlan(A, B, 101);
+        let pkt = encapped(&vx, tunnel::Layout::UdpPayload);
+        let key = SockKey {
+            kind: TunnelKind::Vxlan,
+            local: Some(B),
+            port: 4789,
+        };
+        let r = decap(key, &pkt, SocketAddrV4::new(A, 50000)).unwrap();
+        assert_eq!((r.meta.tun_id, r.meta.tun_src, r.meta.tun_dst), (101, A, B));
+        assert_eq!(&pkt[r.inner.clone()], &[0x5a; 60][..]);
+        assert_eq!(r.inner.start, 8, "after the VXLAN header");
+
+        let gre = tunnel::TunnelParams::gre(A, B, Some(7));
+        let pkt = encapped(&gre, tunnel::Layout::Ipv4);
+        let key = SockKey {
+            kind: TunnelKind::Gre,
+            local: None,
+            port: 0,
+        };
+        let r = decap(key, &pkt, SocketAddrV4::new(A, 0)).unwrap();
+        assert_eq!((r.meta.tun_id, r.meta.tun_src), (7, A));
+        assert_eq!(r.inner.len(), 60);
+        // A VXLAN payload on the GRE socket is not GRE.
+        assert!(decap(key, &pkt[20..], SocketAddrV4::new(A, 0)).is_err());
+    }
+
+    #[test]
+    fn send_errors_map_to_drop_reasons() {
+        let e = io::Error::from_raw_os_error(nix::libc::EMSGSIZE);
+        assert_eq!(send_error(&e), DropReason::TunnelTooBig);
+        let e = io::Error::from(io::ErrorKind::WouldBlock);
+        assert_eq!(send_error(&e), DropReason::TxFull);
+        let e = io::Error::from_raw_os_error(nix::libc::ENETUNREACH);
+        assert_eq!(send_error(&e), DropReason::TxError);
     }
 }
