@@ -37,7 +37,7 @@ done
 CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
 
 # Start/stop schedule in steps: sender index, start step, stop step.
-# Gives: s0 alone, s0+s1, all three, s1+s2, s2 alone, s0+s2.
+# Gives: s0 alone, s0+s1, all three, s1+s2, s0+s2, s0 alone.
 SCHEDULE=("0 0 3" "1 1 4" "2 2 6" "0 5 7")
 STEPS=7
 

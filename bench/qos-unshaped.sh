@@ -33,7 +33,7 @@ QOS="type=linux-htb other-config:max-rate=10000000"
 
 tcp_gbit() {
     ip netns exec "$NS_a" iperf3 -J -c 10.79.0.2 -p 5201 -t "$SECS" |
-        jq '.end.sum_received.bits_per_second / 1e9'
+        jq '.end.sum_received.bits_per_second / 1e9' | awk '{ printf "%.3f", $1 }'
 }
 
 main() {

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::VsctlError;
-use crate::schema::{fmt_map, quote, unquote, Config, Table};
+use crate::schema::{map_get, map_set, parse_map, quote, unquote, Config, Table};
 use crate::vsctl::Command;
 
 /// A QoS row: the egress discipline of the ports that name it.
@@ -344,50 +344,6 @@ fn bad(col: &str, value: &str, why: &'static str) -> VsctlError {
     }
 }
 
-fn map_value(col: &str, v: &str) -> Result<BTreeMap<String, String>, VsctlError> {
-    let inner = v
-        .strip_prefix('{')
-        .and_then(|x| x.strip_suffix('}'))
-        .unwrap_or(v);
-    let mut m = BTreeMap::new();
-    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, val) = part
-            .split_once('=')
-            .ok_or_else(|| bad(col, part, "expected KEY=VALUE"))?;
-        m.insert(unquote(k.trim()).to_owned(), unquote(val.trim()).to_owned());
-    }
-    Ok(m)
-}
-
-fn set_map(
-    m: &mut BTreeMap<String, String>,
-    col: &str,
-    key: Option<&str>,
-    v: &str,
-) -> Result<(), VsctlError> {
-    match key {
-        Some(k) => {
-            m.insert(k.to_owned(), unquote(v).to_owned());
-        }
-        None => *m = map_value(col, v)?,
-    }
-    Ok(())
-}
-
-fn get_map(
-    m: &BTreeMap<String, String>,
-    col: &str,
-    key: Option<&str>,
-) -> Result<String, VsctlError> {
-    match key {
-        None => Ok(fmt_map(m)),
-        Some(k) => m.get(k).map(|v| quote(v)).ok_or_else(|| VsctlError::NoKey {
-            column: col.to_owned(),
-            key: k.to_owned(),
-        }),
-    }
-}
-
 fn plain(col: &str, key: Option<&str>) -> Result<(), VsctlError> {
     match key {
         Some(k) => Err(VsctlError::NoKey {
@@ -415,8 +371,8 @@ impl Qos {
         match col.as_str() {
             "_uuid" => plain(&col, key).map(|_| uuid.to_owned()),
             "type" => plain(&col, key).map(|_| quote(&self.kind)),
-            "other_config" => get_map(&self.other_config, &col, key),
-            "external_ids" => get_map(&self.external_ids, &col, key),
+            "other_config" => map_get(&self.other_config, &col, key),
+            "external_ids" => map_get(&self.external_ids, &col, key),
             "queues" => match key {
                 None => {
                     let parts: Vec<String> = self
@@ -447,8 +403,8 @@ impl Qos {
                 plain(&col, key)?;
                 self.kind = unquote(v).to_owned();
             }
-            "other_config" => set_map(&mut self.other_config, &col, key, v)?,
-            "external_ids" => set_map(&mut self.external_ids, &col, key, v)?,
+            "other_config" => map_set(&mut self.other_config, &col, key, v)?,
+            "external_ids" => map_set(&mut self.external_ids, &col, key, v)?,
             "queues" => {
                 let parse_q = |k: &str| -> Result<u32, VsctlError> {
                     unquote(k.trim())
@@ -461,7 +417,7 @@ impl Qos {
                     }
                     None => {
                         let mut m = BTreeMap::new();
-                        for (k, u) in map_value(&col, v)? {
+                        for (k, u) in parse_map(&col, v)? {
                             m.insert(parse_q(&k)?, u);
                         }
                         self.queues = m;
@@ -487,8 +443,8 @@ impl Queue {
                 Some(d) => d.to_string(),
                 None => "[]".to_owned(),
             }),
-            "other_config" => get_map(&self.other_config, &col, key),
-            "external_ids" => get_map(&self.external_ids, &col, key),
+            "other_config" => map_get(&self.other_config, &col, key),
+            "external_ids" => map_get(&self.external_ids, &col, key),
             _ => Err(unknown("Queue", &col)),
         }
     }
@@ -509,8 +465,8 @@ impl Queue {
                     Some(d)
                 };
             }
-            "other_config" => set_map(&mut self.other_config, &col, key, v)?,
-            "external_ids" => set_map(&mut self.external_ids, &col, key, v)?,
+            "other_config" => map_set(&mut self.other_config, &col, key, v)?,
+            "external_ids" => map_set(&mut self.external_ids, &col, key, v)?,
             "_uuid" => return Err(VsctlError::ReadOnly(col)),
             _ => return Err(unknown("Queue", &col)),
         }

@@ -246,7 +246,7 @@ pub fn unquote(v: &str) -> &str {
 }
 
 /// Parse a map value `{k=v, k2=v2}` or a bare `k=v`.
-fn parse_map(col: &str, v: &str) -> Result<BTreeMap<String, String>, VsctlError> {
+pub(crate) fn parse_map(col: &str, v: &str) -> Result<BTreeMap<String, String>, VsctlError> {
     let inner = v
         .strip_prefix('{')
         .and_then(|x| x.strip_suffix('}'))
@@ -319,7 +319,7 @@ fn split_key(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn map_get(
+pub(crate) fn map_get(
     m: &BTreeMap<String, String>,
     col: &str,
     key: Option<&str>,
@@ -333,7 +333,7 @@ fn map_get(
     }
 }
 
-fn map_set(
+pub(crate) fn map_set(
     m: &mut BTreeMap<String, String>,
     col: &str,
     key: Option<&str>,
