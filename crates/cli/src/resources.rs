@@ -145,6 +145,8 @@ pub struct ListArgs {
     router: Option<String>,
 }
 
+/// Parsed once per process, so the size of the CRUD variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum PortCmd {
     #[command(flatten)]
