@@ -306,9 +306,25 @@ fn router_snat_floating_ip() {
 
     // Two subnets joined by a router.
     s.create(&["network", "create", "n1"]);
-    s.create(&["subnet", "create", "s1", "--network", "n1", "--subnet-range", "10.1.0.0/24"]);
+    s.create(&[
+        "subnet",
+        "create",
+        "s1",
+        "--network",
+        "n1",
+        "--subnet-range",
+        "10.1.0.0/24",
+    ]);
     s.create(&["network", "create", "n2"]);
-    s.create(&["subnet", "create", "s2", "--network", "n2", "--subnet-range", "10.2.0.0/24"]);
+    s.create(&[
+        "subnet",
+        "create",
+        "s2",
+        "--network",
+        "n2",
+        "--subnet-range",
+        "10.2.0.0/24",
+    ]);
     s.create(&["router", "create", "r1"]);
     s.cli(&["router", "add", "subnet", "r1", "s1"]);
     s.cli(&["router", "add", "subnet", "r1", "s2"]);
@@ -320,12 +336,26 @@ fn router_snat_floating_ip() {
 
     // SNAT to the internet through the bridge mapping.
     s.create(&[
-        "network", "create", "ext", "--external", "--provider-network-type", "flat",
-        "--provider-physical-network", "physnet1",
+        "network",
+        "create",
+        "ext",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
     ]);
     s.create(&[
-        "subnet", "create", "exts", "--network", "ext", "--subnet-range", "203.0.113.0/24",
-        "--gateway", "203.0.113.1", "--no-dhcp",
+        "subnet",
+        "create",
+        "exts",
+        "--network",
+        "ext",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--gateway",
+        "203.0.113.1",
+        "--no-dhcp",
     ]);
     s.cli(&["router", "set", "r1", "--external-gateway", "ext"]);
     let internet: IpAddr = "203.0.113.100".parse().expect("ip");
@@ -362,15 +392,146 @@ fn router_snat_floating_ip() {
     // A floating IP on vm2, reachable from the internet (ICMP opened in
     // the default group).
     s.create(&[
-        "security", "group", "rule", "create", "default", "--ingress", "--protocol", "icmp",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "default",
+        "--ingress",
+        "--protocol",
+        "icmp",
     ]);
     let fip = s.cli(&[
-        "floating", "ip", "create", "ext", "--port", &p2, "-f", "value", "-c",
+        "floating",
+        "ip",
+        "create",
+        "ext",
+        "--port",
+        &p2,
+        "-f",
+        "value",
+        "-c",
         "floating_ip_address",
     ]);
     let fip: IpAddr = fip.parse().expect("floating IP address");
-    lab::wait_until("internet reaches the floating IP", Duration::from_secs(5), || {
-        pings(&inet, fip)
-    })
+    lab::wait_until(
+        "internet reaches the floating IP",
+        Duration::from_secs(5),
+        || pings(&inet, fip),
+    )
     .expect("floating IP reachable from the internet");
+}
+
+/// Bytes per second `server` receives on `port` over `[warm, warm+span]`
+/// while `client` sends to `to` as fast as it can.
+fn tcp_rate(client: &Netns, server: &Netns, to: IpAddr, warm: Duration, span: Duration) -> f64 {
+    let l = server
+        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), 5201))
+        .expect("listen");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut c = client
+        .tcp_connect(SocketAddr::new(to, 5201), Duration::from_secs(2))
+        .expect("connect");
+    let st = stop.clone();
+    let sender = std::thread::spawn(move || {
+        let buf = [0u8; 16384];
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !st.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline
+        {
+            if c.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut s, _) = l.accept().expect("accept");
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buf = [0u8; 65536];
+    let t0 = std::time::Instant::now();
+    let mut counted = 0u64;
+    let mut start = None;
+    while t0.elapsed() < warm + span {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        if t0.elapsed() >= warm {
+            start.get_or_insert_with(std::time::Instant::now);
+            counted += n as u64;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(s);
+    let _ = sender.join();
+    let secs = start.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    assert!(secs > 0.5, "too short a measurement ({secs} s)");
+    counted as f64 / secs
+}
+
+#[test]
+fn qos_bandwidth_limit() {
+    let Some(lab) = Lab::new_or_skip("qos_bandwidth_limit") else {
+        return;
+    };
+    let Some(bb) = lab::dhcp::busybox("qos_bandwidth_limit") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let host = lab.netns("host").expect("host");
+    let s = Serve::start(&host, &tmp.path().join("data"));
+    s.create(&["network", "create", "n"]);
+    s.create(&[
+        "subnet",
+        "create",
+        "sn",
+        "--network",
+        "n",
+        "--subnet-range",
+        "10.3.0.0/24",
+    ]);
+    s.create(&["qos", "policy", "create", "ten"]);
+    // Neutron's direction is the VM's: ingress is what the VM receives.
+    s.cli(&[
+        "qos",
+        "rule",
+        "create",
+        "ten",
+        "--type",
+        "bandwidth-limit",
+        "--max-kbps",
+        "10000",
+        "--max-burst-kbits",
+        "1000",
+        "--ingress",
+    ]);
+    let p1 = s.create(&["port", "create", "b1", "--network", "n"]);
+    let p2 = s.create(&[
+        "port",
+        "create",
+        "b2",
+        "--network",
+        "n",
+        "--qos-policy",
+        "ten",
+    ]);
+    let (vm1, _) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
+    let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    assert!(pings(&vm1, ip2), "same-network ping");
+    let bps = 8.0
+        * tcp_rate(
+            &vm1,
+            &vm2,
+            ip2,
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        );
+    // TCP payload on 1514-byte frames is 1448/1514 of the shaped rate.
+    let expect = 10e6 * 1448.0 / 1514.0;
+    assert!(
+        (bps - expect).abs() <= 0.10 * expect,
+        "goodput {:.2} Mbit/s, want {:.2} ± 10%",
+        bps / 1e6,
+        expect / 1e6
+    );
+    eprintln!("qos_bandwidth_limit: goodput {:.2} Mbit/s", bps / 1e6);
 }
