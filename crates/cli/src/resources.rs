@@ -7,7 +7,7 @@ mod client;
 mod flags;
 mod flags_l3;
 mod output;
-mod plug;
+pub mod plug;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};

@@ -123,10 +123,23 @@ impl Serve {
     }
 }
 
-/// A namespace VM on port `port`: TAP plugged by the CLI, address by DHCP.
-fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
+/// A namespace VM on port `port`: TAP plugged by the CLI (`port plug`, or
+/// `lab vm create` when `lab_vm`), address by DHCP.
+fn vm_with(
+    lab: &Lab,
+    s: &Serve,
+    bb: &Path,
+    short: &str,
+    port: &str,
+    dir: &Path,
+    lab_vm: bool,
+) -> (Netns, IpAddr) {
     let ns = lab.netns(short).expect("netns");
-    let tap = s.cli(&["port", "plug", port, "--netns", ns.name()]);
+    let tap = if lab_vm {
+        s.cli(&["lab", "vm", "create", ns.name(), "--port", port])
+    } else {
+        s.cli(&["port", "plug", port, "--netns", ns.name()])
+    };
     assert!(tap.starts_with("tap"), "plug printed {tap:?}");
     let d = dir.join(short);
     std::fs::create_dir_all(&d).expect("dir");
@@ -134,6 +147,10 @@ fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (
         lab::dhcp::udhcpc(&ns, bb, "eth0", &[], &d, Duration::from_secs(15)).expect("DHCP lease");
     let ip: IpAddr = lease.get("ip").expect("ip").parse().expect("ip");
     (ns, ip)
+}
+
+fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
+    vm_with(lab, s, bb, short, port, dir, false)
 }
 
 fn pings(from: &Netns, to: IpAddr) -> bool {
@@ -187,7 +204,7 @@ fn single_host_cloud() {
     let p1 = s.create(&["port", "create", "pa1", "--network", "neta"]);
     let p2 = s.create(&["port", "create", "pa2", "--network", "neta"]);
     let (vm1, ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
-    let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    let (vm2, ip2) = vm_with(&lab, &s, &bb, "vm2", &p2, tmp.path(), true);
     assert_ne!(ip1, ip2);
     lab::wait_until("ports ACTIVE", Duration::from_secs(5), || {
         s.cli(&["port", "show", &p1, "-f", "value", "-c", "status"]) == "ACTIVE"

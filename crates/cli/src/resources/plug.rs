@@ -4,7 +4,7 @@
 //! (ovs-vswitchd.conf.db(5), "Interface external_ids"); the agent of
 //! `cloudnet serve` sees it and binds the port.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,40 @@ fn ip_netns(ns: &str, args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `cloudnet lab vm create NAME --port PORT`: a namespace VM on a port.
+pub fn vm_create(
+    endpoint: &str,
+    token: Option<String>,
+    name: &str,
+    port: &str,
+    run_dir: PathBuf,
+) -> anyhow::Result<()> {
+    // An existing namespace (`ip netns add` done by the caller) is used
+    // as it is.
+    if !Path::new("/run/netns").join(name).exists() {
+        let out = Command::new("ip")
+            .args(["netns", "add", name])
+            .output()
+            .context("running ip")?;
+        if !out.status.success() {
+            bail!(
+                "ip netns add {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    ip_netns(name, &["link", "set", "lo", "up"])?;
+    let c = Client::new(endpoint, token);
+    plug(
+        &c,
+        Plug {
+            port: port.to_string(),
+            netns: Some(name.to_string()),
+            dir: RunDir { run_dir },
+        },
+    )
 }
 
 pub fn plug(c: &Client, a: Plug) -> anyhow::Result<()> {
