@@ -149,6 +149,16 @@ fn vm_with(
     (ns, ip)
 }
 
+/// The lab, busybox, a temporary dir and the host namespace; `None` to
+/// skip (not root, or no busybox outside CI).
+fn bench(label: &str) -> Option<(Lab, PathBuf, tempfile::TempDir, Netns)> {
+    let lab = Lab::new_or_skip(label)?;
+    let bb = lab::dhcp::busybox(label)?;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let host = lab.netns("host").expect("host");
+    Some((lab, bb, tmp, host))
+}
+
 fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
     vm_with(lab, s, bb, short, port, dir, false)
 }
@@ -180,14 +190,9 @@ fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
 
 #[test]
 fn single_host_cloud() {
-    let Some(lab) = Lab::new_or_skip("single_host_cloud") else {
+    let Some((lab, bb, tmp, host)) = bench("single_host_cloud") else {
         return;
     };
-    let Some(bb) = lab::dhcp::busybox("single_host_cloud") else {
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let host = lab.netns("host").expect("host");
     let s = Serve::start(&host, &tmp.path().join("data"));
 
     // Project A: one network with DHCP, two VMs in the default group.
@@ -295,14 +300,9 @@ fn single_host_cloud() {
 
 #[test]
 fn router_snat_floating_ip() {
-    let Some(lab) = Lab::new_or_skip("router_snat_floating_ip") else {
+    let Some((lab, bb, tmp, host)) = bench("router_snat_floating_ip") else {
         return;
     };
-    let Some(bb) = lab::dhcp::busybox("router_snat_floating_ip") else {
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let host = lab.netns("host").expect("host");
     // The "internet": a namespace behind the host's uplink (physnet1).
     let inet = lab.netns("inet").expect("inet");
     let _link = lab.veth(&host, "uplink", &inet, "eth0").expect("veth");
@@ -487,14 +487,9 @@ fn tcp_rate(client: &Netns, server: &Netns, to: IpAddr, warm: Duration, span: Du
 
 #[test]
 fn qos_bandwidth_limit() {
-    let Some(lab) = Lab::new_or_skip("qos_bandwidth_limit") else {
+    let Some((lab, bb, tmp, host)) = bench("qos_bandwidth_limit") else {
         return;
     };
-    let Some(bb) = lab::dhcp::busybox("qos_bandwidth_limit") else {
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let host = lab.netns("host").expect("host");
     let s = Serve::start(&host, &tmp.path().join("data"));
     s.create(&["network", "create", "n"]);
     s.create(&[
