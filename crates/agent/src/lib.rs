@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use controller::{Bindings, Changed, Compiler, Delta};
-use model::{Kind, State};
+use model::State;
 use store::Store;
 
 pub use error::AgentError;
@@ -137,7 +137,10 @@ impl Agent {
         self.after_apply()
     }
 
-    /// Serve until `stop`: apply store events and binding changes.
+    /// Serve until `stop`: apply store events and binding changes. Bindings
+    /// are read from the switch at least every 200 ms (the switch has no
+    /// change notification on its database yet; ovn-controller is woken by
+    /// OVSDB monitors instead).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), AgentError> {
         let watch = self.store.watch(self.revision)?;
         while !stop.load(Ordering::Relaxed) {
@@ -263,10 +266,6 @@ impl Agent {
     /// The current intent (for tests and status).
     pub fn state(&self) -> &State {
         &self.st
-    }
-
-    pub fn kind_changed(k: Kind, id: &str) -> Changed {
-        Changed::Resource(k, id.to_owned())
     }
 }
 
