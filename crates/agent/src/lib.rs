@@ -276,3 +276,22 @@ pub fn apply_delta(sw: &SwitchClient, d: &Delta) -> Result<(), AgentError> {
     }
     sw.add_flows(d.add.iter().map(|f| f.to_string()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_mappings_parse() {
+        let m = parse_mappings("physnet1:eth1,physnet2:eth2").unwrap();
+        assert_eq!(m["physnet1"], "eth1");
+        assert_eq!(m["physnet2"], "eth2");
+        assert!(parse_mappings("").unwrap().is_empty());
+        for bad in ["physnet1", "physnet1:", ":eth1"] {
+            assert!(
+                matches!(parse_mappings(bad), Err(AgentError::BadMapping(s)) if s == bad),
+                "{bad}"
+            );
+        }
+    }
+}
