@@ -48,10 +48,7 @@ fn bench(c: &mut Criterion, name: &str, n: u32) {
     let mut i = 0u32;
     // A standing backlog of about one packet per class.
     for _ in 0..n.min(900) {
-        let m = Meta {
-            queue: Some(i % n),
-            ..Meta::default()
-        };
+        let m = Meta { queue: Some(i % n), ..Meta::default() };
         let _ = eg.enqueue(&p, &m, t);
         i = i.wrapping_add(1);
     }
@@ -59,10 +56,7 @@ fn bench(c: &mut Criterion, name: &str, n: u32) {
     g.throughput(Throughput::Elements(1));
     g.bench_function(name, |b| {
         b.iter(|| {
-            let m = Meta {
-                queue: Some(i % n),
-                ..Meta::default()
-            };
+            let m = Meta { queue: Some(i % n), ..Meta::default() };
             i = i.wrapping_add(1);
             let _ = black_box(eg.enqueue(&p, &m, t));
             match eg.dequeue(t) {
