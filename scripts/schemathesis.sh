@@ -52,7 +52,7 @@ trap cleanup EXIT
 
 token="st-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 printf '{"tokens": {"%s": {"project_id": "schemathesis", "roles": ["admin"]}}}\n' "$token" >"$work/tokens.json"
-"$bin" serve --bind 127.0.0.1:0 --data-dir "$work/data" --token-file "$work/tokens.json" 2>"$work/serve.log" &
+"$bin" serve --api-only --bind 127.0.0.1:0 --data-dir "$work/data" --token-file "$work/tokens.json" 2>"$work/serve.log" &
 pid=$!
 addr=""
 for _ in $(seq 1 100); do

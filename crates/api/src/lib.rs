@@ -144,10 +144,15 @@ pub async fn serve(
     if let Some(tx) = ready {
         let _ = tx.send(local);
     }
+    serve_on(listener, app).await.map_err(ServeError::Serve)
+}
+
+/// Serve `app` on a bound listener until ctrl-c (for a caller that builds
+/// the [`App`] itself, as `cloudnet serve` does to share its store).
+pub async fn serve_on(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(ServeError::Serve)
 }

@@ -38,10 +38,53 @@ enum LabCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Namespace VMs on ports of `cloudnet serve`.
+    Vm {
+        #[command(subcommand)]
+        command: VmCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum VmCommand {
+    /// Create namespace NAME whose eth0 is PORT's TAP (with the port's
+    /// MAC); then `ip netns exec NAME udhcpc -i eth0` gets its address.
+    /// `ip netns del NAME` and `cloudnet port unplug PORT` remove it.
+    Create {
+        name: String,
+        /// Port name or ID.
+        #[arg(long)]
+        port: String,
+        /// API endpoint.
+        #[arg(long, env = "OS_ENDPOINT", default_value = "http://127.0.0.1:9696")]
+        os_endpoint: String,
+        /// Token sent as X-Auth-Token.
+        #[arg(long, env = "OS_TOKEN")]
+        os_token: Option<String>,
+        /// The switch's run dir (`cloudnet serve` uses DATA_DIR/run).
+        #[arg(
+            long,
+            env = "CLOUDNET_RUN_DIR",
+            default_value = "/var/lib/cloudnet/run"
+        )]
+        run_dir: std::path::PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
+        LabCommand::Vm {
+            command:
+                VmCommand::Create {
+                    name,
+                    port,
+                    os_endpoint,
+                    os_token,
+                    run_dir,
+                },
+        } => {
+            crate::resources::plug::vm_create(&os_endpoint, os_token, &name, &port, run_dir)?;
+        }
         LabCommand::List { prefix } => {
             let found = lab::find_leftovers(prefix.as_deref()).context("listing lab leftovers")?;
             print(&found, "");

@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod host;
 mod lab;
 mod ofctl;
 mod ofctl_ct;

@@ -7,6 +7,7 @@ mod client;
 mod flags;
 mod flags_l3;
 mod output;
+pub mod plug;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -61,10 +62,10 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Ports.
+    /// Ports (and `port plug|unplug`: bind one to this host).
     Port {
         #[command(subcommand)]
-        cmd: Box<Crud<PortCreate, PortSet>>,
+        cmd: Box<PortCmd>,
         #[command(flatten)]
         common: Common,
     },
@@ -142,6 +143,19 @@ pub struct ListArgs {
     /// Filter by router (ports).
     #[arg(long)]
     router: Option<String>,
+}
+
+/// Parsed once per process, so the size of the CRUD variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum PortCmd {
+    #[command(flatten)]
+    Crud(Crud<PortCreate, PortSet>),
+    /// Create the port's TAP on this host's br-int and print its name
+    /// (for qemu: `-netdev tap,ifname=NAME,script=no,downscript=no`).
+    Plug(plug::Plug),
+    /// Remove the port's TAP from br-int.
+    Unplug(plug::Unplug),
 }
 
 #[derive(Subcommand)]
@@ -535,7 +549,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Network { cmd, .. } => crud(&c, &NETWORK, *cmd, &common),
         Command::Subnet { cmd, .. } => crud(&c, &SUBNET, *cmd, &common),
-        Command::Port { cmd, .. } => crud(&c, &PORT, *cmd, &common),
+        Command::Port { cmd, .. } => match *cmd {
+            PortCmd::Crud(x) => crud(&c, &PORT, x, &common),
+            PortCmd::Plug(a) => plug::plug(&c, a),
+            PortCmd::Unplug(a) => plug::unplug(&c, a),
+        },
         Command::Router { cmd, .. } => match *cmd {
             RouterCmd::Crud(x) => crud(&c, &ROUTER, x, &common),
             RouterCmd::Add { what } => attach(&c, true, what),

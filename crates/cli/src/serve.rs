@@ -1,8 +1,11 @@
-//! `cloudnet serve`: the API server with its embedded store. Later the
-//! controller and switch join this process.
+//! `cloudnet serve`: the single-host cloud in one process — the API server
+//! with its embedded store, the switch daemon (run dir `DATA_DIR/run`) and
+//! the agent that compiles the intent into br-int's flows (see `host`).
+//! `--api-only` leaves out the switch and the agent (no root needed).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -37,6 +40,18 @@ pub struct Args {
     /// Geneve VNI ranges `MIN:MAX`, comma separated.
     #[arg(long, default_value = "1:65535")]
     geneve_ranges: String,
+    /// Only the API and the store: no switch, no agent.
+    #[arg(long)]
+    api_only: bool,
+    /// Uplinks of physical networks, `PHYSNET:INTERFACE` comma separated
+    /// (like ovn-bridge-mappings): the interface joins br-int as a system
+    /// port and carries the flat/VLAN networks of that physnet.
+    #[arg(long, default_value = "")]
+    bridge_mapping: String,
+    /// The switch's run dir (control socket, database); default
+    /// `DATA_DIR/run`.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
 }
 
 fn parse_range(flag: &str, s: &str) -> anyhow::Result<(u32, u32)> {
@@ -110,26 +125,63 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         geneve_ranges: parse_ranges("geneve-ranges", &args.geneve_ranges)?,
         ..Default::default()
     };
+    let mappings = agent::parse_mappings(&args.bridge_mapping)?;
+    let run_dir = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("run"));
     let config = api::Config {
         bind: args.bind,
-        data_dir: args.data_dir,
+        data_dir: args.data_dir.clone(),
         auth,
         ipam,
     };
+    if config.auth == api::AuthMode::NoAuth && !config.bind.ip().is_loopback() {
+        anyhow::bail!(api::ServeError::NoAuthNotLoopback(config.bind));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store: Arc<dyn store::Store> = Arc::new(store::RedbStore::open(
+        config.data_dir.join("cloudnet.redb"),
+    )?);
+    let app = Arc::new(
+        api::App::new(
+            store.clone(),
+            config.ipam.clone(),
+            config.auth.clone(),
+            Arc::new(api::SystemClock),
+            None,
+        )
+        .map_err(api::ServeError::Load)?,
+    );
+    let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<String>();
+    if !args.api_only {
+        crate::host::start_switch(run_dir.clone())?;
+        let cfg = agent::Config {
+            run_dir,
+            keys_path: agent::keys_file(&args.data_dir),
+            bridge_mappings: mappings,
+        };
+        crate::host::start_agent(cfg, store, app.clone(), fail_tx)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            if let Ok(addr) = rx.await {
-                // Scripts and tests read the bound address (useful with port 0).
-                eprintln!("cloudnet serve: listening on http://{addr}");
-            }
-        });
-        api::serve(config, Some(tx)).await
-    })?;
-    Ok(())
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        // Scripts and tests read the bound address (useful with port 0).
+        eprintln!(
+            "cloudnet serve: listening on http://{}",
+            listener.local_addr()?
+        );
+        let server = api::serve_on(listener, app);
+        tokio::select! {
+            r = server => r.context("serving"),
+            Ok(e) = fail_rx => Err(anyhow::anyhow!("agent: {e}")),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ fn openstack_bin() -> Option<PathBuf> {
 
 fn start_server(data: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

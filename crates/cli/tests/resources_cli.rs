@@ -16,7 +16,7 @@ impl Drop for Server {
 
 fn start(data: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .stderr(Stdio::piped())
         .spawn()

@@ -231,6 +231,10 @@ const DHCP_KEYS: &[&str] = &[
     "lease",
     "routes",
     "domain",
+    // The controller sends Neutron's host name (option 12, RFC 2132 3.14);
+    // the responder has no host-name option yet, so it is accepted and
+    // not sent.
+    "hostname",
 ];
 
 fn dhcp4(kv: &Kv) -> Result<Binding, LocalActionError> {

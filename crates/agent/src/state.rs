@@ -1,0 +1,73 @@
+//! The agent's copy of the intent (loaded and watched from the store, as
+//! the API server loads it) and the persisted compiler keys.
+
+use std::path::Path;
+
+use controller::keys::Snapshot;
+use controller::Changed;
+use model::{Change, Kind, Resource, State};
+use store::{Event, Store};
+
+use crate::AgentError;
+
+fn decode(kind: Kind, id: &str, v: &[u8], version: Option<u64>) -> Result<Resource, AgentError> {
+    let mut r = Resource::from_json(kind, v).map_err(|e| AgentError::Decode {
+        kind: kind.store_name().to_owned(),
+        id: id.to_owned(),
+        why: e.to_string(),
+    })?;
+    if let Some(v) = version {
+        r.meta_mut().revision_number = v;
+    }
+    Ok(r)
+}
+
+/// Every resource and the revision they are at. Events after that
+/// revision are replayed by the watch (idempotently).
+pub fn load(store: &dyn Store) -> Result<(State, u64), AgentError> {
+    let rev = store.revision()?;
+    let mut st = State::default();
+    for kind in Kind::ALL {
+        for rec in store.list(kind.store_name())? {
+            st.put(decode(kind, &rec.id, &rec.value, Some(rec.version))?);
+        }
+    }
+    Ok((st, rev))
+}
+
+/// Apply one store event; the compiler change it is.
+pub fn apply_event(st: &mut State, ev: &Event) -> Result<Option<Changed>, AgentError> {
+    let Some(kind) = Kind::from_store_name(&ev.kind) else {
+        return Ok(None);
+    };
+    match &ev.value {
+        Some(v) => st.apply(&[Change::Put(decode(kind, &ev.id, v, None)?)]),
+        None => st.apply(&[Change::Delete(kind, ev.id.clone())]),
+    }
+    Ok(Some(Changed::Resource(kind, ev.id.clone())))
+}
+
+/// The persisted keys (empty when the file does not exist yet).
+pub fn load_keys(path: &Path) -> Result<Snapshot, AgentError> {
+    let err = |why: String| AgentError::Keys {
+        path: path.to_owned(),
+        why,
+    };
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Snapshot::new()),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Write the keys atomically (temporary file, then rename).
+pub fn save_keys(path: &Path, snap: &Snapshot) -> Result<(), AgentError> {
+    let err = |why: String| AgentError::Keys {
+        path: path.to_owned(),
+        why,
+    };
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::to_vec(snap).map_err(|e| err(e.to_string()))?;
+    std::fs::write(&tmp, body).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}

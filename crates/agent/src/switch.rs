@@ -1,0 +1,172 @@
+//! The agent's view of the local vswitchd: requests over its control
+//! socket (crates/vswitch/PROTOCOL.md) and parsing of what it prints.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vswitch::{call, Request};
+
+use crate::AgentError;
+
+/// How long one control request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One Interface row, as `vsctl list Interface` prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Iface {
+    pub name: String,
+    /// OpenFlow port number; `None` while unassigned (-1).
+    pub ofport: Option<u32>,
+    pub external_ids: BTreeMap<String, String>,
+}
+
+/// A client of one switch's control socket, for one bridge.
+#[derive(Debug, Clone)]
+pub struct SwitchClient {
+    pub run_dir: PathBuf,
+    pub bridge: String,
+}
+
+impl SwitchClient {
+    pub fn new(run_dir: &Path, bridge: &str) -> SwitchClient {
+        SwitchClient {
+            run_dir: run_dir.to_owned(),
+            bridge: bridge.to_owned(),
+        }
+    }
+
+    fn call(&self, what: &str, req: &Request) -> Result<String, AgentError> {
+        call(&self.run_dir, req, TIMEOUT).map_err(|source| AgentError::Switch {
+            what: what.to_owned(),
+            source,
+        })
+    }
+
+    /// An ovs-vsctl(8) command line (one transaction).
+    pub fn vsctl(&self, args: &[&str]) -> Result<String, AgentError> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let what = format!("vsctl {}", args.join(" "));
+        self.call(&what, &Request::Vsctl { args })
+    }
+
+    /// ovs-ofctl add-flows: every flow in one request (one batch).
+    pub fn add_flows(&self, flows: Vec<String>) -> Result<(), AgentError> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let req = Request::AddFlows {
+            bridge: self.bridge.clone(),
+            flows,
+        };
+        self.call("add-flows", &req).map(|_| ())
+    }
+
+    /// ovs-ofctl del-flows (`--strict` when `strict`).
+    pub fn del_flows(&self, matches: &str, strict: bool) -> Result<(), AgentError> {
+        let req = Request::DelFlows {
+            bridge: self.bridge.clone(),
+            matches: Some(matches.to_owned()),
+            strict,
+        };
+        self.call(&format!("del-flows {matches}"), &req).map(|_| ())
+    }
+
+    /// Number of flows on the bridge per cookie.
+    pub fn cookie_counts(&self) -> Result<BTreeMap<u64, usize>, AgentError> {
+        let req = Request::DumpFlows {
+            bridge: self.bridge.clone(),
+            matches: None,
+        };
+        Ok(parse_cookie_counts(&self.call("dump-flows", &req)?))
+    }
+
+    /// Every Interface row.
+    pub fn interfaces(&self) -> Result<Vec<Iface>, AgentError> {
+        Ok(parse_interfaces(&self.vsctl(&["list", "Interface"])?))
+    }
+}
+
+/// Cookies of `dump-flows` output lines (`cookie=0x…, duration=…`).
+pub fn parse_cookie_counts(dump: &str) -> BTreeMap<u64, usize> {
+    let mut m = BTreeMap::new();
+    for line in dump.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("cookie=") else {
+            continue;
+        };
+        let v = rest.split([',', ' ']).next().unwrap_or("");
+        let n = match v.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16),
+            None => v.parse(),
+        };
+        if let Ok(c) = n {
+            *m.entry(c).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// An OVSDB text-format string value: quoted (Rust/JSON escapes) or plain.
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    if v.starts_with('"') {
+        serde_json::from_str(v).unwrap_or_else(|_| v.trim_matches('"').to_owned())
+    } else {
+        v.to_owned()
+    }
+}
+
+/// `{k=v, k2="v 2"}` → map.
+fn parse_map(v: &str) -> BTreeMap<String, String> {
+    let inner = v.trim().trim_start_matches('{').trim_end_matches('}');
+    inner
+        .split(", ")
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (unquote(k), unquote(v)))
+        .collect()
+}
+
+/// `vsctl list Interface` output: records separated by blank lines, one
+/// `column : value` a line.
+pub fn parse_interfaces(out: &str) -> Vec<Iface> {
+    let mut v = Vec::new();
+    for rec in out.split("\n\n") {
+        let mut i = Iface::default();
+        for line in rec.lines() {
+            let Some((col, val)) = line.split_once(':') else {
+                continue;
+            };
+            match col.trim() {
+                "name" => i.name = unquote(val),
+                "ofport" => i.ofport = val.trim().parse::<u32>().ok().filter(|&p| p > 0),
+                "external_ids" => i.external_ids = parse_map(val),
+                _ => {}
+            }
+        }
+        if !i.name.is_empty() {
+            v.push(i);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_and_cookies_parse() {
+        let out = "name                : tapabc\nofport              : 3\nexternal_ids        : {attached-mac=\"fa:16:3e:00:00:01\", iface-id=\"4f1c-aa\"}\n\nname                : br-int\nofport              : -1\nexternal_ids        : {}\n";
+        let v = parse_interfaces(out);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].ofport, Some(3));
+        assert_eq!(v[0].external_ids["iface-id"], "4f1c-aa");
+        assert_eq!(v[0].external_ids["attached-mac"], "fa:16:3e:00:00:01");
+        assert_eq!(v[1].ofport, None);
+        assert!(v[1].external_ids.is_empty());
+        let d = " cookie=0x300000000000002a, duration=1.0s, table=0, n_packets=0\n cookie=0x0, duration=2s, table=0\n cookie=0x300000000000002a, duration=1s\n";
+        let c = parse_cookie_counts(d);
+        assert_eq!(c[&0x3000_0000_0000_002a], 2);
+        assert_eq!(c[&0], 1);
+    }
+}

@@ -1,0 +1,99 @@
+//! The host side of `cloudnet serve`: the switch daemon (in this process,
+//! its run dir under the data dir) and the agent that keeps br-int in step
+//! with the intent (crate `agent`), writing port status back through the
+//! API server's write path.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use model::{Change, Ctx, Resource};
+
+/// Port status written as an API update would be: through [`api::App`],
+/// so readers and the store see it like any other change.
+pub struct AppStatus(pub Arc<api::App>);
+
+impl agent::StatusSink for AppStatus {
+    fn set_status(&self, port_id: &str, status: &str) -> Result<(), String> {
+        let project = self
+            .0
+            .read(|st| st.ports.get(port_id).map(|p| p.meta.project_id.clone()))
+            .map_err(|e| e.to_string())?;
+        let Some(project) = project else {
+            return Ok(());
+        };
+        self.0
+            .write(&Ctx::admin(&project), |st, env| {
+                let Some(p) = st.ports.get(port_id) else {
+                    return Ok((Vec::new(), ()));
+                };
+                if p.status == status {
+                    return Ok((Vec::new(), ()));
+                }
+                let mut r = Resource::Port(p.clone());
+                if let Resource::Port(p) = &mut r {
+                    p.status = status.to_owned();
+                }
+                model::state::touch(&mut r, &env.now);
+                Ok((vec![Change::Put(r)], ()))
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Start vswitchd in a thread of this process, with `run_dir`; returns
+/// once it answers on its control socket.
+pub fn start_switch(run_dir: PathBuf) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("creating run dir {}", run_dir.display()))?;
+    let opts = vswitch::daemon::DaemonOptions {
+        switch: vswitch::Options {
+            run_dir: run_dir.clone(),
+            persist_flows: false,
+        },
+        detach: false,
+        pidfile: None,
+        log_file: None,
+    };
+    std::thread::Builder::new()
+        .name("vswitchd".into())
+        .spawn(move || {
+            if let Err(e) = vswitch::daemon::run(opts) {
+                tracing::error!("vswitchd: {e}");
+                eprintln!("cloudnet serve: vswitchd: {e}");
+                std::process::exit(1);
+            }
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match vswitch::call(&run_dir, &vswitch::Request::Version, Duration::from_secs(1)) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                anyhow::bail!("vswitchd did not answer on {}: {e}", run_dir.display())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Run the agent in a thread; an error is sent on `failed`.
+pub fn start_agent(
+    cfg: agent::Config,
+    store: Arc<dyn store::Store>,
+    app: Arc<api::App>,
+    failed: tokio::sync::oneshot::Sender<String>,
+) -> anyhow::Result<()> {
+    let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app))))?;
+    a.start().context("agent start")?;
+    std::thread::Builder::new()
+        .name("agent".into())
+        .spawn(move || {
+            let stop = AtomicBool::new(false);
+            if let Err(e) = a.run(&stop) {
+                let _ = failed.send(e.to_string());
+            }
+        })?;
+    Ok(())
+}
