@@ -143,13 +143,8 @@ pub fn three_sites_mtu(
 }
 
 /// Bounded wait for a condition that needs a little time (learned flows).
-///
-/// The VMs' kernels keep talking for a while after a test's own traffic
-/// stops (neighbour reachability probes after a TCP transfer, ARP retries
-/// for the other tenant's addresses), and every such frame refreshes the
-/// learned flow's hard timeout as OVS does; 30 s bounds those tails.
 pub fn eventually(what: &str, f: impl FnMut() -> bool) {
-    lab::wait_until(what, Duration::from_secs(30), f).expect(what);
+    lab::wait_until(what, Duration::from_secs(10), f).expect(what);
 }
 
 /// `dump-flows br1 table=20`.
