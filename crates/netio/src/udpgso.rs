@@ -9,12 +9,19 @@
 //! `__udp_gso_segment`.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+use crate::dgram::{mmsg_dontwait, Dir, MAX_BATCH};
 
 /// `UDP_SEGMENT` (linux/udp.h): the `SOL_UDP` option and control message
 /// carrying the segment size.
 const UDP_SEGMENT: libc::c_int = 103;
+
+/// `UDP_GRO` (linux/udp.h): the `SOL_UDP` option asking the kernel to
+/// hand a socket coalesced datagrams, and the control message giving their
+/// segment size.
+const UDP_GRO: libc::c_int = 104;
 
 /// Most segments one `UDP_SEGMENT` send may carry (`UDP_MAX_SEGMENTS`
 /// of the kernel, 64 before Linux 6.9).
@@ -46,6 +53,104 @@ pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Turn on `UDP_GRO` on a UDP socket: the kernel may then deliver several
+/// datagrams of one flow and equal size (the last may be shorter) as one,
+/// with their size in a control message ([`recv_batch_gro`]); fewer,
+/// larger reads, and a GSO packet from the peer is not segmented on the
+/// way in.
+pub fn set_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Control area of one received message: room for the `UDP_GRO` int.
+type GroCmsg = [u64; 4];
+
+/// [`crate::dgram::recv_batch`] on a socket with [`set_gro`]: `gso[i]`
+/// gets the segment size of a coalesced `bufs[i]` (it then holds
+/// `ceil(lens[i] / gso[i])` datagrams back to back), or 0 for a single
+/// datagram.
+pub fn recv_batch_gro<B: AsMut<[u8]>>(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [B],
+    offset: usize,
+    lens: &mut [usize],
+    srcs: &mut [SocketAddrV4],
+    gso: &mut [u16],
+) -> io::Result<usize> {
+    let n = bufs
+        .len()
+        .min(lens.len())
+        .min(srcs.len())
+        .min(gso.len())
+        .min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: iovec, mmsghdr and sockaddr_in are plain old data; all-zero
+    // is a valid value for each.
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut ctl: [GroCmsg; MAX_BATCH] = [[0; 4]; MAX_BATCH];
+    for i in 0..n {
+        let area = bufs[i].as_mut().get_mut(offset..).unwrap_or(&mut []);
+        iov[i].iov_base = area.as_mut_ptr().cast();
+        iov[i].iov_len = area.len();
+        let h = &mut msgs[i].msg_hdr;
+        h.msg_iov = &mut iov[i];
+        h.msg_iovlen = 1;
+        h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+        h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        h.msg_control = ctl[i].as_mut_ptr().cast();
+        h.msg_controllen = std::mem::size_of::<GroCmsg>() as _;
+    }
+    // SAFETY: `msgs[..n]` point at `iov[..n]` (into `bufs`), `names[..n]`
+    // and `ctl[..n]`, all valid for writes of the stated lengths and alive
+    // for the call.
+    let got = unsafe { mmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n], Dir::Recv)? };
+    for i in 0..got {
+        lens[i] = msgs[i].msg_len as usize;
+        let sa = &names[i];
+        srcs[i] = SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+            u16::from_be(sa.sin_port),
+        );
+        gso[i] = 0;
+        let h = &msgs[i].msg_hdr;
+        // SAFETY: `h` is the header the kernel filled, its control area
+        // `ctl[i]` of `msg_controllen` bytes; CMSG_FIRSTHDR/NXTHDR stay
+        // inside it or return null, and a UDP_GRO message carries an int
+        // (read unaligned, as CMSG_DATA only promises byte alignment).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                    let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                    gso[i] = u16::try_from(v).unwrap_or(0);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+    }
+    Ok(got)
 }
 
 /// Outer IPv4 fields of one [`send_segmented`] call, sent as `IP_TOS` and
@@ -178,6 +283,30 @@ mod tests {
         for (i, d) in got.iter().enumerate() {
             assert!(d.iter().all(|&b| b == i as u8), "datagram {i} in order");
         }
+    }
+
+    #[test]
+    fn gro_socket_reads_a_gso_send_whole() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        set_gro(rx.as_fd()).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port());
+        let payload: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
+        let outer = OuterIp { tos: 0, ttl: 64 };
+        send_segmented(tx.as_fd(), &payload, 100, to, outer).unwrap();
+        tx.send_to(b"single", to).unwrap();
+        let mut bufs = vec![vec![0u8; 1024]; 4];
+        let (mut lens, mut gso) = ([0usize; 4], [0u16; 4]);
+        let mut srcs = [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); 4];
+        let got = recv_batch_gro(rx.as_fd(), &mut bufs, 3, &mut lens, &mut srcs, &mut gso).unwrap();
+        assert_eq!(got, 2);
+        // Loopback keeps the GSO packet whole up to the GRO socket.
+        assert_eq!((lens[0], gso[0]), (250, 100));
+        assert_eq!(&bufs[0][3..253], &payload[..]);
+        assert_eq!((lens[1], gso[1]), (6, 0));
+        assert_eq!(&bufs[1][3..9], b"single");
+        assert_eq!(srcs[1].port(), tx.local_addr().unwrap().port());
     }
 
     #[test]
