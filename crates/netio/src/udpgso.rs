@@ -203,8 +203,16 @@ pub fn send_segmented(
     msg.msg_controllen = std::mem::size_of::<CmsgBuf>() as _;
     let items: [(libc::c_int, libc::c_int, CmsgVal); 3] = [
         (libc::SOL_UDP, UDP_SEGMENT, CmsgVal::U16(gso_size)),
-        (libc::IPPROTO_IP, libc::IP_TOS, CmsgVal::Int(outer.tos.into())),
-        (libc::IPPROTO_IP, libc::IP_TTL, CmsgVal::Int(outer.ttl.into())),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            CmsgVal::Int(outer.tos.into()),
+        ),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TTL,
+            CmsgVal::Int(outer.ttl.into()),
+        ),
     ];
     let mut used = 0usize;
     // SAFETY: `msg.msg_control` points at `cbuf`, aligned for cmsghdr and

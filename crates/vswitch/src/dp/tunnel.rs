@@ -327,7 +327,13 @@ impl Datapath {
                     ),
                     RxIo::Gre(g) => {
                         t.rx_gso.fill(0);
-                        netio::dgram::recv_batch(g.as_fd(), &mut rx, HDR, &mut self.rx_len, &mut t.srcs)
+                        netio::dgram::recv_batch(
+                            g.as_fd(),
+                            &mut rx,
+                            HDR,
+                            &mut self.rx_len,
+                            &mut t.srcs,
+                        )
                     }
                 };
                 (n.unwrap_or(0), s.key)

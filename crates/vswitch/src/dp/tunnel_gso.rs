@@ -210,17 +210,29 @@ mod tests {
 
     #[test]
     fn kernel_refusals_fall_back_but_mtu_and_full_queue_do_not() {
-        assert!(unsupported(&io::Error::from_raw_os_error(nix::libc::EINVAL)));
+        assert!(unsupported(&io::Error::from_raw_os_error(
+            nix::libc::EINVAL
+        )));
         assert!(unsupported(&io::Error::from_raw_os_error(nix::libc::EIO)));
-        assert!(!unsupported(&io::Error::from_raw_os_error(nix::libc::EMSGSIZE)));
+        assert!(!unsupported(&io::Error::from_raw_os_error(
+            nix::libc::EMSGSIZE
+        )));
         assert!(!unsupported(&io::Error::from(io::ErrorKind::WouldBlock)));
     }
 
     #[test]
     fn pool_socket_per_slot_is_reused() {
         let mut g = GsoTx::default();
-        let a = g.socket(Ipv4Addr::LOCALHOST, 0).unwrap().local_addr().unwrap();
-        let b = g.socket(Ipv4Addr::LOCALHOST, POOL as u16).unwrap().local_addr().unwrap();
+        let a = g
+            .socket(Ipv4Addr::LOCALHOST, 0)
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let b = g
+            .socket(Ipv4Addr::LOCALHOST, POOL as u16)
+            .unwrap()
+            .local_addr()
+            .unwrap();
         assert_eq!(a, b, "ports equal modulo POOL share a socket");
         let _ = g.socket(Ipv4Addr::LOCALHOST, 1).unwrap();
         assert_eq!(g.socks.len(), 2);
