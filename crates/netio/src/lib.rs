@@ -5,4 +5,5 @@ pub mod afpacket;
 pub mod dgram;
 pub mod netdev;
 pub mod tap;
+pub mod udpgso;
 pub mod vnet;

@@ -24,6 +24,7 @@ pub mod rewrite;
 pub mod stats;
 mod tunnel;
 pub mod tunnel_cfg;
+mod tunnel_gso;
 mod txq;
 
 use std::collections::BTreeMap;

@@ -21,7 +21,9 @@
 //!   in the route's (raw(7): "source address ... filled in when zero").
 //!   The host's routing chooses the underlay interface.
 //! * **Offloads.** A TSO/USO super-frame from a TAP is segmented in
-//!   software ([`tunnel::Segmenter`]) and each segment encapsulated; a
+//!   software ([`tunnel::Segmenter`]) and each segment encapsulated; over
+//!   VXLAN and Geneve the segments leave in one UDP GSO send
+//!   ([`super::tunnel_gso`]), over GRE in `sendmmsg(2)` batches; a
 //!   partial checksum is completed first ([`tunnel::complete_checksum`]).
 //!   The path MTU of a `remote_ip=flow` port is learned towards the first
 //!   remote it sends to and refreshed when a send fails with `EMSGSIZE`.
@@ -138,6 +140,10 @@ pub struct TunnelIo {
     icmp: Vec<u8>,
     /// Sources of a received burst.
     srcs: [SocketAddrV4; BURST],
+    /// Segment sizes of a received burst (`UDP_GRO`; 0: one datagram).
+    rx_gso: [u16; BURST],
+    /// UDP GSO send sockets (VXLAN / Geneve super-frames).
+    gso: GsoTx,
     /// Counters.
     pub counters: TunnelCounters,
 }
@@ -152,6 +158,8 @@ impl Default for TunnelIo {
             flat: Vec::with_capacity(BUF_LEN),
             icmp: vec![0u8; HDR + 1600],
             srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
+            rx_gso: [0; BURST],
+            gso: GsoTx::default(),
             counters: TunnelCounters::default(),
         }
     }
@@ -175,6 +183,9 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.bind(&SockAddr::from(SocketAddrV4::new(local, key.port)))?;
     s.set_nonblocking(true)?;
+    // Coalesced reads where the kernel can (udp(7)); split in
+    // `service_tunnel`. Without it, datagrams come one by one.
+    let _ = netio::udpgso::set_gro(s.as_fd());
     let _ = s.set_recv_buffer_size(SOCK_BUF);
     Ok(RxIo::Udp(s.into()))
 }
@@ -302,48 +313,79 @@ impl Datapath {
     /// switch every inner frame as received on the port it belongs to.
     pub(super) fn service_tunnel(&mut self, idx: usize) {
         let mut rx = std::mem::take(&mut self.rx);
-        let (n, key) = match self.tun.socks.get(idx) {
+        let t = &mut self.tun;
+        let (n, key) = match t.socks.get(idx) {
             Some(Some(s)) => {
-                let fd = match &s.io {
-                    RxIo::Udp(u) => u.as_fd(),
-                    RxIo::Gre(g) => g.as_fd(),
+                let n = match &s.io {
+                    RxIo::Udp(u) => netio::udpgso::recv_batch_gro(
+                        u.as_fd(),
+                        &mut rx,
+                        HDR,
+                        &mut self.rx_len,
+                        &mut t.srcs,
+                        &mut t.rx_gso,
+                    ),
+                    RxIo::Gre(g) => {
+                        t.rx_gso.fill(0);
+                        netio::dgram::recv_batch(
+                            g.as_fd(),
+                            &mut rx,
+                            HDR,
+                            &mut self.rx_len,
+                            &mut t.srcs,
+                        )
+                    }
                 };
-                let n = netio::dgram::recv_batch(
-                    fd,
-                    &mut rx,
-                    HDR,
-                    &mut self.rx_len,
-                    &mut self.tun.srcs,
-                )
-                .unwrap_or(0);
-                (n, s.key)
+                (n.unwrap_or(0), s.key)
             }
             _ => (0, SockKey::NONE),
         };
         for (i, buf) in rx.iter_mut().enumerate().take(n) {
             let len = self.rx_len[i].min(buf.len() - HDR);
-            let r = match decap(key, &buf[HDR..HDR + len], self.tun.srcs[i]) {
-                Ok(r) => r,
-                Err(_) => {
-                    self.tun.counters.rx_decap_errors += 1;
-                    continue;
-                }
+            // A UDP_GRO read holds datagrams of `gso` bytes back to back.
+            let step = match usize::from(self.tun.rx_gso[i]) {
+                0 => len.max(1),
+                g => g,
             };
-            let Some(slot) = self.tunnel_port_for(idx, &r.meta) else {
-                self.tun.counters.rx_no_port += 1;
-                continue;
-            };
-            // The datapath's frames start with a virtio header: the HDR
-            // bytes before the inner frame (tunnel headers, or the room
-            // reserved at the buffer start) become an empty one.
-            let start = r.inner.start;
-            buf[start..start + HDR].fill(0);
-            self.rx_tun = Some(r.meta);
-            self.input(slot, &mut buf[start..HDR + r.inner.end], 0);
-            self.rx_tun = None;
+            for at in (0..len).step_by(step) {
+                let end = (at + step).min(len);
+                self.tunnel_input(idx, key, buf, at, end, self.tun.srcs[i]);
+            }
         }
         self.rx = rx;
         self.flush_tx();
+    }
+
+    /// Decapsulate the datagram at `buf[HDR + at..HDR + end]` received on
+    /// socket `idx` from `src`, and switch its inner frame. The bytes
+    /// before the inner frame (its tunnel header, and for the first datagram
+    /// the room reserved at the buffer start) become an empty virtio
+    /// header: they precede a datagram already switched, never a later one.
+    fn tunnel_input(
+        &mut self,
+        idx: usize,
+        key: SockKey,
+        buf: &mut [u8],
+        at: usize,
+        end: usize,
+        src: SocketAddrV4,
+    ) {
+        let r = match decap(key, &buf[HDR + at..HDR + end], src) {
+            Ok(r) => r,
+            Err(_) => {
+                self.tun.counters.rx_decap_errors += 1;
+                return;
+            }
+        };
+        let Some(slot) = self.tunnel_port_for(idx, &r.meta) else {
+            self.tun.counters.rx_no_port += 1;
+            return;
+        };
+        let start = at + r.inner.start;
+        buf[start..start + HDR].fill(0);
+        self.rx_tun = Some(r.meta);
+        self.input(slot, &mut buf[start..HDR + at + r.inner.end], 0);
+        self.rx_tun = None;
     }
 
     /// The port of socket `idx` that `meta` belongs to: the most specific
@@ -491,8 +533,7 @@ impl Datapath {
     }
 }
 
-/// Packets sent, bytes sent, and why the rest was dropped.
-type Sent = (u64, u64, Option<DropReason>);
+use super::tunnel_gso::{GsoTx, Sent};
 
 impl TunnelIo {
     /// Encapsulate and send the inner frame `inner` described by `vnet`:
@@ -506,7 +547,13 @@ impl TunnelIo {
     ) -> Sent {
         let mut enc = std::mem::take(&mut self.enc);
         let r = if vnet.gso_type != GsoType::None {
-            self.send_segments(inner, vnet, params)
+            let mut arena = std::mem::take(&mut self.arena);
+            let gso = self.gso.send(&mut arena, inner, vnet, params);
+            self.arena = arena;
+            match gso {
+                Some(r) => r,
+                None => self.send_segments(inner, vnet, params),
+            }
         } else {
             let res = FrameBuf::with_frame(&mut enc[..], DEFAULT_HEADROOM, inner)
                 .map_err(|_| DropReason::Malformed)
@@ -633,7 +680,7 @@ impl TunnelIo {
 
 /// The drop reason of a failed tunnel send: EMSGSIZE is the route's MTU
 /// (raw(7): IP_HDRINCL packets are never fragmented).
-fn send_error(e: &io::Error) -> DropReason {
+pub(super) fn send_error(e: &io::Error) -> DropReason {
     if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
         DropReason::TunnelTooBig
     } else if e.kind() == io::ErrorKind::WouldBlock {

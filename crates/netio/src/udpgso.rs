@@ -1,0 +1,328 @@
+//! UDP segmentation offload on send (`UDP_SEGMENT`, Linux ≥ 4.18) and
+//! the socket options a tunnel's UDP send sockets need: one `sendmsg(2)`
+//! hands the kernel a buffer of back-to-back datagram payloads of
+//! `gso_size` bytes each (the last may be shorter); the kernel builds the
+//! outer IPv4/UDP headers of every datagram and segments as late as it can
+//! (in the NIC, or in software at the device), so one 64 KB super-frame
+//! costs one system call and one traversal of the IP stack instead of one
+//! per datagram. See udp(7) and the kernel's `udp_send_skb` /
+//! `__udp_gso_segment`.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use crate::dgram::{mmsg_dontwait, Dir, MAX_BATCH};
+
+/// `UDP_SEGMENT` (linux/udp.h): the `SOL_UDP` option and control message
+/// carrying the segment size.
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// `UDP_GRO` (linux/udp.h): the `SOL_UDP` option asking the kernel to
+/// hand a socket coalesced datagrams, and the control message giving their
+/// segment size.
+const UDP_GRO: libc::c_int = 104;
+
+/// Most segments one `UDP_SEGMENT` send may carry (`UDP_MAX_SEGMENTS`
+/// of the kernel, 64 before Linux 6.9).
+pub const MAX_SEGMENTS: usize = 64;
+
+/// Largest UDP payload of one IPv4 send: 65535 - 20 (IPv4) - 8 (UDP).
+pub const MAX_PAYLOAD: usize = 65_507;
+
+/// Set `IP_MTU_DISCOVER` on an IPv4 socket: `IP_PMTUDISC_DO` (DF set,
+/// sends larger than the path MTU fail with `EMSGSIZE`, ip(7)) when `df`,
+/// else `IP_PMTUDISC_DONT` (DF clear, the kernel fragments).
+pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
+    let v: libc::c_int = if df {
+        libc::IP_PMTUDISC_DO
+    } else {
+        libc::IP_PMTUDISC_DONT
+    };
+    // SAFETY: `v` is a live c_int and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Turn on `UDP_GRO` on a UDP socket: the kernel may then deliver several
+/// datagrams of one flow and equal size (the last may be shorter) as one,
+/// with their size in a control message ([`recv_batch_gro`]); fewer,
+/// larger reads, and a GSO packet from the peer is not segmented on the
+/// way in.
+pub fn set_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Control area of one received message: room for the `UDP_GRO` int.
+type GroCmsg = [u64; 4];
+
+/// [`crate::dgram::recv_batch`] on a socket with [`set_gro`]: `gso[i]`
+/// gets the segment size of a coalesced `bufs[i]` (it then holds
+/// `ceil(lens[i] / gso[i])` datagrams back to back), or 0 for a single
+/// datagram.
+pub fn recv_batch_gro<B: AsMut<[u8]>>(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [B],
+    offset: usize,
+    lens: &mut [usize],
+    srcs: &mut [SocketAddrV4],
+    gso: &mut [u16],
+) -> io::Result<usize> {
+    let n = bufs
+        .len()
+        .min(lens.len())
+        .min(srcs.len())
+        .min(gso.len())
+        .min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: iovec, mmsghdr and sockaddr_in are plain old data; all-zero
+    // is a valid value for each.
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut ctl: [GroCmsg; MAX_BATCH] = [[0; 4]; MAX_BATCH];
+    for i in 0..n {
+        let area = bufs[i].as_mut().get_mut(offset..).unwrap_or(&mut []);
+        iov[i].iov_base = area.as_mut_ptr().cast();
+        iov[i].iov_len = area.len();
+        let h = &mut msgs[i].msg_hdr;
+        h.msg_iov = &mut iov[i];
+        h.msg_iovlen = 1;
+        h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+        h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        h.msg_control = ctl[i].as_mut_ptr().cast();
+        h.msg_controllen = std::mem::size_of::<GroCmsg>() as _;
+    }
+    // SAFETY: `msgs[..n]` point at `iov[..n]` (into `bufs`), `names[..n]`
+    // and `ctl[..n]`, all valid for writes of the stated lengths and alive
+    // for the call.
+    let got = unsafe { mmsg_dontwait(fd.as_raw_fd(), &mut msgs[..n], Dir::Recv)? };
+    for i in 0..got {
+        lens[i] = msgs[i].msg_len as usize;
+        let sa = &names[i];
+        srcs[i] = SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+            u16::from_be(sa.sin_port),
+        );
+        gso[i] = 0;
+        let h = &msgs[i].msg_hdr;
+        // SAFETY: `h` is the header the kernel filled, its control area
+        // `ctl[i]` of `msg_controllen` bytes; CMSG_FIRSTHDR/NXTHDR stay
+        // inside it or return null, and a UDP_GRO message carries an int
+        // (read unaligned, as CMSG_DATA only promises byte alignment).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                    let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                    gso[i] = u16::try_from(v).unwrap_or(0);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// Outer IPv4 fields of one [`send_segmented`] call, sent as `IP_TOS` and
+/// `IP_TTL` control messages (ip(7)) so every datagram gets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OuterIp {
+    /// TOS byte (DSCP and ECN).
+    pub tos: u8,
+    /// Time to live.
+    pub ttl: u8,
+}
+
+/// Control buffer: three `int`-sized control messages fit in 3 × 24 bytes
+/// on 64-bit Linux; `u64` keeps it aligned as `cmsghdr` needs.
+type CmsgBuf = [u64; 12];
+
+/// Send `payload` to `dst` on the non-blocking UDP socket `fd` as
+/// datagrams of `gso_size` bytes (the last may be shorter) in one
+/// `sendmsg(2)` with a `UDP_SEGMENT` control message. `payload` must hold
+/// at most [`MAX_SEGMENTS`] segments and [`MAX_PAYLOAD`] bytes. Returns
+/// the bytes the kernel took (all or an error); `WouldBlock` when the
+/// socket's send queue is full; `EMSGSIZE` when one datagram exceeds the
+/// path MTU and the socket has DF ([`set_df`]).
+pub fn send_segmented(
+    fd: BorrowedFd<'_>,
+    payload: &[u8],
+    gso_size: u16,
+    dst: SocketAddrV4,
+    outer: OuterIp,
+) -> io::Result<usize> {
+    // SAFETY: sockaddr_in, iovec and msghdr are plain old data; all-zero
+    // is a valid value for each.
+    let mut name: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    name.sin_family = libc::AF_INET as libc::sa_family_t;
+    name.sin_port = dst.port().to_be();
+    name.sin_addr.s_addr = u32::from(*dst.ip()).to_be();
+    let mut iov = libc::iovec {
+        // The kernel only reads through iov_base on send.
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    };
+    let mut cbuf: CmsgBuf = [0; 12];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut name as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of::<CmsgBuf>() as _;
+    let items: [(libc::c_int, libc::c_int, CmsgVal); 3] = [
+        (libc::SOL_UDP, UDP_SEGMENT, CmsgVal::U16(gso_size)),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            CmsgVal::Int(outer.tos.into()),
+        ),
+        (
+            libc::IPPROTO_IP,
+            libc::IP_TTL,
+            CmsgVal::Int(outer.ttl.into()),
+        ),
+    ];
+    let mut used = 0usize;
+    // SAFETY: `msg.msg_control` points at `cbuf`, aligned for cmsghdr and
+    // `msg_controllen` bytes long; CMSG_FIRSTHDR/NXTHDR return a header
+    // inside it or null, and CMSG_SPACE of each item fits (3 × 24 < 96).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        for (level, ty, val) in items {
+            if c.is_null() {
+                return Err(io::Error::other("control buffer too small"));
+            }
+            let len = val.len();
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = ty;
+            (*c).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+            let data = libc::CMSG_DATA(c);
+            match val {
+                CmsgVal::U16(v) => std::ptr::copy_nonoverlapping(v.to_ne_bytes().as_ptr(), data, 2),
+                CmsgVal::Int(v) => std::ptr::copy_nonoverlapping(v.to_ne_bytes().as_ptr(), data, 4),
+            }
+            used += libc::CMSG_SPACE(len as u32) as usize;
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    msg.msg_controllen = used as _;
+    // SAFETY: `msg` points at `name`, `iov` (into `payload`, read only) and
+    // `cbuf`, all alive for the call.
+    let rc = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
+/// The value of one control message.
+#[derive(Clone, Copy)]
+enum CmsgVal {
+    U16(u16),
+    Int(libc::c_int),
+}
+
+impl CmsgVal {
+    fn len(self) -> usize {
+        match self {
+            CmsgVal::U16(_) => 2,
+            CmsgVal::Int(_) => 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, UdpSocket};
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn one_send_arrives_as_equal_datagrams() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_df(tx.as_fd(), true).unwrap();
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port());
+        // Three segments of 100 bytes and a last one of 30.
+        let payload: Vec<u8> = (0..330u32).map(|i| (i / 100) as u8).collect();
+        let outer = OuterIp { tos: 0, ttl: 64 };
+        let n = send_segmented(tx.as_fd(), &payload, 100, to, outer).unwrap();
+        assert_eq!(n, 330);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(l) = rx.recv(&mut buf) {
+            got.push(buf[..l].to_vec());
+        }
+        let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(lens, [100, 100, 100, 30]);
+        for (i, d) in got.iter().enumerate() {
+            assert!(d.iter().all(|&b| b == i as u8), "datagram {i} in order");
+        }
+    }
+
+    #[test]
+    fn gro_socket_reads_a_gso_send_whole() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        set_gro(rx.as_fd()).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port());
+        let payload: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
+        let outer = OuterIp { tos: 0, ttl: 64 };
+        send_segmented(tx.as_fd(), &payload, 100, to, outer).unwrap();
+        tx.send_to(b"single", to).unwrap();
+        let mut bufs = vec![vec![0u8; 1024]; 4];
+        let (mut lens, mut gso) = ([0usize; 4], [0u16; 4]);
+        let mut srcs = [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); 4];
+        let got = recv_batch_gro(rx.as_fd(), &mut bufs, 3, &mut lens, &mut srcs, &mut gso).unwrap();
+        assert_eq!(got, 2);
+        // Loopback keeps the GSO packet whole up to the GRO socket.
+        assert_eq!((lens[0], gso[0]), (250, 100));
+        assert_eq!(&bufs[0][3..253], &payload[..]);
+        assert_eq!((lens[1], gso[1]), (6, 0));
+        assert_eq!(&bufs[1][3..9], b"single");
+        assert_eq!(srcs[1].port(), tx.local_addr().unwrap().port());
+    }
+
+    #[test]
+    fn too_many_segments_is_an_error() {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+        let payload = vec![0u8; 10 * (MAX_SEGMENTS * 4 + 1)];
+        let outer = OuterIp { tos: 0, ttl: 64 };
+        assert!(send_segmented(tx.as_fd(), &payload, 10, to, outer).is_err());
+    }
+}
