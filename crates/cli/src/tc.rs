@@ -4,21 +4,14 @@
 //! command line (see the `vswitch::tc` module for the grammar); nothing
 //! touches the kernel's qdiscs.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use vswitch::daemon::DEFAULT_RUN_DIR;
+use crate::vsctl::Conn;
 
 /// Arguments of `cloudnet tc`.
 #[derive(clap::Args)]
 #[command(trailing_var_arg = true)]
 pub struct Args {
-    /// The switch's run directory (control socket).
-    #[arg(long, env = "CLOUDNET_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
-    run_dir: PathBuf,
-    /// Seconds to wait for the daemon.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
+    #[command(flatten)]
+    conn: Conn,
     /// A tc command line, e.g. `qdisc add dev p1 root handle 1: htb default 30`
     /// or `-s class show dev p1`.
     #[arg(allow_hyphen_values = true, required = true)]
@@ -27,7 +20,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let req = vswitch::Request::Tc { args: a.args };
-    let out = vswitch::call(&a.run_dir, &req, Duration::from_secs(a.timeout))?;
+    let out = a.conn.call(&req)?;
     print!("{out}");
     Ok(())
 }
