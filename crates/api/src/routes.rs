@@ -66,6 +66,23 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// The resource named `key` in a JSON request body (`{"port": {...}}`).
+fn resource_body(body: &[u8], key: &str) -> Result<Value, ApiError> {
+    let mut body = json_body(body)?;
+    body.get_mut(key)
+        .map(Value::take)
+        .ok_or_else(|| body_required(key))
+}
+
+/// Neutron's answer to a body without the resource it must carry.
+fn body_required(key: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "HTTPBadRequest",
+        format!("Resource body required: '{key}'"),
+    )
+}
+
 /// `If-Match: revision_number=N` (Neutron's revision-if-match extension).
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get("if-match") else {
@@ -182,17 +199,7 @@ fn resource(
             ))
         }
         [id] if m == Method::PUT => {
-            let body = json_body(&req.body)?;
-            let inner = body
-                .get(kind.singular())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "HTTPBadRequest",
-                        format!("Resource body required: '{}'", kind.singular()),
-                    )
-                })?
-                .clone();
+            let inner = resource_body(&req.body, kind.singular())?;
             let expected = if_match(&req.headers)?;
             let id = app.write(ctx, |state, env| {
                 let o = model::ops::update(state, ctx, env, kind, id, &inner, expected)?;
@@ -282,13 +289,7 @@ fn create(
     let (items, bulk) = match (body.get(kind.singular()), body.get(kind.plural())) {
         (Some(one), _) => (vec![one.clone()], false),
         (None, Some(Value::Array(many))) if parent.is_none() => (many.clone(), true),
-        _ => {
-            return Err(ApiError::new(
-                400,
-                "HTTPBadRequest",
-                format!("Resource body required: '{}'", kind.singular()),
-            ))
-        }
+        _ => return Err(body_required(kind.singular())),
     };
     let ids = app.write(ctx, |state, env| {
         if !bulk {
@@ -364,17 +365,7 @@ fn qos_rules(
             Ok(ok(StatusCode::OK, Value::Object(body)))
         }
         None if m == Method::POST => {
-            let body = json_body(&req.body)?;
-            let inner = body
-                .get(&key)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "HTTPBadRequest",
-                        format!("Resource body required: '{key}'"),
-                    )
-                })?
-                .clone();
+            let inner = resource_body(&req.body, &key)?;
             let id = app.write(ctx, |state, env| {
                 let o =
                     model::ops::create(state, ctx, env, Kind::QosRule, &inner, Some((pid, ty)))?;
@@ -389,17 +380,7 @@ fn qos_rules(
         )),
         Some(id) if m == Method::PUT => {
             app.read(|s| belongs(s, id))??;
-            let body = json_body(&req.body)?;
-            let inner = body
-                .get(&key)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "HTTPBadRequest",
-                        format!("Resource body required: '{key}'"),
-                    )
-                })?
-                .clone();
+            let inner = resource_body(&req.body, &key)?;
             app.write(ctx, |state, env| {
                 let o = model::ops::update(state, ctx, env, Kind::QosRule, id, &inner, None)?;
                 Ok((o.changes, ()))
