@@ -71,9 +71,7 @@ run_path() {
     *) cnb_die "unknown path '$name' (normal, ct, ct-nat)" ;;
     esac
     if ! cnb_cloudnet_vms; then
-        echo "$name: skipped ($SKIP_REASON)"
-        cnb_record "$TSV" "$name" nan nan nan nan nan nan "skipped: $SKIP_REASON"
-        cnb_teardown
+        cnb_skip_path "$name"
         return 0
     fi
     f="$CNB_CLOUDNET_DIR/flows.txt"

@@ -112,9 +112,7 @@ run_path() {
     ovs) setup_ovs false ;;
     cloudnet)
         if ! setup_cloudnet; then
-            echo "cloudnet: skipped ($SKIP_REASON)"
-            cnb_record "$TSV" cloudnet nan nan nan nan nan nan "skipped: $SKIP_REASON"
-            cnb_teardown
+            cnb_skip_path cloudnet
             return 0
         fi
         ;;

@@ -645,3 +645,11 @@ cnb_parse_options() {
     cnb_need ss iproute2
     if [ "$CNB_GEN" = trafgen ]; then cnb_need trafgen netsniff-ng; fi
 }
+
+# Record path $1 as skipped (reason in SKIP_REASON) and tear down what its
+# setup left; the callers then move on to the next path.
+cnb_skip_path() {
+    echo "$1: skipped ($SKIP_REASON)"
+    cnb_record "$TSV" "$1" nan nan nan nan nan nan "skipped: $SKIP_REASON"
+    cnb_teardown
+}
