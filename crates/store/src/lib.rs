@@ -6,11 +6,15 @@
 //! are durable and atomic), each [`Store::commit`] one write transaction.
 #![forbid(unsafe_code)]
 
+mod lease;
 mod redb_store;
 mod watch;
 
 pub use redb_store::RedbStore;
 pub use watch::Watch;
+
+/// A lease's ID, as etcd numbers them (a positive 64-bit integer).
+pub type LeaseId = i64;
 
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +79,9 @@ pub enum StoreError {
     InvalidKey(String),
     #[error("corrupt record {0}")]
     Corrupt(String),
+    /// The lease expired, was revoked, or never existed.
+    #[error("lease {0} not found (expired or revoked)")]
+    LeaseNotFound(LeaseId),
     #[error("store back end: {0}")]
     Backend(String),
 }
@@ -94,6 +101,30 @@ pub trait Store: Send + Sync {
     fn commit(&self, compares: &[Compare], ops: &[Op]) -> Result<u64>;
     /// Events with revision > `after`, then every later one as committed.
     fn watch(&self, after: u64) -> Result<Watch>;
+
+    /// Grant a lease of `ttl` (etcd's `LeaseGrant`). Keys put under it
+    /// ([`Store::put_leased`]) are deleted, with ordinary delete events, when
+    /// it is revoked or not kept alive within `ttl`: how a host publishes
+    /// that it is alive (a chassis record), as Calico and Cilium do on etcd.
+    fn lease_grant(&self, ttl: std::time::Duration) -> Result<LeaseId> {
+        let _ = ttl;
+        Err(StoreError::Backend("this store has no leases".into()))
+    }
+    /// Renew a lease for another TTL; [`StoreError::LeaseNotFound`] once
+    /// it has expired (its keys are gone: grant a new one and put again).
+    fn lease_keep_alive(&self, lease: LeaseId) -> Result<()> {
+        Err(StoreError::LeaseNotFound(lease))
+    }
+    /// End a lease now, deleting its keys.
+    fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
+        Err(StoreError::LeaseNotFound(lease))
+    }
+    /// Put one key attached to `lease` (etcd's put with a lease). A later
+    /// plain put or delete of the key detaches it. Returns the revision.
+    fn put_leased(&self, kind: &str, id: &str, value: Vec<u8>, lease: LeaseId) -> Result<u64> {
+        let _ = (kind, id, value);
+        Err(StoreError::LeaseNotFound(lease))
+    }
 }
 
 pub(crate) fn check_key(s: &str) -> Result<()> {

@@ -7,17 +7,26 @@
 //! trimmed to the last [`HISTORY`] revisions); `meta` holds the revision.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
+use crate::lease::{Key, Leases};
 use crate::watch::Watch;
-use crate::{check_key, Compare, Event, Op, Record, Result, Store, StoreError};
+use crate::{check_key, Compare, Event, LeaseId, Op, Record, Result, Store, StoreError};
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Keys put under a lease (`kind/id` → lease ID), so that a reopened store
+/// deletes them: their leases died with the process that held them.
+const LEASED: TableDefinition<&str, i64> = TableDefinition::new("leased");
+
+/// How often the reaper looks for expired leases at most.
+const REAP_TICK: Duration = Duration::from_millis(50);
 
 /// Revisions of history kept for watchers that resume from the past.
 pub const HISTORY: u64 = 10_000;
@@ -28,10 +37,22 @@ fn be<E: std::fmt::Display>(e: E) -> StoreError {
 
 /// Embedded store in one redb file.
 pub struct RedbStore {
+    inner: Arc<Inner>,
+    /// The lease reaper, started by the first grant, joined on drop so that
+    /// the file is closed when the store is dropped.
+    reaper: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct Inner {
     db: Database,
     /// Live watchers. Held for the whole of a commit so that a watcher
     /// registering concurrently sees each event exactly once.
     watchers: Mutex<Vec<Sender<Event>>>,
+    /// Taken before `watchers` by every write, so that a lease's keys and
+    /// its bookkeeping change together.
+    leases: Mutex<Leases>,
+    /// Tells the reaper to end.
+    stop: AtomicBool,
 }
 
 fn encode_obj(mod_rev: u64, version: u64, value: &[u8]) -> Vec<u8> {
@@ -119,7 +140,9 @@ fn decode_events(revision: u64, mut raw: &[u8]) -> Result<Vec<Event>> {
 }
 
 impl RedbStore {
-    /// Open (or create) the store file.
+    /// Open (or create) the store file. Keys that were under a lease when
+    /// the file was last used are deleted (with events): no lease outlives
+    /// the process that granted it.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore> {
         let db = Database::create(path.as_ref()).map_err(be)?;
         let tx = db.begin_write().map_err(be)?;
@@ -127,12 +150,121 @@ impl RedbStore {
             tx.open_table(OBJECTS).map_err(be)?;
             tx.open_table(EVENTS).map_err(be)?;
             tx.open_table(META).map_err(be)?;
+            tx.open_table(LEASED).map_err(be)?;
         }
         tx.commit().map_err(be)?;
-        Ok(RedbStore {
+        let inner = Inner {
             db,
             watchers: Mutex::new(Vec::new()),
+            leases: Mutex::new(Leases::default()),
+            stop: AtomicBool::new(false),
+        };
+        let stale = inner.leased_keys()?;
+        if !stale.is_empty() {
+            inner.commit_raw(&[], &deletes(&stale), None)?;
+        }
+        Ok(RedbStore {
+            inner: Arc::new(inner),
+            reaper: Mutex::new(None),
         })
+    }
+
+    fn leases(&self) -> Result<MutexGuard<'_, Leases>> {
+        lock_leases(&self.inner)
+    }
+
+    /// Start the thread that deletes the keys of expired leases; it holds
+    /// only a weak reference and ends with the store.
+    fn start_reaper(&self) -> Result<()> {
+        let mut slot = self
+            .reaper
+            .lock()
+            .map_err(|_| StoreError::Backend("reaper lock poisoned".into()))?;
+        if slot.is_none() {
+            let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+            let handle = std::thread::Builder::new()
+                .name("store-leases".into())
+                .spawn(move || reap(weak))
+                .map_err(be)?;
+            *slot = Some(handle);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        self.inner.stop.store(true, Ordering::Release);
+        if let Ok(mut slot) = self.reaper.lock() {
+            if let Some(h) = slot.take() {
+                h.thread().unpark();
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn lock_leases(inner: &Inner) -> Result<MutexGuard<'_, Leases>> {
+    inner
+        .leases
+        .lock()
+        .map_err(|_| StoreError::Backend("lease lock poisoned".into()))
+}
+
+fn deletes(keys: &[Key]) -> Vec<Op> {
+    keys.iter()
+        .map(|(kind, id)| Op::Delete {
+            kind: kind.clone(),
+            id: id.clone(),
+        })
+        .collect()
+}
+
+/// The reaper's loop: expire what is due, sleep until the next deadline
+/// (at most [`REAP_TICK`], so new leases are seen soon).
+fn reap(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let next = match lock_leases(&inner) {
+            Ok(mut ls) => {
+                for id in ls.expired(now) {
+                    if let Some(keys) = ls.remove(id) {
+                        // A failed delete is retried by nobody; log-free
+                        // crate, so surface it on the next write instead.
+                        let _ = inner.commit_raw(&[], &deletes(&keys), None);
+                    }
+                }
+                ls.next_deadline()
+            }
+            Err(_) => return,
+        };
+        drop(inner);
+        let wait = next
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(REAP_TICK)
+            .min(REAP_TICK);
+        std::thread::park_timeout(wait);
+    }
+}
+
+impl Inner {
+    fn leased_keys(&self) -> Result<Vec<Key>> {
+        let tx = self.db.begin_read().map_err(be)?;
+        let t = tx.open_table(LEASED).map_err(be)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(be)? {
+            let (k, _) = item.map_err(be)?;
+            let (kind, id) = k
+                .value()
+                .split_once('/')
+                .ok_or_else(|| StoreError::Corrupt(k.value().to_string()))?;
+            out.push((kind.to_string(), id.to_string()));
+        }
+        Ok(out)
     }
 
     fn history(&self, after: u64) -> Result<Vec<Event>> {
@@ -157,6 +289,71 @@ impl RedbStore {
 }
 
 impl Store for RedbStore {
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Record>> {
+        self.inner.get(kind, id)
+    }
+
+    fn list(&self, kind: &str) -> Result<Vec<Record>> {
+        self.inner.list(kind)
+    }
+
+    fn revision(&self) -> Result<u64> {
+        self.inner.revision()
+    }
+
+    fn commit(&self, compares: &[Compare], ops: &[Op]) -> Result<u64> {
+        let mut ls = self.leases()?;
+        let rev = self.inner.commit_raw(compares, ops, None)?;
+        for op in ops {
+            let (Op::Put { kind, id, .. } | Op::Delete { kind, id }) = op;
+            ls.detach(&(kind.clone(), id.clone()));
+        }
+        Ok(rev)
+    }
+
+    fn watch(&self, after: u64) -> Result<Watch> {
+        self.inner.watch(after)
+    }
+
+    fn lease_grant(&self, ttl: Duration) -> Result<LeaseId> {
+        self.start_reaper()?;
+        Ok(self.leases()?.grant(ttl, Instant::now()))
+    }
+
+    fn lease_keep_alive(&self, lease: LeaseId) -> Result<()> {
+        if self.leases()?.keep_alive(lease, Instant::now()) {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseNotFound(lease))
+        }
+    }
+
+    fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
+        let mut ls = self.leases()?;
+        let keys = ls.remove(lease).ok_or(StoreError::LeaseNotFound(lease))?;
+        if !keys.is_empty() {
+            self.inner.commit_raw(&[], &deletes(&keys), None)?;
+        }
+        Ok(())
+    }
+
+    fn put_leased(&self, kind: &str, id: &str, value: Vec<u8>, lease: LeaseId) -> Result<u64> {
+        let mut ls = self.leases()?;
+        if !ls.is_live(lease, Instant::now()) {
+            return Err(StoreError::LeaseNotFound(lease));
+        }
+        let op = Op::Put {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            value,
+        };
+        let rev = self.inner.commit_raw(&[], &[op], Some(lease))?;
+        ls.attach((kind.to_string(), id.to_string()), lease);
+        Ok(rev)
+    }
+}
+
+impl Inner {
     fn get(&self, kind: &str, id: &str) -> Result<Option<Record>> {
         let key = format!("{kind}/{id}");
         let tx = self.db.begin_read().map_err(be)?;
@@ -187,7 +384,9 @@ impl Store for RedbStore {
             .unwrap_or(0))
     }
 
-    fn commit(&self, compares: &[Compare], ops: &[Op]) -> Result<u64> {
+    /// One write transaction; `lease` marks the puts as leased (else
+    /// they, and deletes, clear the mark).
+    fn commit_raw(&self, compares: &[Compare], ops: &[Op], lease: Option<LeaseId>) -> Result<u64> {
         for op in ops {
             let (Op::Put { kind, id, .. } | Op::Delete { kind, id }) = op;
             check_key(kind)?;
@@ -250,6 +449,19 @@ impl Store for RedbStore {
                 }
             }
             meta.insert("revision", revision).map_err(be)?;
+            let mut leased = tx.open_table(LEASED).map_err(be)?;
+            for op in ops {
+                let (Op::Put { kind, id, .. } | Op::Delete { kind, id }) = op;
+                let key = format!("{kind}/{id}");
+                match (lease, op) {
+                    (Some(l), Op::Put { .. }) => {
+                        leased.insert(key.as_str(), l).map_err(be)?;
+                    }
+                    _ => {
+                        leased.remove(key.as_str()).map_err(be)?;
+                    }
+                }
+            }
             let mut events = tx.open_table(EVENTS).map_err(be)?;
             events
                 .insert(revision, encode_events(ops).as_slice())

@@ -214,3 +214,82 @@ fn kill_9_during_write_burst_leaves_consistent_store() {
         }
     }
 }
+
+#[test]
+fn leased_key_lives_while_kept_alive_and_goes_with_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStore::open(dir.path().join("db")).unwrap();
+    let lease = s.lease_grant(Duration::from_millis(300)).unwrap();
+    let rev = s
+        .put_leased("chassis", "host1", b"10.0.0.1".to_vec(), lease)
+        .unwrap();
+    let w = s.watch(rev).unwrap();
+    // Kept alive past several TTLs, the key stays.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(100));
+        s.lease_keep_alive(lease).unwrap();
+    }
+    assert!(s.get("chassis", "host1").unwrap().is_some());
+    assert!(w.try_next().is_none(), "no event while the lease lives");
+    // Not kept alive: deleted, with a delete event, within TTL + a tick.
+    let ev = w
+        .next_timeout(Duration::from_secs(2))
+        .expect("delete event on expiry");
+    assert_eq!((ev.kind.as_str(), ev.id.as_str()), ("chassis", "host1"));
+    assert_eq!(ev.value, None);
+    assert!(s.get("chassis", "host1").unwrap().is_none());
+    assert!(matches!(
+        s.lease_keep_alive(lease),
+        Err(StoreError::LeaseNotFound(_))
+    ));
+    assert!(s.put_leased("chassis", "host1", vec![], lease).is_err());
+}
+
+#[test]
+fn revoke_deletes_and_plain_put_detaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStore::open(dir.path().join("db")).unwrap();
+    let lease = s.lease_grant(Duration::from_secs(60)).unwrap();
+    s.put_leased("chassis", "a", b"1".to_vec(), lease).unwrap();
+    s.put_leased("chassis", "b", b"1".to_vec(), lease).unwrap();
+    // A plain put takes "b" out of the lease, as in etcd.
+    s.commit(
+        &[],
+        &[Op::Put {
+            kind: "chassis".into(),
+            id: "b".into(),
+            value: b"2".to_vec(),
+        }],
+    )
+    .unwrap();
+    s.lease_revoke(lease).unwrap();
+    assert!(s.get("chassis", "a").unwrap().is_none());
+    assert_eq!(s.get("chassis", "b").unwrap().unwrap().value, b"2");
+    assert!(s.lease_revoke(lease).is_err());
+}
+
+#[test]
+fn reopened_store_drops_keys_of_dead_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let s = RedbStore::open(&path).unwrap();
+        let lease = s.lease_grant(Duration::from_secs(60)).unwrap();
+        s.put_leased("chassis", "a", b"1".to_vec(), lease).unwrap();
+        s.commit(
+            &[],
+            &[Op::Put {
+                kind: "networks".into(),
+                id: "n".into(),
+                value: b"{}".to_vec(),
+            }],
+        )
+        .unwrap();
+    }
+    let s = RedbStore::open(&path).unwrap();
+    assert!(s.get("chassis", "a").unwrap().is_none());
+    assert!(s.get("networks", "n").unwrap().is_some());
+    let w = s.watch(0).unwrap();
+    let evs: Vec<_> = std::iter::from_fn(|| w.try_next()).collect();
+    assert_eq!(evs.last().map(|e| e.value.is_none()), Some(true));
+}
