@@ -12,6 +12,13 @@ have nft     || need_apt+=(nftables)
 have tcpdump || need_apt+=(tcpdump)
 have ethtool || need_apt+=(ethtool)
 have busybox || need_apt+=(busybox)
+# etcd back end of the store (tests start members on loopback); etcdctl
+# for debugging them; protoc for the etcd-client crate's gRPC code ...
+have etcd     || need_apt+=(etcd-server)
+have etcdctl  || need_apt+=(etcd-client)
+have protoc   || need_apt+=(protobuf-compiler)
+# ... and protobuf's well-known types (descriptor.proto), which its protos import.
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(libprotobuf-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}"

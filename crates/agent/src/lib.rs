@@ -142,18 +142,48 @@ impl Agent {
     /// change notification on its database yet; ovn-controller is woken by
     /// OVSDB monitors instead).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), AgentError> {
-        let watch = self.store.watch(self.revision)?;
+        let mut watch = self.watch()?;
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
-            if let Some(ev) = watch.next_timeout(Duration::from_millis(200)) {
-                self.event(ev, &mut changes)?;
-                while let Some(ev) = watch.try_next() {
+            match watch.recv_timeout(Duration::from_millis(200)) {
+                Ok(Some(ev)) => {
                     self.event(ev, &mut changes)?;
+                    while let Some(ev) = watch.try_next() {
+                        self.event(ev, &mut changes)?;
+                    }
                 }
+                Ok(None) => {}
+                Err(store::StoreError::Compacted(_)) => {
+                    self.resync()?;
+                    watch = self.watch()?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             }
             self.step(changes)?;
         }
         Ok(())
+    }
+
+    /// A watch from the agent's revision, resyncing first while that
+    /// revision's history is compacted away.
+    fn watch(&mut self) -> Result<store::Watch, AgentError> {
+        loop {
+            match self.store.watch(self.revision) {
+                Err(store::StoreError::Compacted(_)) => self.resync()?,
+                w => return Ok(w?),
+            }
+        }
+    }
+
+    /// Reload the intent from a snapshot of the store and recompile in
+    /// full (the watch's history was compacted: etcd keeps a bounded
+    /// history). Reconciliation leaves unchanged flows alone.
+    fn resync(&mut self) -> Result<(), AgentError> {
+        let (st, revision) = state::load(self.store.as_ref())?;
+        self.st = st;
+        self.revision = revision;
+        self.start()
     }
 
     fn event(

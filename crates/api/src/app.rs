@@ -16,6 +16,7 @@ use store::Store;
 
 use crate::auth::AuthMode;
 use crate::error::ApiError;
+use crate::follow::{change_of, Revisions};
 use crate::group::{merge, Writers};
 
 /// Source of timestamps (injected so tests can fix time).
@@ -42,8 +43,32 @@ pub struct App {
     /// Signalled whenever a group is done.
     group_done: Condvar,
     clock: Arc<dyn Clock>,
+    /// Per resource, the store revision its state is at (see
+    /// [`crate::follow`]); taken after `state`.
+    revisions: Mutex<Revisions>,
+    /// The store revision the state was loaded at.
+    loaded_revision: u64,
     pub ipam: IpamConfig,
     pub auth: AuthMode,
+}
+
+/// Every resource of `store`, with the revision each was last changed at,
+/// read at or after the returned revision.
+fn load(store: &dyn Store) -> Result<(State, Revisions, u64), ApiError> {
+    let revision = store.revision()?;
+    let mut state = State::default();
+    let mut revs = Revisions::default();
+    for kind in Kind::ALL {
+        for rec in store.list(kind.store_name())? {
+            let mut r = Resource::from_json(kind, &rec.value).map_err(|e| {
+                ApiError::internal(format!("decoding {}/{}: {e}", rec.kind, rec.id))
+            })?;
+            r.meta_mut().revision_number = rec.version;
+            revs.loaded(kind, &rec.id, rec.mod_revision);
+            state.put(r);
+        }
+    }
+    Ok((state, revs, revision))
 }
 
 fn lock_err<T>(_: T) -> ApiError {
@@ -59,16 +84,7 @@ impl App {
         clock: Arc<dyn Clock>,
         seed: Option<u64>,
     ) -> Result<App, ApiError> {
-        let mut state = State::default();
-        for kind in Kind::ALL {
-            for rec in store.list(kind.store_name())? {
-                let mut r = Resource::from_json(kind, &rec.value).map_err(|e| {
-                    ApiError::internal(format!("decoding {}/{}: {e}", rec.kind, rec.id))
-                })?;
-                r.meta_mut().revision_number = rec.version;
-                state.put(r);
-            }
-        }
+        let (state, revisions, loaded_revision) = load(store.as_ref())?;
         let rng = match seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
@@ -79,9 +95,58 @@ impl App {
             state: RwLock::new(state),
             store,
             clock,
+            revisions: Mutex::new(revisions),
+            loaded_revision,
             ipam,
             auth,
         })
+    }
+
+    /// The store revision the state was loaded at (a watch from it misses
+    /// nothing).
+    pub fn loaded_revision(&self) -> u64 {
+        self.loaded_revision
+    }
+
+    /// Apply a change another server committed (from the store's watch),
+    /// to readers and writers alike. A staged request that it conflicts
+    /// with fails at commit, on the store's version compare.
+    pub(crate) fn apply_event(&self, ev: &store::Event) -> Result<(), ApiError> {
+        let Some(change) = change_of(ev)? else {
+            return Ok(());
+        };
+        let mut w = self.writers.lock().map_err(lock_err)?;
+        let mut state = self.state.write().map_err(lock_err)?;
+        let mut revs = self.revisions.lock().map_err(lock_err)?;
+        let seen = revs.seen(&change);
+        let newer = revs.newer(ev.revision, std::slice::from_ref(&change));
+        state.apply(&newer);
+        // A replay of a revision already applied must not undo a request
+        // staged on top of it.
+        if ev.revision > seen {
+            w.working.apply(&newer);
+        }
+        Ok(())
+    }
+
+    /// Replace the state with a fresh snapshot of the store (after the
+    /// watch's history was compacted away). Waits for a group in flight;
+    /// requests staged but not yet committed are kept on top. Returns the
+    /// revision to watch from.
+    pub(crate) fn reload(&self) -> Result<u64, ApiError> {
+        let mut w = self.writers.lock().map_err(lock_err)?;
+        while w.committing {
+            w = self.group_done.wait(w).map_err(lock_err)?;
+        }
+        let (fresh, revs, revision) = load(self.store.as_ref())?;
+        let mut working = fresh.clone();
+        for s in &w.queue {
+            working.apply(&s.changes);
+        }
+        w.working = working;
+        *self.state.write().map_err(lock_err)? = fresh;
+        *self.revisions.lock().map_err(lock_err)? = revs;
+        Ok(revision)
     }
 
     /// Run `f` with read access to the state.
@@ -187,10 +252,11 @@ impl App {
             Ok(r) => r.map_err(ApiError::from),
             Err(_) => Err(ApiError::internal("store commit panicked")),
         }
-        .and_then(|_| {
+        .and_then(|rev| {
             let mut state = self.state.write().map_err(lock_err)?;
+            let mut revs = self.revisions.lock().map_err(lock_err)?;
             for s in &group {
-                state.apply(&s.changes);
+                state.apply(&revs.newer(rev, &s.changes));
             }
             Ok(())
         });

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod docs;
 pub mod error;
+pub mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
@@ -115,9 +116,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
 pub fn build(config: &Config) -> Result<Arc<App>, ServeError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| ServeError::DataDir(config.data_dir.clone(), e))?;
-    let store = store::RedbStore::open(config.data_dir.join("cloudnet.redb"))?;
+    let store = store::Spec::Redb(config.data_dir.join(store::REDB_FILE)).open()?;
     let app = App::new(
-        Arc::new(store),
+        store,
         config.ipam.clone(),
         config.auth.clone(),
         Arc::new(SystemClock),

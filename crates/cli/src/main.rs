@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod api_cmd;
 mod demo;
 mod host;
 mod lab;
@@ -41,6 +42,8 @@ enum Command {
     Vswitchd(vswitchd::Args),
     /// Run the API server (OpenStack Networking v2.0).
     Serve(serve::Args),
+    /// Run a stateless API server on a shared store (`--store etcd://…`).
+    Api(api_cmd::Args),
     #[command(flatten)]
     Resource(resources::Command),
 }
@@ -62,6 +65,7 @@ fn main() {
         Command::Tc(a) => tc::run(a),
         Command::Vswitchd(a) => vswitchd::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Api(a) => api_cmd::run(a),
         Command::Resource(c) => resources::run(c),
     };
     if let Err(e) = result {

@@ -9,15 +9,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-/// Arguments of `cloudnet serve`.
+/// The API server's options, shared by `cloudnet serve` and `cloudnet api`.
 #[derive(clap::Args)]
-pub struct Args {
-    /// Directory of the embedded store (one redb file).
-    #[arg(long, env = "CLOUDNET_DATA_DIR", default_value = "/var/lib/cloudnet")]
-    data_dir: PathBuf,
-    /// Listen address of the OpenStack Networking API.
-    #[arg(long, default_value = api::DEFAULT_BIND)]
-    bind: SocketAddr,
+pub struct ApiOpts {
     /// Token file (`{"tokens": {"TOKEN": {"project_id": "p", "roles": ["admin"]}}}`);
     /// without it every request is admin (noauth, loopback only).
     #[arg(long)]
@@ -40,6 +34,64 @@ pub struct Args {
     /// Geneve VNI ranges `MIN:MAX`, comma separated.
     #[arg(long, default_value = "1:65535")]
     geneve_ranges: String,
+}
+
+impl ApiOpts {
+    /// Authentication and IPAM configuration from the flags.
+    pub fn config(&self) -> anyhow::Result<(api::AuthMode, model::IpamConfig)> {
+        let auth = match &self.token_file {
+            Some(p) => api::AuthMode::from_token_file(p)?,
+            None => api::AuthMode::NoAuth,
+        };
+        anyhow::ensure!(
+            model::ipam::NETWORK_TYPES.contains(&self.tenant_network_type.as_str()),
+            "--tenant-network-type {:?}: expected one of {:?}",
+            self.tenant_network_type,
+            model::ipam::NETWORK_TYPES
+        );
+        let ipam = model::IpamConfig {
+            mac_prefix: parse_prefix(&self.mac_prefix)?,
+            tenant_network_type: self.tenant_network_type.clone(),
+            vlan_ranges: parse_vlan_ranges(&self.network_vlan_ranges)?,
+            vxlan_ranges: parse_ranges("vni-ranges", &self.vni_ranges)?,
+            gre_ranges: parse_ranges("gre-ranges", &self.gre_ranges)?,
+            geneve_ranges: parse_ranges("geneve-ranges", &self.geneve_ranges)?,
+            ..Default::default()
+        };
+        Ok((auth, ipam))
+    }
+
+    /// The application on `store`, refusing noauth off loopback.
+    pub fn app(
+        &self,
+        store: Arc<dyn store::Store>,
+        bind: SocketAddr,
+    ) -> anyhow::Result<Arc<api::App>> {
+        let (auth, ipam) = self.config()?;
+        if auth == api::AuthMode::NoAuth && !bind.ip().is_loopback() {
+            anyhow::bail!(api::ServeError::NoAuthNotLoopback(bind));
+        }
+        let app = api::App::new(store, ipam, auth, Arc::new(api::SystemClock), None)
+            .map_err(api::ServeError::Load)?;
+        Ok(Arc::new(app))
+    }
+}
+
+/// Arguments of `cloudnet serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory of the embedded store (one redb file).
+    #[arg(long, env = "CLOUDNET_DATA_DIR", default_value = "/var/lib/cloudnet")]
+    data_dir: PathBuf,
+    /// The store, if not the data directory's file: `etcd://HOST:PORT,…[/PREFIX]`
+    /// or a path (see `store::open`).
+    #[arg(long)]
+    store: Option<String>,
+    /// Listen address of the OpenStack Networking API.
+    #[arg(long, default_value = api::DEFAULT_BIND)]
+    bind: SocketAddr,
+    #[command(flatten)]
+    api: ApiOpts,
     /// Only the API and the store: no switch, no agent.
     #[arg(long)]
     api_only: bool,
@@ -106,54 +158,18 @@ fn parse_prefix(s: &str) -> anyhow::Result<[u8; 3]> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let auth = match &args.token_file {
-        Some(p) => api::AuthMode::from_token_file(p)?,
-        None => api::AuthMode::NoAuth,
-    };
-    anyhow::ensure!(
-        model::ipam::NETWORK_TYPES.contains(&args.tenant_network_type.as_str()),
-        "--tenant-network-type {:?}: expected one of {:?}",
-        args.tenant_network_type,
-        model::ipam::NETWORK_TYPES
-    );
-    let ipam = model::IpamConfig {
-        mac_prefix: parse_prefix(&args.mac_prefix)?,
-        tenant_network_type: args.tenant_network_type.clone(),
-        vlan_ranges: parse_vlan_ranges(&args.network_vlan_ranges)?,
-        vxlan_ranges: parse_ranges("vni-ranges", &args.vni_ranges)?,
-        gre_ranges: parse_ranges("gre-ranges", &args.gre_ranges)?,
-        geneve_ranges: parse_ranges("geneve-ranges", &args.geneve_ranges)?,
-        ..Default::default()
-    };
     let mappings = agent::parse_mappings(&args.bridge_mapping)?;
     let run_dir = args
         .run_dir
         .clone()
         .unwrap_or_else(|| args.data_dir.join("run"));
-    let config = api::Config {
-        bind: args.bind,
-        data_dir: args.data_dir.clone(),
-        auth,
-        ipam,
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let store = match &args.store {
+        Some(spec) => store::open(spec)?,
+        None => store::Spec::Redb(args.data_dir.join(store::REDB_FILE)).open()?,
     };
-    if config.auth == api::AuthMode::NoAuth && !config.bind.ip().is_loopback() {
-        anyhow::bail!(api::ServeError::NoAuthNotLoopback(config.bind));
-    }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn store::Store> = Arc::new(store::RedbStore::open(
-        config.data_dir.join("cloudnet.redb"),
-    )?);
-    let app = Arc::new(
-        api::App::new(
-            store.clone(),
-            config.ipam.clone(),
-            config.auth.clone(),
-            Arc::new(api::SystemClock),
-            None,
-        )
-        .map_err(api::ServeError::Load)?,
-    );
+    let app = args.api.app(store.clone(), args.bind)?;
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<String>();
     if !args.api_only {
         crate::host::start_switch(run_dir.clone())?;
@@ -168,9 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.bind)
+        let listener = tokio::net::TcpListener::bind(args.bind)
             .await
-            .with_context(|| format!("binding {}", config.bind))?;
+            .with_context(|| format!("binding {}", args.bind))?;
         // Scripts and tests read the bound address (useful with port 0).
         eprintln!(
             "cloudnet serve: listening on http://{}",

@@ -72,6 +72,7 @@ mod checks;
 mod cmd;
 pub mod dhcp;
 mod error;
+pub mod etcd;
 mod host;
 mod mac;
 pub mod names;

@@ -4,12 +4,19 @@
 //! txn compare), so that an etcd back end can sit behind the same trait.
 //! [`RedbStore`] is the embedded back end: one file, crash-safe (redb commits
 //! are durable and atomic), each [`Store::commit`] one write transaction.
+//! [`EtcdStore`] is the shared back end on an etcd v3 cluster, for several
+//! stateless API servers and an agent per host. [`open`] picks one from a
+//! spec (`etcd://host:port,…/prefix` or a file path).
 #![forbid(unsafe_code)]
 
+mod etcd;
 mod lease;
+mod open;
 mod redb_store;
 mod watch;
 
+pub use etcd::{EtcdStore, DEFAULT_PREFIX};
+pub use open::{open, Spec, REDB_FILE};
 pub use redb_store::RedbStore;
 pub use watch::Watch;
 
@@ -84,6 +91,9 @@ pub enum StoreError {
     LeaseNotFound(LeaseId),
     #[error("store back end: {0}")]
     Backend(String),
+    /// A store spec (`--store`) that names no back end.
+    #[error("bad store spec {0:?}: {1}")]
+    BadSpec(String, &'static str),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::lease::{Key, Leases};
-use crate::watch::Watch;
+use crate::watch::{Item, Watch};
 use crate::{check_key, Compare, Event, LeaseId, Op, Record, Result, Store, StoreError};
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
@@ -47,7 +47,7 @@ struct Inner {
     db: Database,
     /// Live watchers. Held for the whole of a commit so that a watcher
     /// registering concurrently sees each event exactly once.
-    watchers: Mutex<Vec<Sender<Event>>>,
+    watchers: Mutex<Vec<Sender<Item>>>,
     /// Taken before `watchers` by every write, so that a lease's keys and
     /// its bookkeeping change together.
     leases: Mutex<Leases>,
@@ -499,7 +499,7 @@ impl Inner {
                 },
             })
             .collect();
-        watchers.retain(|w| evs.iter().all(|e| w.send(e.clone()).is_ok()));
+        watchers.retain(|w| evs.iter().all(|e| w.send(Ok(e.clone())).is_ok()));
         Ok(revision)
     }
 
@@ -511,9 +511,9 @@ impl Inner {
         let (tx, rx) = channel();
         for e in self.history(after)? {
             // The receiver is alive: it is still in this function.
-            let _ = tx.send(e);
+            let _ = tx.send(Ok(e));
         }
         watchers.push(tx);
-        Ok(Watch { rx })
+        Ok(Watch::new(rx, None))
     }
 }
