@@ -44,6 +44,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     pub ipam: IpamConfig,
     pub auth: AuthMode,
+    /// Answers `POST /v2.0/cloudnet/trace` ([`crate::trace`]).
+    pub(crate) tracer: std::sync::OnceLock<Arc<dyn crate::Tracer>>,
 }
 
 fn lock_err<T>(_: T) -> ApiError {
@@ -81,6 +83,7 @@ impl App {
             clock,
             ipam,
             auth,
+            tracer: std::sync::OnceLock::new(),
         })
     }
 
