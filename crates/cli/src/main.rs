@@ -13,6 +13,7 @@ mod ofctl_ct;
 mod resources;
 mod serve;
 mod tc;
+mod trace;
 mod vsctl;
 mod vswitchd;
 
@@ -41,6 +42,8 @@ enum Command {
     Vswitchd(vswitchd::Args),
     /// Run the API server (OpenStack Networking v2.0).
     Serve(serve::Args),
+    /// Why a packet from a port is delivered or dropped, stage by stage.
+    Trace(trace::Args),
     #[command(flatten)]
     Resource(resources::Command),
 }
@@ -62,6 +65,7 @@ fn main() {
         Command::Tc(a) => tc::run(a),
         Command::Vswitchd(a) => vswitchd::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Trace(a) => trace::run(a),
         Command::Resource(c) => resources::run(c),
     };
     if let Err(e) = result {

@@ -273,11 +273,16 @@ fn effect(h: &Hit, next: Option<&Pass>) -> String {
                 "answered by the switch: {}",
                 local.trim_end_matches(')')
             ));
+        } else if a.starts_with("(conjunction(") {
+            out.push("a security group rule matched".into());
         } else if a.starts_with("ct(") {
-            let commit = if a.contains("commit") { "commit, " } else { "" };
+            let nat = if a.contains("nat") { " with NAT" } else { "" };
             match (a.contains("table="), next.and_then(|n| n.ct.as_deref())) {
-                (true, Some(ct)) => out.push(format!("{commit}conntrack, recirculate with {ct}")),
-                _ => out.push(format!("{commit}conntrack")),
+                (true, Some(ct)) => {
+                    out.push(format!("conntrack{nat}, recirculated as {ct}"));
+                }
+                _ if a.contains("commit") => out.push(format!("commit to conntrack{nat}")),
+                _ => out.push(format!("conntrack{nat}")),
             }
         } else if a.starts_with("output:") || a.contains("->eth_dst") {
             out.push(a.clone());
