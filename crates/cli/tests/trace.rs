@@ -4,89 +4,13 @@
 //! security group, by port security and by the lack of a route between
 //! projects. No traffic is needed: the trace runs on br-int's real tables.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use lab::{Lab, Netns};
+use lab::Lab;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+mod common;
 
-/// `cloudnet serve` in a namespace; killed when dropped.
-struct Server {
-    child: Child,
-    ns: String,
-    endpoint: String,
-    run_dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(ns: &Netns, data: &Path) -> Server {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), BIN, "serve"])
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cloudnet serve");
-        let lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                match l.strip_prefix("cloudnet serve: listening on ") {
-                    Some(u) => drop(tx.send(u.to_string())),
-                    None => eprintln!("serve: {l}"),
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cloudnet serve did not start");
-        Server {
-            child,
-            ns: ns.name().to_string(),
-            endpoint,
-            run_dir: data.join("run"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .env("CLOUDNET_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("run cloudnet")
-    }
-
-    /// A successful command's stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn id(&self, args: &[&str]) -> String {
-        let mut a = args.to_vec();
-        a.extend(["-f", "value", "-c", "id"]);
-        self.ok(&a).trim().to_string()
-    }
-}
+use common::serve::Serve;
 
 #[test]
 fn trace_explains_allowed_and_dropped_paths() {
@@ -95,11 +19,11 @@ fn trace_explains_allowed_and_dropped_paths() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let host = lab.netns("host").expect("host");
-    let s = Server::start(&host, &tmp.path().join("data"));
+    let s = Serve::start(&host, &tmp.path().join("data"));
 
     // Project A: web and db behind router ra; db admits 3306 from web only.
-    s.id(&["network", "create", "neta"]);
-    s.id(&[
+    s.create(&["network", "create", "neta"]);
+    s.create(&[
         "subnet",
         "create",
         "suba",
@@ -108,9 +32,9 @@ fn trace_explains_allowed_and_dropped_paths() {
         "--subnet-range",
         "10.0.0.0/24",
     ]);
-    let web = s.id(&["security", "group", "create", "web"]);
-    let db = s.id(&["security", "group", "create", "db"]);
-    s.id(&[
+    let web = s.create(&["security", "group", "create", "web"]);
+    let db = s.create(&["security", "group", "create", "db"]);
+    s.create(&[
         "security",
         "group",
         "rule",
@@ -122,7 +46,7 @@ fn trace_explains_allowed_and_dropped_paths() {
         "--dst-port",
         "80",
     ]);
-    let rule = s.id(&[
+    let rule = s.create(&[
         "security",
         "group",
         "rule",
@@ -137,7 +61,7 @@ fn trace_explains_allowed_and_dropped_paths() {
         "web",
     ]);
     let fixed = |ip: &str| format!("subnet=suba,ip-address={ip}");
-    let web1 = s.id(&[
+    let web1 = s.create(&[
         "port",
         "create",
         "web1",
@@ -148,7 +72,7 @@ fn trace_explains_allowed_and_dropped_paths() {
         "--fixed-ip",
         &fixed("10.0.0.4"),
     ]);
-    let db1 = s.id(&[
+    let db1 = s.create(&[
         "port",
         "create",
         "db1",
@@ -159,11 +83,11 @@ fn trace_explains_allowed_and_dropped_paths() {
         "--fixed-ip",
         &fixed("10.0.0.5"),
     ]);
-    let ra = s.id(&["router", "create", "ra"]);
-    s.ok(&["router", "add", "subnet", "ra", "suba"]);
+    let ra = s.create(&["router", "create", "ra"]);
+    s.cli(&["router", "add", "subnet", "ra", "suba"]);
     // Project B: its own network, joined to nothing of A's.
-    s.id(&["network", "create", "netb", "--project", "projb"]);
-    s.id(&[
+    s.create(&["network", "create", "netb", "--project", "projb"]);
+    s.create(&[
         "subnet",
         "create",
         "subb",
@@ -174,7 +98,7 @@ fn trace_explains_allowed_and_dropped_paths() {
         "--project",
         "projb",
     ]);
-    let pb1 = s.id(&[
+    let pb1 = s.create(&[
         "port",
         "create",
         "pb1",
@@ -188,12 +112,12 @@ fn trace_explains_allowed_and_dropped_paths() {
     let mut vms = Vec::new();
     for (short, port) in [("vm1", &web1), ("vm2", &db1), ("vm3", &pb1)] {
         let ns = lab.netns(short).expect("netns");
-        s.ok(&["port", "plug", port, "--netns", ns.name()]);
+        s.cli(&["port", "plug", port, "--netns", ns.name()]);
         vms.push(ns);
     }
     lab::wait_until("ports ACTIVE", Duration::from_secs(10), || {
         [&web1, &db1, &pb1].iter().all(|p| {
-            s.ok(&["port", "show", p, "-f", "value", "-c", "status"])
+            s.cli(&["port", "show", p, "-f", "value", "-c", "status"])
                 .trim()
                 == "ACTIVE"
         })
@@ -201,7 +125,7 @@ fn trace_explains_allowed_and_dropped_paths() {
     .expect("bound ports become ACTIVE");
 
     // Allowed: every stage on the way, db's rule named, delivered to db1.
-    let out = s.ok(&["trace", "--from", "web1", "--to", "db1", "tcp,tp_dst=3306"]);
+    let out = s.cli(&["trace", "--from", "web1", "--to", "db1", "tcp,tp_dst=3306"]);
     let stages = [
         "ls_in_port_sec_l2",
         "ls_in_port_sec_ip",
@@ -235,7 +159,7 @@ fn trace_explains_allowed_and_dropped_paths() {
     );
 
     // The same packet as part of an established connection, the other way.
-    let out = s.ok(&[
+    let out = s.cli(&[
         "trace",
         "--from",
         "db1",
@@ -251,14 +175,14 @@ fn trace_explains_allowed_and_dropped_paths() {
     );
 
     // Denied port: db's group on db1 is named.
-    let out = s.ok(&["trace", "--from", "web1", "--to", "db1", "tcp,tp_dst=22"]);
+    let out = s.cli(&["trace", "--from", "web1", "--to", "db1", "tcp,tp_dst=22"]);
     let want = format!(
         "dropped in ls_out_acl: no ingress rule of security groups [db ({db})] on port db1 ({db1}) admits tcp/22 from 10.0.0.4"
     );
     assert!(out.contains(&want), "{want}\n{out}");
 
     // Spoofed source: web1's port security.
-    let out = s.ok(&[
+    let out = s.cli(&[
         "trace",
         "--from",
         &web1,
@@ -272,7 +196,7 @@ fn trace_explains_allowed_and_dropped_paths() {
     assert!(out.contains(&want), "{want}\n{out}");
 
     // Cross-project: router ra has no route; where 10.1.0.5 lives is said.
-    let out = s.ok(&["trace", "--from", "web1", "--to", "pb1", "tcp,tp_dst=80"]);
+    let out = s.cli(&["trace", "--from", "web1", "--to", "pb1", "tcp,tp_dst=80"]);
     assert!(
         out.contains(&format!(
             "dropped in lr_in_ip_routing: router ra ({ra}) has no route to 10.1.0.5"
@@ -281,12 +205,12 @@ fn trace_explains_allowed_and_dropped_paths() {
     );
     assert!(out.contains(&format!("port pb1 ({pb1})")), "{out}");
     // And from project B, whose network has no router at all.
-    let out = s.ok(&["trace", "--from", "pb1", "icmp,nw_dst=10.0.0.4"]);
+    let out = s.cli(&["trace", "--from", "pb1", "icmp,nw_dst=10.0.0.4"]);
     assert!(out.contains("dropped in ls_in_l2_lkp"), "{out}");
     assert!(out.contains("no router connects"), "{out}");
 
     // JSON for scripts; errors name the bad input.
-    let v: serde_json::Value = serde_json::from_str(&s.ok(&[
+    let v: serde_json::Value = serde_json::from_str(&s.cli(&[
         "trace",
         "--from",
         "web1",

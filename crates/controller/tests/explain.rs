@@ -23,10 +23,16 @@ struct World {
     ra: String,
 }
 
+fn world() -> World {
+    build(false)
+}
+
 /// Project pa: network 10.0.0.0/24 behind router ra, web1 in group web
 /// (tcp/80 in), db1 in group db (tcp/3306 from group web). Project pb:
-/// network 10.1.0.0/24 with pb1, joined to nothing.
-fn world() -> World {
+/// network 10.1.0.0/24 with pb1, joined to nothing. With `gateway`, ra
+/// has a gateway on an external network (physnet1, uplink ofport 100) and
+/// web1 the floating IP 198.51.100.50.
+fn build(gateway: bool) -> World {
     let mut b = Builder::default();
     let na = b.network("pa");
     let sa = b.subnet(&na, "10.0.0.0/24", Some("10.0.0.1"));
@@ -54,6 +60,14 @@ fn world() -> World {
     let pb1 = b.port(&nb, &sb, "10.1.0.5", &[&gb]);
     let mut bind = Bindings::default();
     let mut wiring = Wiring::default();
+    if gateway {
+        let ext = b.external("physnet1");
+        let es = b.subnet(&ext, "198.51.100.0/24", Some("198.51.100.1"));
+        b.gateway(&ra, &ext, &es, "198.51.100.10");
+        b.fip(&ext, "198.51.100.50", &web1, "10.0.0.4", &ra);
+        bind.bridge_mappings.insert("physnet1".into(), 100);
+        wiring.uplinks.insert(100, "physnet1".into());
+    }
     for (i, p) in [&web1, &db1, &pb1].into_iter().enumerate() {
         bind.ports.insert(p.clone(), i as u32 + 1);
         wiring.ports.insert(i as u32 + 1, p.clone());
@@ -260,6 +274,44 @@ fn established_reply_passes_without_a_rule() {
     let (stage, reason, _) = drop_of(&r);
     assert_eq!(stage, "ls_out_acl");
     assert!(reason.contains(&w.web), "{reason}");
+}
+
+#[test]
+fn floating_ip_snat_is_named_and_leaves_by_the_uplink() {
+    let w = build(true);
+    let r = w.trace(
+        &w.web1,
+        "tcp,nw_dst=198.51.100.77,tp_dst=443",
+        CtAssume::New,
+        None,
+    );
+    let text = r.render();
+    match &r.verdict {
+        Verdict::Output { ports, uplinks } => {
+            assert!(ports.is_empty(), "{text}");
+            assert_eq!(uplinks, &["physnet1".to_string()], "{text}");
+        }
+        v => panic!("expected the uplink, got {v:?}\n{text}"),
+    }
+    let snat = r
+        .steps
+        .iter()
+        .find(|s| s.stage == "lr_out_snat")
+        .and_then(|s| s.resource.as_ref())
+        .unwrap_or_else(|| panic!("no lr_out_snat decision\n{text}"));
+    assert_eq!(snat.kind, "floating IP", "{text}");
+    assert!(snat.detail.contains("198.51.100.50"), "{snat:?}");
+    let routing = r
+        .steps
+        .iter()
+        .find(|s| s.stage == "lr_in_ip_routing")
+        .and_then(|s| s.resource.as_ref())
+        .unwrap_or_else(|| panic!("no routing decision\n{text}"));
+    assert_eq!(routing.id, w.ra);
+    assert!(
+        r.passes.iter().any(|p| p.datapath_actions.contains("nat")),
+        "{text}"
+    );
 }
 
 #[test]
