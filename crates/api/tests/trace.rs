@@ -4,16 +4,13 @@
 //! records what it was asked (the real one is the agent's, tested with
 //! `cloudnet serve` in crates/cli/tests/trace.rs).
 
-use std::collections::HashMap;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use api::{App, AuthMode, TokenInfo, Tracer};
-use axum::body::Body;
-use axum::http::Request;
+use api::Tracer;
 use controller::explain::{CtAssume, ResourceRef, TraceError, TraceReport, TraceRequest, Verdict};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 #[derive(Default)]
 struct Fake {
@@ -43,61 +40,23 @@ impl Tracer for Fake {
     }
 }
 
-struct Api {
-    router: axum::Router,
-    app: Arc<App>,
-    _dir: tempfile::TempDir,
-}
+/// The test harness with a token per project (`admin`, `alice`).
+struct Api(common::T);
 
 impl Api {
     fn new() -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(store::RedbStore::open(dir.path().join("db")).unwrap());
-        let mut tokens = HashMap::new();
-        for (t, p, r) in [("admin", "admin", "admin"), ("alice", "alice", "member")] {
-            let info = TokenInfo {
-                project_id: p.into(),
-                roles: vec![r.into()],
-            };
-            tokens.insert(t.to_string(), info);
-        }
-        let app = Arc::new(
-            App::new(
-                store,
-                model::IpamConfig::default(),
-                AuthMode::Tokens(tokens),
-                Arc::new(api::SystemClock),
-                Some(1),
-            )
-            .unwrap(),
-        );
-        Api {
-            router: api::router(app.clone()),
-            app,
-            _dir: dir,
-        }
+        Api(common::T::with_auth(common::tokens()))
     }
 
-    async fn call(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("x-auth-token", token)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+    async fn call(&self, who: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let token = format!("{who}-token");
+        let headers = [("x-auth-token", token.as_str())];
+        self.0.req(method, path, Some(&body), &headers).await
     }
 
-    async fn trace(&self, token: &str, body: Value) -> (u16, Value) {
+    async fn trace(&self, who: &str, body: Value) -> (u16, Value) {
         self.call(
-            token,
+            who,
             "POST",
             "/v2.0/cloudnet/trace",
             json!({ "trace": body }),
@@ -105,9 +64,9 @@ impl Api {
         .await
     }
 
-    async fn create(&self, token: &str, coll: &str, body: Value) -> String {
+    async fn create(&self, who: &str, coll: &str, body: Value) -> String {
         let (st, v) = self
-            .call(token, "POST", &format!("/v2.0/{coll}"), body.clone())
+            .call(who, "POST", &format!("/v2.0/{coll}"), body.clone())
             .await;
         assert_eq!(st, 201, "{coll}: {v}");
         let key = body.as_object().unwrap().keys().next().unwrap().clone();
@@ -123,7 +82,7 @@ async fn trace_resolves_ports_and_maps_errors() {
     assert_eq!(st, 503, "{v}");
     assert_eq!(v["NeutronError"]["type"], "ServiceUnavailable");
     let fake = Arc::new(Fake::default());
-    api.app.set_tracer(fake.clone()).unwrap();
+    api.0.app.set_tracer(fake.clone()).unwrap();
 
     let net = api
         .create("alice", "networks", json!({"network": {"name": "n"}}))
