@@ -315,6 +315,22 @@ fn floating_ip_snat_is_named_and_leaves_by_the_uplink() {
 }
 
 #[test]
+fn arp_request_is_answered_by_the_switch() {
+    let w = world();
+    let r = w.trace(&w.web1, "arp,arp_tpa=10.0.0.5", CtAssume::New, None);
+    let db_mac = &w.st.ports[&w.db1].mac_address;
+    match &r.verdict {
+        Verdict::Local { action } => {
+            assert!(action.contains("arp-reply"), "{action}");
+            assert!(action.contains(db_mac.as_str()), "{action}");
+        }
+        v => panic!("expected a local answer, got {v:?}\n{}", r.render()),
+    }
+    assert!(r.flow.contains("dl_dst=ff:ff:ff:ff:ff:ff"), "{}", r.flow);
+    assert!(r.steps.iter().any(|s| s.stage == "ls_in_arp_rsp"));
+}
+
+#[test]
 fn every_table_has_a_stage_name() {
     for t in controller::tables::ALL {
         assert_ne!(explain::stage(t), "unknown stage", "table {t}");

@@ -26,7 +26,7 @@ pub enum TraceError {
         value: String,
         why: String,
     },
-    #[error("the flow names no destination: give nw_dst, dl_dst, or the destination port")]
+    #[error("the flow names no destination: give nw_dst (arp_tpa for ARP), dl_dst, or the destination port")]
     NoDestination,
     #[error("switch: {0}")]
     Switch(String),
@@ -118,8 +118,22 @@ pub fn fill(
             m.default("tcp_flags", flags);
         }
     }
-    let dst = m.get("nw_dst").map(|d| ipv4("nw_dst", d)).transpose()?;
-    let src = m.get("nw_src").map(|d| ipv4("nw_src", d)).transpose()?;
+    if proto == "arp" {
+        // A request from the port (RFC 826), broadcast.
+        m.default("dl_dst", "ff:ff:ff:ff:ff:ff");
+        m.default("arp_op", "1");
+        m.default("arp_sha", port.mac_address.clone());
+        if let Some(h) = home {
+            m.default("arp_spa", h.ip_address.clone());
+        }
+    }
+    let (dst_key, src_key) = if proto == "arp" {
+        ("arp_tpa", "arp_spa")
+    } else {
+        ("nw_dst", "nw_src")
+    };
+    let dst = m.get(dst_key).map(|d| ipv4(dst_key, d)).transpose()?;
+    let src = m.get(src_key).map(|d| ipv4(src_key, d)).transpose()?;
     if !m.has("dl_dst") {
         let d = dst.ok_or(TraceError::NoDestination)?;
         let mac = next_hop_mac(st, &port.network_id, home.map(|h| h.subnet_id.as_str()), d);

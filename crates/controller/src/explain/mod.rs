@@ -268,11 +268,10 @@ fn effect(h: &Hit, next: Option<&Pass>) -> String {
     }
     let mut out = Vec::new();
     for a in &h.actions {
-        if let Some(local) = a.find("local(cloudnet:").map(|i| &a[i + 6..]) {
-            out.push(format!(
-                "answered by the switch: {}",
-                local.trim_end_matches(')')
-            ));
+        if a.starts_with("controller(") {
+            // The userdata is printed as hex; the verdict quotes the
+            // local action from the datapath actions.
+            out.push("to the switch's local responder".into());
         } else if a.starts_with("(conjunction(") {
             out.push("a security group rule matched".into());
         } else if a.starts_with("ct(") {
