@@ -55,6 +55,9 @@ impl Agent {
             .ok_or_else(|| TraceError::NotBound(req.port_id.clone()))?;
         let (m, probe) = explain::fill(&self.st, &req.port_id, ofport, &req.flow, req.ct_state)?;
         let flow = m.to_string();
+        // Bad user input is the caller's error, not the switch's: check it
+        // here with the parser the switch uses.
+        flow::parse_packet(&flow).map_err(|e| TraceError::BadFlow(e.to_string()))?;
         let passes = explain::passes::run(&flow, req.ct_state, |f| {
             self.sw
                 .trace(f)

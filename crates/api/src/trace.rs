@@ -79,7 +79,9 @@ fn to_api(e: TraceError) -> ApiError {
     match e {
         TraceError::NoPort(id) => ApiError::from(Kind::Port.not_found(&id)),
         TraceError::NotBound(_) => ApiError::new(409, "PortNotBound", e.to_string()),
-        TraceError::BadField { .. } | TraceError::NoDestination => bad(e.to_string()),
+        TraceError::BadField { .. } | TraceError::BadFlow(_) | TraceError::NoDestination => {
+            bad(e.to_string())
+        }
         TraceError::Switch(_) => ApiError::new(503, "ServiceUnavailable", e.to_string()),
     }
 }

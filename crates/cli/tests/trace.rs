@@ -232,5 +232,9 @@ fn trace_explains_allowed_and_dropped_paths() {
     let out = s.run(&["trace", "--from", "web1", "tcp,nw_dst=10.0.0.500"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.500"));
+    let out = s.run(&["trace", "--from", "web1", "--to", "db1", "tcp,tp_dts=22"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("tp_dts") && err.contains("HTTP 400"), "{err}");
     drop(vms);
 }

@@ -28,6 +28,9 @@ pub enum TraceError {
     },
     #[error("the flow names no destination: give nw_dst (arp_tpa for ARP), dl_dst, or the destination port")]
     NoDestination,
+    /// The completed microflow is not one the switch can trace.
+    #[error("bad flow: {0}")]
+    BadFlow(String),
     #[error("switch: {0}")]
     Switch(String),
 }
