@@ -28,6 +28,7 @@ pub mod qos;
 pub mod reconcile;
 pub mod state;
 pub mod switch;
+pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ use store::Store;
 
 pub use error::AgentError;
 pub use switch::SwitchClient;
+pub use trace::TraceHandle;
 
 /// The integration bridge's name (OVN's).
 pub const BRIDGE: &str = "br-int";
@@ -91,6 +93,8 @@ pub struct Agent {
     qos: BTreeMap<String, controller::qos::PortQos>,
     status: Option<Box<dyn StatusSink>>,
     saved_keys: controller::keys::Snapshot,
+    /// Trace requests from other threads ([`trace::TraceHandle`]).
+    traces: Option<std::sync::mpsc::Receiver<trace::TraceJob>>,
 }
 
 impl Agent {
@@ -114,6 +118,7 @@ impl Agent {
             qos: BTreeMap::new(),
             status,
             saved_keys,
+            traces: None,
         })
     }
 
@@ -161,6 +166,7 @@ impl Agent {
                 Err(e) => return Err(e.into()),
             }
             self.step(changes)?;
+            self.answer_traces();
         }
         Ok(())
     }

@@ -81,6 +81,15 @@ impl SwitchClient {
         Ok(parse_cookie_counts(&self.call("dump-flows", &req)?))
     }
 
+    /// `ofproto/trace` of a microflow on the bridge (the switch's text).
+    pub fn trace(&self, flow: &str) -> Result<String, AgentError> {
+        let req = Request::Trace {
+            bridge: self.bridge.clone(),
+            flow: flow.to_owned(),
+        };
+        self.call(&format!("trace {flow}"), &req)
+    }
+
     /// Every Interface row.
     pub fn interfaces(&self) -> Result<Vec<Iface>, AgentError> {
         Ok(parse_interfaces(&self.vsctl(&["list", "Interface"])?))

@@ -50,6 +50,8 @@ pub struct App {
     loaded_revision: u64,
     pub ipam: IpamConfig,
     pub auth: AuthMode,
+    /// Answers `POST /v2.0/cloudnet/trace` ([`crate::trace`]).
+    pub(crate) tracer: std::sync::OnceLock<Arc<dyn crate::Tracer>>,
 }
 
 /// Every resource of `store`, with the revision each was last changed at,
@@ -99,6 +101,7 @@ impl App {
             loaded_revision,
             ipam,
             auth,
+            tracer: std::sync::OnceLock::new(),
         })
     }
 

@@ -13,6 +13,7 @@ pub mod fuzzing;
 mod group;
 pub mod query;
 pub mod routes;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use axum::Json;
 pub use app::{App, Clock, SystemClock};
 pub use auth::{AuthMode, TokenInfo};
 pub use error::ApiError;
+pub use trace::Tracer;
 
 /// The default listen address, Neutron's port.
 pub const DEFAULT_BIND: &str = "127.0.0.1:9696";

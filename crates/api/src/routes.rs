@@ -67,7 +67,7 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The resource named `key` in a JSON request body (`{"port": {...}}`).
-fn resource_body(body: &[u8], key: &str) -> Result<Value, ApiError> {
+pub(crate) fn resource_body(body: &[u8], key: &str) -> Result<Value, ApiError> {
     let mut body = json_body(body)?;
     body.get_mut(key)
         .map(Value::take)
@@ -129,6 +129,7 @@ pub fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
             .ok_or_else(|| {
                 ApiError::not_found(format!("Extension with alias {alias} does not exist"))
             }),
+        ["cloudnet", "trace"] => crate::trace::handle(app, &ctx, &req),
         ["qos", "rule-types"] if m == Method::GET => {
             let types: Vec<Value> = RULE_TYPES.iter().map(|t| json!({"type": t})).collect();
             Ok(ok(StatusCode::OK, json!({"rule_types": types})))

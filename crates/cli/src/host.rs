@@ -43,6 +43,21 @@ impl agent::StatusSink for AppStatus {
     }
 }
 
+/// How long the API waits for the agent's thread to answer a trace.
+const TRACE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Traces by the local agent (`POST /v2.0/cloudnet/trace`).
+struct AgentTracer(agent::TraceHandle);
+
+impl api::Tracer for AgentTracer {
+    fn trace(
+        &self,
+        req: controller::explain::TraceRequest,
+    ) -> Result<controller::explain::TraceReport, controller::explain::TraceError> {
+        self.0.trace(req)
+    }
+}
+
 /// Start vswitchd in a thread of this process, with `run_dir`; returns
 /// once it answers on its control socket.
 pub fn start_switch(run_dir: PathBuf) -> anyhow::Result<()> {
@@ -85,8 +100,9 @@ pub fn start_agent(
     app: Arc<api::App>,
     failed: tokio::sync::oneshot::Sender<String>,
 ) -> anyhow::Result<()> {
-    let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app))))?;
+    let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app.clone()))))?;
     a.start().context("agent start")?;
+    app.set_tracer(Arc::new(AgentTracer(a.trace_handle(TRACE_TIMEOUT))))?;
     std::thread::Builder::new()
         .name("agent".into())
         .spawn(move || {

@@ -14,6 +14,7 @@ mod ofctl_ct;
 mod resources;
 mod serve;
 mod tc;
+mod trace;
 mod vsctl;
 mod vswitchd;
 
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve::Args),
     /// Run a stateless API server on a shared store (`--store etcd://…`).
     Api(api_cmd::Args),
+    /// Why a packet from a port is delivered or dropped, stage by stage.
+    Trace(trace::Args),
     #[command(flatten)]
     Resource(resources::Command),
 }
@@ -66,6 +69,7 @@ fn main() {
         Command::Vswitchd(a) => vswitchd::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Api(a) => api_cmd::run(a),
+        Command::Trace(a) => trace::run(a),
         Command::Resource(c) => resources::run(c),
     };
     if let Err(e) = result {

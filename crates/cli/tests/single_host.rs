@@ -4,124 +4,17 @@
 //! with real traffic between namespace VMs that get their addresses from a
 //! real DHCP client (busybox udhcpc).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use lab::{Lab, Netns};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+mod common;
 
-/// `cloudnet serve` in the host namespace, killed when dropped.
-struct Serve {
-    child: Child,
-    host: String,
-    endpoint: String,
-    run_dir: PathBuf,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(host: &Netns, data: &Path) -> Serve {
-        Serve::start_with(host, data, &[])
-    }
-
-    fn start_with(host: &Netns, data: &Path, extra: &[&str]) -> Serve {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", host.name(), BIN, "serve", "--bind"])
-            .arg("127.0.0.1:0")
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cloudnet serve");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(u) = line.strip_prefix("cloudnet serve: listening on ") {
-                    let _ = tx.send(u.to_string());
-                } else {
-                    eprintln!("serve: {line}");
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cloudnet serve did not start");
-        Serve {
-            child,
-            host: host.name().to_string(),
-            endpoint,
-            run_dir: data.join("run"),
-        }
-    }
-
-    /// Run a `cloudnet` command line in the host namespace; its stdout.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.host, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .env("CLOUDNET_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("run cloudnet");
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Create a resource; its ID.
-    fn create(&self, args: &[&str]) -> String {
-        let mut a = args.to_vec();
-        a.extend(["-f", "value", "-c", "id"]);
-        self.cli(&a)
-    }
-
-    /// The bridge's flows without counters, sorted.
-    fn flows(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .cli(&["ofctl", "dump-flows", "br-int"])
-            .lines()
-            .filter(|l| l.contains("cookie="))
-            .map(|l| {
-                l.trim()
-                    .split(", ")
-                    .filter(|t| {
-                        !["duration=", "n_packets=", "n_bytes="]
-                            .iter()
-                            .any(|p| t.starts_with(p))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn flows_with_cookie(&self, cookie: u64) -> usize {
-        let c = format!("cookie={cookie:#x}/-1");
-        self.cli(&["ofctl", "dump-flows", "br-int", &c])
-            .lines()
-            .filter(|l| l.contains("cookie="))
-            .count()
-    }
-}
+use common::serve::Serve;
 
 /// A namespace VM on port `port`: TAP plugged by the CLI (`port plug`, or
 /// `lab vm create` when `lab_vm`), address by DHCP.

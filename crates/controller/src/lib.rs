@@ -18,6 +18,7 @@ mod compiler;
 mod ctx;
 pub mod dhcp;
 mod error;
+pub mod explain;
 pub mod flowset;
 mod index;
 pub mod keys;

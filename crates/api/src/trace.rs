@@ -1,0 +1,139 @@
+//! `POST /v2.0/cloudnet/trace` (a cloudnet extension): a tenant-level
+//! trace — `ovn-trace` plus `ofproto/trace` in one answer — of a packet
+//! from a port. The API resolves names and checks the caller may see the
+//! ports; a [`Tracer`] does the tracing: in `cloudnet serve` the local
+//! agent (its switch's real tables, its compiler's cookies), later an
+//! agent on the port's host reached over the network.
+//!
+//! Body: `{"trace": {"from": PORT, "to": PORT?, "flow": "tcp,tp_dst=22"?,
+//! "ct_state": "new"|"est"?}}` (PORT a name or ID). Answer:
+//! `{"trace": TraceReport}` (crate `controller`, module `explain`).
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use controller::explain::{CtAssume, TraceError, TraceReport, TraceRequest};
+use model::{Ctx, Kind, State};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::routes::{resource_body, Request};
+use crate::App;
+
+/// Runs traces for the API server.
+pub trait Tracer: Send + Sync {
+    fn trace(&self, req: TraceRequest) -> Result<TraceReport, TraceError>;
+}
+
+impl App {
+    /// Install the tracer (once; `cloudnet serve` does when its agent runs).
+    pub fn set_tracer(&self, t: Arc<dyn Tracer>) -> Result<(), ApiError> {
+        self.tracer
+            .set(t)
+            .map_err(|_| ApiError::internal("a tracer is already installed"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    from: String,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    flow: String,
+    #[serde(default)]
+    ct_state: CtAssume,
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::new(400, "HTTPBadRequest", message)
+}
+
+/// A port `ctx` may see, by ID or unique name.
+fn find_port(st: &State, ctx: &Ctx, name_or_id: &str) -> Result<String, ApiError> {
+    if st.find(ctx, Kind::Port, name_or_id).is_ok() {
+        return Ok(name_or_id.to_string());
+    }
+    let mut ids = st
+        .ports
+        .values()
+        .filter(|p| p.name == name_or_id)
+        .map(|p| p.meta.id.clone())
+        .filter(|id| st.find(ctx, Kind::Port, id).is_ok());
+    match (ids.next(), ids.next()) {
+        (Some(id), None) => Ok(id),
+        (None, _) => Err(ApiError::from(Kind::Port.not_found(name_or_id))),
+        (Some(_), Some(_)) => Err(ApiError::new(
+            409,
+            "Conflict",
+            format!("More than one port exists with the name '{name_or_id}'; use its ID."),
+        )),
+    }
+}
+
+fn to_api(e: TraceError) -> ApiError {
+    match e {
+        TraceError::NoPort(id) => ApiError::from(Kind::Port.not_found(&id)),
+        TraceError::NotBound(_) => ApiError::new(409, "PortNotBound", e.to_string()),
+        TraceError::BadField { .. } | TraceError::BadFlow(_) | TraceError::NoDestination => {
+            bad(e.to_string())
+        }
+        TraceError::Switch(_) => ApiError::new(503, "ServiceUnavailable", e.to_string()),
+    }
+}
+
+/// The request `body` asks for, resolved against `st` for `ctx`.
+fn request(st: &State, ctx: &Ctx, body: Body) -> Result<TraceRequest, ApiError> {
+    let port_id = find_port(st, ctx, &body.from)?;
+    let mut flow = body.flow;
+    if let Some(to) = &body.to {
+        let id = find_port(st, ctx, to)?;
+        let ip = st
+            .ports
+            .get(&id)
+            .and_then(|p| {
+                p.fixed_ips
+                    .iter()
+                    .find(|f| f.ip_address.parse::<std::net::Ipv4Addr>().is_ok())
+            })
+            .map(|f| f.ip_address.clone())
+            .ok_or_else(|| bad(format!("port {to} has no IPv4 address to trace to")))?;
+        let m = controller::explain::microflow::Microflow::parse(&flow);
+        if m.has("nw_dst") {
+            return Err(bad(format!(
+                "both \"to\" ({to}) and nw_dst in the flow name a destination"
+            )));
+        }
+        let sep = if flow.trim().is_empty() { "" } else { "," };
+        flow = format!("{flow}{sep}nw_dst={ip}");
+    }
+    Ok(TraceRequest {
+        port_id,
+        viewer: (!ctx.is_admin).then(|| ctx.project_id.clone()),
+        flow,
+        ct_state: body.ct_state,
+    })
+}
+
+/// Handle `/v2.0/cloudnet/trace`.
+pub fn handle(app: &App, ctx: &Ctx, req: &Request) -> Result<Response, ApiError> {
+    if req.method != Method::POST {
+        return Err(ApiError::method_not_allowed());
+    }
+    let body: Body = serde_json::from_value(resource_body(&req.body, "trace")?)
+        .map_err(|e| bad(format!("Invalid trace request: {e}")))?;
+    let tracer = app.tracer.get().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "no agent runs on this server (serve --api-only): nothing to trace",
+        )
+    })?;
+    let tr = app.read(|st| request(st, ctx, body))??;
+    let report = tracer.trace(tr).map_err(to_api)?;
+    Ok((StatusCode::OK, Json(json!({ "trace": report }))).into_response())
+}

@@ -1,0 +1,128 @@
+//! `cloudnet serve` (API, store, switch, agent) in a test host namespace,
+//! driven by the CLI a user runs. Shared by the tests that need a running
+//! cloud (single_host.rs, trace.rs).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use lab::Netns;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+
+/// `cloudnet serve` in the host namespace, killed when dropped.
+pub struct Serve {
+    child: Child,
+    host: String,
+    endpoint: String,
+    run_dir: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    pub fn start(host: &Netns, data: &Path) -> Serve {
+        Serve::start_with(host, data, &[])
+    }
+
+    pub fn start_with(host: &Netns, data: &Path, extra: &[&str]) -> Serve {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", host.name(), BIN, "serve", "--bind"])
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cloudnet serve");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(u) = line.strip_prefix("cloudnet serve: listening on ") {
+                    let _ = tx.send(u.to_string());
+                } else {
+                    eprintln!("serve: {line}");
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("cloudnet serve did not start");
+        Serve {
+            child,
+            host: host.name().to_string(),
+            endpoint,
+            run_dir: data.join("run"),
+        }
+    }
+
+    /// Run a `cloudnet` command line in the host namespace, whatever its
+    /// outcome.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.host, BIN])
+            .args(args)
+            .env("OS_ENDPOINT", &self.endpoint)
+            .env("CLOUDNET_RUN_DIR", &self.run_dir)
+            .output()
+            .expect("run cloudnet")
+    }
+
+    /// Run a `cloudnet` command line that must succeed; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cloudnet {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Create a resource; its ID.
+    pub fn create(&self, args: &[&str]) -> String {
+        let mut a = args.to_vec();
+        a.extend(["-f", "value", "-c", "id"]);
+        self.cli(&a)
+    }
+
+    /// The bridge's flows without counters, sorted.
+    pub fn flows(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .cli(&["ofctl", "dump-flows", "br-int"])
+            .lines()
+            .filter(|l| l.contains("cookie="))
+            .map(|l| {
+                l.trim()
+                    .split(", ")
+                    .filter(|t| {
+                        !["duration=", "n_packets=", "n_bytes="]
+                            .iter()
+                            .any(|p| t.starts_with(p))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn flows_with_cookie(&self, cookie: u64) -> usize {
+        let c = format!("cookie={cookie:#x}/-1");
+        self.cli(&["ofctl", "dump-flows", "br-int", &c])
+            .lines()
+            .filter(|l| l.contains("cookie="))
+            .count()
+    }
+}
