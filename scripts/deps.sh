@@ -12,6 +12,7 @@ have nft     || need_apt+=(nftables)
 have tcpdump || need_apt+=(tcpdump)
 have ethtool || need_apt+=(ethtool)
 have busybox || need_apt+=(busybox)
+have chromium || need_apt+=(chromium)   # headless browser test of the /ui page
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}"

@@ -44,6 +44,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     pub ipam: IpamConfig,
     pub auth: AuthMode,
+    /// Live port counters for `/v2.0/cloudnet/port-stats` (none by default).
+    pub port_stats: Arc<dyn crate::ui::PortStatsSource>,
 }
 
 fn lock_err<T>(_: T) -> ApiError {
@@ -81,6 +83,7 @@ impl App {
             clock,
             ipam,
             auth,
+            port_stats: crate::ui::no_port_stats(),
         })
     }
 

@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod group;
 pub mod query;
 pub mod routes;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,6 +109,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/v2.0", axum::routing::any(v2))
         .route("/v2.0/", axum::routing::any(v2))
         .route("/v2.0/{*rest}", axum::routing::any(v2))
+        .merge(ui::routes())
         .with_state(app)
 }
 
