@@ -232,20 +232,25 @@
     const host = p['binding:host_id'] || '';
     const owner = (p.device_owner || '').replace(/^(network|compute):/, '');
     const sgs = (p.security_groups || []).map((id) => label(m.groups.get(id) || { id })).join(',');
-    const fips = (m.fipsOf.get(p.id) || []).map((f) => f.floating_ip_address).join(' ');
+    const portFips = m.fipsOf.get(p.id) || [];
+    const fips = portFips.map((f) => f.floating_ip_address).join(' ');
     const lines = [
       ['name', `${clip(label(p), 20)} ${p.status || ''}`],
       ['ips', clip(ips || 'no fixed IP', 31)],
       ['device', clip(`${owner || 'unbound'}${host ? ` @ ${host}` : ''}`, 31)],
       ['counters', 'rx – · tx –'],
       ['drops', 'drops –'],
-      ['fip', clip(`${fips ? `fip ${fips}` : ''}${sgs ? ` sg ${sgs}` : ''}`.trim(), 31)],
+      ['fip', ''],
     ];
     const nodes = {};
     lines.forEach(([cls, text], i) => {
       nodes[cls] = el('text', { class: cls, x: x + 6, y: y + 15 + i * LINE_H + (i ? 2 : 0) }, text);
       box.appendChild(nodes[cls]);
     });
+    for (const f of portFips) {
+      nodes.fip.appendChild(el('tspan', { 'data-id': f.id, 'data-kind': 'floatingip' }, `fip ${f.floating_ip_address} `));
+    }
+    if (sgs) nodes.fip.appendChild(el('tspan', {}, clip(`sg ${sgs}`, portFips.length ? 14 : 31)));
     tooltip(box, [`port ${p.name || ''}`, `id ${p.id}`, `status ${p.status}`, `mac ${p.mac_address || ''}`, ips && `fixed IPs ${ips}`,
       p.device_id && `device ${p.device_owner || ''} ${p.device_id}`, host && `host ${host}`, fips && `floating IPs ${fips}`, sgs && `security groups ${sgs}`]);
     counterNodes.set(p.id, { box, counters: nodes.counters, drops: nodes.drops });
