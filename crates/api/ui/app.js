@@ -376,9 +376,10 @@
       const t = await fetchTopology();
       render(t);
       login.hidden = true;
-      document.body.dataset.state = 'ready';
       setStatus(`${t.networks.length} networks · ${t.routers.length} routers · ${t.ports.length} ports · updated ${new Date().toLocaleTimeString()}`);
       await refreshStats();
+      // Drawn, counters tried: what the browser test waits for.
+      document.body.dataset.state = 'ready';
     } catch (e) {
       failed(e);
     }

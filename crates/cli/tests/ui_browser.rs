@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -24,26 +23,6 @@ const HOSTILE: &str = "<script>document.body.setAttribute('data-pwned','1')</scr
 /// Screenshot size.
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 900;
-
-/// How long one chromium run may take before it is killed.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The chromium binary on PATH, or `None` after saying why the test is
-/// skipped; under `CI=true` a missing browser is a failure.
-fn chromium(test: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: chromium is not installed: run scripts/deps.sh (it installs Debian's `chromium`)"
-        );
-        eprintln!("skipping {test}: chromium is not installed (run scripts/deps.sh)");
-    }
-    found
-}
 
 /// The Neutron API of the server under test, as a project in noauth mode.
 struct Api<'a> {
@@ -146,35 +125,6 @@ fn build_cloud(endpoint: &str) -> String {
         .to_string()
 }
 
-/// Run headless chromium on `url` with `extra` flags and its own profile
-/// dir; its standard output.
-fn browse(chromium: &Path, profile: &Path, url: &str, budget_ms: u64, extra: &[&str]) -> String {
-    let profile = format!("--user-data-dir={}", profile.display());
-    let budget = format!("--virtual-time-budget={budget_ms}");
-    let chromium = chromium.to_string_lossy();
-    let mut argv = vec![
-        chromium.as_ref(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        &profile,
-        &budget,
-    ];
-    argv.extend_from_slice(extra);
-    argv.push(url);
-    let out = lab::run(&argv, BROWSER_TIMEOUT).expect("run chromium");
-    assert!(
-        out.success(),
-        "chromium failed ({:?}):\n{}",
-        out.status,
-        out.stderr
-    );
-    out.stdout
-}
-
 /// `s` as the DOM serializer writes text.
 fn text_escaped(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -194,7 +144,7 @@ fn decode_png(path: &Path) -> (u32, u32, png::ColorType, Vec<u8>) {
 
 #[test]
 fn topology_page_in_headless_chromium() {
-    let Some(chromium) = chromium("topology_page_in_headless_chromium") else {
+    let Some(chromium) = common::chromium("topology_page_in_headless_chromium") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -207,21 +157,7 @@ fn topology_page_in_headless_chromium() {
     let url = format!("{endpoint}/ui");
     let profile = dir.path().join("profile");
 
-    // The script renders after its fetches; give it more virtual time
-    // until it has (bounded).
-    let mut dom = String::new();
-    let mut budget = 2_000;
-    for _ in 0..4 {
-        dom = browse(&chromium, &profile, &url, budget, &["--dump-dom"]);
-        if dom.contains("data-state=\"ready\"") {
-            break;
-        }
-        budget *= 2;
-    }
-    assert!(
-        dom.contains("data-state=\"ready\""),
-        "the page never finished drawing:\n{dom}"
-    );
+    let (dom, budget) = common::dump_dom_when_ready(&[], &chromium, &profile, &url);
 
     for (coll, key) in [
         ("networks", "networks"),
@@ -259,7 +195,7 @@ fn topology_page_in_headless_chromium() {
     let _ = std::fs::remove_file(&shot);
     let size = format!("--window-size={WIDTH},{HEIGHT}");
     let flag = format!("--screenshot={}", shot.display());
-    browse(&chromium, &profile, &url, budget, &[&size, &flag]);
+    common::browse(&[], &chromium, &profile, &url, budget, &[&size, &flag]);
     println!("topology screenshot: {}", shot.display());
     eprintln!("topology screenshot: {}", shot.display());
 
