@@ -365,6 +365,7 @@
   function failed(e) {
     if (e instanceof AuthNeeded) {
       login.hidden = false;
+      document.body.dataset.state = 'login';
       setStatus('this API needs a token (X-Auth-Token)', true);
     } else {
       setStatus(`error: ${e.message}`, true);

@@ -617,8 +617,13 @@ fn topology_counters_from_the_switch() {
     };
     let url = format!("{}/ui", s.endpoint);
     let prefix = ["ip", "netns", "exec", host.name()];
-    let (dom, _) =
-        common::dump_dom_when_ready(&prefix, &chromium, &tmp.path().join("profile"), &url);
+    let (dom, _) = common::dump_dom_when(
+        "ready",
+        &prefix,
+        &chromium,
+        &tmp.path().join("profile"),
+        &url,
+    );
     for p in [&p1, &p2] {
         let at = dom
             .find(&format!("data-id=\"{p}\" data-kind=\"port\""))

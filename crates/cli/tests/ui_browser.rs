@@ -157,7 +157,7 @@ fn topology_page_in_headless_chromium() {
     let url = format!("{endpoint}/ui");
     let profile = dir.path().join("profile");
 
-    let (dom, budget) = common::dump_dom_when_ready(&[], &chromium, &profile, &url);
+    let (dom, budget) = common::dump_dom_when("ready", &[], &chromium, &profile, &url);
 
     for (coll, key) in [
         ("networks", "networks"),
@@ -229,4 +229,33 @@ fn topology_page_in_headless_chromium() {
             shot.display()
         );
     }
+}
+
+/// With a token file the page gets 401 from the API, asks for a token and
+/// draws nothing.
+#[test]
+fn topology_page_asks_for_a_token() {
+    let Some(chromium) = common::chromium("topology_page_asks_for_a_token") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("tokens.json");
+    std::fs::write(
+        &tokens,
+        r#"{"tokens": {"t0k3n": {"project_id": "p", "roles": ["admin"]}}}"#,
+    )
+    .expect("write token file");
+    let tokens = tokens.to_string_lossy();
+    let (_server, endpoint) =
+        common::start_api_only_with(&dir.path().join("data"), &["--token-file", tokens.as_ref()]);
+    let url = format!("{endpoint}/ui");
+    let profile = dir.path().join("profile");
+    let (dom, _) = common::dump_dom_when("login", &[], &chromium, &profile, &url);
+    let form = dom.find("<form id=\"login\"").expect("login form");
+    let tag = &dom[form..form + dom[form..].find('>').expect("tag end")];
+    assert!(!tag.contains("hidden"), "login form still hidden: {tag}");
+    assert!(
+        !dom.contains("data-kind=\"network\""),
+        "drew without a token"
+    );
 }

@@ -22,9 +22,15 @@ impl Drop for Server {
 /// the server and its endpoint (`http://127.0.0.1:PORT`), read from the
 /// line serve prints once it listens.
 pub fn start_api_only(data: &Path) -> (Server, String) {
+    start_api_only_with(data, &[])
+}
+
+/// [`start_api_only`] with more `serve` arguments.
+pub fn start_api_only_with(data: &Path, extra: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
         .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -104,23 +110,26 @@ pub fn browse(
     out.stdout
 }
 
-/// The DOM of the topology page once its script has drawn the graph
-/// (`<body data-state="ready">`), giving it more virtual time until it has
-/// (bounded); the DOM and the budget that sufficed.
-pub fn dump_dom_when_ready(
+/// The DOM of the topology page once its script has reached `state`
+/// (`<body data-state="ready">` once the graph is drawn and counters
+/// fetched, `login` when the API wants a token), giving it more virtual
+/// time until it has (bounded); the DOM and the budget that sufficed.
+pub fn dump_dom_when(
+    state: &str,
     prefix: &[&str],
     chromium: &Path,
     profile: &Path,
     url: &str,
 ) -> (String, u64) {
+    let marker = format!("data-state=\"{state}\"");
     let mut budget = 2_000;
     let mut dom = String::new();
     for _ in 0..4 {
         dom = browse(prefix, chromium, profile, url, budget, &["--dump-dom"]);
-        if dom.contains("data-state=\"ready\"") {
+        if dom.contains(&marker) {
             return (dom, budget);
         }
         budget *= 2;
     }
-    panic!("the page at {url} never finished drawing:\n{dom}");
+    panic!("the page at {url} never reached {marker}:\n{dom}");
 }
