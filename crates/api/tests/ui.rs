@@ -163,4 +163,7 @@ async fn port_stats_without_a_switch_is_empty() {
     let t = T::new();
     let (st, v) = t.get("/v2.0/cloudnet/port-stats").await;
     assert_eq!((st, v), (200, json!({"port_stats": {}})));
+    let (_, doc) = t.get("/openapi.json").await;
+    let op = &doc["paths"]["/v2.0/cloudnet/port-stats"]["get"];
+    assert!(op["responses"]["200"].is_object(), "not in /openapi.json");
 }
