@@ -45,7 +45,7 @@ pub struct App {
     pub ipam: IpamConfig,
     pub auth: AuthMode,
     /// Live port counters for `/v2.0/cloudnet/port-stats` (none by default).
-    pub port_stats: Arc<dyn crate::ui::PortStatsSource>,
+    pub(crate) port_stats: Arc<dyn crate::ui::PortStatsSource>,
 }
 
 fn lock_err<T>(_: T) -> ApiError {

@@ -70,6 +70,14 @@ impl PortStatsSource for NoPortStats {
     }
 }
 
+impl App {
+    /// Read live port counters from `source` (a new app has none).
+    pub fn with_port_stats(mut self, source: Arc<dyn PortStatsSource>) -> App {
+        self.port_stats = source;
+        self
+    }
+}
+
 /// The default source of a new [`App`].
 pub(crate) fn no_port_stats() -> Arc<dyn PortStatsSource> {
     Arc::new(NoPortStats)

@@ -6,8 +6,19 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use api::ui::{PortCounters, PortStatsSource, StatsError};
+
+/// What `cloudnet serve` gives the API: the switch's counters, or none
+/// with `--api-only` (no switch).
+pub fn source(api_only: bool, run_dir: &Path) -> Arc<dyn PortStatsSource> {
+    if api_only {
+        Arc::new(api::ui::NoPortStats)
+    } else {
+        Arc::new(SwitchPortStats::new(run_dir))
+    }
+}
 
 /// Counters from the switch at a run dir.
 pub struct SwitchPortStats {

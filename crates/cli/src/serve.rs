@@ -144,19 +144,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let store: Arc<dyn store::Store> = Arc::new(store::RedbStore::open(
         config.data_dir.join("cloudnet.redb"),
     )?);
-    let mut app = api::App::new(
-        store.clone(),
-        config.ipam.clone(),
-        config.auth.clone(),
-        Arc::new(api::SystemClock),
-        None,
-    )
-    .map_err(api::ServeError::Load)?;
-    if !args.api_only {
-        // Live counters for the topology page (/ui) from the switch below.
-        app.port_stats = Arc::new(crate::port_stats::SwitchPortStats::new(&run_dir));
-    }
-    let app = Arc::new(app);
+    let app = Arc::new(
+        api::App::new(
+            store.clone(),
+            config.ipam.clone(),
+            config.auth.clone(),
+            Arc::new(api::SystemClock),
+            None,
+        )
+        .map_err(api::ServeError::Load)?
+        .with_port_stats(crate::port_stats::source(args.api_only, &run_dir)),
+    );
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<String>();
     if !args.api_only {
         crate::host::start_switch(run_dir.clone())?;

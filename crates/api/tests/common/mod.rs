@@ -57,15 +57,15 @@ impl T {
     pub fn with_port_stats(auth: AuthMode, stats: Arc<dyn api::ui::PortStatsSource>) -> T {
         let dir = tempfile::tempdir().unwrap();
         let store = store::RedbStore::open(dir.path().join("db")).unwrap();
-        let mut app = App::new(
+        let app = App::new(
             Arc::new(store),
             model::IpamConfig::default(),
             auth,
             Arc::new(api::SystemClock),
             Some(42),
         )
-        .unwrap();
-        app.port_stats = stats;
+        .unwrap()
+        .with_port_stats(stats);
         let app = Arc::new(app);
         T {
             router: api::router(app.clone()),
