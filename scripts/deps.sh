@@ -19,6 +19,7 @@ have etcdctl  || need_apt+=(etcd-client)
 have protoc   || need_apt+=(protobuf-compiler)
 # ... and protobuf's well-known types (descriptor.proto), which its protos import.
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(libprotobuf-dev)
+have chromium || need_apt+=(chromium)   # headless browser test of the /ui page
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}"

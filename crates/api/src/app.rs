@@ -52,6 +52,8 @@ pub struct App {
     pub auth: AuthMode,
     /// Answers `POST /v2.0/cloudnet/trace` ([`crate::trace`]).
     pub(crate) tracer: std::sync::OnceLock<Arc<dyn crate::Tracer>>,
+    /// Live port counters for `/v2.0/cloudnet/port-stats` (none by default).
+    pub(crate) port_stats: Arc<dyn crate::ui::PortStatsSource>,
 }
 
 /// Every resource of `store`, with the revision each was last changed at,
@@ -102,6 +104,7 @@ impl App {
             ipam,
             auth,
             tracer: std::sync::OnceLock::new(),
+            port_stats: crate::ui::no_port_stats(),
         })
     }
 

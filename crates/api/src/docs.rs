@@ -284,6 +284,24 @@ fn document() -> OpenApi {
                 .build(),
         );
     }
+    // cloudnet's extension for the topology page (`crate::ui`).
+    let counters = json!({"type": "object", "additionalProperties": {"type": "object",
+        "properties": {"rx_packets": {"type": "integer"}, "rx_bytes": {"type": "integer"},
+            "rx_dropped": {"type": "integer"}, "rx_errors": {"type": "integer"},
+            "tx_packets": {"type": "integer"}, "tx_bytes": {"type": "integer"},
+            "tx_dropped": {"type": "integer"}, "tx_errors": {"type": "integer"}}}});
+    let stats = op(
+        "Live counters of the ports the caller may see, by port ID".into(),
+        "200",
+        Some(json!({"type": "object", "required": ["port_stats"],
+            "properties": {"port_stats": counters}})),
+    );
+    paths = paths.path(
+        "/v2.0/cloudnet/port-stats",
+        PathItemBuilder::new()
+            .operation(HttpMethod::Get, stats)
+            .build(),
+    );
     let neutron_error = json!({"type": "object", "required": ["NeutronError"],
         "properties": {"NeutronError": {"type": "object",
             "required": ["type", "message", "detail"],

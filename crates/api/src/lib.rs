@@ -14,6 +14,7 @@ mod group;
 pub mod query;
 pub mod routes;
 pub mod trace;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +112,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/v2.0", axum::routing::any(v2))
         .route("/v2.0/", axum::routing::any(v2))
         .route("/v2.0/{*rest}", axum::routing::any(v2))
+        .merge(ui::routes())
         .with_state(app)
 }
 

@@ -130,6 +130,7 @@ pub fn handle(app: &App, req: Request) -> Result<Response, ApiError> {
                 ApiError::not_found(format!("Extension with alias {alias} does not exist"))
             }),
         ["cloudnet", "trace"] => crate::trace::handle(app, &ctx, &req),
+        ["cloudnet", "port-stats"] if m == Method::GET => crate::ui::port_stats(app, &ctx),
         ["qos", "rule-types"] if m == Method::GET => {
             let types: Vec<Value> = RULE_TYPES.iter().map(|t| json!({"type": t})).collect();
             Ok(ok(StatusCode::OK, json!({"rule_types": types})))

@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = store::open(&args.store).with_context(|| format!("--store {}", args.store))?;
-    let app = args.api.app(store.clone(), args.listen)?;
+    let app = std::sync::Arc::new(args.api.app(store.clone(), args.listen)?);
     api::follow::start(&app, store).context("starting the store follower")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,6 +11,7 @@ mod host;
 mod lab;
 mod ofctl;
 mod ofctl_ct;
+mod port_stats;
 mod resources;
 mod serve;
 mod tc;

@@ -66,14 +66,15 @@ impl ApiOpts {
         &self,
         store: Arc<dyn store::Store>,
         bind: SocketAddr,
-    ) -> anyhow::Result<Arc<api::App>> {
+    ) -> anyhow::Result<api::App> {
         let (auth, ipam) = self.config()?;
         if auth == api::AuthMode::NoAuth && !bind.ip().is_loopback() {
             anyhow::bail!(api::ServeError::NoAuthNotLoopback(bind));
         }
-        let app = api::App::new(store, ipam, auth, Arc::new(api::SystemClock), None)
-            .map_err(api::ServeError::Load)?;
-        Ok(Arc::new(app))
+        Ok(
+            api::App::new(store, ipam, auth, Arc::new(api::SystemClock), None)
+                .map_err(api::ServeError::Load)?,
+        )
     }
 }
 
@@ -169,7 +170,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(spec) => store::open(spec)?,
         None => store::Spec::Redb(args.data_dir.join(store::REDB_FILE)).open()?,
     };
-    let app = args.api.app(store.clone(), args.bind)?;
+    let app = Arc::new(
+        args.api
+            .app(store.clone(), args.bind)?
+            .with_port_stats(crate::port_stats::source(args.api_only, &run_dir)),
+    );
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<String>();
     if !args.api_only {
         crate::host::start_switch(run_dir.clone())?;

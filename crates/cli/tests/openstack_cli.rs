@@ -2,50 +2,17 @@
 //! venv by scripts/openstack-venv.sh) against `cloudnet serve`: create, list,
 //! show and delete every resource type.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Kills the server when the test ends, even on panic.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
+use std::time::Instant;
 
 fn openstack_bin() -> Option<PathBuf> {
     let venv = std::env::var("OPENSTACK_VENV")
         .unwrap_or_else(|_| "/var/cache/cloudnet/openstack-venv".into());
     let bin = PathBuf::from(venv).join("bin/openstack");
     bin.exists().then_some(bin)
-}
-
-fn start_server(data: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start cloudnet serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("cloudnet serve: listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not report its address");
-    (server, url)
 }
 
 struct Os {
@@ -98,7 +65,7 @@ fn openstack_cli_scenario() {
     };
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let (_server, endpoint) = start_server(dir.path());
+    let (_server, endpoint) = common::start_api_only(dir.path());
     let os = Os { bin, endpoint };
 
     // Networks and subnets.

@@ -1,42 +1,9 @@
 //! `cloudnet network|subnet|port|router|floating ip|security group|qos ...`
 //! against `cloudnet serve` on a free loopback port.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cloudnet serve");
-    let stderr = child.stderr.take().expect("piped");
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("cloudnet serve: listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    (
-        server,
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("server address"),
-    )
-}
+use std::process::Command;
 
 fn cn(endpoint: &str, args: &str) -> Result<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
@@ -54,7 +21,7 @@ fn cn(endpoint: &str, args: &str) -> Result<String, String> {
 #[test]
 fn resource_commands_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, ep) = start(dir.path());
+    let (_server, ep) = common::start_api_only(dir.path());
     let ok = |a: &str| cn(&ep, a).unwrap_or_else(|e| panic!("cloudnet {a}: {e}"));
     let id = ok("network create n1 --tag blue -f value -c id");
     assert_eq!(id.len(), 36);

@@ -492,3 +492,93 @@ fn qos_bandwidth_limit() {
     );
     eprintln!("qos_bandwidth_limit: goodput {:.2} Mbit/s", bps / 1e6);
 }
+
+/// `GET /v2.0/cloudnet/port-stats` from inside `host` (where serve listens
+/// on loopback): the `port_stats` object.
+fn port_stats(host: &Netns, endpoint: &str) -> serde_json::Value {
+    let addr: SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("endpoint address");
+    let mut c = host
+        .tcp_connect(addr, Duration::from_secs(5))
+        .expect("connect to the API");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        c,
+        "GET /v2.0/cloudnet/port-stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "port-stats: {resp}");
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    v["port_stats"].clone()
+}
+
+/// The topology page's live counters come from the switch `serve` runs:
+/// after pings between two VMs both ports count frames each way in
+/// `/v2.0/cloudnet/port-stats`, and the page (headless chromium in the
+/// host namespace) shows them on the ports' boxes.
+#[test]
+fn topology_counters_from_the_switch() {
+    let test = "topology_counters_from_the_switch";
+    let Some((lab, bb, tmp, host)) = bench(test) else {
+        return;
+    };
+    let s = Serve::start(&host, &tmp.path().join("data"));
+    s.create(&["network", "create", "n"]);
+    s.create(&[
+        "subnet",
+        "create",
+        "sub",
+        "--network",
+        "n",
+        "--subnet-range",
+        "10.4.0.0/24",
+    ]);
+    let p1 = s.create(&["port", "create", "c1", "--network", "n"]);
+    let p2 = s.create(&["port", "create", "c2", "--network", "n"]);
+    let (vm1, _) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
+    let (_vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    assert!(pings(&vm1, ip2), "same-network ping");
+
+    let stats = port_stats(&host, &s.endpoint);
+    for p in [&p1, &p2] {
+        let c = &stats[p.as_str()];
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
+        // DHCP, ARP and ICMP both ways: frames in and out of each port,
+        // each at least a minimum Ethernet frame without FCS.
+        assert!(n("rx_packets") >= 2 && n("tx_packets") >= 2, "{p}: {c}");
+        assert!(n("rx_bytes") >= 60 * n("rx_packets"), "{p}: {c}");
+    }
+
+    let Some(chromium) = common::chromium(test) else {
+        return;
+    };
+    let url = format!("{}/ui", s.endpoint);
+    let prefix = ["ip", "netns", "exec", host.name()];
+    let (dom, _) = common::dump_dom_when(
+        "ready",
+        &prefix,
+        &chromium,
+        &tmp.path().join("profile"),
+        &url,
+    );
+    for p in [&p1, &p2] {
+        let at = dom
+            .find(&format!("data-id=\"{p}\" data-kind=\"port\""))
+            .unwrap_or_else(|| panic!("no box for port {p}:\n{dom}"));
+        let tag = &dom[at..at + dom[at..].find('>').expect("tag end")];
+        let rx: u64 = tag
+            .split("data-rx-packets=\"")
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("port {p} shows no counters: {tag}"));
+        assert!(rx >= 2, "port {p}: page shows rx {rx}");
+        eprintln!("{test}: the page shows port {p} with {rx} frames received");
+    }
+}

@@ -50,18 +50,23 @@ impl T {
     }
 
     pub fn with_auth(auth: AuthMode) -> T {
+        Self::with_port_stats(auth, Arc::new(api::ui::NoPortStats))
+    }
+
+    /// An app whose `/v2.0/cloudnet/port-stats` reads `stats`.
+    pub fn with_port_stats(auth: AuthMode, stats: Arc<dyn api::ui::PortStatsSource>) -> T {
         let dir = tempfile::tempdir().unwrap();
         let store = store::RedbStore::open(dir.path().join("db")).unwrap();
-        let app = Arc::new(
-            App::new(
-                Arc::new(store),
-                model::IpamConfig::default(),
-                auth,
-                Arc::new(api::SystemClock),
-                Some(42),
-            )
-            .unwrap(),
-        );
+        let app = App::new(
+            Arc::new(store),
+            model::IpamConfig::default(),
+            auth,
+            Arc::new(api::SystemClock),
+            Some(42),
+        )
+        .unwrap()
+        .with_port_stats(stats);
+        let app = Arc::new(app);
         T {
             router: api::router(app.clone()),
             app,

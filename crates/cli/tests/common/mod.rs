@@ -1,4 +1,138 @@
-//! Helpers shared by the CLI's integration tests.
+//! Shared by the CLI's integration tests: `cloudnet serve` in a host
+//! namespace ([`serve`]), `cloudnet serve --api-only` on a free loopback
+//! port, and headless Chromium for the topology page.
+
 #![allow(dead_code)]
 
 pub mod serve;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running API server, killed when dropped (even on panic).
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `cloudnet serve --api-only` with its store in `data`; returns
+/// the server and its endpoint (`http://127.0.0.1:PORT`), read from the
+/// line serve prints once it listens.
+pub fn start_api_only(data: &Path) -> (Server, String) {
+    start_api_only_with(data, &[])
+}
+
+/// [`start_api_only`] with more `serve` arguments.
+pub fn start_api_only_with(data: &Path, extra: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
+        .args(["serve", "--api-only", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start cloudnet serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let server = Server(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("cloudnet serve: listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not report its address");
+    (server, url)
+}
+
+/// How long one chromium run may take before it is killed.
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The chromium binary on PATH, or `None` after saying why the test is
+/// skipped; under `CI=true` a missing browser is a failure.
+pub fn chromium(test: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: chromium is not installed: run scripts/deps.sh (it installs Debian's `chromium`)"
+        );
+        eprintln!("skipping {test}: chromium is not installed (run scripts/deps.sh)");
+    }
+    found
+}
+
+/// Run headless chromium on `url` with `extra` flags, its own profile
+/// dir and `budget_ms` of virtual time for the page's script (timers run
+/// on it, fetches pause it); its standard output. `prefix` runs it through
+/// another command (`ip netns exec NS`).
+pub fn browse(
+    prefix: &[&str],
+    chromium: &Path,
+    profile: &Path,
+    url: &str,
+    budget_ms: u64,
+    extra: &[&str],
+) -> String {
+    let profile = format!("--user-data-dir={}", profile.display());
+    let budget = format!("--virtual-time-budget={budget_ms}");
+    let chromium = chromium.to_string_lossy();
+    let mut argv = prefix.to_vec();
+    argv.extend([
+        chromium.as_ref(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        &profile,
+        &budget,
+    ]);
+    argv.extend_from_slice(extra);
+    argv.push(url);
+    let out = lab::run(&argv, BROWSER_TIMEOUT).expect("run chromium");
+    assert!(
+        out.success(),
+        "chromium failed ({:?}):\n{}",
+        out.status,
+        out.stderr
+    );
+    out.stdout
+}
+
+/// The DOM of the topology page once its script has reached `state`
+/// (`<body data-state="ready">` once the graph is drawn and counters
+/// fetched, `login` when the API wants a token), giving it more virtual
+/// time until it has (bounded); the DOM and the budget that sufficed.
+pub fn dump_dom_when(
+    state: &str,
+    prefix: &[&str],
+    chromium: &Path,
+    profile: &Path,
+    url: &str,
+) -> (String, u64) {
+    let marker = format!("data-state=\"{state}\"");
+    let mut budget = 2_000;
+    let mut dom = String::new();
+    for _ in 0..4 {
+        dom = browse(prefix, chromium, profile, url, budget, &["--dump-dom"]);
+        if dom.contains(&marker) {
+            return (dom, budget);
+        }
+        budget *= 2;
+    }
+    panic!("the page at {url} never reached {marker}:\n{dom}");
+}

@@ -16,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
 pub struct Serve {
     child: Child,
     host: String,
-    endpoint: String,
+    pub endpoint: String,
     run_dir: PathBuf,
 }
 
