@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod metrics;
 pub mod qos;
 pub mod reconcile;
 pub mod state;
@@ -33,13 +34,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use controller::{Bindings, Changed, Compiler, Delta};
 use model::State;
 use store::Store;
 
 pub use error::AgentError;
+pub use metrics::AgentMetrics;
 pub use switch::SwitchClient;
 
 /// The integration bridge's name (OVN's).
@@ -91,6 +93,7 @@ pub struct Agent {
     qos: BTreeMap<String, controller::qos::PortQos>,
     status: Option<Box<dyn StatusSink>>,
     saved_keys: controller::keys::Snapshot,
+    metrics: AgentMetrics,
 }
 
 impl Agent {
@@ -114,6 +117,7 @@ impl Agent {
             qos: BTreeMap::new(),
             status,
             saved_keys,
+            metrics: AgentMetrics::default(),
         })
     }
 
@@ -125,6 +129,12 @@ impl Agent {
         &self.compiler
     }
 
+    /// Compile and apply timings (see [`metrics`]); register them where
+    /// the process exposes metrics.
+    pub fn metrics(&self) -> &AgentMetrics {
+        &self.metrics
+    }
+
     /// Bridge, uplinks, full compile and reconciliation with the switch.
     pub fn start(&mut self) -> Result<(), AgentError> {
         self.sw.vsctl(&["--may-exist", "add-br", BRIDGE])?;
@@ -132,8 +142,12 @@ impl Agent {
             self.sw.vsctl(&["--may-exist", "add-port", BRIDGE, iface])?;
         }
         self.read_bindings()?;
+        let t = Instant::now();
         self.compiler.full(&self.st, &self.bindings);
+        self.metrics.observe_compile(true, t.elapsed());
+        let t = Instant::now();
         reconcile::reconcile(&self.sw, &self.compiler.flows())?;
+        self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
 
@@ -189,8 +203,12 @@ impl Agent {
             return Ok(());
         }
         let changes: Vec<Changed> = changes.into_iter().collect();
+        let t = Instant::now();
         let d = self.compiler.update(&self.st, &self.bindings, &changes);
+        self.metrics.observe_compile(false, t.elapsed());
+        let t = Instant::now();
         apply_delta(&self.sw, &d)?;
+        self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
 
