@@ -44,6 +44,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     pub ipam: IpamConfig,
     pub auth: AuthMode,
+    /// Request and commit metrics, and the registry `/metrics` serves.
+    pub metrics: crate::metrics::ApiMetrics,
 }
 
 fn lock_err<T>(_: T) -> ApiError {
@@ -81,6 +83,7 @@ impl App {
             clock,
             ipam,
             auth,
+            metrics: crate::metrics::ApiMetrics::default(),
         })
     }
 
@@ -180,9 +183,11 @@ impl App {
         let (compares, ops) = merge(&group);
         // A panicking back end must not leave `committing` set forever
         // (every writer would wait): it fails the group like an error.
+        let started = std::time::Instant::now();
         let commit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.store.commit(&compares, &ops)
         }));
+        self.metrics.observe_commit(started.elapsed());
         let res = match commit {
             Ok(r) => r.map_err(ApiError::from),
             Err(_) => Err(ApiError::internal("store commit panicked")),

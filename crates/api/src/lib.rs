@@ -10,6 +10,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
+pub mod metrics;
 pub mod query;
 pub mod routes;
 
@@ -108,6 +109,11 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/v2.0", axum::routing::any(v2))
         .route("/v2.0/", axum::routing::any(v2))
         .route("/v2.0/{*rest}", axum::routing::any(v2))
+        .route("/metrics", axum::routing::get(metrics::handler))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::track,
+        ))
         .with_state(app)
 }
 

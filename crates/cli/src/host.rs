@@ -85,7 +85,13 @@ pub fn start_agent(
     app: Arc<api::App>,
     failed: tokio::sync::oneshot::Sender<String>,
 ) -> anyhow::Result<()> {
-    let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app))))?;
+    let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app.clone()))))?;
+    // `/metrics` shows the agent's timings and the switch's counters too.
+    app.metrics.with_registry(|reg| {
+        a.metrics().register(reg);
+        let sw = agent::metrics::SwitchCollector::new(a.switch().clone());
+        reg.register_collector(Box::new(sw));
+    });
     a.start().context("agent start")?;
     std::thread::Builder::new()
         .name("agent".into())
