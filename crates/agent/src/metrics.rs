@@ -126,6 +126,16 @@ fn family<M: EncodeMetric>(
     Ok(())
 }
 
+/// One metric without labels.
+fn single<M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    m: M,
+) -> std::fmt::Result {
+    m.encode(enc.encode_descriptor(name, help, None, m.metric_type())?)
+}
+
 fn counter(v: u64) -> ConstCounter<u64> {
     ConstCounter::new(v)
 }
@@ -145,13 +155,33 @@ pub fn encode_report(r: &StatsReport, enc: &mut DescriptorEncoder) -> std::fmt::
     };
     type PortField = fn(&stats_report::PortReport) -> u64;
     let port_counters: [(&str, &str, PortField); 8] = [
-        ("cloudnet_port_rx_packets", "Frames received from the port", |p| p.rx_packets),
-        ("cloudnet_port_rx_bytes", "Bytes received from the port", |p| p.rx_bytes),
-        ("cloudnet_port_rx_dropped", "Received frames the datapath dropped", |p| p.rx_dropped),
+        (
+            "cloudnet_port_rx_packets",
+            "Frames received from the port",
+            |p| p.rx_packets,
+        ),
+        (
+            "cloudnet_port_rx_bytes",
+            "Bytes received from the port",
+            |p| p.rx_bytes,
+        ),
+        (
+            "cloudnet_port_rx_dropped",
+            "Received frames the datapath dropped",
+            |p| p.rx_dropped,
+        ),
         ("cloudnet_port_rx_errors", "Receive errors", |p| p.rx_errors),
-        ("cloudnet_port_tx_packets", "Frames sent to the port", |p| p.tx_packets),
-        ("cloudnet_port_tx_bytes", "Bytes sent to the port", |p| p.tx_bytes),
-        ("cloudnet_port_tx_dropped", "Frames not sent (queue full, port down)", |p| p.tx_dropped),
+        ("cloudnet_port_tx_packets", "Frames sent to the port", |p| {
+            p.tx_packets
+        }),
+        ("cloudnet_port_tx_bytes", "Bytes sent to the port", |p| {
+            p.tx_bytes
+        }),
+        (
+            "cloudnet_port_tx_dropped",
+            "Frames not sent (queue full, port down)",
+            |p| p.tx_dropped,
+        ),
         ("cloudnet_port_tx_errors", "Send errors", |p| p.tx_errors),
     ];
     for (name, help, get) in port_counters {
@@ -207,17 +237,23 @@ pub fn encode_report(r: &StatsReport, enc: &mut DescriptorEncoder) -> std::fmt::
         "Megaflows cached",
         r.bridges.iter().map(|b| (br(b), gauge(b.megaflows as u64))),
     )?;
-    family(
+    single(
+        enc,
+        "cloudnet_captures_active",
+        "Capture taps active on the switch (cloudnet capture clients)",
+        gauge(r.captures as u64),
+    )?;
+    single(
         enc,
         "cloudnet_conntrack_connections",
         "Tracked connections (all zones)",
-        [(Labels::new(), gauge(u64::from(r.ct.total)))],
+        gauge(u64::from(r.ct.total)),
     )?;
-    family(
+    single(
         enc,
         "cloudnet_conntrack_max_connections",
         "Tracker-wide connection limit",
-        [(Labels::new(), gauge(u64::from(r.ct.max_conns)))],
+        gauge(u64::from(r.ct.max_conns)),
     )?;
     let zone = |z: u16| vec![("zone", z.to_string())];
     family(
@@ -249,11 +285,11 @@ pub fn encode_report(r: &StatsReport, enc: &mut DescriptorEncoder) -> std::fmt::
 impl Collector for SwitchCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let report = self.fetch();
-        family(
+        single(
             &mut enc,
             "cloudnet_switch_up",
             "1 when the local switch answered the stats request of this scrape",
-            [(Labels::new(), gauge(u64::from(report.is_some())))],
+            gauge(u64::from(report.is_some())),
         )?;
         match report {
             Some(r) => encode_report(&r, &mut enc),

@@ -167,7 +167,9 @@ pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = route_template(
-        req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
         req.uri().path(),
     );
     let resp = next.run(req).await;
@@ -198,7 +200,10 @@ mod tests {
             t("/v2.0/ports/4f1c0e6a-1111-2222-3333-444455556666"),
             "/v2.0/ports/{id}"
         );
-        assert_eq!(t("/v2.0/networks/n1/tags/blue"), "/v2.0/networks/{id}/tags/{id}");
+        assert_eq!(
+            t("/v2.0/networks/n1/tags/blue"),
+            "/v2.0/networks/{id}/tags/{id}"
+        );
         assert_eq!(
             t("/v2.0/qos/policies/p/bandwidth_limit_rules/r"),
             "/v2.0/qos/policies/{id}/bandwidth_limit_rules/{id}"
@@ -207,7 +212,10 @@ mod tests {
             t("/v2.0/routers/r/add_router_interface"),
             "/v2.0/routers/{id}/add_router_interface"
         );
-        assert_eq!(t("/v2.0/a/b/c/d/e/f/g/h"), "/v2.0/{id}/{id}/{id}/{id}/{id}/{id}/…");
+        assert_eq!(
+            t("/v2.0/a/b/c/d/e/f/g/h"),
+            "/v2.0/{id}/{id}/{id}/{id}/{id}/{id}/…"
+        );
         assert_eq!(route_template(Some("/metrics"), "/metrics"), "/metrics");
         assert_eq!(route_template(None, "/nope/123"), "unmatched");
         assert_eq!(route_template(None, "/v2.0x"), "unmatched");
@@ -226,6 +234,9 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("cloudnet_api_store_commit_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("cloudnet_api_store_commit_seconds_count 1"),
+            "{text}"
+        );
     }
 }

@@ -85,6 +85,9 @@ pub struct StatsReport {
     pub ports: Vec<PortReport>,
     pub bridges: Vec<BridgeReport>,
     pub ct: CtReport,
+    /// Capture taps active now (`cloudnet capture` clients).
+    #[serde(default)]
+    pub captures: usize,
 }
 
 fn port_report(name: &str, bridge: &str, ofport: u16, s: &PortStats) -> PortReport {
@@ -166,7 +169,12 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
             })
             .collect(),
     };
-    StatsReport { ports, bridges, ct }
+    StatsReport {
+        ports,
+        bridges,
+        ct,
+        captures: dp.captures.len(),
+    }
 }
 
 /// The report as the reply's output text (one line of JSON).

@@ -184,9 +184,7 @@ impl Switch {
         filter: Option<&str>,
         queue: Option<usize>,
     ) -> Result<crate::dp::capture::Handle, String> {
-        let m = filter
-            .map(crate::dp::capture::parse_filter)
-            .transpose()?;
+        let m = filter.map(crate::dp::capture::parse_filter).transpose()?;
         let queue = queue
             .unwrap_or(crate::capture::DEFAULT_QUEUE)
             .clamp(1, crate::capture::MAX_QUEUE);
