@@ -400,6 +400,7 @@ mod tests {
                     refused: 0,
                 }],
             },
+            captures: 1,
         };
         #[derive(Debug)]
         struct Fixed(StatsReport);
@@ -420,6 +421,7 @@ mod tests {
             r#"cloudnet_flows{bridge="br-int",table="0"} 5"#,
             r#"cloudnet_conntrack_zone_limit{zone="5"} 10"#,
             r#"cloudnet_agent_compile_seconds_count{kind="full"} 1"#,
+            "cloudnet_captures_active 1",
         ] {
             assert!(text.contains(want), "{want} missing in\n{text}");
         }
