@@ -2,6 +2,8 @@
 //! streamed from the switch over its control socket (the `capture` method,
 //! crates/vswitch/PROTOCOL.md 1.3) and written as pcap (libpcap format,
 //! Ethernet link type, nanosecond timestamps) or printed one line a frame.
+//! TSO/GSO super-frames (up to 64 KiB) are written as the port saw them,
+//! not segmented.
 
 use std::fs::File;
 use std::io::Write;
@@ -31,7 +33,7 @@ pub struct Args {
     /// switch, so only matching frames leave it.
     filter: Option<String>,
     /// Write frames to this pcap file (tcpdump -r, Wireshark) instead of
-    /// printing a line per frame.
+    /// printing a line per frame. TSO/GSO super-frames are kept whole.
     #[arg(short = 'w', long = "write")]
     write: Option<PathBuf>,
     /// Stop after this many frames.

@@ -1,6 +1,7 @@
 //! The `capture` method (PROTOCOL.md 1.3): after its `ok` reply the
-//! connection streams one [`Event`] line per captured frame, plus a
-//! [`Event::Status`] line every [`HEARTBEAT`] while the port is quiet, until
+//! connection streams one [`Event`] line per captured frame, and a
+//! [`Event::Status`] line after each burst of frames and every
+//! [`HEARTBEAT`] while the port is quiet, until
 //! the client closes the connection. The heartbeat is how the daemon learns
 //! that a client went away (its write fails) and removes the tap, so a
 //! detached client stops the capture within two heartbeats.
@@ -27,6 +28,9 @@ pub const DEFAULT_QUEUE: usize = 4096;
 
 /// Largest queue a client may ask for.
 pub const MAX_QUEUE: usize = 65_536;
+
+/// Most frames sent between two status lines.
+const BURST: usize = 256;
 
 /// Status line interval while no frame flows.
 pub const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -98,18 +102,25 @@ fn pump(w: &mut UnixStream, h: &Handle, port: &str) -> std::io::Result<()> {
     writeln!(w, "{}", encode_reply(&ok))?;
     let mut frames = 0u64;
     loop {
-        let ev = match h.frames.recv_timeout(HEARTBEAT) {
+        match h.frames.recv_timeout(HEARTBEAT) {
             Ok(f) => {
                 frames += 1;
-                Event::Frame(wire(&f))
+                writeln!(w, "{}", line(&Event::Frame(wire(&f))))?;
+                // The rest of the burst, then a status line, so a client
+                // that stops after a count has a fresh drop count.
+                for f in h.frames.try_iter().take(BURST) {
+                    frames += 1;
+                    writeln!(w, "{}", line(&Event::Frame(wire(&f))))?;
+                }
             }
-            Err(RecvTimeoutError::Timeout) => Event::Status {
-                frames,
-                dropped: h.dropped.load(Ordering::Relaxed),
-            },
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        let status = Event::Status {
+            frames,
+            dropped: h.dropped.load(Ordering::Relaxed),
         };
-        writeln!(w, "{}", line(&ev))?;
+        writeln!(w, "{}", line(&status))?;
     }
 }
 
@@ -190,5 +201,53 @@ impl Stream {
             Event::Status { dropped, .. } => self.dropped = *dropped,
         }
         Ok(env.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::decode_request;
+
+    #[test]
+    fn wire_format() {
+        let r = decode_request(
+            r#"{"version":1,"method":"capture","params":{"port":"tap1","filter":"icmp"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::Capture {
+                port: "tap1".into(),
+                filter: Some("icmp".into()),
+                queue: None
+            }
+        );
+        assert_eq!(
+            decode_request(r#"{"version":1,"method":"stats"}"#).unwrap(),
+            Request::Stats
+        );
+        let f = Frame {
+            time: UNIX_EPOCH + Duration::from_nanos(1_500),
+            dir: Dir::Tx,
+            data: vec![1, 2, 3],
+        };
+        let l = line(&Event::Frame(wire(&f)));
+        assert_eq!(
+            l,
+            r#"{"version":1,"frame":{"time_ns":1500,"dir":"tx","data":"AQID"}}"#
+        );
+        let back: Envelope<Event> = serde_json::from_str(&l).unwrap();
+        match back.body {
+            Event::Frame(w) => assert_eq!(w.bytes().unwrap(), vec![1, 2, 3]),
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(
+            line(&Event::Status {
+                frames: 2,
+                dropped: 1
+            }),
+            r#"{"version":1,"status":{"frames":2,"dropped":1}}"#
+        );
     }
 }
