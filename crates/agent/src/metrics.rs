@@ -158,31 +158,35 @@ pub fn encode_report(r: &StatsReport, enc: &mut DescriptorEncoder) -> std::fmt::
         (
             "cloudnet_port_rx_packets",
             "Frames received from the port",
-            |p| p.rx_packets,
+            |p| p.stats.rx_packets,
         ),
         (
             "cloudnet_port_rx_bytes",
             "Bytes received from the port",
-            |p| p.rx_bytes,
+            |p| p.stats.rx_bytes,
         ),
         (
             "cloudnet_port_rx_dropped",
             "Received frames the datapath dropped",
-            |p| p.rx_dropped,
+            |p| p.stats.rx_dropped,
         ),
-        ("cloudnet_port_rx_errors", "Receive errors", |p| p.rx_errors),
+        ("cloudnet_port_rx_errors", "Receive errors", |p| {
+            p.stats.rx_errors
+        }),
         ("cloudnet_port_tx_packets", "Frames sent to the port", |p| {
-            p.tx_packets
+            p.stats.tx_packets
         }),
         ("cloudnet_port_tx_bytes", "Bytes sent to the port", |p| {
-            p.tx_bytes
+            p.stats.tx_bytes
         }),
         (
             "cloudnet_port_tx_dropped",
             "Frames not sent (queue full, port down)",
-            |p| p.tx_dropped,
+            |p| p.stats.tx_dropped,
         ),
-        ("cloudnet_port_tx_errors", "Send errors", |p| p.tx_errors),
+        ("cloudnet_port_tx_errors", "Send errors", |p| {
+            p.stats.tx_errors
+        }),
     ];
     for (name, help, get) in port_counters {
         let rows = r.ports.iter().map(|p| (port_labels(p), counter(get(p))));
@@ -381,8 +385,10 @@ mod tests {
                 bridge: "br-int".into(),
                 ofport: 1,
                 iface_id: Some("p-1".into()),
-                rx_packets: 7,
-                ..Default::default()
+                stats: vswitch::dp::stats::PortStats {
+                    rx_packets: 7,
+                    ..Default::default()
+                },
             }],
             bridges: vec![stats_report::BridgeReport {
                 name: "br-int".into(),

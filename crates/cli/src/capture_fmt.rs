@@ -91,32 +91,28 @@ pub fn line(time_ns: u64, dir: &str, frame: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// Bytes of a hex string (spaces ignored).
+    fn hex(s: &str) -> Vec<u8> {
+        let h: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        h.chunks(2)
+            .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+            .collect()
+    }
+
     #[test]
     fn icmp_and_arp_lines() {
-        let mut f = vec![0u8; 14 + 20 + 8];
-        f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&28u16.to_be_bytes());
-        f[22] = 64;
-        f[23] = 1;
-        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-        f[34] = 8;
+        // Ethernet, IPv4 10.0.0.1 -> 10.0.0.2, ICMP echo request.
+        let f = hex("020000000002 020000000001 0800 \
+             4500 001c 0000 0000 4001 0000 0a000001 0a000002 \
+             0800 0000 0000 0000");
         let l = line(3_723_000_001_000, "rx", &f);
         assert_eq!(
             l,
             "01:02:03.000001 rx 02:00:00:00:00:01 > 02:00:00:00:00:02, 10.0.0.1 > 10.0.0.2: ICMP echo request, length 42"
         );
-        let mut a = vec![0u8; 42];
-        a[0..6].copy_from_slice(&[0xff; 6]);
-        a[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        a[12..14].copy_from_slice(&[0x08, 0x06]);
-        a[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-        a[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        a[28..32].copy_from_slice(&[10, 0, 0, 1]);
-        a[38..42].copy_from_slice(&[10, 0, 0, 2]);
+        // ARP request: who has 10.0.0.2, tell 10.0.0.1.
+        let a = hex("ffffffffffff 020000000001 0806 \
+             0001 0800 06 04 0001 020000000001 0a000001 000000000000 0a000002");
         let l = line(0, "tx", &a);
         assert!(l.contains("ARP who-has 10.0.0.2 tell 10.0.0.1"), "{l}");
         assert!(line(0, "rx", &[1, 2, 3]).contains("truncated"));

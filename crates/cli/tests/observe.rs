@@ -5,91 +5,24 @@
 //! that keeps TCP out while TCP flows, a one-line-per-frame print, and a
 //! detached client ending its capture in the switch).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use lab::{Lab, Netns};
+use common::{bench, tcp, vm, Serve};
+use lab::Netns;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
-
-/// `cloudnet serve` in a host namespace, killed when dropped.
-struct Serve {
-    child: Child,
-    host: String,
-    endpoint: String,
-    run_dir: PathBuf,
+/// What this test asks of a running `cloudnet serve` beyond the CLI.
+trait Observe {
+    fn stats(&self) -> vswitch::stats_report::StatsReport;
+    fn scrape(&self, host: &Netns) -> String;
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(host: &Netns, data: &Path) -> Serve {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", host.name(), BIN, "serve"])
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cloudnet serve");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match line.strip_prefix("cloudnet serve: listening on ") {
-                    Some(u) => drop(tx.send(u.to_string())),
-                    None => eprintln!("serve: {line}"),
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cloudnet serve did not start");
-        Serve {
-            child,
-            host: host.name().to_string(),
-            endpoint,
-            run_dir: data.join("run"),
-        }
-    }
-
-    /// A `cloudnet` command in the host namespace, not yet started.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.host, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .env("CLOUDNET_RUN_DIR", &self.run_dir);
-        c
-    }
-
-    /// Run a `cloudnet` command; its stdout.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run cloudnet");
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn create(&self, args: &[&str]) -> String {
-        let mut a = args.to_vec();
-        a.extend(["-f", "value", "-c", "id"]);
-        self.cli(&a)
-    }
-
+impl Observe for Serve {
     /// The switch's `stats` report.
     fn stats(&self) -> vswitch::stats_report::StatsReport {
         let out = vswitch::call(
@@ -176,34 +109,6 @@ fn sample(m: &BTreeMap<String, f64>, name: &str, label: &str) -> f64 {
     hits[0]
 }
 
-fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
-    let ns = lab.netns(short).expect("netns");
-    let tap = s.cli(&["port", "plug", port, "--netns", ns.name()]);
-    assert!(tap.starts_with("tap"), "plug printed {tap:?}");
-    let d = dir.join(short);
-    std::fs::create_dir_all(&d).expect("dir");
-    let lease =
-        lab::dhcp::udhcpc(&ns, bb, "eth0", &[], &d, Duration::from_secs(15)).expect("DHCP lease");
-    (ns, lease.get("ip").expect("ip").parse().expect("ip"))
-}
-
-/// One TCP connection carrying a few bytes from `from` to `to:port`.
-fn tcp_once(from: &Netns, server: &Netns, to: IpAddr, port: u16) {
-    let l = server
-        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
-        .expect("listen");
-    let mut c = from
-        .tcp_connect(SocketAddr::new(to, port), Duration::from_secs(2))
-        .expect("connect");
-    let t = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().ok()?;
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).ok().map(|_| b)
-    });
-    c.write_all(b"hello").expect("write");
-    assert_eq!(t.join().ok().flatten(), Some(*b"hello"), "TCP carried");
-}
-
 /// A running `cloudnet capture`, killed when dropped; ready once it said
 /// so on stderr.
 struct Capture(Child);
@@ -258,14 +163,9 @@ impl Drop for Capture {
 
 #[test]
 fn metrics_and_capture() {
-    let Some(lab) = Lab::new_or_skip("metrics_and_capture") else {
+    let Some((lab, bb, tmp, host)) = bench("metrics_and_capture") else {
         return;
     };
-    let Some(bb) = lab::dhcp::busybox("metrics_and_capture") else {
-        return;
-    };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let host = lab.netns("host").expect("host");
     let s = Serve::start(&host, &tmp.path().join("data"));
     s.create(&["network", "create", "net"]);
     s.create(&[
@@ -350,7 +250,7 @@ fn metrics_and_capture() {
     let pcap = tmp.path().join("icmp.pcap");
     let pcap_s = pcap.to_str().expect("utf-8 path");
     let cap = Capture::start(&s, &["p1", "icmp", "-w", pcap_s, "-c", "4"]);
-    tcp_once(&vm1, &vm2, ip2, 8080);
+    assert!(tcp(&vm1, &vm2, ip2, 8080), "TCP flows while capturing");
     let st = lab::ping(&vm1, ip2, 2).expect("ping");
     assert!(st.all_received(), "pings while capturing");
     let (_, err) = cap.finish();

@@ -26,14 +26,9 @@ pub struct PortReport {
     /// cloudnet agent bound it), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iface_id: Option<String>,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub rx_dropped: u64,
-    pub rx_errors: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub tx_dropped: u64,
-    pub tx_errors: u64,
+    /// Its counters (rx/tx packets, bytes, dropped, errors).
+    #[serde(flatten)]
+    pub stats: PortStats,
 }
 
 /// Counters of one bridge.
@@ -90,23 +85,6 @@ pub struct StatsReport {
     pub captures: usize,
 }
 
-fn port_report(name: &str, bridge: &str, ofport: u16, s: &PortStats) -> PortReport {
-    PortReport {
-        name: name.to_owned(),
-        bridge: bridge.to_owned(),
-        ofport,
-        iface_id: None,
-        rx_packets: s.rx_packets,
-        rx_bytes: s.rx_bytes,
-        rx_dropped: s.rx_dropped,
-        rx_errors: s.rx_errors,
-        tx_packets: s.tx_packets,
-        tx_bytes: s.tx_bytes,
-        tx_dropped: s.tx_dropped,
-        tx_errors: s.tx_errors,
-    }
-}
-
 /// Collect the report (under the datapath lock the caller holds).
 pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
     let bridge_name = |i: usize| {
@@ -120,13 +98,18 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
         .iter()
         .flatten()
         .map(|p| {
-            let mut r = port_report(&p.name, bridge_name(p.bridge), p.ofport, &p.stats);
-            r.iface_id = cfg
+            let iface_id = cfg
                 .interfaces
                 .get(&p.name)
                 .and_then(|i| i.external_ids.get("iface-id"))
                 .cloned();
-            r
+            PortReport {
+                name: p.name.clone(),
+                bridge: bridge_name(p.bridge).to_owned(),
+                ofport: p.ofport,
+                iface_id,
+                stats: p.stats,
+            }
         })
         .collect();
     let bridges = dp
