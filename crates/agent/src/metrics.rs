@@ -432,4 +432,36 @@ mod tests {
             assert!(text.contains(want), "{want} missing in\n{text}");
         }
     }
+
+    #[test]
+    fn serve_metrics_answers_with_switch_down() {
+        use std::io::{Read, Write};
+        let dir = std::env::temp_dir().join(format!("cloudnet-metrics-{}", std::process::id()));
+        let sw = SwitchClient::new(&dir, "br-int");
+        let m = AgentMetrics::default();
+        m.observe_apply(Duration::from_millis(1));
+        let reg = Arc::new(registry(&m, &sw));
+        let addr = serve_metrics("127.0.0.1:0".parse().unwrap(), reg).unwrap();
+        let get = |path: &str| {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(c, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+            let mut s = String::new();
+            c.read_to_string(&mut s).unwrap();
+            s
+        };
+        let resp = get("/metrics");
+        assert!(
+            resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
+            "{resp}"
+        );
+        assert!(resp.contains("openmetrics-text"), "{resp}");
+        // No switch listens in that run dir: the scrape still answers.
+        assert!(resp.contains("cloudnet_switch_up 0"), "{resp}");
+        assert!(
+            resp.contains("cloudnet_agent_flow_apply_seconds_count 1"),
+            "{resp}"
+        );
+        assert!(get("/other").contains(" 404 "));
+    }
 }
