@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -145,8 +147,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         })
         .transpose()?;
+    // Ctrl-C ends the capture with its summary (events arrive at least
+    // every 250 ms, so the flag is seen quickly).
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
     let mut n = 0u64;
-    while a.count.is_none_or(|c| n < c) && deadline.is_none_or(|d| Instant::now() < d) {
+    while a.count.is_none_or(|c| n < c)
+        && deadline.is_none_or(|d| Instant::now() < d)
+        && !interrupted.load(Ordering::Relaxed)
+    {
         match s.next_event()? {
             Event::Frame(f) => {
                 let data = f.bytes()?;

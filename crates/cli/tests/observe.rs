@@ -309,4 +309,22 @@ fn metrics_and_capture() {
         s.stats().captures == 0
     })
     .expect("the switch removes a detached client's capture");
+
+    // Ctrl-C ends a capture cleanly, with its summary.
+    let pcap = tmp.path().join("int.pcap");
+    let cap = Capture::start(&s, &["p1", "icmp", "-w", pcap.to_str().expect("utf-8")]);
+    lab::ping(&vm1, ip2, 1).expect("ping");
+    // pcap header (24 bytes), then 16 + 98 bytes per echo frame.
+    lab::wait_until("two frames written", Duration::from_secs(5), || {
+        std::fs::metadata(&pcap).is_ok_and(|m| m.len() >= 24 + 2 * (16 + 98))
+    })
+    .expect("echo request and reply written");
+    let pid = cap.0.id().to_string();
+    let st = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let (_, err) = cap.finish();
+    assert!(err.contains("2 frames captured"), "{err}");
 }

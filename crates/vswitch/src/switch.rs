@@ -146,7 +146,8 @@ impl Switch {
             Request::Tc { args } => self.tc(args),
             Request::Exit => Ok(String::new()),
             Request::Stats => {
-                let cfg = lock(&self.cfg).clone();
+                // Same lock order as vsctl: configuration, then datapath.
+                let cfg = lock(&self.cfg);
                 let dp = lock(&self.dp);
                 Ok(crate::stats_report::to_output(
                     &crate::stats_report::collect(&cfg, &dp),
