@@ -12,7 +12,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -178,9 +179,36 @@ pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     resp
 }
 
+/// With token auth, metrics name every project's ports: only an admin
+/// token may read them, as `X-Auth-Token` or `Authorization: Bearer` (what a
+/// Prometheus scrape config's `authorization` sends).
+fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut h = headers.clone();
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| HeaderValue::from_str(t.trim()).ok());
+    if let (Some(t), false) = (bearer, h.contains_key("x-auth-token")) {
+        h.insert("x-auth-token", t);
+    }
+    if app.auth.context(&h)?.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            403,
+            "HTTPForbidden",
+            "metrics need an admin token",
+        ))
+    }
+}
+
 /// `GET /metrics`. Collectors may ask the local switch for its counters,
 /// so encoding runs off the reactor.
-pub async fn handler(State(app): State<Arc<App>>) -> Response {
+pub async fn handler(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(e) = check_admin(&app, &headers) {
+        return e.into_response();
+    }
     match tokio::task::spawn_blocking(move || app.metrics.encode()).await {
         Ok(Ok(body)) => ([(CONTENT_TYPE, OPENMETRICS)], body).into_response(),
         Ok(Err(_)) => ApiError::internal("encoding metrics").into_response(),

@@ -6,18 +6,25 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::T;
+use common::{tokens, T};
 use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-async fn scrape(t: &T) -> String {
-    let resp = t
-        .router
+async fn get_metrics(t: &T, headers: &[(&str, &str)]) -> axum::response::Response {
+    let mut req = Request::get("/metrics");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    t.router
         .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .oneshot(req.body(Body::empty()).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn scrape(t: &T) -> String {
+    let resp = get_metrics(t, &[]).await;
     assert_eq!(resp.status(), 200);
     let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
@@ -62,4 +69,16 @@ async fn requests_by_route_template_and_commit_latency() {
         .unwrap();
     assert!(commits >= 1, "{commits}");
     assert!(text.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn token_mode_needs_an_admin_token() {
+    let t = T::with_auth(tokens());
+    assert_eq!(get_metrics(&t, &[]).await.status(), 401);
+    let member = get_metrics(&t, &[("x-auth-token", "alice-token")]).await;
+    assert_eq!(member.status(), 403);
+    let admin = get_metrics(&t, &[("x-auth-token", "admin-token")]).await;
+    assert_eq!(admin.status(), 200);
+    let bearer = get_metrics(&t, &[("authorization", "Bearer admin-token")]).await;
+    assert_eq!(bearer.status(), 200);
 }
