@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod metrics;
 pub mod qos;
 pub mod reconcile;
 pub mod state;
@@ -34,13 +35,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use controller::{Bindings, Changed, Compiler, Delta};
 use model::State;
 use store::Store;
 
 pub use error::AgentError;
+pub use metrics::AgentMetrics;
 pub use switch::SwitchClient;
 pub use trace::TraceHandle;
 
@@ -95,6 +97,7 @@ pub struct Agent {
     saved_keys: controller::keys::Snapshot,
     /// Trace requests from other threads ([`trace::TraceHandle`]).
     traces: Option<std::sync::mpsc::Receiver<trace::TraceJob>>,
+    metrics: AgentMetrics,
 }
 
 impl Agent {
@@ -119,6 +122,7 @@ impl Agent {
             status,
             saved_keys,
             traces: None,
+            metrics: AgentMetrics::default(),
         })
     }
 
@@ -130,6 +134,12 @@ impl Agent {
         &self.compiler
     }
 
+    /// Compile and apply timings (see [`metrics`]); register them where
+    /// the process exposes metrics.
+    pub fn metrics(&self) -> &AgentMetrics {
+        &self.metrics
+    }
+
     /// Bridge, uplinks, full compile and reconciliation with the switch.
     pub fn start(&mut self) -> Result<(), AgentError> {
         self.sw.vsctl(&["--may-exist", "add-br", BRIDGE])?;
@@ -137,8 +147,12 @@ impl Agent {
             self.sw.vsctl(&["--may-exist", "add-port", BRIDGE, iface])?;
         }
         self.read_bindings()?;
+        let t = Instant::now();
         self.compiler.full(&self.st, &self.bindings);
+        self.metrics.observe_compile(true, t.elapsed());
+        let t = Instant::now();
         reconcile::reconcile(&self.sw, &self.compiler.flows())?;
+        self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
 
@@ -225,8 +239,12 @@ impl Agent {
             return Ok(());
         }
         let changes: Vec<Changed> = changes.into_iter().collect();
+        let t = Instant::now();
         let d = self.compiler.update(&self.st, &self.bindings, &changes);
+        self.metrics.observe_compile(false, t.elapsed());
+        let t = Instant::now();
         apply_delta(&self.sw, &d)?;
+        self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
 

@@ -54,6 +54,8 @@ pub struct App {
     pub(crate) tracer: std::sync::OnceLock<Arc<dyn crate::Tracer>>,
     /// Live port counters for `/v2.0/cloudnet/port-stats` (none by default).
     pub(crate) port_stats: Arc<dyn crate::ui::PortStatsSource>,
+    /// Request and commit metrics, and the registry `/metrics` serves.
+    pub metrics: crate::metrics::ApiMetrics,
 }
 
 /// Every resource of `store`, with the revision each was last changed at,
@@ -105,6 +107,7 @@ impl App {
             auth,
             tracer: std::sync::OnceLock::new(),
             port_stats: crate::ui::no_port_stats(),
+            metrics: crate::metrics::ApiMetrics::default(),
         })
     }
 
@@ -251,9 +254,11 @@ impl App {
         let (compares, ops) = merge(&group);
         // A panicking back end must not leave `committing` set forever
         // (every writer would wait): it fails the group like an error.
+        let started = std::time::Instant::now();
         let commit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.store.commit(&compares, &ops)
         }));
+        self.metrics.observe_commit(started.elapsed());
         let res = match commit {
             Ok(r) => r.map_err(ApiError::from),
             Err(_) => Err(ApiError::internal("store commit panicked")),

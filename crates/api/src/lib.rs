@@ -11,6 +11,7 @@ pub mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
+pub mod metrics;
 pub mod query;
 pub mod routes;
 pub mod trace;
@@ -113,6 +114,11 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/v2.0/", axum::routing::any(v2))
         .route("/v2.0/{*rest}", axum::routing::any(v2))
         .merge(ui::routes())
+        .route("/metrics", axum::routing::get(metrics::handler))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::track,
+        ))
         .with_state(app)
 }
 

@@ -101,6 +101,12 @@ pub fn start_agent(
     failed: tokio::sync::oneshot::Sender<String>,
 ) -> anyhow::Result<()> {
     let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app.clone()))))?;
+    // `/metrics` shows the agent's timings and the switch's counters too.
+    app.metrics.with_registry(|reg| {
+        a.metrics().register(reg);
+        let sw = agent::metrics::SwitchCollector::new(a.switch().clone());
+        reg.register_collector(Box::new(sw));
+    });
     a.start().context("agent start")?;
     app.set_tracer(Arc::new(AgentTracer(a.trace_handle(TRACE_TIMEOUT))))?;
     std::thread::Builder::new()

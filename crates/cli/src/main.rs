@@ -6,6 +6,8 @@
 use clap::{Parser, Subcommand};
 
 mod api_cmd;
+mod capture;
+mod capture_fmt;
 mod demo;
 mod host;
 mod lab;
@@ -30,6 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Frames seen at a switch port, as pcap (-w) or one line each; the
+    /// filter is an ovs-ofctl match evaluated inside the switch.
+    Capture(capture::Args),
     /// Build a small cloud in network namespaces and check it works.
     Demo(demo::Args),
     /// Test bench: namespaces, VMs and hosts; `lab clean` removes leftovers.
@@ -62,6 +67,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Capture(a) => capture::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Lab(a) => lab::run(a),
         Command::Ofctl(a) => ofctl::run(a),

@@ -3,7 +3,7 @@
 //! flags named as the openstack CLI's. They speak to the API server over
 //! HTTP (`--os-endpoint`, `OS_ENDPOINT`; `--os-token`, `OS_TOKEN`).
 
-pub(crate) mod client;
+pub mod client;
 mod flags;
 mod flags_l3;
 mod output;

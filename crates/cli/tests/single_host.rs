@@ -4,82 +4,14 @@
 //! with real traffic between namespace VMs that get their addresses from a
 //! real DHCP client (busybox udhcpc).
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-
-use std::time::Duration;
-
-use lab::{Lab, Netns};
-
 mod common;
 
-use common::serve::Serve;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-/// A namespace VM on port `port`: TAP plugged by the CLI (`port plug`, or
-/// `lab vm create` when `lab_vm`), address by DHCP.
-fn vm_with(
-    lab: &Lab,
-    s: &Serve,
-    bb: &Path,
-    short: &str,
-    port: &str,
-    dir: &Path,
-    lab_vm: bool,
-) -> (Netns, IpAddr) {
-    let ns = lab.netns(short).expect("netns");
-    let tap = if lab_vm {
-        s.cli(&["lab", "vm", "create", ns.name(), "--port", port])
-    } else {
-        s.cli(&["port", "plug", port, "--netns", ns.name()])
-    };
-    assert!(tap.starts_with("tap"), "plug printed {tap:?}");
-    let d = dir.join(short);
-    std::fs::create_dir_all(&d).expect("dir");
-    let lease =
-        lab::dhcp::udhcpc(&ns, bb, "eth0", &[], &d, Duration::from_secs(15)).expect("DHCP lease");
-    let ip: IpAddr = lease.get("ip").expect("ip").parse().expect("ip");
-    (ns, ip)
-}
-
-/// The lab, busybox, a temporary dir and the host namespace; `None` to
-/// skip (not root, or no busybox outside CI).
-fn bench(label: &str) -> Option<(Lab, PathBuf, tempfile::TempDir, Netns)> {
-    let lab = Lab::new_or_skip(label)?;
-    let bb = lab::dhcp::busybox(label)?;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let host = lab.netns("host").expect("host");
-    Some((lab, bb, tmp, host))
-}
-
-fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
-    vm_with(lab, s, bb, short, port, dir, false)
-}
-
-fn pings(from: &Netns, to: IpAddr) -> bool {
-    let _ = lab::ping(from, to, 1);
-    lab::ping(from, to, 2).is_ok_and(|s| s.all_received())
-}
-
-/// Whether a TCP connection from `from` to `to:port` (served by `server`)
-/// carries a message.
-fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
-    let addr = SocketAddr::new(to, port);
-    let l = server
-        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
-        .expect("listen");
-    let Ok(mut c) = from.tcp_connect(addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let accepted = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().ok()?;
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).ok()?;
-        Some(b)
-    });
-    c.write_all(b"hello").expect("write");
-    accepted.join().ok().flatten() == Some(*b"hello")
-}
+use common::{bench, pings, tcp, vm, vm_with, Serve};
+use lab::Netns;
 
 /// A TCP round trip from `from` to `to:port` (served by `server`): the
 /// client sends "hello", the server answers "world". The server's view of

@@ -10,7 +10,7 @@ use lab::Lab;
 
 mod common;
 
-use common::serve::Serve;
+use common::Serve;
 
 #[test]
 fn trace_explains_allowed_and_dropped_paths() {

@@ -14,11 +14,14 @@
 //! and classifier, and the datapath actions it returns are executed on the
 //! bytes here.
 //! * [`ofctl`] — the online ovs-ofctl(8) commands.
+//! * [`stats_report`], [`capture`] — counters for metrics exporters and
+//!   frame capture over the control socket (protocol 1.3).
 //! * [`qos_table`], [`qos_spec`], [`tc`] — egress QoS: the QoS and Queue
 //!   tables, `cloudnet tc` trees, and the scheduler they describe
 //!   (`dp::egress` runs it).
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod ctctl;
 pub mod daemon;
 pub mod db;
@@ -32,6 +35,7 @@ pub mod qos_spec;
 pub mod qos_table;
 pub mod schema;
 pub mod server;
+pub mod stats_report;
 pub mod switch;
 pub mod tc;
 pub mod vsctl;

@@ -28,6 +28,8 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::CtStats
         | Request::CtSetLimits { .. }
         | Request::Tc { .. }
+        | Request::Stats
+        | Request::Capture { .. }
         | Request::Exit => None,
     }
 }

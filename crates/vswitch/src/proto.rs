@@ -129,6 +129,24 @@ pub enum Request {
         /// Everything after `tc` (`-s class show dev P`, `qdisc add ...`).
         args: Vec<String>,
     },
+    /// Every counter a metrics exporter reads, as one JSON document
+    /// ([`crate::stats_report::StatsReport`]); added in revision 1.3.
+    Stats,
+    /// Stream the frames seen at a port (revision 1.3): after the `ok`
+    /// reply the connection carries [`crate::capture::Event`] lines until
+    /// the client closes it (see [`crate::capture`]).
+    Capture {
+        /// Interface name.
+        port: String,
+        /// An ovs-ofctl match (`tcp,tp_dst=80`); only matching frames are
+        /// sent. All frames when `None`.
+        #[serde(default)]
+        filter: Option<String>,
+        /// Frames buffered for a slow reader before more are dropped
+        /// (default [`crate::capture::DEFAULT_QUEUE`]).
+        #[serde(default)]
+        queue: Option<usize>,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }

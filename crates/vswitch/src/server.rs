@@ -99,6 +99,18 @@ fn client(conn: UnixStream, sw: &Switch, stop: &AtomicBool) {
             continue;
         };
         let (reply, exit) = match decode_request(line.trim_end()) {
+            // A capture turns the connection into a frame stream (1.3).
+            Ok(Request::Capture {
+                port,
+                filter,
+                queue,
+            }) => match sw.start_capture(&port, filter.as_deref(), queue) {
+                Ok(h) => {
+                    crate::capture::serve(&mut w, h, &port, |id| sw.stop_capture(id));
+                    return;
+                }
+                Err(message) => (Reply::Error { message }, false),
+            },
             Ok(req) => (sw.handle(&req), req == Request::Exit),
             Err(e) => (
                 Reply::Error {

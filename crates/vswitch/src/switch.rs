@@ -145,6 +145,17 @@ impl Switch {
             Request::Vsctl { args } => self.vsctl(args),
             Request::Tc { args } => self.tc(args),
             Request::Exit => Ok(String::new()),
+            Request::Stats => {
+                // Same lock order as vsctl: configuration, then datapath.
+                let cfg = lock(&self.cfg);
+                let dp = lock(&self.dp);
+                Ok(crate::stats_report::to_output(
+                    &crate::stats_report::collect(&cfg, &dp),
+                ))
+            }
+            Request::Capture { .. } => {
+                Err("capture streams frames: send it on its own connection".into())
+            }
             Request::DumpConntrack { .. }
             | Request::FlushConntrack { .. }
             | Request::CtStats
@@ -164,6 +175,28 @@ impl Switch {
                 Ok(out)
             }
         }
+    }
+
+    /// Start a capture tap on interface `port` with an optional ovs-ofctl
+    /// match `filter` (see [`crate::capture`]).
+    pub fn start_capture(
+        &self,
+        port: &str,
+        filter: Option<&str>,
+        queue: Option<usize>,
+    ) -> Result<crate::dp::capture::Handle, String> {
+        let m = filter.map(crate::dp::capture::parse_filter).transpose()?;
+        let queue = queue
+            .unwrap_or(crate::capture::DEFAULT_QUEUE)
+            .clamp(1, crate::capture::MAX_QUEUE);
+        lock(&self.dp)
+            .capture(port, m, queue)
+            .ok_or_else(|| format!("capture: no port named {port:?}"))
+    }
+
+    /// Remove capture tap `id`.
+    pub fn stop_capture(&self, id: u64) {
+        lock(&self.dp).captures.remove(id);
     }
 
     fn tc(&self, args: &[String]) -> Result<String, String> {

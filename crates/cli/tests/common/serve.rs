@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use lab::Netns;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+pub const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
 
 /// `cloudnet serve` in the host namespace, killed when dropped.
 pub struct Serve {
     child: Child,
-    host: String,
+    pub host: String,
     pub endpoint: String,
-    run_dir: PathBuf,
+    pub run_dir: PathBuf,
 }
 
 impl Drop for Serve {
@@ -65,16 +65,20 @@ impl Serve {
         }
     }
 
+    /// A `cloudnet` command line in the host namespace, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.host, BIN])
+            .args(args)
+            .env("OS_ENDPOINT", &self.endpoint)
+            .env("CLOUDNET_RUN_DIR", &self.run_dir);
+        c
+    }
+
     /// Run a `cloudnet` command line in the host namespace, whatever its
     /// outcome.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.host, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .env("CLOUDNET_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("run cloudnet")
+        self.command(args).output().expect("run cloudnet")
     }
 
     /// Run a `cloudnet` command line that must succeed; its stdout.

@@ -128,14 +128,21 @@ impl Datapath {
         };
         let bi = p.bridge;
         let ofport = p.ofport;
-        let eth = frame.get(HDR..).unwrap_or(&[]);
+        let eth_len = frame.len().saturating_sub(HDR);
         p.stats.rx_packets += 1;
-        p.stats.rx_bytes += eth.len() as u64;
-        if let Some(pol) = p.policer.as_mut() {
-            if !pol.admit(eth.len(), self.clock.now()) {
-                self.drop_frame(bi, slot, DropReason::Policed);
-                return;
-            }
+        p.stats.rx_bytes += eth_len as u64;
+        let policed = p
+            .policer
+            .as_mut()
+            .is_some_and(|pol| !pol.admit(eth_len, self.clock.now()));
+        // A policed frame was still seen at the port: capture it first.
+        if !self.captures.is_empty() {
+            let eth = frame.get(HDR..).unwrap_or(&[]);
+            self.tap(slot, super::capture::Dir::Rx, &[eth]);
+        }
+        if policed {
+            self.drop_frame(bi, slot, DropReason::Policed);
+            return;
         }
         // Tunnel fields come with a frame from a tunnel port and are
         // cleared across patch ports, as in OVS.
@@ -440,6 +447,10 @@ impl Datapath {
             return;
         };
         let len = pieces.frame_len() as u64;
+        if !self.captures.is_empty() {
+            let s = pieces.slices();
+            self.tap(out, super::capture::Dir::Tx, &s[1..]);
+        }
         if self.is_tunnel(out) {
             self.tunnel_transmit(bi, in_slot, out, frame, &pieces, depth);
             return;

@@ -11,6 +11,7 @@
 //! The control side (vsctl through the daemon) changes ports and flows under
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
+pub mod capture;
 pub mod ct;
 pub mod egress;
 mod execute;
@@ -145,6 +146,8 @@ pub struct Datapath {
     timer_armed: bool,
     shaped: usize,
     egress_meta: egress::Meta,
+    /// Capture taps (`cloudnet capture`); empty costs one length check.
+    pub captures: capture::Captures,
 }
 
 fn token(slot: usize, gen: u32) -> u64 {
@@ -185,6 +188,7 @@ impl Datapath {
             timer_armed: false,
             shaped: 0,
             egress_meta: egress::Meta::default(),
+            captures: capture::Captures::default(),
         })
     }
 
@@ -218,6 +222,29 @@ impl Datapath {
     pub fn port_stats(&self, name: &str) -> Option<PortStats> {
         let s = self.port_slot(name)?;
         self.ports[s].as_ref().map(|p| p.stats)
+    }
+
+    /// Start capturing at interface `name` (see [`capture`]).
+    pub fn capture(
+        &mut self,
+        name: &str,
+        filter: Option<flow::Match>,
+        queue: usize,
+    ) -> Option<capture::Handle> {
+        let slot = self.port_slot(name)?;
+        let gen = self.gens[slot];
+        Some(self.captures.add(slot, gen, filter, queue))
+    }
+
+    /// Offer a frame at `slot` to the capture taps (only called when some
+    /// tap is active).
+    #[cold]
+    fn tap(&mut self, slot: usize, dir: capture::Dir, pieces: &[&[u8]]) {
+        let Some(p) = self.ports.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        let (ofport, gen) = (p.ofport, self.gens[slot]);
+        self.captures.offer(slot, gen, ofport, dir, pieces);
     }
 
     fn close_port(&mut self, slot: usize, deleting: bool) {

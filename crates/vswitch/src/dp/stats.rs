@@ -153,7 +153,7 @@ impl DropCounters {
 }
 
 /// Counters of one port.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortStats {
     /// Frames received.
     pub rx_packets: u64,
