@@ -34,7 +34,10 @@ fn demo_builds_checks_reports_and_cleans() {
     if !lab::require_root("demo_builds_checks_reports_and_cleans") {
         return;
     }
-    assert!(nothing_left(), "a demo is already up: cloudnet demo --clean");
+    assert!(
+        nothing_left(),
+        "a demo is already up: cloudnet demo --clean"
+    );
     let (out, text) = demo(&[]);
     assert!(out.status.success(), "cloudnet demo failed:\n{text}");
     for want in [
@@ -57,13 +60,19 @@ fn demo_builds_checks_reports_and_cleans() {
     let checks = text.lines().filter(|l| l.starts_with("  ✓ pass ")).count();
     assert!(checks >= 15, "{checks} passing checks:\n{text}");
     assert!(!text.contains("✗"), "a step or check failed:\n{text}");
-    assert!(text.contains(&format!("{checks} passed, 0 failed")), "{text}");
+    assert!(
+        text.contains(&format!("{checks} passed, 0 failed")),
+        "{text}"
+    );
     assert!(nothing_left(), "the demo left namespaces or files behind");
 
     // --keep leaves it up with directions; --clean removes it.
     let (out, text) = demo(&["--keep", "--quick"]);
     assert!(out.status.success(), "cloudnet demo --keep failed:\n{text}");
-    assert!(text.contains("cloudnet demo --clean") || text.contains("demo --clean"), "{text}");
+    assert!(
+        text.contains("cloudnet demo --clean") || text.contains("demo --clean"),
+        "{text}"
+    );
     let left = lab::find_leftovers(Some(PREFIX)).expect("list namespaces");
     assert!(
         left.netns.iter().any(|n| n == "cnd-host"),
@@ -75,6 +84,9 @@ fn demo_builds_checks_reports_and_cleans() {
         "a second demo must refuse while one is kept:\n{text2}"
     );
     let (out, text) = demo(&["--clean"]);
-    assert!(out.status.success(), "cloudnet demo --clean failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "cloudnet demo --clean failed:\n{text}"
+    );
     assert!(nothing_left(), "--clean left something:\n{text}");
 }

@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lab::{Background, Netns};
@@ -114,7 +115,13 @@ pub fn httpd(
         dir.to_string_lossy(),
         port.to_string(),
     );
-    let server = ns.spawn(&[&bb, "httpd", "-f", "-p", &p, "-h", &d])?;
+    // No inherited output: a kept demo's servers must not hold the
+    // caller's pipes open.
+    let mut cmd = ns.command(&[&bb, "httpd", "-f", "-p", &p, "-h", &d]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let server = Background::spawn(cmd, "busybox httpd")?;
     wait_listening(ns, port)?;
     Ok(server)
 }
@@ -138,10 +145,7 @@ pub fn wait_listening(ns: &Netns, port: u16) -> anyhow::Result<()> {
 pub fn http_get(name: &str, from: &Netns, busybox: &Path, url: &str, want: &str) -> Check {
     let bb = busybox.to_string_lossy();
     let t0 = Instant::now();
-    let out = from.exec_output(
-        &[&bb, "wget", "-q", "-O", "-", url],
-        Duration::from_secs(5),
-    );
+    let out = from.exec_output(&[&bb, "wget", "-q", "-O", "-", url], Duration::from_secs(5));
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     match out {
         Ok(o) if o.success() && o.stdout.contains(want) => Check::new(
@@ -162,7 +166,11 @@ pub fn http_get(name: &str, from: &Netns, busybox: &Path, url: &str, want: &str)
 /// receiver's rate.
 pub fn iperf3(name: &str, client: &Netns, server: &Netns, to: IpAddr, secs: u32) -> Check {
     match iperf3_rate(client, server, to, 5201, &[], secs) {
-        Ok(bps) => Check::new(name, bps > 0.0, format!("{:.0} Mbit/s over {secs} s", bps / 1e6)),
+        Ok(bps) => Check::new(
+            name,
+            bps > 0.0,
+            format!("{:.0} Mbit/s over {secs} s", bps / 1e6),
+        ),
         Err(e) => Check::new(name, false, format!("iperf3: {e:#}")),
     }
 }

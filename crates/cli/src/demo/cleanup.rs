@@ -171,8 +171,8 @@ pub fn explore_text(host: &str, endpoint: &str, run_dir: &Path, vm: &str) -> Str
         .unwrap_or_else(|_| "cloudnet".into());
     format!(
         "The demo is still up. Explore it:\n\
-         \x20 ip netns list | grep {PREFIX}                       # hosts, VMs, internet\n\
-         \x20 ip netns exec {vm} ip addr                       # inside a VM\n\
+         \x20 ip netns list | grep {PREFIX}      # hosts, VMs, internet\n\
+         \x20 ip netns exec {vm} ip addr      # inside a VM\n\
          \x20 ip netns exec {host} {exe} network list --os-endpoint {endpoint}\n\
          \x20 ip netns exec {host} {exe} port list --os-endpoint {endpoint}\n\
          \x20 {exe} ofctl dump-flows br-int --run-dir {run}\n\

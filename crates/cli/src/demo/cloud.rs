@@ -23,7 +23,7 @@ use lab::{Background, Lab, Netns, VethPair};
 
 use super::checks;
 use super::procs::Serve;
-use super::report::{ProjectInfo, Progress, VmInfo};
+use super::report::{Progress, ProjectInfo, VmInfo};
 
 /// The internet's address, and its network (documentation range,
 /// RFC 5737).
@@ -75,27 +75,33 @@ const BETA_VMS: [(&str, &str); 2] = [("b1", ""), ("b2", "")];
 
 /// Build the cloud, one progress line per step.
 pub fn build(p: &Progress, lab: &Lab, dir: &Path, busybox: &Path) -> anyhow::Result<Cloud> {
-    let (host, inet, uplink) = p.step("namespaces: host, internet 203.0.113.100, uplink veth", || {
-        let host = lab.netns("host")?;
-        let inet = lab.netns("inet")?;
-        let link = lab.veth(&host, "uplink", &inet, "eth0")?;
-        host.link_up("uplink")?;
-        inet.add_addr("eth0", format!("{INTERNET_IP}/24").parse()?)?;
-        inet.link_up("eth0")?;
-        // The switch reads the uplink with AF_PACKET: the internet must send
-        // full checksums (a veth leaves TCP's to an offload that is absent).
-        inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])?;
-        Ok((host, inet, link))
-    })?;
-    let serve = p.step("cloudnet serve in the host (--bridge-mapping physnet1:uplink)", || {
-        Serve::start(&host, dir, "physnet1:uplink")
-    })?;
-    p.step("external network ext: flat on physnet1, 203.0.113.0/24", || {
-        external(&serve)
-    })?;
-    p.step("security groups A (web) and B (db) in project alpha", || {
-        groups(&serve)
-    })?;
+    let (host, inet, uplink) = p.step(
+        "namespaces: host, internet 203.0.113.100, uplink veth",
+        || {
+            let host = lab.netns("host")?;
+            let inet = lab.netns("inet")?;
+            let link = lab.veth(&host, "uplink", &inet, "eth0")?;
+            host.link_up("uplink")?;
+            inet.add_addr("eth0", format!("{INTERNET_IP}/24").parse()?)?;
+            inet.link_up("eth0")?;
+            // The switch reads the uplink with AF_PACKET: the internet must send
+            // full checksums (a veth leaves TCP's to an offload that is absent).
+            inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])?;
+            Ok((host, inet, link))
+        },
+    )?;
+    let serve = p.step(
+        "cloudnet serve in the host (--bridge-mapping physnet1:uplink)",
+        || Serve::start(&host, dir, "physnet1:uplink"),
+    )?;
+    p.step(
+        "external network ext: flat on physnet1, 203.0.113.0/24",
+        || external(&serve),
+    )?;
+    p.step(
+        "security groups A (web) and B (db) in project alpha",
+        || groups(&serve),
+    )?;
     let mut projects = Vec::new();
     for (name, net, router) in [("alpha", "net-a", "r-a"), ("beta", "net-b", "r-b")] {
         let what = format!("project {name}: {net} 10.0.0.0/24, router {router} with SNAT");
@@ -116,10 +122,23 @@ pub fn build(p: &Progress, lab: &Lab, dir: &Path, busybox: &Path) -> anyhow::Res
             let what = format!(
                 "VM {name} in {} ({}), plugged, DHCP",
                 proj.name,
-                if group.is_empty() { "default group" } else { group }
+                if group.is_empty() {
+                    "default group"
+                } else {
+                    group
+                }
             );
             let vm = p.step(&what, || {
-                vm(lab, &serve, busybox, dir, name, &proj.name, &proj.network, group)
+                vm(
+                    lab,
+                    &serve,
+                    busybox,
+                    dir,
+                    name,
+                    &proj.name,
+                    &proj.network,
+                    group,
+                )
             })?;
             println!("      {name}: {}", vm.info.ip);
             vms.push(vm);
@@ -137,17 +156,20 @@ pub fn build(p: &Progress, lab: &Lab, dir: &Path, busybox: &Path) -> anyhow::Res
         Ok(f.parse::<IpAddr>()?)
     })?;
     web.info.floating_ip = Some(fip);
-    let servers = p.step("HTTP servers: internet :80, a-web :8080 (busybox httpd)", || {
-        let www = dir.join("www");
-        let web = vms
-            .iter()
-            .find(|v| v.info.name == "a-web")
-            .context("no web VM")?;
-        Ok(vec![
-            checks::httpd(&inet, busybox, &www.join("inet"), 80, INTERNET_PAGE)?,
-            checks::httpd(&web.ns, busybox, &www.join("web"), WEB_PORT, WEB_PAGE)?,
-        ])
-    })?;
+    let servers = p.step(
+        "HTTP servers: internet :80, a-web :8080 (busybox httpd)",
+        || {
+            let www = dir.join("www");
+            let web = vms
+                .iter()
+                .find(|v| v.info.name == "a-web")
+                .context("no web VM")?;
+            Ok(vec![
+                checks::httpd(&inet, busybox, &www.join("inet"), 80, INTERNET_PAGE)?,
+                checks::httpd(&web.ns, busybox, &www.join("web"), WEB_PORT, WEB_PAGE)?,
+            ])
+        },
+    )?;
     for (pi, proj) in projects.iter_mut().enumerate() {
         let names: &[(&str, &str)] = if pi == 0 { &ALPHA_VMS } else { &BETA_VMS };
         proj.vms = vms
@@ -202,15 +224,52 @@ fn groups(s: &Serve) -> anyhow::Result<()> {
     let web_port = WEB_PORT.to_string();
     let db_port = DB_PORT.to_string();
     let rules: [&[&str]; 6] = [
-        &["web", "--protocol", "tcp", "--dst-port", &web_port, "--remote-ip", "0.0.0.0/0"],
-        &["web", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", ADMIN_RANGE],
+        &[
+            "web",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            &web_port,
+            "--remote-ip",
+            "0.0.0.0/0",
+        ],
+        &[
+            "web",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "22",
+            "--remote-ip",
+            ADMIN_RANGE,
+        ],
         &["web", "--protocol", "icmp"],
-        &["db", "--protocol", "tcp", "--dst-port", &db_port, "--remote-group", "web"],
-        &["db", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", ADMIN_RANGE],
+        &[
+            "db",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            &db_port,
+            "--remote-group",
+            "web",
+        ],
+        &[
+            "db",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "22",
+            "--remote-ip",
+            ADMIN_RANGE,
+        ],
         &["db", "--protocol", "icmp"],
     ];
     for r in rules {
-        let args = [&["security", "group", "rule", "create", "--ingress"][..], r, &proj].concat();
+        let args = [
+            &["security", "group", "rule", "create", "--ingress"][..],
+            r,
+            &proj,
+        ]
+        .concat();
         s.create(&args)?;
     }
     Ok(())
@@ -224,7 +283,15 @@ fn project(s: &Serve, name: &str, net: &str, router: &str) -> anyhow::Result<Opt
     s.create(&[&["network", "create", net][..], &proj].concat())?;
     s.create(
         &[
-            &["subnet", "create", &subnet, "--network", net, "--subnet-range", "10.0.0.0/24"][..],
+            &[
+                "subnet",
+                "create",
+                &subnet,
+                "--network",
+                net,
+                "--subnet-range",
+                "10.0.0.0/24",
+            ][..],
             &proj,
         ]
         .concat(),
@@ -267,7 +334,15 @@ fn vm(
     net: &str,
     group: &str,
 ) -> anyhow::Result<Vm> {
-    let mut args = vec!["port", "create", name, "--network", net, "--project", project];
+    let mut args = vec![
+        "port",
+        "create",
+        name,
+        "--network",
+        net,
+        "--project",
+        project,
+    ];
     if !group.is_empty() {
         args.extend(["--security-group", group]);
     }

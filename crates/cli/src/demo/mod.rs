@@ -61,7 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let busybox = cleanup::preflight()?;
     let stop = cleanup::on_interrupt();
     let started = Instant::now();
-    println!("cloudnet demo: building the seeds' cloud in network namespaces ({}*)", cleanup::PREFIX);
+    println!(
+        "cloudnet demo: building the seeds' cloud in network namespaces ({}*)",
+        cleanup::PREFIX
+    );
     let dir = cleanup::DemoDir::create()?;
     let lab = Lab::with_prefix(cleanup::PREFIX, "cloudnet demo").context(
         "claiming the demo's names: is a demo up? remove it with `cloudnet demo --clean`",
@@ -117,7 +120,9 @@ fn describe(d: &Demo) -> Built {
         external: format!("ext {} (flat, physnet1)", cloud::EXTERNAL_CIDR),
         internet: (
             d.cloud.inet.name().to_owned(),
-            cloud::INTERNET_IP.parse().unwrap_or([203, 0, 113, 100].into()),
+            cloud::INTERNET_IP
+                .parse()
+                .unwrap_or([203, 0, 113, 100].into()),
         ),
         overlay_hosts: d.overlay.sites.iter().map(|s| s.info.clone()).collect(),
         vni: overlay::VNI,
@@ -152,26 +157,115 @@ fn run_checks(
     let list: Vec<Box<dyn Fn() -> Check + '_>> = vec![
         Box::new(|| checks::ping("ping a-cli → a-web (project alpha)", &cli.ns, web.info.ip)),
         Box::new(|| checks::ping("ping b1 → b2 (project beta)", &b1.ns, b2.info.ip)),
-        Box::new(|| checks::no_ping("no ping b1 → a-cli (other project, same 10.0.0.0/24)", &b1.ns, cli.info.ip)),
+        Box::new(|| {
+            checks::no_ping(
+                "no ping b1 → a-cli (other project, same 10.0.0.0/24)",
+                &b1.ns,
+                cli.info.ip,
+            )
+        }),
         Box::new(|| checks::ping("ping a-cli → internet through SNAT", &cli.ns, inet)),
-        Box::new(|| checks::http_get("HTTP a-cli → internet through SNAT", &cli.ns, bb, &format!("http://{inet}/"), cloud::INTERNET_PAGE)),
+        Box::new(|| {
+            checks::http_get(
+                "HTTP a-cli → internet through SNAT",
+                &cli.ns,
+                bb,
+                &format!("http://{inet}/"),
+                cloud::INTERNET_PAGE,
+            )
+        }),
         Box::new(|| checks::ping("ping internet → floating IP of a-web", &c.inet, fip)),
-        Box::new(|| checks::http_get("HTTP internet → floating IP of a-web", &c.inet, bb, &web_url(fip), cloud::WEB_PAGE)),
-        Box::new(|| checks::http_get("SG A allows 8080 from anywhere (a-db → a-web)", &db.ns, bb, &web_url(web.info.ip), cloud::WEB_PAGE)),
-        Box::new(|| checks::tcp_allowed("SG A allows SSH from the admin range (internet → fip:22)", &c.inet, &web.ns, fip, 22)),
-        Box::new(|| checks::tcp_denied("SG A drops SSH from elsewhere (a-cli → a-web:22)", &cli.ns, &web.ns, web.info.ip, 22)),
-        Box::new(|| checks::tcp_allowed("SG B allows 3306 from group A (a-web → a-db)", &web.ns, &db.ns, db.info.ip, cloud::DB_PORT)),
-        Box::new(|| checks::tcp_denied("SG B drops 3306 from others (a-cli → a-db)", &cli.ns, &db.ns, db.info.ip, cloud::DB_PORT)),
-        Box::new(|| checks::iperf3("iperf3 TCP b1 → b2 (one host)", &b1.ns, &b2.ns, b2.info.ip, secs)),
-        Box::new(|| checks::ping("ping v1 → v2 across hosts over VXLAN", &v1.vm, v2.info.vm.ip)),
-        Box::new(|| checks::iperf3("iperf3 TCP v1 → v2 over VXLAN", &v1.vm, &v2.vm, v2.info.vm.ip, secs)),
+        Box::new(|| {
+            checks::http_get(
+                "HTTP internet → floating IP of a-web",
+                &c.inet,
+                bb,
+                &web_url(fip),
+                cloud::WEB_PAGE,
+            )
+        }),
+        Box::new(|| {
+            checks::http_get(
+                "SG A allows 8080 from anywhere (a-db → a-web)",
+                &db.ns,
+                bb,
+                &web_url(web.info.ip),
+                cloud::WEB_PAGE,
+            )
+        }),
+        Box::new(|| {
+            checks::tcp_allowed(
+                "SG A allows SSH from the admin range (internet → fip:22)",
+                &c.inet,
+                &web.ns,
+                fip,
+                22,
+            )
+        }),
+        Box::new(|| {
+            checks::tcp_denied(
+                "SG A drops SSH from elsewhere (a-cli → a-web:22)",
+                &cli.ns,
+                &web.ns,
+                web.info.ip,
+                22,
+            )
+        }),
+        Box::new(|| {
+            checks::tcp_allowed(
+                "SG B allows 3306 from group A (a-web → a-db)",
+                &web.ns,
+                &db.ns,
+                db.info.ip,
+                cloud::DB_PORT,
+            )
+        }),
+        Box::new(|| {
+            checks::tcp_denied(
+                "SG B drops 3306 from others (a-cli → a-db)",
+                &cli.ns,
+                &db.ns,
+                db.info.ip,
+                cloud::DB_PORT,
+            )
+        }),
+        Box::new(|| {
+            checks::iperf3(
+                "iperf3 TCP b1 → b2 (one host)",
+                &b1.ns,
+                &b2.ns,
+                b2.info.ip,
+                secs,
+            )
+        }),
+        Box::new(|| {
+            checks::ping(
+                "ping v1 → v2 across hosts over VXLAN",
+                &v1.vm,
+                v2.info.vm.ip,
+            )
+        }),
+        Box::new(|| {
+            checks::iperf3(
+                "iperf3 TCP v1 → v2 over VXLAN",
+                &v1.vm,
+                &v2.vm,
+                v2.info.vm.ip,
+                secs,
+            )
+        }),
         Box::new(|| d.qos.measure(secs + 1)),
     ];
     let mut out = Vec::new();
     for f in list {
         p.check_interrupt()?;
         let c = f();
-        println!("  {} {}  {}", if c.ok { "✓" } else { "✗" }, c.name, c.figure);
+        println!(
+            "  {} {}  {}",
+            if c.ok { "✓" } else { "✗" },
+            c.name,
+            c.figure
+        );
         out.push(c);
     }
     Ok(out)

@@ -200,7 +200,13 @@ impl Switch {
     /// Add a TAP port on `bridge` whose netdev the switch creates inside
     /// `vm` as `eth0` (as qemu would hold it), with extra `port_args`
     /// (e.g. `tag=1`); waits until `eth0` appears.
-    pub fn plug(&self, bridge: &str, port: &str, port_args: &str, vm: &Netns) -> anyhow::Result<()> {
+    pub fn plug(
+        &self,
+        bridge: &str,
+        port: &str,
+        port_args: &str,
+        vm: &Netns,
+    ) -> anyhow::Result<()> {
         self.vsctl(&format!(
             "add-port {bridge} {port} {port_args} -- set Interface {port} type=tap options:netns={} options:ifname=eth0",
             vm.name()

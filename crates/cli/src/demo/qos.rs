@@ -66,9 +66,10 @@ pub fn build(p: &Progress, lab: &Lab, dir: &Path) -> anyhow::Result<Qos> {
         let receiver = vms.remove(0);
         Ok((receiver, vms, lab.name("qrp")?))
     })?;
-    p.step("QoS on r's port: linux-htb 10 Mbit/s, queues 3:1:6, enqueue flows", || {
-        apply(&switch, &port, &senders, lab)
-    })?;
+    p.step(
+        "QoS on r's port: linux-htb 10 Mbit/s, queues 3:1:6, enqueue flows",
+        || apply(&switch, &port, &senders, lab),
+    )?;
     Ok(Qos {
         receiver,
         senders,
@@ -94,7 +95,10 @@ fn apply(sw: &Switch, port: &str, senders: &[(Netns, VmInfo)], lab: &Lab) -> any
         "set port {port} qos=@newqos -- --id=@newqos create qos type=linux-htb other-config:max-rate=10000000 queues=0=@q0,1=@q1,2=@q2 {}",
         queues.join(" ")
     ))?;
-    let ofport = |p: &str| sw.vsctl(&format!("get Interface {p} ofport")).map(|s| s.trim().to_owned());
+    let ofport = |p: &str| {
+        sw.vsctl(&format!("get Interface {p} ofport"))
+            .map(|s| s.trim().to_owned())
+    };
     let out = ofport(port)?;
     for (q, (_, vm)) in senders.iter().enumerate() {
         let n = ofport(&lab.name(&format!("q{}p", vm.name))?)?;
@@ -152,7 +156,14 @@ impl Qos {
                 .enumerate()
                 .map(|(q, (ns, _))| {
                     s.spawn(move || {
-                        iperf3_rate(ns, rx, rip, 5301 + q as u16, &["-u", "-b", "15M", "-l", "1400"], run)
+                        iperf3_rate(
+                            ns,
+                            rx,
+                            rip,
+                            5301 + q as u16,
+                            &["-u", "-b", "15M", "-l", "1400"],
+                            run,
+                        )
                     })
                 })
                 .collect();

@@ -117,7 +117,10 @@ pub fn render(b: &Built) -> String {
         .collect();
     if let [a, c] = hosts.as_slice() {
         out.extend(side_by_side(a, c, "◄═ VXLAN/UDP 4789 ═►", 1));
-        out.push(format!("{}└──── underlay bridge ────┘", " ".repeat(wire_col)));
+        out.push(format!(
+            "{}└──── underlay bridge ────┘",
+            " ".repeat(wire_col)
+        ));
     }
     out.push(String::new());
     let mut q = vec![format!(
@@ -125,7 +128,11 @@ pub fn render(b: &Built) -> String {
         vm_label(&b.qos_receiver)
     )];
     for (i, s) in b.qos_senders.iter().enumerate() {
-        let branch = if i + 1 == b.qos_senders.len() { "└─" } else { "├─" };
+        let branch = if i + 1 == b.qos_senders.len() {
+            "└─"
+        } else {
+            "├─"
+        };
         q.push(format!(" {branch} {} → queue {i}", vm_label(s)));
     }
     out.extend(boxed(&format!("switch {}", b.qos_switch), &q));
