@@ -53,12 +53,13 @@ fn demo_builds_checks_reports_and_cleans() {
         "✓ pass HTTP internet → floating IP of a-web",
         "✓ pass SG B drops 3306 from others",
         "✓ pass iperf3 TCP v1 → v2 over VXLAN",
+        "✓ pass QoS queue 1 alone",
         "✓ pass 3:1:6 QoS port",
     ] {
         assert!(text.contains(want), "no {want:?} in the report:\n{text}");
     }
     let checks = text.lines().filter(|l| l.starts_with("  ✓ pass ")).count();
-    assert!(checks >= 15, "{checks} passing checks:\n{text}");
+    assert!(checks >= 17, "{checks} passing checks:\n{text}");
     assert!(!text.contains("✗"), "a step or check failed:\n{text}");
     assert!(
         text.contains(&format!("{checks} passed, 0 failed")),

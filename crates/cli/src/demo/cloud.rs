@@ -215,64 +215,60 @@ fn external(s: &Serve) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The seed's groups A and B (chapter 2, "云中的网络安全").
+/// The seed's groups A and B (chapter 2, "云中的网络安全") as ingress rules:
+/// (group, protocol, destination port, remote: an IP prefix or `@group`).
+pub const RULES: [(&str, &str, Option<u16>, &str); 6] = [
+    ("web", "tcp", Some(WEB_PORT), "0.0.0.0/0"),
+    ("web", "tcp", Some(22), ADMIN_RANGE),
+    ("web", "icmp", None, "0.0.0.0/0"),
+    ("db", "tcp", Some(DB_PORT), "@web"),
+    ("db", "tcp", Some(22), ADMIN_RANGE),
+    ("db", "icmp", None, "0.0.0.0/0"),
+];
+
+/// Groups A (web) and B (db) in project alpha, with [`RULES`].
 fn groups(s: &Serve) -> anyhow::Result<()> {
     let proj = ["--project", "alpha"];
     for g in ["web", "db"] {
         s.create(&[&["security", "group", "create", g][..], &proj].concat())?;
     }
-    let web_port = WEB_PORT.to_string();
-    let db_port = DB_PORT.to_string();
-    let rules: [&[&str]; 6] = [
-        &[
-            "web",
-            "--protocol",
-            "tcp",
-            "--dst-port",
-            &web_port,
-            "--remote-ip",
-            "0.0.0.0/0",
-        ],
-        &[
-            "web",
-            "--protocol",
-            "tcp",
-            "--dst-port",
-            "22",
-            "--remote-ip",
-            ADMIN_RANGE,
-        ],
-        &["web", "--protocol", "icmp"],
-        &[
-            "db",
-            "--protocol",
-            "tcp",
-            "--dst-port",
-            &db_port,
-            "--remote-group",
-            "web",
-        ],
-        &[
-            "db",
-            "--protocol",
-            "tcp",
-            "--dst-port",
-            "22",
-            "--remote-ip",
-            ADMIN_RANGE,
-        ],
-        &["db", "--protocol", "icmp"],
-    ];
-    for r in rules {
-        let args = [
-            &["security", "group", "rule", "create", "--ingress"][..],
-            r,
-            &proj,
-        ]
-        .concat();
+    for (group, proto, port, remote) in RULES {
+        let port = port.map(|p| p.to_string());
+        let mut args = vec!["security", "group", "rule", "create", group, "--ingress"];
+        args.extend(["--protocol", proto]);
+        if let Some(p) = &port {
+            args.extend(["--dst-port", p]);
+        }
+        match remote.strip_prefix('@') {
+            Some(g) => args.extend(["--remote-group", g]),
+            None => args.extend(["--remote-ip", remote]),
+        }
+        args.extend(proj);
         s.create(&args)?;
     }
     Ok(())
+}
+
+/// One line per group: `web: tcp 8080 from 0.0.0.0/0, …`.
+pub fn describe_groups() -> Vec<String> {
+    ["web", "db"]
+        .iter()
+        .map(|g| {
+            let rules: Vec<String> = RULES
+                .iter()
+                .filter(|r| r.0 == *g)
+                .map(|(_, proto, port, remote)| {
+                    let port = port.map(|p| format!(" {p}")).unwrap_or_default();
+                    let remote = match remote.strip_prefix('@') {
+                        Some(g) => format!("members of {g}"),
+                        None => (*remote).to_owned(),
+                    };
+                    format!("{proto}{port} from {remote}")
+                })
+                .collect();
+            format!("{g}: {}", rules.join(", "))
+        })
+        .collect()
 }
 
 /// Network, subnet and router of one project; the router's external
@@ -377,5 +373,17 @@ mod tests {
         assert_eq!(super::gateway_ip(j), "203.0.113.5".parse().ok());
         assert_eq!(super::gateway_ip("{}"), None);
         assert_eq!(super::gateway_ip("not json"), None);
+    }
+
+    #[test]
+    fn groups_described_from_the_rules() {
+        let g = super::describe_groups();
+        assert_eq!(
+            g,
+            [
+                "web: tcp 8080 from 0.0.0.0/0, tcp 22 from 203.0.113.0/24, icmp from 0.0.0.0/0",
+                "db: tcp 3306 from members of web, tcp 22 from 203.0.113.0/24, icmp from 0.0.0.0/0",
+            ]
+        );
     }
 }

@@ -117,6 +117,7 @@ fn describe(d: &Demo) -> Built {
     Built {
         host: d.cloud.host.name().to_owned(),
         projects: d.cloud.projects.clone(),
+        groups: cloud::describe_groups(),
         external: format!("ext {} (flat, physnet1)", cloud::EXTERNAL_CIDR),
         internet: (
             d.cloud.inet.name().to_owned(),
@@ -254,6 +255,7 @@ fn run_checks(
                 secs,
             )
         }),
+        Box::new(|| d.qos.measure_alone(secs.min(2))),
         Box::new(|| d.qos.measure(secs + 1)),
     ];
     let mut out = Vec::new();

@@ -22,6 +22,8 @@ use super::report::{Check, Progress, VmInfo};
 
 /// The seed's guarantees, in Mbit/s, for queues 0, 1, 2.
 pub const MIN_RATES: [u32; 3] = [3, 1, 6];
+/// The port's rate (`other-config:max-rate`), in Mbit/s.
+pub const MAX_MBIT: u32 = 10;
 /// How far (in percentage points) a measured share may stray from
 /// 30/10/60 %.
 const TOLERANCE_PP: f64 = 5.0;
@@ -126,7 +128,7 @@ impl Qos {
     /// middle of the run.
     pub fn measure(&self, secs: u32) -> Check {
         let name = "3:1:6 QoS port, three UDP senders at 15 Mbit/s";
-        match self.shares(secs) {
+        match self.shares(&[0, 1, 2], secs) {
             Ok((shares, total)) => {
                 let want = MIN_RATES.map(|r| f64::from(r) * 10.0);
                 let ok = shares
@@ -146,7 +148,23 @@ impl Qos {
         }
     }
 
-    fn shares(&self, secs: u32) -> anyhow::Result<([f64; 3], f64)> {
+    /// Queue 1 (guaranteed 1 Mbit/s) sending alone borrows the whole port
+    /// (HTB's ceil, as the seed's experiment shows).
+    pub fn measure_alone(&self, secs: u32) -> Check {
+        let name = "QoS queue 1 alone (min 1 Mbit/s) borrows the whole port";
+        match self.shares(&[1], secs) {
+            Ok((shares, total)) => Check::new(
+                name,
+                total >= 0.9 * f64::from(MAX_MBIT) && shares[1] > 99.0,
+                format!("{total:.1} Mbit/s of {MAX_MBIT} (want ≥ 90 %)"),
+            ),
+            Err(e) => Check::new(name, false, format!("{e:#}")),
+        }
+    }
+
+    /// Run the senders of `queues` at once; per-queue shares and total
+    /// rate, counted over `secs` after a start-up second.
+    fn shares(&self, queues: &[usize], secs: u32) -> anyhow::Result<([f64; 3], f64)> {
         let (rx, rip) = (&self.receiver.0, self.receiver.1.ip);
         let run = secs + 2;
         std::thread::scope(|s| {
@@ -154,6 +172,7 @@ impl Qos {
                 .senders
                 .iter()
                 .enumerate()
+                .filter(|(q, _)| queues.contains(q))
                 .map(|(q, (ns, _))| {
                     s.spawn(move || {
                         iperf3_rate(
@@ -169,8 +188,8 @@ impl Qos {
                 .collect();
             // Skip the first second (start-up), then count over `secs`.
             let r = (|| {
-                for q in 0..3u16 {
-                    wait_listening(rx, 5301 + q)?;
+                for q in queues {
+                    wait_listening(rx, 5301 + *q as u16)?;
                 }
                 std::thread::sleep(Duration::from_millis(1500));
                 let (b0, t0) = (self.class_bytes()?, Instant::now());

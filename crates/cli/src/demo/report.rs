@@ -46,6 +46,8 @@ pub struct Built {
     /// Namespace of the host running `cloudnet serve`.
     pub host: String,
     pub projects: Vec<ProjectInfo>,
+    /// Security groups and their ingress rules, one line each.
+    pub groups: Vec<String>,
     /// The flat provider network, e.g. `ext 203.0.113.0/24 (physnet1)`.
     pub external: String,
     /// The "internet" namespace and its address.
@@ -139,6 +141,9 @@ pub fn render_built(b: &Built) -> String {
     );
     let _ = writeln!(s, "  external network {}", b.external);
     let _ = writeln!(s, "  internet {} at {}", b.internet.0, b.internet.1);
+    for g in &b.groups {
+        let _ = writeln!(s, "  security group {g}");
+    }
     for p in &b.projects {
         let gw = p
             .router_gateway

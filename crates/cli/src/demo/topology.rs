@@ -176,6 +176,7 @@ mod tests {
                     vms: vec![vm("b1", "10.0.0.3")],
                 },
             ],
+            groups: vec!["web: tcp 8080 from 0.0.0.0/0".into()],
             external: "ext 203.0.113.0/24".into(),
             internet: ("cnd-inet".into(), "203.0.113.100".parse().unwrap()),
             overlay_hosts: vec![
@@ -245,6 +246,16 @@ mod tests {
             "queue 1",
         ] {
             assert!(pic.contains(want), "missing {want:?} in\n{pic}");
+        }
+        let text = super::super::report::render_built(&b);
+        for want in [
+            "security group web: tcp 8080 from 0.0.0.0/0",
+            "project alpha: network net-a 10.0.0.0/24, router r-a, SNAT as 203.0.113.10",
+            "VM a-web 10.0.0.5 floating IP 203.0.113.20",
+            "host cnd-h2 (underlay 10.200.0.2): VM v2 10.10.0.2",
+            "senders s0, s1",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         // The cloud host's box is rectangular.
         let cloud: Vec<&str> = pic.lines().take_while(|l| !l.starts_with('└')).collect();
