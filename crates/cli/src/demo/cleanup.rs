@@ -36,18 +36,26 @@ pub fn preflight() -> anyhow::Result<PathBuf> {
              (sudo cloudnet demo)"
         );
     }
-    let missing: Vec<String> = NEEDED
-        .iter()
-        .filter(|(cmd, _)| which(cmd).is_none())
-        .map(|(cmd, pkg)| format!("{cmd} (package {pkg})"))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "missing {}: run `bash scripts/deps.sh` (or apt-get install them)",
-            missing.join(", ")
-        );
+    if let Some(msg) = missing_message(|cmd| which(cmd).is_some()) {
+        bail!(msg);
     }
     which("busybox").context("busybox")
+}
+
+/// What to say when some of [`NEEDED`] is not installed (`have` tells),
+/// naming each command and its package.
+fn missing_message(have: impl Fn(&str) -> bool) -> Option<String> {
+    let missing: Vec<String> = NEEDED
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(cmd, pkg)| format!("{cmd} (package {pkg})"))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "missing {}: run `bash scripts/deps.sh` (or apt-get install them)",
+            missing.join(", ")
+        )
+    })
 }
 
 /// `cmd` on `PATH`.
@@ -180,4 +188,18 @@ pub fn explore_text(host: &str, endpoint: &str, run_dir: &Path, vm: &str) -> Str
          Remove it with: {exe} demo --clean\n",
         run = run_dir.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_packages_are_named() {
+        assert_eq!(super::missing_message(|_| true), None);
+        let m = super::missing_message(|c| c != "iperf3" && c != "busybox").unwrap();
+        assert_eq!(
+            m,
+            "missing iperf3 (package iperf3), busybox (package busybox): run `bash scripts/deps.sh` \
+             (or apt-get install them)"
+        );
+    }
 }
