@@ -14,7 +14,7 @@
 //! - VMs: namespaces plugged with `port plug --netns`, addressed by DHCP
 //!   (busybox udhcpc); a floating IP on the web VM, which serves HTTP.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use super::report::{Progress, ProjectInfo, VmInfo};
 
 /// The internet's address, and its network (documentation range,
 /// RFC 5737).
-pub const INTERNET_IP: &str = "203.0.113.100";
+pub const INTERNET_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 pub const EXTERNAL_CIDR: &str = "203.0.113.0/24";
 /// The seed's admin range, allowed to SSH into both groups.
 pub const ADMIN_RANGE: &str = "203.0.113.0/24";

@@ -119,12 +119,7 @@ fn describe(d: &Demo) -> Built {
         projects: d.cloud.projects.clone(),
         groups: cloud::describe_groups(),
         external: format!("ext {} (flat, physnet1)", cloud::EXTERNAL_CIDR),
-        internet: (
-            d.cloud.inet.name().to_owned(),
-            cloud::INTERNET_IP
-                .parse()
-                .unwrap_or([203, 0, 113, 100].into()),
-        ),
+        internet: (d.cloud.inet.name().to_owned(), cloud::INTERNET_IP.into()),
         overlay_hosts: d.overlay.sites.iter().map(|s| s.info.clone()).collect(),
         vni: overlay::VNI,
         qos_switch: d.qos.switch_ns.clone(),
@@ -148,7 +143,7 @@ fn run_checks(
         c.vm("b1")?,
         c.vm("b2")?,
     );
-    let inet: std::net::IpAddr = cloud::INTERNET_IP.parse()?;
+    let inet = std::net::IpAddr::from(cloud::INTERNET_IP);
     let fip = web.info.floating_ip.context("a-web has no floating IP")?;
     let web_url = |ip| format!("http://{ip}:{}/", cloud::WEB_PORT);
     let (v1, v2) = match d.overlay.sites.as_slice() {
