@@ -188,6 +188,34 @@ fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
     accepted.join().ok().flatten() == Some(*b"hello")
 }
 
+/// A TCP round trip from `from` to `to:port` (served by `server`): the
+/// client sends "hello", the server answers "world". The server's view of
+/// the client's address, when the round trip completed.
+fn tcp_round_trip(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> Option<SocketAddr> {
+    let l = server
+        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
+        .expect("listen");
+    let mut c = from
+        .tcp_connect(SocketAddr::new(to, port), Duration::from_secs(3))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let served = std::thread::spawn(move || {
+        let (mut s, peer) = l.accept().ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).ok()?;
+        (b == *b"hello").then_some(())?;
+        s.write_all(b"world").ok()?;
+        Some(peer)
+    });
+    c.write_all(b"hello").ok()?;
+    let mut b = [0u8; 5];
+    let got = c.read_exact(&mut b).is_ok() && b == *b"world";
+    let peer = served.join().ok().flatten();
+    peer.filter(|_| got)
+}
+
 #[test]
 fn single_host_cloud() {
     let Some((lab, bb, tmp, host)) = bench("single_host_cloud") else {
@@ -342,13 +370,13 @@ fn router_snat_floating_ip() {
         "--subnet-range",
         "10.2.0.0/24",
     ]);
-    s.create(&["router", "create", "r1"]);
+    let r1 = s.create(&["router", "create", "r1"]);
     s.cli(&["router", "add", "subnet", "r1", "s1"]);
     s.cli(&["router", "add", "subnet", "r1", "s2"]);
     let p1 = s.create(&["port", "create", "q1", "--network", "n1"]);
     let p2 = s.create(&["port", "create", "q2", "--network", "n2"]);
     let (vm1, _ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
-    let (_vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
     assert!(pings(&vm1, ip2), "cross-subnet ping through the router");
 
     // SNAT to the internet through the bridge mapping.
@@ -376,35 +404,34 @@ fn router_snat_floating_ip() {
     ]);
     s.cli(&["router", "set", "r1", "--external-gateway", "ext"]);
     let internet: IpAddr = "203.0.113.100".parse().expect("ip");
-    lab::wait_until("vm1 reaches the internet", Duration::from_secs(5), || {
-        pings(&vm1, internet)
-    })
-    .expect("SNAT to the internet namespace");
-    // The internet has no route to 10.1.0.0/24: it sees the gateway's
-    // address as the source. (UDP: the router does not resolve next hops
-    // on the external network yet and sends to the broadcast MAC, which
-    // Linux's TCP refuses; see controller PIPELINE.md "Limits".)
-    let rx = inet
-        .udp_socket("0.0.0.0:9999".parse().expect("addr"))
-        .expect("udp");
-    rx.set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("timeout");
-    let tx = vm1
-        .udp_socket("0.0.0.0:0".parse().expect("addr"))
-        .expect("udp");
-    let mut peer = None;
-    for _ in 0..3 {
-        tx.send_to(b"hello", SocketAddr::new(internet, 9999))
-            .expect("send");
-        let mut b = [0u8; 16];
-        if let Ok((5, from)) = rx.recv_from(&mut b) {
-            peer = Some(from);
-            break;
-        }
-    }
-    let peer = peer.expect("UDP through SNAT");
     let gw_net: ipnet::IpNet = "203.0.113.0/24".parse().expect("cidr");
+    // TCP through SNAT: the internet's address is no Neutron port, so the
+    // router resolves it with an ARP request (the first SYN is consumed,
+    // the retransmission goes out to the learned MAC). Linux's TCP drops
+    // frames not addressed to its MAC, so this fails with a broadcast
+    // destination. The internet has no route to 10.1.0.0/24: it sees the
+    // gateway's address as the source.
+    let mut peer = None;
+    lab::wait_until(
+        "TCP from vm1 to the internet",
+        Duration::from_secs(15),
+        || {
+            peer = tcp_round_trip(&vm1, &inet, internet, 8080);
+            peer.is_some()
+        },
+    )
+    .expect("TCP round trip through SNAT");
+    let peer = peer.expect("peer");
     assert!(gw_net.contains(&peer.ip()), "SNAT source {peer}");
+    // The binding was learned per router, from the internet's ARP reply.
+    let bindings = controller::flowset::mac_binding_cookie(&r1);
+    assert_eq!(
+        s.flows_with_cookie(bindings),
+        1,
+        "one learned MAC binding {bindings:#x}: {}",
+        s.cli(&["ofctl", "dump-flows", "br-int", "table=30"])
+    );
+    assert!(pings(&vm1, internet), "ICMP through SNAT");
 
     // A floating IP on vm2, reachable from the internet (ICMP opened in
     // the default group).
@@ -437,6 +464,31 @@ fn router_snat_floating_ip() {
         || pings(&inet, fip),
     )
     .expect("floating IP reachable from the internet");
+    // TCP to the floating IP (DNAT), answered from it (unDNAT) to the
+    // internet's learned MAC.
+    s.create(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        "default",
+        "--ingress",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "8080",
+    ]);
+    let mut peer = None;
+    lab::wait_until(
+        "TCP from the internet to the floating IP",
+        Duration::from_secs(10),
+        || {
+            peer = tcp_round_trip(&inet, &vm2, fip, 8080);
+            peer.is_some()
+        },
+    )
+    .expect("TCP round trip to the floating IP");
+    assert_eq!(peer.map(|p| p.ip()), Some(internet), "no SNAT on DNAT");
 }
 
 /// Bytes per second `server` receives on `port` over `[warm, warm+span]`

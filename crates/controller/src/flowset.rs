@@ -74,6 +74,19 @@ impl Owner {
     }
 }
 
+/// Cookie tag of the MAC bindings a router learns at run time (table
+/// [`crate::tables::MAC_BINDING`]): they belong to no compiled owner, so a
+/// full reconcile drops them and they are learned again.
+pub const MAC_BINDING_TAG: u8 = 8;
+
+/// The cookie of the MAC bindings router `router` learns: the router's
+/// cookie with tag [`MAC_BINDING_TAG`], so `dump-flows cookie=C/-1` (or
+/// `del-flows`) finds exactly one router's bindings.
+pub fn mac_binding_cookie(router: &str) -> u64 {
+    let c = Owner::Router(router.to_owned()).cookie();
+    (MAC_BINDING_TAG as u64) << 56 | (c & 0x00ff_ffff_ffff_ffff)
+}
+
 /// A flow as one owner produces it. `matches` and `actions` are ovs-ofctl(8)
 /// text (what [`flow::parse_flow`] reads).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -256,18 +256,7 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
                 10,
             ));
         }
-        // Unknown next hops on the external network (its upstream router
-        // is not a Neutron port): broadcast destination until the switch
-        // can send ARP requests (see PIPELINE.md).
-        v.push(LFlow::new(
-            t::LR_IN_ARP_RESOLVE,
-            1,
-            format!("{md},{}={:#x}", reg::OUTPORT, g.key),
-            format!(
-                "set_field:ff:ff:ff:ff:ff:ff->eth_dst,{}",
-                next(t::LR_OUT_UNDNAT)
-            ),
-        ));
+        v.extend(arp_resolution(&md, id, g, *gip));
         if info.enable_snat {
             let sz = cx.snat_zone(id)?;
             v.push(LFlow::new(
@@ -290,6 +279,82 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         }
     }
     Ok(v)
+}
+
+/// Next hops on the external network that are not Neutron ports (the
+/// upstream router, hosts on the provider network), resolved as OVN does
+/// (ovn-northd(8): `lr_in_arp_resolve` `get_arp`, `lr_in_arp_request`
+/// `arp { ... }`, MAC_Binding learned by `put_arp`):
+///
+/// * ARP resolve falls back to the learned bindings: `eth_dst` is zeroed,
+///   table MAC_BINDING (learned flows only) may set it, then ARP request.
+/// * ARP request: still zero → `cloudnet:arp-request` for `reg0` from the
+///   gateway port's address and MAC, entering the pipeline at delivery
+///   with the packet's registers (so it leaves by the gateway port onto
+///   the external network); the packet is consumed, the sender retries.
+/// * Learning, in admission: ARP (replies, requests, gratuitous) arriving
+///   *on the gateway port* whose sender address is on the gateway's
+///   subnet installs `metadata,reg15=<gateway port>,reg0=<spa> →
+///   eth_dst=<sha>` with the router's MAC-binding cookie, an idle timeout
+///   and a per-router limit. Tenant ports cannot reach this port's input
+///   side, and other routers' bindings differ in `metadata`, so no VM
+///   poisons a binding and no tenant sees another's. ARP claiming the
+///   gateway's own address is dropped, never learned.
+fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: std::net::Ipv4Addr) -> Vec<LFlow> {
+    let gk = g.key;
+    let mac = &g.mac;
+    let mut v = vec![
+        LFlow::new(
+            t::LR_IN_ARP_RESOLVE,
+            1,
+            format!("{md},{}={gk:#x}", reg::OUTPORT),
+            format!(
+                "set_field:00:00:00:00:00:00->eth_dst,{},{}",
+                next(t::MAC_BINDING),
+                next(t::LR_IN_ARP_REQUEST)
+            ),
+        ),
+        LFlow::new(
+            t::LR_IN_ARP_REQUEST,
+            100,
+            format!("{md},{}={gk:#x},ip,dl_dst=00:00:00:00:00:00", reg::OUTPORT),
+            util::userdata(&format!(
+                "cloudnet:arp-request spa={gip} sha={mac} tpa={} table={}",
+                reg::NEXTHOP,
+                t::LR_OUT_DELIVERY
+            )),
+        ),
+        LFlow::new(
+            t::LR_IN_ADMISSION,
+            70,
+            format!("{md},{}={gk:#x},arp,arp_spa={gip}", reg::INPORT),
+            "drop",
+        ),
+    ];
+    let learn = format!(
+        "learn(table={},priority=100,idle_timeout={},cookie={:#x},limit={},\
+         OXM_OF_METADATA[],NXM_NX_REG15[]=NXM_NX_REG14[],NXM_NX_REG0[]=NXM_OF_ARP_SPA[],\
+         load:NXM_NX_ARP_SHA[]->NXM_OF_ETH_DST[]),{}",
+        t::MAC_BINDING,
+        t::mac_binding::IDLE_TIMEOUT,
+        crate::flowset::mac_binding_cookie(router),
+        t::mac_binding::LIMIT,
+        next(t::LR_IN_IP_INPUT)
+    );
+    for (_, net) in &g.addrs {
+        for dst in [mac.as_str(), "ff:ff:ff:ff:ff:ff"] {
+            v.push(LFlow::new(
+                t::LR_IN_ADMISSION,
+                60,
+                format!(
+                    "{md},{}={gk:#x},arp,dl_dst={dst},arp_spa={net}",
+                    reg::INPORT
+                ),
+                learn.clone(),
+            ));
+        }
+    }
+    v
 }
 
 /// A floating IP's flows: unSNAT/DNAT in, unDNAT/SNAT out, and the ARP

@@ -32,6 +32,7 @@ pub(crate) fn global() -> Vec<LFlow> {
         (t::LR_IN_IP_INPUT, t::LR_IN_UNSNAT),
         (t::LR_IN_UNSNAT, t::LR_IN_DNAT),
         (t::LR_IN_DNAT, t::LR_IN_IP_ROUTING),
+        (t::LR_IN_ARP_REQUEST, t::LR_OUT_UNDNAT),
         (t::LR_OUT_UNDNAT, t::LR_OUT_SNAT),
         (t::LR_OUT_SNAT, t::LR_OUT_DELIVERY),
         (t::LS_OUT_PRE_ACL, t::LS_OUT_PRE_STATEFUL),

@@ -26,6 +26,14 @@ pub const LR_IN_ARP_RESOLVE: u8 = 25;
 pub const LR_OUT_UNDNAT: u8 = 26;
 pub const LR_OUT_SNAT: u8 = 27;
 pub const LR_OUT_DELIVERY: u8 = 28;
+/// lr_in_arp_request (OVN's stage after ARP resolve; numbered after the
+/// egress stages because 26–28 were taken): a next hop ARP resolve did not
+/// know → `cloudnet:arp-request`, the packet is consumed.
+pub const LR_IN_ARP_REQUEST: u8 = 29;
+/// MAC bindings learned from ARP on a router's gateway port (`learn`, like
+/// OVN's MAC_Binding table consulted by `get_arp`): `metadata`, `reg15`,
+/// `reg0` → `eth_dst`. No compiled flows live here.
+pub const MAC_BINDING: u8 = 30;
 
 // Logical switch, egress pipeline.
 pub const LS_OUT_PRE_ACL: u8 = 40;
@@ -38,7 +46,7 @@ pub const PHY_OUT: u8 = 64;
 
 /// Every table the compiler writes, in pipeline order (for default flows
 /// and documentation tests).
-pub const ALL: [u8; 24] = [
+pub const ALL: [u8; 25] = [
     PHY_IN,
     LS_IN_PORT_SEC_L2,
     LS_IN_PORT_SEC_IP,
@@ -58,6 +66,7 @@ pub const ALL: [u8; 24] = [
     LR_OUT_UNDNAT,
     LR_OUT_SNAT,
     LR_OUT_DELIVERY,
+    LR_IN_ARP_REQUEST,
     LS_OUT_PRE_ACL,
     LS_OUT_PRE_STATEFUL,
     LS_OUT_ACL,
@@ -82,6 +91,16 @@ pub mod reg {
     pub const ZONE_FIELD: &str = "NXM_NX_REG13[0..15]";
     pub const FLAG_IN_CT: u32 = 1;
     pub const FLAG_OUT_CT: u32 = 2;
+}
+
+/// Learned MAC bindings (table [`MAC_BINDING`]).
+pub mod mac_binding {
+    /// Most bindings one router learns (`learn(limit=…)`); beyond it the
+    /// switch counts `learn_limit` and the next hop stays unresolved.
+    pub const LIMIT: u32 = 1024;
+    /// A binding no packet used for this long is forgotten (seconds);
+    /// every ARP from the neighbour re-learns it.
+    pub const IDLE_TIMEOUT: u16 = 300;
 }
 
 /// Priorities inside the ACL tables.

@@ -286,19 +286,60 @@ fn snat_and_floating_ip() {
     let s = seed();
     let (_, sim) = compile(&s);
     let r1 = mac(&s.st, &s.r1_net1);
-    // vm3 → the internet: SNAT to the gateway address, out the uplink.
-    let o = sim.run(
-        &tcp(
-            3,
-            &mac(&s.st, &s.vm3),
-            &r1,
-            "10.0.0.11",
-            "198.51.100.77",
-            443,
-        ),
-        NEW_,
+    let gw = mac(&s.st, &s.gw);
+    let to_inet = tcp(
+        3,
+        &mac(&s.st, &s.vm3),
+        &r1,
+        "10.0.0.11",
+        "198.51.100.77",
+        443,
     );
+    // The next hop is not a port: the router asks for it (the packet is
+    // consumed) from its gateway address, out of the gateway port.
+    let o = sim.run(&to_inet, NEW_);
+    assert!(o.outputs.is_empty(), "{o:?}");
+    assert_eq!(
+        o.local,
+        vec![format!(
+            "cloudnet:arp-request spa=198.51.100.10 sha={gw} tpa=reg0 table=28"
+        )]
+    );
+    assert_eq!(
+        Field::Reg(0).get(&o.last.to_words()),
+        u32::from(std::net::Ipv4Addr::new(198, 51, 100, 77)) as u128
+    );
+    // Neither a VM nor an address off the gateway's subnet teaches the
+    // router a binding; the neighbour's reply on the uplink does.
+    let vm3 = mac(&s.st, &s.vm3);
+    let spoof = format!("in_port=3,arp,dl_src={vm3},dl_dst={r1},arp_op=2,arp_spa=198.51.100.77,arp_tpa=10.0.0.1,arp_sha={vm3},arp_tha={r1}");
+    sim.run(&spoof, NEW_);
+    let off_subnet = format!("in_port=100,arp,dl_src=02:00:00:00:00:66,dl_dst={gw},arp_op=2,arp_spa=10.0.0.11,arp_tpa=198.51.100.10,arp_sha=02:00:00:00:00:66,arp_tha={gw}");
+    sim.run(&off_subnet, NEW_);
+    let bindings = |sim: &Sim| {
+        sim.tables
+            .read()
+            .table(controller::tables::MAC_BINDING)
+            .rules()
+            .len()
+    };
+    assert_eq!(bindings(&sim), 0);
+    assert!(sim.run(&to_inet, NEW_).outputs.is_empty());
+    let reply = format!("in_port=100,arp,dl_src=02:00:00:00:00:77,dl_dst={gw},arp_op=2,arp_spa=198.51.100.77,arp_tpa=198.51.100.10,arp_sha=02:00:00:00:00:77,arp_tha={gw}");
+    assert!(
+        sim.run(&reply, NEW_).dropped(),
+        "the reply itself stops here"
+    );
+    assert_eq!(bindings(&sim), 1);
+    // vm3 → the internet: SNAT to the gateway address, out the uplink to
+    // the learned MAC.
+    let o = sim.run(&to_inet, NEW_);
     assert_eq!(o.outputs, vec![100], "{o:?}");
+    assert_eq!(
+        Field::DlDst.get(&o.last.to_words()),
+        0x02_00_00_00_00_77,
+        "{o:?}"
+    );
     let snat = o
         .cts
         .iter()
@@ -325,7 +366,6 @@ fn snat_and_floating_ip() {
     assert_eq!(snat.addr_min, Some("198.51.100.50".parse().unwrap()));
     assert_eq!(o.outputs, vec![100]);
     // Inbound to the floating IP: DNAT to web1, allowed by its 8080 rule.
-    let gw = mac(&s.st, &s.gw);
     let inbound = format!("in_port=100,tcp,dl_src=02:00:00:00:00:77,dl_dst={gw},nw_src=198.51.100.77,nw_dst=198.51.100.50,nw_ttl=64,tp_src=40000,tp_dst=8080");
     let o = sim.run(&inbound, NEW_);
     assert_eq!(o.outputs, vec![1], "{o:?}");

@@ -80,6 +80,11 @@ pub struct LearnAction {
     pub cookie: u64,
     pub send_flow_rem: bool,
     pub delete_learned: bool,
+    /// `limit=N` (0: none): learn nothing new while the target table
+    /// already holds `N` flows with this action's cookie (OVS bounds the
+    /// flows one learn action installs the same way; refusals are
+    /// counted by the switch).
+    pub limit: u32,
     pub specs: Vec<LearnSpec>,
 }
 
@@ -95,6 +100,7 @@ impl Default for LearnAction {
             cookie: 0,
             send_flow_rem: false,
             delete_learned: false,
+            limit: 0,
             specs: Vec::new(),
         }
     }
@@ -320,7 +326,15 @@ pub enum DpAction {
         queue: u32,
     },
     Meter(u32),
-    Controller(ControllerAction),
+    /// A packet-in. Like OVS's NXT_PACKET_IN2, it carries the pipeline
+    /// state at the action — registers and `metadata` — so whoever handles
+    /// it can resume the pipeline with that state (OVN's `pinctrl`
+    /// re-injects packets it builds this way).
+    Controller {
+        action: ControllerAction,
+        regs: [u32; 16],
+        metadata: u64,
+    },
     /// Run the packet through conntrack (zone resolved), then, when
     /// `recirc_table` is set, re-enter translation at that table with the
     /// new ct_* metadata and `recirc_id` = [`crate::recirc_id_for_table`].

@@ -27,7 +27,7 @@
 //! it periodically and before [`FlowTables::expire`] so idle timeouts see
 //! recent use.
 
-use crate::actions::{DpAction, FlowMod};
+use crate::actions::DpAction;
 use crate::classifier::{FlowTables, Rule};
 use crate::flowvec::{hash_words, Packet, Words};
 use crate::translate::translate;
@@ -42,7 +42,7 @@ pub struct CachedXlate {
     /// Datapath actions; empty means drop.
     pub actions: Vec<DpAction>,
     /// Flows to add (from `learn`); apply with [`FlowTables::apply_learned`].
-    pub learns: Vec<FlowMod>,
+    pub learns: Vec<crate::Learned>,
     /// The megaflow mask the verdict is valid for.
     pub mask: Words,
     rules: Vec<Arc<Rule>>,

@@ -379,20 +379,39 @@ impl FlowTables {
     /// to an existing one (same match, priority, actions, timeouts, cookie)
     /// only refreshes that flow's hard timeout — no table change, so caches
     /// stay valid; anything else is an add (replace), which bumps the
-    /// generation.
-    pub fn apply_learned(&self, flows: &[FlowMod], now: Duration) {
-        for f in flows {
+    /// generation. A new flow beyond its action's `limit` (flows in the
+    /// target table with its cookie) is refused; returns how many were.
+    pub fn apply_learned(&self, learns: &[crate::Learned], now: Duration) -> usize {
+        let mut refused = 0;
+        for l in learns {
+            let f = &l.flow;
             {
                 let set = self.read();
-                if let Some(r) = set.table(f.table).find_exact(f) {
-                    if r.flow == *f {
+                let t = set.table(f.table);
+                match t.find_exact(f) {
+                    Some(r) if r.flow == *f => {
                         r.modified_ns.store(ns(now), Relaxed);
                         continue;
                     }
+                    // A changed binding replaces its flow: no growth.
+                    Some(_) => {}
+                    None if l.limit > 0 => {
+                        let n = t
+                            .rules()
+                            .iter()
+                            .filter(|r| r.flow.cookie == f.cookie)
+                            .count();
+                        if n >= l.limit as usize {
+                            refused += 1;
+                            continue;
+                        }
+                    }
+                    None => {}
                 }
             }
             let _ = self.add_flow(f.clone(), now);
         }
+        refused
     }
 
     /// Total number of flows.

@@ -311,6 +311,7 @@ fn parse_learn(s: &str) -> Result<LearnAction, ParseError> {
             "cookie" => l.cookie = n(64)? as u64,
             "send_flow_rem" => l.send_flow_rem = true,
             "delete_learned" => l.delete_learned = true,
+            "limit" => l.limit = n(32)? as u32,
             "load" => {
                 let v = v.as_deref().unwrap_or("");
                 let (src, dst) = v

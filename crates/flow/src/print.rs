@@ -313,6 +313,9 @@ fn learn_str(l: &LearnAction) -> String {
     if l.cookie != 0 {
         p.push(format!("cookie={:#x}", l.cookie));
     }
+    if l.limit != 0 {
+        p.push(format!("limit={}", l.limit));
+    }
     for s in &l.specs {
         p.push(match s {
             LearnSpec::Match {

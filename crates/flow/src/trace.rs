@@ -179,7 +179,7 @@ pub fn dp_action_str(a: &DpAction) -> String {
         DpAction::Normal => "normal".into(),
         DpAction::Enqueue { port, queue } => format!("enqueue({},{queue})", port_str(*port)),
         DpAction::Meter(m) => format!("meter({m})"),
-        DpAction::Controller(c) => controller_str(c),
+        DpAction::Controller { action, .. } => controller_str(action),
         DpAction::Ct {
             zone,
             commit,
@@ -280,8 +280,8 @@ impl TraceReport {
             "Datapath actions: {}",
             format_dp_actions(&self.xlate.actions)
         );
-        for f in &self.xlate.learns {
-            let _ = writeln!(s, "Learned flow:{}", format_flow(f, None));
+        for l in &self.xlate.learns {
+            let _ = writeln!(s, "Learned flow:{}", format_flow(&l.flow, None));
         }
         s
     }

@@ -45,7 +45,7 @@ pub struct Xlate {
     /// Flows that matched (their counters are bumped per packet).
     pub rules: Vec<Arc<Rule>>,
     /// Flows that `learn` actions want added.
-    pub learns: Vec<FlowMod>,
+    pub learns: Vec<Learned>,
     /// The packet's fields after all actions (OVS's "Final flow").
     pub final_flow: Words,
 }
@@ -61,6 +61,14 @@ impl Default for Xlate {
             final_flow: [0; NW],
         }
     }
+}
+
+/// A flow a `learn` action wants added, with the action's `limit`
+/// (0: none), which [`crate::FlowTables::apply_learned`] enforces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub flow: FlowMod,
+    pub limit: u32,
 }
 
 /// One line of a trace: nesting depth and text.
@@ -240,7 +248,7 @@ impl Ctx<'_, '_> {
             port::FLOOD => DpAction::Flood,
             port::ALL => DpAction::All,
             port::LOCAL => DpAction::Local,
-            port::CONTROLLER => DpAction::Controller(ControllerAction::default()),
+            port::CONTROLLER => self.packet_in(ControllerAction::default()),
             port::TABLE | port::NONE => {
                 self.note(|| "    (skipped: not a valid output port here)".into());
                 return;
@@ -266,7 +274,8 @@ impl Ctx<'_, '_> {
             }
             Action::Controller(c) => {
                 self.commit();
-                self.x.actions.push(DpAction::Controller(c.clone()));
+                let a = self.packet_in(c.clone());
+                self.x.actions.push(a);
             }
             Action::Enqueue { port, queue } => {
                 self.commit();
@@ -334,7 +343,10 @@ impl Ctx<'_, '_> {
             Action::Learn(l) => {
                 let f = learned_flow(l, &self.flow, &mut self.x.mask);
                 self.note(|| format!("    learned:{}", crate::print::format_flow(&f, None)));
-                self.x.learns.push(f);
+                self.x.learns.push(Learned {
+                    flow: f,
+                    limit: l.limit,
+                });
             }
             Action::SetQueue(q) => self.x.actions.push(DpAction::SetQueue(*q)),
             Action::Meter(m) => self.x.actions.push(DpAction::Meter(*m)),
@@ -358,11 +370,31 @@ impl Ctx<'_, '_> {
     fn ttl_expired(&mut self) {
         self.note(|| "    dec_ttl: TTL exceeded, packet-in (invalid_ttl)".into());
         self.commit();
-        self.x.actions.push(DpAction::Controller(ControllerAction {
+        let a = self.packet_in(ControllerAction {
             reason: ControllerReason::InvalidTtl,
             ..ControllerAction::default()
-        }));
+        });
+        self.x.actions.push(a);
         self.end_list = true;
+    }
+
+    /// A packet-in carrying the registers and `metadata` as they are now.
+    /// As for `ct(table=T)`, a handler may resume the pipeline with them,
+    /// so all their bits join the megaflow mask.
+    fn packet_in(&mut self, action: ControllerAction) -> DpAction {
+        self.unwildcard_pipeline_state();
+        DpAction::Controller {
+            action,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
+            metadata: Field::Metadata.get(&self.flow) as u64,
+        }
+    }
+
+    fn unwildcard_pipeline_state(&mut self) {
+        for i in 0..16 {
+            Field::Reg(i).unwildcard(&mut self.x.mask, u32::MAX as u128);
+        }
+        Field::Metadata.unwildcard(&mut self.x.mask, u64::MAX as u128);
     }
 
     fn resubmit(&mut self, port: Option<u32>, table: u8) {
@@ -406,10 +438,7 @@ impl Ctx<'_, '_> {
         self.commit();
         // The registers and metadata travel with the action into the
         // recirculation: the verdict depends on all their bits.
-        for i in 0..16 {
-            Field::Reg(i).unwildcard(&mut self.x.mask, u32::MAX as u128);
-        }
-        Field::Metadata.unwildcard(&mut self.x.mask, u64::MAX as u128);
+        self.unwildcard_pipeline_state();
         self.x.actions.push(DpAction::Ct {
             zone,
             commit: c.commit,

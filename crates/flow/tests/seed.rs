@@ -33,7 +33,7 @@ fn br1() -> FlowTables {
 const VM_A: &str = "fa:16:3e:00:00:0a";
 const VM_B: &str = "fa:16:3e:00:00:0b";
 
-fn tables_visited(t: &FlowTables, pkt: &str) -> (Vec<u8>, Vec<DpAction>, Vec<flow::FlowMod>) {
+fn tables_visited(t: &FlowTables, pkt: &str) -> (Vec<u8>, Vec<DpAction>, Vec<flow::Learned>) {
     let r = flow::trace(t, &parse_packet(pkt).unwrap());
     let tables = r.xlate.rules.iter().map(|r| r.flow.table).collect();
     (tables, r.xlate.actions, r.xlate.learns)
@@ -160,7 +160,7 @@ fn tunnel_traffic_is_learned_and_then_unicast_goes_to_the_learned_port() {
     );
     assert_eq!(learns.len(), 1);
     assert_eq!(
-        flow::format_flow(&learns[0], None),
+        flow::format_flow(&learns[0].flow, None),
         format!(
             " table=20, hard_timeout=300, priority=1,vlan_tci=0x0001/0x0fff,dl_dst={VM_B} \
              actions=load:0->NXM_OF_VLAN_TCI[],load:0x1->NXM_NX_TUN_ID[],output:2"
@@ -249,4 +249,36 @@ fn trace_report_shows_tables_megaflow_and_verdict() {
     ] {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
+}
+
+/// `learn(limit=N)`: at most N flows with the action's cookie in the
+/// target table; a changed binding for a known key still replaces its
+/// flow, and a refusal is reported to the caller (the switch counts it).
+#[test]
+fn learn_limit_bounds_the_learned_flows_per_cookie() {
+    let t = FlowTables::new();
+    let now = Duration::from_secs(1);
+    let learn = "arp actions=learn(table=30,cookie=0x8,limit=2,\
+                 NXM_NX_REG0[]=NXM_OF_ARP_SPA[],load:NXM_NX_ARP_SHA[]->NXM_OF_ETH_DST[])";
+    t.add_flow(flow::parse_flow(learn).unwrap().flow, now)
+        .unwrap();
+    let printed = flow::format_flow(&t.read().table(0).rules()[0].flow, None);
+    assert!(printed.contains("cookie=0x8,limit=2,"), "{printed}");
+    let arp = |spa: &str, sha: &str| {
+        let x = flow::trace(
+            &t,
+            &parse_packet(&format!("arp,arp_spa={spa},arp_sha={sha}")).unwrap(),
+        )
+        .xlate;
+        t.apply_learned(&x.learns, now)
+    };
+    assert_eq!(arp("203.0.113.1", "02:00:00:00:00:01"), 0);
+    assert_eq!(arp("203.0.113.2", "02:00:00:00:00:02"), 0);
+    assert_eq!(arp("203.0.113.3", "02:00:00:00:00:03"), 1, "third refused");
+    assert_eq!(arp("203.0.113.1", "02:00:00:00:00:09"), 0, "rebinding");
+    let learned = t.dump(&flow::parse_filter("table=30").unwrap().flow, false, now);
+    assert_eq!(learned.len(), 2);
+    assert!(learned
+        .iter()
+        .any(|(f, _)| flow::format_flow(f, None).contains("load:0x20000000009->")));
 }

@@ -178,10 +178,14 @@ fn translation_details_follow_ovs() {
     // action list, while the resubmitting list resumes; rewrites are
     // committed before output.
     let t = tables(&["ip actions=dec_ttl,mod_nw_dst:10.0.0.9,output:2"]);
-    let invalid_ttl = DpAction::Controller(ControllerAction {
-        reason: ControllerReason::InvalidTtl,
-        ..ControllerAction::default()
-    });
+    let invalid_ttl = DpAction::Controller {
+        action: ControllerAction {
+            reason: ControllerReason::InvalidTtl,
+            ..ControllerAction::default()
+        },
+        regs: [0; 16],
+        metadata: 0,
+    };
     assert_eq!(
         verdict(&t, "ip,nw_ttl=1"),
         std::slice::from_ref(&invalid_ttl)

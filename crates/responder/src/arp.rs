@@ -56,3 +56,52 @@ pub fn respond(frame: &[u8], table: &impl Ipv4Table, out: &mut [u8]) -> Result<u
     .emit(&mut out[ETH_LEN..REPLY_LEN])?;
     Ok(REPLY_LEN)
 }
+
+/// Writes an ARP request "who has `tpa`? tell `spa`" from `sha` to the
+/// broadcast address into `out` (RFC 826; the target hardware address is
+/// zero, as Linux sends it), returning its length. A router resolving an
+/// unknown next hop sends this (OVN's `arp { ... }` action in
+/// `lr_in_arp_request`, ovn-northd(8)).
+pub fn request(
+    sha: crate::Mac,
+    spa: std::net::Ipv4Addr,
+    tpa: std::net::Ipv4Addr,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    need(out, REPLY_LEN)?;
+    write_eth(out, sha, [0xff; 6], ethertype::ARP)?;
+    ArpRepr {
+        operation: OP_REQUEST,
+        sha,
+        spa,
+        tha: [0; 6],
+        tpa,
+    }
+    .emit(&mut out[ETH_LEN..REPLY_LEN])?;
+    Ok(REPLY_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn request_asks_the_broadcast_domain() {
+        let mut out = [0u8; 64];
+        let sha = [2, 0, 0, 0, 0, 1];
+        let (spa, tpa) = (Ipv4Addr::new(203, 0, 113, 5), Ipv4Addr::new(203, 0, 113, 9));
+        let n = request(sha, spa, tpa, &mut out).unwrap();
+        assert_eq!(n, REPLY_LEN);
+        let eth = EthernetFrame::new_checked(&out[..n]).unwrap();
+        assert_eq!((eth.dst(), eth.src()), ([0xff; 6], sha));
+        let a = ArpPacket::new_checked(eth.payload()).unwrap();
+        assert_eq!(a.operation(), OP_REQUEST);
+        assert_eq!((a.sha(), a.spa(), a.tpa()), (sha, spa, tpa));
+        assert_eq!(a.tha(), [0; 6]);
+        assert!(matches!(
+            request(sha, spa, tpa, &mut out[..20]),
+            Err(NoReply::BufferTooSmall { .. })
+        ));
+    }
+}

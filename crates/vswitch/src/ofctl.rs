@@ -47,9 +47,20 @@ fn filter(text: &Option<String>) -> Result<FlowMod, String> {
             table: 255,
             ..FlowMod::default()
         }),
-        Some(t) => flow::parse_filter(t)
-            .map(|p| p.flow)
-            .map_err(|e| format!("{t:?}: {e}")),
+        Some(t) => {
+            let mut f = flow::parse_filter(t)
+                .map(|p| p.flow)
+                .map_err(|e| format!("{t:?}: {e}"))?;
+            // ovs-ofctl(8) "Flow Syntax": without `table=`, del-flows and
+            // dump-flows act on every table.
+            let names_table = t
+                .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                .any(|tok| tok.starts_with("table="));
+            if !names_table {
+                f.table = 255;
+            }
+            Ok(f)
+        }
     }
 }
 
@@ -227,4 +238,18 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         _ => {}
     }
     Ok((out, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter;
+
+    #[test]
+    fn a_filter_without_table_covers_every_table() {
+        let f = |s: &str| filter(&Some(s.to_owned())).expect("parses").table;
+        assert_eq!(f("cookie=0x8/-1"), 255);
+        assert_eq!(f("table=3,cookie=0x8/-1"), 3);
+        assert_eq!(f("table=0 cookie=0x8/-1"), 0);
+        assert_eq!(filter(&None).expect("all").table, 255);
+    }
 }

@@ -124,14 +124,17 @@ impl Sim {
         let mut o = Outcome::default();
         for pass in 0..16 {
             let x = flow::translate(&self.tables.read(), &words, None);
+            // What `learn` installs is there for the next packet, as in
+            // the switch.
+            self.tables.apply_learned(&x.learns, Duration::ZERO);
             let mut recirc = None;
             for a in &x.actions {
                 match a {
                     DpAction::Output(n) => o.outputs.push(*n),
                     DpAction::OutputInPort => o.in_port_out = true,
-                    DpAction::Controller(c) => o
+                    DpAction::Controller { action, .. } => o
                         .local
-                        .push(String::from_utf8_lossy(&c.userdata).into_owned()),
+                        .push(String::from_utf8_lossy(&action.userdata).into_owned()),
                     DpAction::Ct {
                         zone,
                         commit,

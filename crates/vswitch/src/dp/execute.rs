@@ -90,7 +90,7 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::CtClear
             | DpAction::SetArp { .. }
             | DpAction::SetNd { .. }
-            | DpAction::Controller(_)
+            | DpAction::Controller { .. }
             | DpAction::SetTunnel { .. }
     )
 }
@@ -199,7 +199,9 @@ impl Datapath {
             };
             let x = flow::process(&b.tables, &mut b.cache, &pkt, eth_len as u64, now);
             if !x.learns.is_empty() {
-                b.tables.apply_learned(&x.learns, now);
+                for _ in 0..b.tables.apply_learned(&x.learns, now) {
+                    b.drops.bump(DropReason::LearnLimit);
+                }
             }
             x
         };
@@ -318,7 +320,18 @@ impl Datapath {
                     }
                 }
                 DpAction::Normal => self.normal(bi, slot, &l2, frame, depth),
-                DpAction::Controller(ref c) => self.controller(bi, slot, frame, cur, c, depth),
+                DpAction::Controller {
+                    ref action,
+                    ref regs,
+                    metadata,
+                } => {
+                    let pin = super::local::PacketIn {
+                        action,
+                        regs,
+                        metadata,
+                    };
+                    self.controller(bi, slot, frame, cur, pin, depth)
+                }
                 _ => {}
             }
         }

@@ -13,19 +13,35 @@
 //! (`no_controller`, or `invalid_ttl` for `dec_ttl` expiry) and the rest of
 //! the flow's actions still run, as in OVS.
 //!
+//! With `table=T` the answer is not sent out of the input port: it enters
+//! the pipeline at table `T` carrying the packet-in's registers and
+//! `metadata` (a router's ARP request for an unknown next hop goes out of
+//! the router port onto its network this way, as OVN's `pinctrl` resumes
+//! the `arp { ...; output; }` it builds).
+//!
 //! Buffers are allocated once per patch depth; a reply costs one copy of
 //! the frame only when a VLAN tag has to be removed first.
 
-use flow::actions::{ControllerAction, ControllerReason};
+use flow::actions::{port, ControllerAction, ControllerReason};
 use responder::dhcp::MAX_REPLY_LEN;
 use responder::icmp_error::{self, ErrorSource, Quote};
 use responder::nd::NdConfig;
 use responder::{arp, echo, nd, L2Addrs, NoReply};
 
+use super::ct::Recirc;
 use super::local_op::{self, LocalOp};
 use super::port::{Pieces, VlanEdit, BUF_LEN, HDR};
 use super::stats::DropReason;
-use super::Datapath;
+use super::{Datapath, MAX_PATCH_DEPTH};
+
+/// A `controller()` datapath action: the action and the pipeline state it
+/// froze (registers and `metadata`, as OVS's NXT_PACKET_IN2 carries them).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PacketIn<'a> {
+    pub action: &'a ControllerAction,
+    pub regs: &'a [u32; 16],
+    pub metadata: u64,
+}
 
 /// Per-depth buffers of the local responder.
 #[derive(Debug)]
@@ -46,8 +62,13 @@ impl Default for Bufs {
 }
 
 /// Writes the answer `op` gives to `frame` (an untagged Ethernet frame)
-/// into `out`, returning its length.
-pub fn respond(op: &LocalOp, frame: &[u8], out: &mut [u8]) -> Result<usize, NoReply> {
+/// into `out`, returning its length; `regs` are the packet-in's registers.
+pub fn respond(
+    op: &LocalOp,
+    frame: &[u8],
+    regs: &[u32; 16],
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
     match op {
         LocalOp::Icmp4Error { src, kind } => {
             let from = ErrorSource {
@@ -74,6 +95,7 @@ pub fn respond(op: &LocalOp, frame: &[u8], out: &mut [u8]) -> Result<usize, NoRe
         LocalOp::Icmp4Echo => echo::respond(frame, |ip| ip.is_ipv4(), out),
         LocalOp::Icmp6Echo => echo::respond(frame, |ip| ip.is_ipv6(), out),
         LocalOp::Dhcp4(binding) => responder::dhcp::respond_for(frame, binding, out),
+        LocalOp::ArpRequest { spa, sha, tpa } => arp::request(*sha, *spa, tpa.get(regs), out),
     }
 }
 
@@ -89,10 +111,11 @@ impl Datapath {
         slot: usize,
         frame: &[u8],
         vlan: Option<u16>,
-        c: &ControllerAction,
+        pin: PacketIn<'_>,
         depth: usize,
     ) {
-        let op = match local_op::parse(&c.userdata) {
+        let c = pin.action;
+        let la = match local_op::parse(&c.userdata) {
             None if c.reason == ControllerReason::InvalidTtl => {
                 return self.count(bi, DropReason::InvalidTtl);
             }
@@ -101,8 +124,12 @@ impl Datapath {
                 tracing::debug!("local action: {e}");
                 return self.count(bi, DropReason::LocalActionError);
             }
-            Some(Ok(op)) => op,
+            Some(Ok(la)) => la,
         };
+        let op = &la.op;
+        if la.resume.is_some() && depth >= MAX_PATCH_DEPTH {
+            return self.count(bi, DropReason::LocalLoop);
+        }
         let Some(mut bufs) = self.local.get_mut(depth).map(std::mem::take) else {
             return;
         };
@@ -116,13 +143,30 @@ impl Datapath {
         let eth = input.get(HDR..).unwrap_or(&[]);
         let (hdr, out) = bufs.reply.split_at_mut(HDR);
         hdr.fill(0);
-        match respond(&op, eth, out) {
-            Ok(len) => {
+        match (respond(op, eth, pin.regs, out), la.resume) {
+            (Ok(len), None) => {
                 let edit = vlan.map_or(VlanEdit::Keep, VlanEdit::Push);
                 self.transmit(bi, slot, slot, &bufs.reply[..HDR + len], edit, depth);
             }
-            Err(e) => {
-                tracing::debug!("local action {:?}: no reply: {e}", op_name(&op));
+            (Ok(len), Some(table)) => {
+                // A packet-out into the tables: from the controller port
+                // (no output is skipped as "the input port"), with the
+                // frozen state, starting at `table`.
+                let meta = flow::Metadata {
+                    in_port: port::CONTROLLER,
+                    regs: *pin.regs,
+                    metadata: pin.metadata,
+                    recirc_id: flow::recirc_id_for_table(table),
+                    ..flow::Metadata::default()
+                };
+                let (tun, egress) = (self.tx_tun, self.egress_meta);
+                let frame = &mut bufs.reply[..HDR + len];
+                self.pipeline(bi, slot, frame, &meta, depth + 1, Recirc::default());
+                self.tx_tun = tun;
+                self.egress_meta = egress;
+            }
+            (Err(e), _) => {
+                tracing::debug!("local action {:?}: no reply: {e}", op_name(op));
                 self.count(bi, DropReason::LocalNoReply);
             }
         }
@@ -145,6 +189,7 @@ fn op_name(op: &LocalOp) -> &'static str {
         LocalOp::Icmp4Echo => "icmp4-echo-reply",
         LocalOp::Icmp6Echo => "icmp6-echo-reply",
         LocalOp::Dhcp4(_) => "dhcp4",
+        LocalOp::ArpRequest { .. } => "arp-request",
     }
 }
 

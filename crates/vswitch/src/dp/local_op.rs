@@ -120,11 +120,69 @@ pub enum LocalOp {
     /// `dhcp4 server=IP server_mac=MAC offer=IP mask=N ...`: answer this
     /// client's DHCPv4 message with the binding (RFC 2131).
     Dhcp4(Binding),
+    /// `arp-request spa=IP sha=MAC tpa=IP|regN`: an ARP request for `tpa`
+    /// (an address, or a register of the packet-in) from `sha`/`spa` to
+    /// the broadcast address (RFC 826) — OVN's `arp { ... }`. The packet
+    /// itself is consumed; its sender retries once the answer is learned.
+    ArpRequest {
+        /// Sender protocol address (the router port's).
+        spa: Ipv4Addr,
+        /// Sender hardware address, also the Ethernet source.
+        sha: Mac,
+        /// The address asked about.
+        tpa: Ipv4Src,
+    },
 }
+
+/// Where an op takes an IPv4 address from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Src {
+    /// This address.
+    Addr(Ipv4Addr),
+    /// Register `regN` of the packet-in (`0..=15`).
+    Reg(u8),
+}
+
+impl Ipv4Src {
+    /// The address, reading registers from `regs`.
+    pub fn get(self, regs: &[u32; 16]) -> Ipv4Addr {
+        match self {
+            Ipv4Src::Addr(a) => a,
+            Ipv4Src::Reg(r) => Ipv4Addr::from(regs[usize::from(r) & 15]),
+        }
+    }
+}
+
+impl FromStr for Ipv4Src {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.strip_prefix("reg") {
+            Some(n) => match n.parse::<u8>() {
+                Ok(r @ 0..=15) if !n.starts_with('+') => Ok(Ipv4Src::Reg(r)),
+                _ => Err(()),
+            },
+            None => s.parse().map(Ipv4Src::Addr).map_err(|_| ()),
+        }
+    }
+}
+
+/// A parsed local action: the op, and where its answer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAction {
+    /// What to build.
+    pub op: LocalOp,
+    /// `table=T`: the answer enters the pipeline at table `T` with the
+    /// packet-in's registers and `metadata` (as OVN's `pinctrl` re-injects
+    /// what it builds), instead of leaving by the input port.
+    pub resume: Option<u8>,
+}
+
+/// The key every op takes: where the answer goes (see [`LocalAction`]).
+const RESUME_KEY: &str = "table";
 
 /// The local action `userdata` names: `None` when it does not start with
 /// [`PREFIX`] (an ordinary packet-in for a controller).
-pub fn parse(userdata: &[u8]) -> Option<Result<LocalOp, LocalActionError>> {
+pub fn parse(userdata: &[u8]) -> Option<Result<LocalAction, LocalActionError>> {
     let rest = userdata.strip_prefix(PREFIX)?;
     Some(
         std::str::from_utf8(rest)
@@ -135,7 +193,7 @@ pub fn parse(userdata: &[u8]) -> Option<Result<LocalOp, LocalActionError>> {
     )
 }
 
-fn parse_text(text: &str) -> Result<LocalOp, LocalActionError> {
+fn parse_text(text: &str) -> Result<LocalAction, LocalActionError> {
     let mut words = text.split_ascii_whitespace();
     let name = words.next().unwrap_or("");
     let rest = text.trim_start().get(name.len()..).unwrap_or("");
@@ -150,10 +208,12 @@ fn parse_text(text: &str) -> Result<LocalOp, LocalActionError> {
         "icmp4-echo-reply" => ("icmp4-echo-reply", &[]),
         "icmp6-echo-reply" => ("icmp6-echo-reply", &[]),
         "dhcp4" => ("dhcp4", DHCP_KEYS),
+        "arp-request" => ("arp-request", &["spa", "sha", "tpa"]),
         _ => return Err(LocalActionError::UnknownOp(name.to_owned())),
     };
     let kv = Kv::new(op, rest, keys)?;
-    Ok(match op {
+    let resume = kv.opt::<u8>(RESUME_KEY)?;
+    let op = match op {
         "icmp4-time-exceeded" => LocalOp::Icmp4Error {
             src: kv.need("src")?,
             kind: Icmpv4Error::TimeExceeded,
@@ -196,8 +256,14 @@ fn parse_text(text: &str) -> Result<LocalOp, LocalActionError> {
         },
         "icmp4-echo-reply" => LocalOp::Icmp4Echo,
         "icmp6-echo-reply" => LocalOp::Icmp6Echo,
+        "arp-request" => LocalOp::ArpRequest {
+            spa: kv.need("spa")?,
+            sha: kv.need::<MacText>("sha")?.0,
+            tpa: kv.need("tpa")?,
+        },
         _ => LocalOp::Dhcp4(dhcp4(&kv)?),
-    })
+    };
+    Ok(LocalAction { op, resume })
 }
 
 /// RFC 792 / RFC 1812 §5.2.7.1 codes the responder builds.
@@ -306,7 +372,7 @@ impl<'a> Kv<'a> {
                     token: tok.to_owned(),
                 });
             };
-            if !keys.contains(&k) {
+            if !keys.contains(&k) && k != RESUME_KEY {
                 return Err(LocalActionError::UnknownKey {
                     op,
                     key: k.to_owned(),
@@ -364,6 +430,9 @@ impl Parse for Ipv4Addr {
 impl Parse for Ipv6Addr {
     const WHAT: &'static str = "an IPv6 address";
 }
+impl Parse for Ipv4Src {
+    const WHAT: &'static str = "an IPv4 address or reg0..reg15";
+}
 impl Parse for MacText {
     const WHAT: &'static str = "a MAC aa:bb:cc:dd:ee:ff";
 }
@@ -382,7 +451,52 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<LocalOp, LocalActionError> {
-        parse(s.as_bytes()).expect("has the prefix")
+        parse(s.as_bytes()).expect("has the prefix").map(|a| a.op)
+    }
+
+    #[test]
+    fn arp_request_and_resume() {
+        let a =
+            parse(b"cloudnet:arp-request spa=203.0.113.5 sha=02:00:00:00:00:01 tpa=reg0 table=28")
+                .expect("prefix")
+                .expect("parses");
+        assert_eq!(a.resume, Some(28));
+        let LocalOp::ArpRequest { spa, sha, tpa } = a.op else {
+            panic!("not arp-request: {a:?}")
+        };
+        assert_eq!(
+            (spa, sha),
+            (Ipv4Addr::new(203, 0, 113, 5), [2, 0, 0, 0, 0, 1])
+        );
+        let mut regs = [0u32; 16];
+        regs[0] = u32::from(Ipv4Addr::new(203, 0, 113, 9));
+        assert_eq!(tpa.get(&regs), Ipv4Addr::new(203, 0, 113, 9));
+        assert_eq!(
+            p("cloudnet:arp-request spa=10.0.0.1 sha=02:00:00:00:00:01 tpa=10.0.0.9"),
+            Ok(LocalOp::ArpRequest {
+                spa: Ipv4Addr::new(10, 0, 0, 1),
+                sha: [2, 0, 0, 0, 0, 1],
+                tpa: Ipv4Src::Addr(Ipv4Addr::new(10, 0, 0, 9)),
+            })
+        );
+        // Any op may resume; without table= the answer leaves by in_port.
+        let e = parse(b"cloudnet:icmp4-echo-reply table=21")
+            .unwrap()
+            .unwrap();
+        assert_eq!((e.op, e.resume), (LocalOp::Icmp4Echo, Some(21)));
+        assert_eq!(
+            parse(b"cloudnet:icmp4-echo-reply").unwrap().unwrap().resume,
+            None
+        );
+        let err = |s: &str| p(s).unwrap_err().to_string();
+        assert!(
+            err("cloudnet:arp-request spa=10.0.0.1 sha=02:00:00:00:00:01 tpa=reg16")
+                .contains("tpa=\"reg16\"")
+        );
+        assert!(
+            err("cloudnet:arp-request spa=10.0.0.1 sha=02:00:00:00:00:01").contains("missing tpa=")
+        );
+        assert!(err("cloudnet:icmp4-echo-reply table=300").contains("table=\"300\""));
     }
 
     #[test]

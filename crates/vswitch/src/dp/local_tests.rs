@@ -17,6 +17,7 @@ fn op(text: &str) -> LocalOp {
     local_op::parse(text.as_bytes())
         .expect("cloudnet: prefix")
         .expect("parses")
+        .op
 }
 
 fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -53,7 +54,7 @@ fn echo_request() -> Vec<u8> {
 
 fn run(op_text: &str, frame: &[u8]) -> Result<Vec<u8>, NoReply> {
     let mut out = [0u8; MAX_REPLY_LEN];
-    let n = respond(&op(op_text), frame, &mut out)?;
+    let n = respond(&op(op_text), frame, &[0; 16], &mut out)?;
     Ok(out[..n].to_vec())
 }
 

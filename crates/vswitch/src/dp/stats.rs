@@ -62,11 +62,18 @@ pub enum DropReason {
     QosQueueFull,
     /// A shaped port's buffer pool was empty.
     QosNoBuffer,
+    /// A `learn(limit=N)` found N flows with its cookie already and learned
+    /// nothing (the packet itself goes on; e.g. a router's MAC bindings
+    /// are full, PIPELINE.md).
+    LearnLimit,
+    /// A local action's generated packet would re-enter the pipeline
+    /// deeper than the loop guard allows (LOCAL_ACTIONS.md `table=`).
+    LocalLoop,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -89,6 +96,8 @@ impl DropReason {
         DropReason::TunnelError,
         DropReason::QosQueueFull,
         DropReason::QosNoBuffer,
+        DropReason::LearnLimit,
+        DropReason::LocalLoop,
     ];
 
     /// Stable name used in output.
@@ -116,6 +125,8 @@ impl DropReason {
             DropReason::TunnelError => "tunnel_error",
             DropReason::QosQueueFull => "qos_queue_full",
             DropReason::QosNoBuffer => "qos_no_buffer",
+            DropReason::LearnLimit => "learn_limit",
+            DropReason::LocalLoop => "local_loop",
         }
     }
 
