@@ -1,31 +1,93 @@
-//! `cloudnet demo` end to end (root): the README's first command must build
-//! its cloud, pass every check and exit 0.
+//! `cloudnet demo` end to end (root): the README's first command builds the
+//! seeds' cloud, passes every check, prints its report and removes
+//! everything; `--keep` leaves it up and `--clean` removes it later.
+//!
+//! One test, since every demo uses the same fixed names (`cnd-*`).
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn demo_passes_its_checks() {
-    if !lab::require_root("demo_passes_its_checks") {
-        return;
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
+const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+const PREFIX: &str = "cnd-";
+
+fn demo(args: &[&str]) -> (Output, String) {
+    let out = Command::new(BIN)
         .arg("demo")
+        .args(args)
         .output()
         .expect("run cloudnet demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+fn nothing_left() -> bool {
+    lab::find_leftovers(Some(PREFIX)).is_ok_and(|l| l.is_empty())
+        && !Path::new("/run/cloudnet-demo").exists()
+}
+
+#[test]
+fn demo_builds_checks_reports_and_cleans() {
+    if !lab::require_root("demo_builds_checks_reports_and_cleans") {
+        return;
+    }
+    assert!(
+        nothing_left(),
+        "a demo is already up: cloudnet demo --clean"
+    );
+    let (out, text) = demo(&[]);
+    assert!(out.status.success(), "cloudnet demo failed:\n{text}");
+    for want in [
+        "What was built",
+        "project alpha: network net-a 10.0.0.0/24",
+        "project beta: network net-b 10.0.0.0/24",
+        "Topology",
+        "┌─ host cnd-host",
+        "internet cnd-inet",
+        "VXLAN",
+        "Checks",
+        "✓ pass no ping b1 → a-cli",
+        "✓ pass HTTP internet → floating IP of a-web",
+        "✓ pass SG B drops 3306 from others",
+        "✓ pass iperf3 TCP v1 → v2 over VXLAN",
+        "✓ pass QoS queue 1 alone",
+        "✓ pass 3:1:6 QoS port",
+    ] {
+        assert!(text.contains(want), "no {want:?} in the report:\n{text}");
+    }
+    let checks = text.lines().filter(|l| l.starts_with("  ✓ pass ")).count();
+    assert!(checks >= 17, "{checks} passing checks:\n{text}");
+    assert!(!text.contains("✗"), "a step or check failed:\n{text}");
+    assert!(
+        text.contains(&format!("{checks} passed, 0 failed")),
+        "{text}"
+    );
+    assert!(nothing_left(), "the demo left namespaces or files behind");
+
+    // --keep leaves it up with directions; --clean removes it.
+    let (out, text) = demo(&["--keep", "--quick"]);
+    assert!(out.status.success(), "cloudnet demo --keep failed:\n{text}");
+    assert!(
+        text.contains("cloudnet demo --clean") || text.contains("demo --clean"),
+        "{text}"
+    );
+    let left = lab::find_leftovers(Some(PREFIX)).expect("list namespaces");
+    assert!(
+        left.netns.iter().any(|n| n == "cnd-host"),
+        "kept demo has no host namespace: {left:?}"
+    );
+    let (again, text2) = demo(&["--quick"]);
+    assert!(
+        !again.status.success() && text2.contains("--clean"),
+        "a second demo must refuse while one is kept:\n{text2}"
+    );
+    let (out, text) = demo(&["--clean"]);
     assert!(
         out.status.success(),
-        "cloudnet demo failed:\n{stdout}\n{stderr}"
+        "cloudnet demo --clean failed:\n{text}"
     );
-    let checks: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("[ check]"))
-        .collect();
-    assert_eq!(checks.len(), 5, "expected five checks:\n{stdout}");
-    assert!(
-        checks.iter().all(|l| l.ends_with(": ok")),
-        "a check failed:\n{stdout}"
-    );
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(nothing_left(), "--clean left something:\n{text}");
 }

@@ -169,6 +169,28 @@ impl Lab {
         }
     }
 
+    /// A lab under a fixed prefix instead of a random one (e.g. `cnd-` for
+    /// `cloudnet demo`), so that a later process can find what it left by
+    /// name ([`clean`] with that prefix). Fails if the prefix is in use.
+    pub fn with_prefix(prefix: &str, label: &str) -> Result<Lab> {
+        names::claim_fixed_prefix(prefix, label)?;
+        Ok(Lab {
+            prefix: prefix.to_owned(),
+            label: label.to_owned(),
+            made: Mutex::new(Vec::new()),
+            underlay: OnceLock::new(),
+            underlay_init: Mutex::new(()),
+        })
+    }
+
+    /// Leave everything this lab made in place, claim included (a demo kept
+    /// up for exploring); [`clean`] with its prefix removes it later.
+    /// Namespaces and guards the caller holds must be kept too
+    /// (`std::mem::forget`), since they delete themselves when dropped.
+    pub fn keep(self) {
+        std::mem::forget(self);
+    }
+
     /// The prefix of every name this lab gives (e.g. `cn3f2a-`).
     pub fn prefix(&self) -> &str {
         &self.prefix

@@ -121,6 +121,42 @@ pub(crate) fn reserve_prefix(label: &str) -> Result<String> {
     })
 }
 
+/// Claim a fixed prefix chosen by the caller (e.g. `cnd-` for `cloudnet
+/// demo`, whose leftovers `cloudnet demo --clean` must find by name): at
+/// most [`PREFIX_LEN`] bytes of `[a-z0-9-]`, claimed exclusively so two
+/// users of it cannot overlap; fails when it is claimed already or when
+/// namespaces or links with it exist.
+pub(crate) fn claim_fixed_prefix(prefix: &str, label: &str) -> Result<()> {
+    let bad = |why: &str| LabError::BadName {
+        name: prefix.to_owned(),
+        why: why.to_owned(),
+    };
+    if prefix.is_empty()
+        || prefix.len() > PREFIX_LEN
+        || !prefix
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        return Err(bad("a fixed prefix is 1-7 bytes of [a-z0-9-]"));
+    }
+    if !find_leftovers(Some(prefix))?.is_empty() {
+        return Err(bad("namespaces or links with this prefix exist already"));
+    }
+    std::fs::create_dir_all(CLAIM_DIR)
+        .map_err(|e| LabError::io(format!("mkdir {CLAIM_DIR}"), e))?;
+    let claim = Path::new(CLAIM_DIR).join(prefix);
+    match OpenOptions::new().write(true).create_new(true).open(&claim) {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{} {label}", std::process::id());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(bad("claimed by another lab (see /run/cloudnet-lab)"))
+        }
+        Err(e) => Err(LabError::io(format!("create {}", claim.display()), e)),
+    }
+}
+
 /// Give a prefix back (its lab is torn down).
 pub(crate) fn release_prefix(p: &str) {
     let _ = std::fs::remove_file(Path::new(CLAIM_DIR).join(p));

@@ -469,3 +469,31 @@ fn vm_on_a_tap_made_inside_a_host() {
     let (_, spa) = read_until(&tap, |f| arp_request_for(f, [10, 4, 0, 9]));
     assert_eq!(spa, [10, 4, 0, 5]);
 }
+
+#[test]
+fn fixed_prefix_is_exclusive_and_cleaned_by_name() {
+    if !lab::require_root("fixed_prefix_is_exclusive_and_cleaned_by_name") {
+        return;
+    }
+    // A prefix no other test uses (lab prefixes are `cn` + 4 hex + `-`).
+    const P: &str = "cnzt-";
+    assert!(Lab::with_prefix("", "t").is_err(), "empty prefix");
+    assert!(Lab::with_prefix("Bad_", "t").is_err(), "bad characters");
+    assert!(Lab::with_prefix("toolong-", "t").is_err(), "over 7 bytes");
+    let lab = Lab::with_prefix(P, "fixed").expect("claim");
+    assert!(
+        Lab::with_prefix(P, "again").is_err(),
+        "a claimed prefix is refused"
+    );
+    let ns = lab.netns("a").expect("netns");
+    assert_eq!(ns.name(), "cnzt-a");
+    // Forgotten guards (a demo kept up) leave it in place ...
+    std::mem::forget(ns);
+    std::mem::forget(lab);
+    assert!(Lab::with_prefix(P, "busy").is_err(), "namespaces exist");
+    // ... until a clean by that prefix removes namespace and claim.
+    let gone = lab::clean(Some(P)).expect("clean");
+    assert_eq!(gone.netns, ["cnzt-a"]);
+    drop(Lab::with_prefix(P, "after").expect("free again"));
+    assert!(lab::find_leftovers(Some(P)).expect("list").is_empty());
+}
