@@ -12,6 +12,7 @@
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
 pub mod ct;
+pub mod dummy;
 pub mod egress;
 mod execute;
 mod local;
