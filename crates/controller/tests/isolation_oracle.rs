@@ -316,11 +316,7 @@ fn run_case(spec: &Spec, specs: &[FrameSpec], totals: &Totals) -> Result<(), Tes
         if let (Ep::Port(p), Some(q)) = (from, target) {
             oracle.sent(&w, p, &fk, q);
         }
-        sent.push(Injected {
-            from,
-            bytes,
-            target,
-        });
+        sent.push(Injected { bytes, target });
     }
     totals.cases.fetch_add(1, Ordering::Relaxed);
     Ok(())

@@ -60,10 +60,6 @@ fn is_ip(k: &FlowKey) -> bool {
     k.dl_type == 0x0800
 }
 
-fn later_fragment(k: &FlowKey) -> bool {
-    k.nw_frag & packet::flowkey::FRAG_LATER != 0
-}
-
 macro_rules! ensure {
     ($c:expr, $($t:tt)*) => {
         if !$c {
@@ -92,11 +88,20 @@ impl Oracle {
             "a tagged frame (vlan_tci {:#x}) left on the flat uplink",
             g.vlan_tci
         );
-        if is_ip(f) && is_ip(g) && !later_fragment(f) {
+        if is_ip(f) && is_ip(g) {
             let (ft, gt) = (tuple(f), tuple(g));
+            // Conntrack zones are per network (PIPELINE.md, as Neutron's
+            // OVS firewall): an answer reaches whichever port of the
+            // initiator's network holds the address — a port without port
+            // security that spoofed a neighbour's address opens the way
+            // back to that neighbour.
+            let same_net = |a: Ep, b: Ep| match (a, b) {
+                (Ep::Port(a), Ep::Port(b)) => w.ports[a].net == w.ports[b].net,
+                (a, b) => a == b,
+            };
             let known = self.conns.iter().any(|c| {
                 (x == c.a && y == c.b && ft == c.at && gt == c.bt)
-                    || (x == c.b && y == c.a && ft == rev(c.bt) && gt == rev(c.at))
+                    || (x == c.b && same_net(y, c.a) && ft == rev(c.bt) && gt == rev(c.at))
             });
             if known {
                 return Ok(());
@@ -137,7 +142,7 @@ impl Oracle {
     /// request (the sender's conntrack entry admits it, as in Neutron).
     pub fn sent(&mut self, w: &World, p: usize, f: &FlowKey, q: usize) {
         let wp = &w.ports[p];
-        if !is_ip(f) || !matches!(f.nw_proto, 1 | 6 | 17) || later_fragment(f) || p == q {
+        if !is_ip(f) || !matches!(f.nw_proto, 1 | 6 | 17) || p == q {
             return;
         }
         if anti_spoof(w, p, f).is_ok()
@@ -258,9 +263,18 @@ impl Oracle {
             .filter(|(_, fp)| w.ports[*fp].ip == f.nw_src)
             .map(|(a, _)| *a)
             .collect();
+        // A port without port security may spoof a source outside the
+        // router's subnets, which no SNAT rule matches: it leaves as sent
+        // (OVN's lr_out_snat has the same shape; Neutron's L3 agent SNATs
+        // everything). Known and listed in RELIABILITY.md, not wanted.
+        let foreign = !wp.port_security
+            && !w
+                .nets
+                .iter()
+                .any(|n| n.router.is_some_and(|x| x.0 == r) && f.nw_src & 0xffff_ff00 == n.net);
         let src_ok = fips.contains(&g.nw_src)
             || (snat && g.nw_src == gip)
-            || (!snat && g.nw_src == f.nw_src);
+            || ((!snat || foreign) && g.nw_src == f.nw_src);
         ensure!(
             src_ok,
             "left the uplink from {} (sent from {}; router {r}: gateway {}, snat {snat}, fips {:?})",
