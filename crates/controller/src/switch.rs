@@ -55,6 +55,25 @@ pub(crate) fn global() -> Vec<LFlow> {
             format!("ct(zone={},table={acl})", reg::ZONE_FIELD),
         ));
     }
+    // Router stages entered from a `ct(..., table=T)` of the router's NAT
+    // zones: a packet conntrack calls invalid (a TCP segment outside any
+    // window, an answer to nothing) was neither NATed nor tracked, so
+    // forwarding it would put a fixed address behind a floating IP on the
+    // external network; it is dropped, as OVN's routers and any Linux
+    // router with `-m conntrack --ctstate INVALID -j DROP` do.
+    for tbl in [
+        t::LR_IN_DNAT,
+        t::LR_IN_IP_ROUTING,
+        t::LR_OUT_SNAT,
+        t::LR_OUT_DELIVERY,
+    ] {
+        v.push(LFlow::new(
+            tbl,
+            crate::tables::CT_INVALID,
+            "ct_state=+inv+trk",
+            "drop",
+        ));
+    }
     // ACL: conntrack verdicts shared by every stateful port
     // (ovn-northd(8) ls_in_acl priority 65535 flows).
     for (tbl, nxt) in [
@@ -65,10 +84,17 @@ pub(crate) fn global() -> Vec<LFlow> {
         v.push(LFlow::new(tbl, p + 1, "ct_state=+inv+trk", "drop"));
         v.push(LFlow::new(tbl, p, "ct_state=-new+est+trk", next(nxt)));
         v.push(LFlow::new(tbl, p, "ct_state=-new+rel+trk", next(nxt)));
-        // Neutron always lets DHCP (client side) and IPv6 neighbor
-        // discovery through, whatever the groups say.
-        v.push(LFlow::new(tbl, p - 1, "udp,tp_src=68,tp_dst=67", next(nxt)));
-        v.push(LFlow::new(tbl, p - 1, "udp,tp_src=67,tp_dst=68", next(nxt)));
+        // Neutron always lets IPv6 neighbor discovery through, whatever
+        // the groups say, and a VM's DHCP requests reach the local
+        // responder (ls_in_dhcp). No DHCP bypass on the way *to* a VM:
+        // the responder's replies go straight out of the asking port, so
+        // a DHCP reply in ls_out_acl comes from another VM (a rogue server
+        // on a port without port security) and meets the receiver's groups
+        // like any traffic — as in OVN, whose ls_out_acl bypass admits
+        // only its own server's MAC and address (ovn-northd(8)).
+        if tbl == t::LS_IN_ACL {
+            v.push(LFlow::new(tbl, p - 1, "udp,tp_src=68,tp_dst=67", next(nxt)));
+        }
         for ty in [133, 134, 135, 136] {
             v.push(LFlow::new(
                 tbl,
@@ -266,7 +292,11 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let Some(&of) = cx.b.ports.get(id).filter(|_| is_vm(p)) else {
         return Ok(v);
     };
-    // Binding: the TAP's ofport ↔ the logical port.
+    // Binding: the TAP's ofport ↔ the logical port. Untagged frames only:
+    // a VM's port is an access port (ovs-vswitchd.conf.db(5) Port
+    // `vlan_mode`), as Neutron's br-int ports are; a tagged frame would
+    // otherwise keep its tag through the router and leave a flat or VLAN
+    // provider uplink on the VLAN the VM chose.
     {
         let load = format!(
             "set_field:{dp:#x}->metadata,set_field:{k:#x}->{},set_field:{zone:#x}->{}",
@@ -276,14 +306,14 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         v.push(LFlow::new(
             t::PHY_IN,
             100,
-            format!("in_port={of}"),
+            format!("in_port={of},vlan_tci=0x0000/0x1000"),
             format!("{load},{}", next(t::LS_IN_PORT_SEC_L2)),
         ));
         if let Some(dscp) = crate::qos::dscp(st, p) {
             v.push(LFlow::new(
                 t::PHY_IN,
                 110,
-                format!("in_port={of},ip"),
+                format!("in_port={of},ip,vlan_tci=0x0000/0x1000"),
                 format!(
                     "mod_nw_tos:{},{load},{}",
                     dscp << 2,

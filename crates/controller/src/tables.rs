@@ -44,6 +44,10 @@ pub const LS_OUT_PORT_SEC: u8 = 43;
 /// Physical egress: outport → tap ofport, uplink, or a router datapath.
 pub const PHY_OUT: u8 = 64;
 
+/// Priority of the router stages' drop of packets conntrack marked invalid
+/// (above every routing, NAT and delivery flow).
+pub const CT_INVALID: u16 = 65000;
+
 /// Every table the compiler writes, in pipeline order (for default flows
 /// and documentation tests).
 pub const ALL: [u8; 25] = [

@@ -459,7 +459,7 @@ impl Egress {
 /// batch); false when the port refused it.
 fn send(p: &mut DpPort, buf: &[u8]) -> bool {
     let eth = buf.len().saturating_sub(HDR) as u64;
-    let ok = match &p.io {
+    let ok = match &mut p.io {
         PortIo::Tap(t) => t.write(buf).is_ok(),
         PortIo::Packet(s) => {
             let Some(pieces) = Pieces::new(buf, super::port::VlanEdit::Keep) else {
@@ -482,6 +482,7 @@ fn send(p: &mut DpPort, buf: &[u8]) -> bool {
         }
         // Tunnel ports encapsulate before any queue (`transmit` sends them
         // to `tunnel_transmit` first), so none reaches a scheduler.
+        PortIo::Dummy(d) => d.push(&[buf]),
         PortIo::Patch | PortIo::Down(_) | PortIo::Tunnel(_) => false,
     };
     if ok && !matches!(p.io, PortIo::Packet(_)) {

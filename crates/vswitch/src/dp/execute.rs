@@ -468,7 +468,7 @@ impl Datapath {
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
-        let res = match &p.io {
+        let res = match &mut p.io {
             PortIo::Tap(t) => pieces.write_tap(t).map(|_| true),
             PortIo::Packet(s) => {
                 if p.txq.push(&pieces) {
@@ -491,6 +491,7 @@ impl Datapath {
                 p.stats.tx_dropped += f.dropped;
                 s.send_batch(&[pieces.slices()]).map(|n| n == 1)
             }
+            PortIo::Dummy(d) => Ok(d.push(&pieces.slices())),
             // Dispatched to `tunnel_transmit` above.
             PortIo::Tunnel(_) => return,
             PortIo::Down(_) => {

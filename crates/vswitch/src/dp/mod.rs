@@ -13,6 +13,7 @@
 
 pub mod capture;
 pub mod ct;
+pub mod dummy;
 pub mod egress;
 mod execute;
 mod local;

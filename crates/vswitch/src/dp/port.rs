@@ -38,6 +38,8 @@ pub enum PortIo {
     Tunnel(super::tunnel::TunnelPort),
     /// The port could not be opened; frames to it are dropped.
     Down(String),
+    /// An in-memory port (`super::dummy`, OVS's netdev-dummy).
+    Dummy(super::dummy::DummyIo),
 }
 
 /// Errors opening a port, with the interface named.
