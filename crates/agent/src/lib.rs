@@ -19,11 +19,20 @@
 //!   deletes plus one `add-flows` batch.
 //! * The compiler's keys are persisted ([`keys_file`]) so a restart
 //!   compiles identical flows (as ovn-controller keeps ct zones).
-//! * Port status: ACTIVE once bound with its flows in, DOWN otherwise,
+//! * Port status: ACTIVE once bound and its flows in, DOWN otherwise,
 //!   through a [`StatusSink`] (the API server's write path in `serve`).
+//! * Several hosts ([`Config::chassis`]): the agent registers its chassis
+//!   under a lease, claims the ports bound here and learns the other
+//!   chassis and their ports from the store ([`cluster`]); one flow-based
+//!   tunnel port per encapsulation joins br-int to the others (the mesh
+//!   itself is flows, see controller's `tunnel`). With several hosts an
+//!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
+//!   releases, never for ports of other hosts.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod error;
+mod multi;
 pub mod qos;
 pub mod reconcile;
 pub mod state;
@@ -33,13 +42,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use controller::{Bindings, Changed, Compiler, Delta};
 use model::State;
 use store::Store;
 
 pub use error::AgentError;
+pub use state::StoreStatus;
 pub use switch::SwitchClient;
 
 /// The integration bridge's name (OVN's).
@@ -59,6 +69,13 @@ pub struct Config {
     pub keys_path: PathBuf,
     /// Physical network → uplink interface (`--bridge-mapping`).
     pub bridge_mappings: BTreeMap<String, String>,
+    /// This host among several (`None`: a single host, no tunnels).
+    pub chassis: Option<cluster::ChassisConfig>,
+}
+
+/// Name of this host's flow-based tunnel port of `encap` on br-int.
+pub fn tunnel_port(encap: &str) -> String {
+    format!("tun-{encap}")
 }
 
 /// Parse `physnet1:eth1[,physnet2:eth2]` (ovn-bridge-mappings' syntax).
@@ -91,6 +108,14 @@ pub struct Agent {
     qos: BTreeMap<String, controller::qos::PortQos>,
     status: Option<Box<dyn StatusSink>>,
     saved_keys: controller::keys::Snapshot,
+    /// The chassis and port bindings of every host.
+    cluster: cluster::Cluster,
+    /// This host's registration, once started with a chassis config.
+    reg: Option<cluster::Registration>,
+    /// TAPs seen in the previous round (port IDs), and whether a round
+    /// has run since start.
+    seen: BTreeSet<String>,
+    started: bool,
 }
 
 impl Agent {
@@ -101,6 +126,9 @@ impl Agent {
         status: Option<Box<dyn StatusSink>>,
     ) -> Result<Agent, AgentError> {
         let (st, revision) = state::load(store.as_ref())?;
+        // Loaded after the intent: events between the two are replayed by
+        // the watch, idempotently.
+        let cluster = cluster::Cluster::load(store.as_ref())?;
         let saved_keys = state::load_keys(&cfg.keys_path)?;
         Ok(Agent {
             sw: SwitchClient::new(&cfg.run_dir, BRIDGE),
@@ -114,6 +142,10 @@ impl Agent {
             qos: BTreeMap::new(),
             status,
             saved_keys,
+            cluster,
+            reg: None,
+            seen: BTreeSet::new(),
+            started: false,
         })
     }
 
@@ -131,6 +163,16 @@ impl Agent {
         for iface in self.cfg.bridge_mappings.values() {
             self.sw.vsctl(&["--may-exist", "add-port", BRIDGE, iface])?;
         }
+        if let Some(cc) = self.cfg.chassis.clone() {
+            self.add_tunnel_ports(&cc)?;
+            let physnets = self.cfg.bridge_mappings.keys().cloned().collect();
+            self.reg = Some(cluster::Registration::register(
+                self.store.as_ref(),
+                cc,
+                physnets,
+                Instant::now(),
+            )?);
+        }
         self.read_bindings()?;
         self.compiler.full(&self.st, &self.bindings);
         reconcile::reconcile(&self.sw, &self.compiler.flows())?;
@@ -145,6 +187,7 @@ impl Agent {
         let watch = self.store.watch(self.revision)?;
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
+            self.keep_alive()?;
             if let Some(ev) = watch.next_timeout(Duration::from_millis(200)) {
                 self.event(ev, &mut changes)?;
                 while let Some(ev) = watch.try_next() {
@@ -162,6 +205,10 @@ impl Agent {
         changes: &mut BTreeSet<Changed>,
     ) -> Result<(), AgentError> {
         self.revision = ev.revision;
+        if self.cluster.apply(&ev)? {
+            // Seen through the bindings' difference in `step`.
+            return Ok(());
+        }
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
             changes.insert(c);
         }
@@ -172,19 +219,7 @@ impl Agent {
     pub fn step(&mut self, mut changes: BTreeSet<Changed>) -> Result<(), AgentError> {
         let before = self.bindings.clone();
         self.read_bindings()?;
-        if before.bridge_mappings != self.bindings.bridge_mappings {
-            changes.insert(Changed::Mappings);
-        }
-        let ids: BTreeSet<&String> = before
-            .ports
-            .keys()
-            .chain(self.bindings.ports.keys())
-            .collect();
-        for id in ids {
-            if before.ports.get(id) != self.bindings.ports.get(id) {
-                changes.insert(Changed::Binding(id.clone()));
-            }
-        }
+        changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
             return Ok(());
         }
@@ -209,6 +244,9 @@ impl Agent {
                 b.ports.insert(id.clone(), of);
                 taps.insert(id.clone(), i.name.clone());
             }
+        }
+        if self.reg.is_some() {
+            self.resolve_claims(&mut b, &by_name)?;
         }
         for (phys, iface) in &self.cfg.bridge_mappings {
             if let Some(of) = by_name.get(iface).and_then(|i| i.ofport) {
@@ -254,6 +292,11 @@ impl Agent {
                     .compiler
                     .owned(&controller::Owner::Port(id.clone()))
                     .is_empty();
+            if !up && self.reg.is_some() {
+                // Another host's port, or one this host released (set
+                // DOWN then).
+                continue;
+            }
             let want = if up { "ACTIVE" } else { "DOWN" };
             if p.status != want {
                 if let Err(e) = sink.set_status(id, want) {
@@ -266,6 +309,11 @@ impl Agent {
     /// The current intent (for tests and status).
     pub fn state(&self) -> &State {
         &self.st
+    }
+
+    /// The bindings the flows were last compiled with.
+    pub fn bindings(&self) -> &Bindings {
+        &self.bindings
     }
 }
 

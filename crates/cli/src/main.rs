@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod demo;
 mod host;
 mod lab;
@@ -41,6 +42,8 @@ enum Command {
     Vswitchd(vswitchd::Args),
     /// Run the API server (OpenStack Networking v2.0).
     Serve(serve::Args),
+    /// Run one host of a multi-host cloud: switch and agent on a shared store.
+    Agent(agent::Args),
     #[command(flatten)]
     Resource(resources::Command),
 }
@@ -62,6 +65,7 @@ fn main() {
         Command::Tc(a) => tc::run(a),
         Command::Vswitchd(a) => vswitchd::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Agent(a) => agent::run(a),
         Command::Resource(c) => resources::run(c),
     };
     if let Err(e) = result {

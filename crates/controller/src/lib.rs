@@ -25,7 +25,7 @@ pub mod qos;
 mod router;
 mod switch;
 pub mod tables;
-mod tunnel;
+pub mod tunnel;
 mod util;
 
 pub use compiler::{Changed, Compiler};
