@@ -407,7 +407,17 @@ fn three_hosts_two_projects_and_failures() {
         "--project",
         "proja",
     ]);
-    api.create(&["network", "create", "netc", "--project", "proja"]);
+    // One network per encapsulation: neta VXLAN (the default tenant
+    // type), netc GRE, netb Geneve.
+    api.create(&[
+        "network",
+        "create",
+        "netc",
+        "--project",
+        "proja",
+        "--provider-network-type",
+        "gre",
+    ]);
     let subc = api.create(&[
         "subnet",
         "create",
@@ -419,7 +429,15 @@ fn three_hosts_two_projects_and_failures() {
         "--project",
         "proja",
     ]);
-    api.create(&["network", "create", "netb", "--project", "projb"]);
+    api.create(&[
+        "network",
+        "create",
+        "netb",
+        "--project",
+        "projb",
+        "--provider-network-type",
+        "geneve",
+    ]);
     let subb = api.create(&[
         "subnet",
         "create",
@@ -511,6 +529,47 @@ fn three_hosts_two_projects_and_failures() {
         pings(&va1, "203.0.113.100")
     })
     .expect("SNAT through the gateway chassis");
+    // A floating IP on c1 (h2), served through the gateway chassis.
+    let sg = store
+        .list("security_groups")
+        .expect("list")
+        .into_iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
+        .find(|v| v["name"] == "default" && v["project_id"] == "proja")
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .expect("project A's default group");
+    api.create(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        &sg,
+        "--ingress",
+        "--protocol",
+        "icmp",
+        "--project",
+        "proja",
+    ]);
+    let fip = api.cli(&[
+        "floating",
+        "ip",
+        "create",
+        "ext",
+        "--port",
+        &c1.id,
+        "--project",
+        "proja",
+        "-f",
+        "value",
+        "-c",
+        "floating_ip_address",
+    ]);
+    lab::wait_until(
+        "the internet reaches c1's floating IP",
+        Duration::from_secs(10),
+        || pings(&inet, &fip),
+    )
+    .expect("floating IP through the gateway chassis");
     // No tunnel flows to a chassis that hosts nothing of a network:
     // netb has ports on h1 and h2 only.
     assert!(
