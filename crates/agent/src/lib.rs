@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cluster;
+pub mod dryrun;
 mod error;
 mod multi;
 pub mod qos;
@@ -50,7 +51,7 @@ use store::Store;
 
 pub use error::AgentError;
 pub use state::StoreStatus;
-pub use switch::SwitchClient;
+pub use switch::{Datapath, SwitchClient};
 
 /// The integration bridge's name (OVN's).
 pub const BRIDGE: &str = "br-int";
@@ -97,7 +98,7 @@ pub fn keys_file(data_dir: &std::path::Path) -> PathBuf {
 /// One host's agent.
 pub struct Agent {
     cfg: Config,
-    sw: SwitchClient,
+    sw: Box<dyn Datapath>,
     store: Arc<dyn Store>,
     st: State,
     revision: u64,
@@ -125,13 +126,24 @@ impl Agent {
         store: Arc<dyn Store>,
         status: Option<Box<dyn StatusSink>>,
     ) -> Result<Agent, AgentError> {
+        let sw = Box::new(SwitchClient::new(&cfg.run_dir, BRIDGE));
+        Agent::with_datapath(cfg, store, status, sw)
+    }
+
+    /// [`Agent::new`] on another datapath (a dry run for simulations).
+    pub fn with_datapath(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        status: Option<Box<dyn StatusSink>>,
+        sw: Box<dyn Datapath>,
+    ) -> Result<Agent, AgentError> {
         let (st, revision) = state::load(store.as_ref())?;
         // Loaded after the intent: events between the two are replayed by
         // the watch, idempotently.
         let cluster = cluster::Cluster::load(store.as_ref())?;
         let saved_keys = state::load_keys(&cfg.keys_path)?;
         Ok(Agent {
-            sw: SwitchClient::new(&cfg.run_dir, BRIDGE),
+            sw,
             compiler: Compiler::new(controller::Keys::restore(&saved_keys)),
             cfg,
             store,
@@ -149,8 +161,8 @@ impl Agent {
         })
     }
 
-    pub fn switch(&self) -> &SwitchClient {
-        &self.sw
+    pub fn switch(&self) -> &dyn Datapath {
+        self.sw.as_ref()
     }
 
     pub fn compiler(&self) -> &Compiler {
@@ -175,7 +187,7 @@ impl Agent {
         }
         self.read_bindings()?;
         self.compiler.full(&self.st, &self.bindings);
-        reconcile::reconcile(&self.sw, &self.compiler.flows())?;
+        reconcile::reconcile(self.sw.as_ref(), &self.compiler.flows())?;
         self.after_apply()
     }
 
@@ -225,7 +237,7 @@ impl Agent {
         }
         let changes: Vec<Changed> = changes.into_iter().collect();
         let d = self.compiler.update(&self.st, &self.bindings, &changes);
-        apply_delta(&self.sw, &d)?;
+        apply_delta(self.sw.as_ref(), &d)?;
         self.after_apply()
     }
 
@@ -265,7 +277,7 @@ impl Agent {
                 continue;
             }
             if let Some(tap) = self.taps.get(&q.port_id) {
-                qos::apply(&self.sw, tap, &q)?;
+                qos::apply(self.sw.as_ref(), tap, &q)?;
                 self.qos.insert(q.port_id.clone(), q);
             }
         }
@@ -318,7 +330,7 @@ impl Agent {
 }
 
 /// Apply a delta: strict deletes, then every add in one batch.
-pub fn apply_delta(sw: &SwitchClient, d: &Delta) -> Result<(), AgentError> {
+pub fn apply_delta(sw: &dyn Datapath, d: &Delta) -> Result<(), AgentError> {
     for k in &d.delete {
         sw.del_flows(&k.to_strict_filter(), true)?;
     }
