@@ -28,4 +28,7 @@ pub enum AgentError {
     /// A `--bridge-mapping` is malformed.
     #[error("bridge mapping {0:?}: expected PHYSNET:INTERFACE")]
     BadMapping(String),
+    /// The datapath cannot do this (a dry run has no tables to trace).
+    #[error("{0} is not available on this datapath")]
+    Unsupported(&'static str),
 }

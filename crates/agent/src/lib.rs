@@ -19,12 +19,22 @@
 //!   deletes plus one `add-flows` batch.
 //! * The compiler's keys are persisted ([`keys_file`]) so a restart
 //!   compiles identical flows (as ovn-controller keeps ct zones).
-//! * Port status: ACTIVE once bound with its flows in, DOWN otherwise,
+//! * Port status: ACTIVE once bound and its flows in, DOWN otherwise,
 //!   through a [`StatusSink`] (the API server's write path in `serve`).
+//! * Several hosts ([`Config::chassis`]): the agent registers its chassis
+//!   under a lease, claims the ports bound here and learns the other
+//!   chassis and their ports from the store ([`cluster`]); one flow-based
+//!   tunnel port per encapsulation joins br-int to the others (the mesh
+//!   itself is flows, see controller's `tunnel`). With several hosts an
+//!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
+//!   releases, never for ports of other hosts.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod dryrun;
 mod error;
 pub mod metrics;
+mod multi;
 pub mod qos;
 pub mod reconcile;
 pub mod state;
@@ -43,7 +53,8 @@ use store::Store;
 
 pub use error::AgentError;
 pub use metrics::AgentMetrics;
-pub use switch::SwitchClient;
+pub use state::StoreStatus;
+pub use switch::{Datapath, SwitchClient};
 pub use trace::TraceHandle;
 
 /// The integration bridge's name (OVN's).
@@ -63,6 +74,13 @@ pub struct Config {
     pub keys_path: PathBuf,
     /// Physical network → uplink interface (`--bridge-mapping`).
     pub bridge_mappings: BTreeMap<String, String>,
+    /// This host among several (`None`: a single host, no tunnels).
+    pub chassis: Option<cluster::ChassisConfig>,
+}
+
+/// Name of this host's flow-based tunnel port of `encap` on br-int.
+pub fn tunnel_port(encap: &str) -> String {
+    format!("tun-{encap}")
 }
 
 /// Parse `physnet1:eth1[,physnet2:eth2]` (ovn-bridge-mappings' syntax).
@@ -84,7 +102,7 @@ pub fn keys_file(data_dir: &std::path::Path) -> PathBuf {
 /// One host's agent.
 pub struct Agent {
     cfg: Config,
-    sw: SwitchClient,
+    sw: Box<dyn Datapath>,
     store: Arc<dyn Store>,
     st: State,
     revision: u64,
@@ -98,6 +116,14 @@ pub struct Agent {
     /// Trace requests from other threads ([`trace::TraceHandle`]).
     traces: Option<std::sync::mpsc::Receiver<trace::TraceJob>>,
     metrics: AgentMetrics,
+    /// The chassis and port bindings of every host.
+    cluster: cluster::Cluster,
+    /// This host's registration, once started with a chassis config.
+    reg: Option<cluster::Registration>,
+    /// TAPs seen in the previous round (port IDs), and whether a round
+    /// has run since start.
+    seen: BTreeSet<String>,
+    started: bool,
 }
 
 impl Agent {
@@ -107,10 +133,24 @@ impl Agent {
         store: Arc<dyn Store>,
         status: Option<Box<dyn StatusSink>>,
     ) -> Result<Agent, AgentError> {
+        let sw = Box::new(SwitchClient::new(&cfg.run_dir, BRIDGE));
+        Agent::with_datapath(cfg, store, status, sw)
+    }
+
+    /// [`Agent::new`] on another datapath (a dry run for simulations).
+    pub fn with_datapath(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        status: Option<Box<dyn StatusSink>>,
+        sw: Box<dyn Datapath>,
+    ) -> Result<Agent, AgentError> {
         let (st, revision) = state::load(store.as_ref())?;
+        // Loaded after the intent: events between the two are replayed by
+        // the watch, idempotently.
+        let cluster = cluster::Cluster::load(store.as_ref())?;
         let saved_keys = state::load_keys(&cfg.keys_path)?;
         Ok(Agent {
-            sw: SwitchClient::new(&cfg.run_dir, BRIDGE),
+            sw,
             compiler: Compiler::new(controller::Keys::restore(&saved_keys)),
             cfg,
             store,
@@ -123,11 +163,15 @@ impl Agent {
             saved_keys,
             traces: None,
             metrics: AgentMetrics::default(),
+            cluster,
+            reg: None,
+            seen: BTreeSet::new(),
+            started: false,
         })
     }
 
-    pub fn switch(&self) -> &SwitchClient {
-        &self.sw
+    pub fn switch(&self) -> &dyn Datapath {
+        self.sw.as_ref()
     }
 
     pub fn compiler(&self) -> &Compiler {
@@ -146,12 +190,22 @@ impl Agent {
         for iface in self.cfg.bridge_mappings.values() {
             self.sw.vsctl(&["--may-exist", "add-port", BRIDGE, iface])?;
         }
+        if let Some(cc) = self.cfg.chassis.clone() {
+            self.add_tunnel_ports(&cc)?;
+            let physnets = self.cfg.bridge_mappings.keys().cloned().collect();
+            self.reg = Some(cluster::Registration::register(
+                self.store.as_ref(),
+                cc,
+                physnets,
+                Instant::now(),
+            )?);
+        }
         self.read_bindings()?;
         let t = Instant::now();
         self.compiler.full(&self.st, &self.bindings);
         self.metrics.observe_compile(true, t.elapsed());
         let t = Instant::now();
-        reconcile::reconcile(&self.sw, &self.compiler.flows())?;
+        reconcile::reconcile(self.sw.as_ref(), &self.compiler.flows())?;
         self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
@@ -164,6 +218,7 @@ impl Agent {
         let mut watch = self.watch()?;
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
+            self.keep_alive()?;
             match watch.recv_timeout(Duration::from_millis(200)) {
                 Ok(Some(ev)) => {
                     self.event(ev, &mut changes)?;
@@ -200,6 +255,9 @@ impl Agent {
     /// full (the watch's history was compacted: etcd keeps a bounded
     /// history). Reconciliation leaves unchanged flows alone.
     fn resync(&mut self) -> Result<(), AgentError> {
+        // The chassis and bindings first: a snapshot at or before the
+        // intent's revision, whose later changes the new watch replays.
+        self.cluster = cluster::Cluster::load(self.store.as_ref())?;
         let (st, revision) = state::load(self.store.as_ref())?;
         self.st = st;
         self.revision = revision;
@@ -212,6 +270,10 @@ impl Agent {
         changes: &mut BTreeSet<Changed>,
     ) -> Result<(), AgentError> {
         self.revision = ev.revision;
+        if self.cluster.apply(&ev)? {
+            // Seen through the bindings' difference in `step`.
+            return Ok(());
+        }
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
             changes.insert(c);
         }
@@ -222,19 +284,7 @@ impl Agent {
     pub fn step(&mut self, mut changes: BTreeSet<Changed>) -> Result<(), AgentError> {
         let before = self.bindings.clone();
         self.read_bindings()?;
-        if before.bridge_mappings != self.bindings.bridge_mappings {
-            changes.insert(Changed::Mappings);
-        }
-        let ids: BTreeSet<&String> = before
-            .ports
-            .keys()
-            .chain(self.bindings.ports.keys())
-            .collect();
-        for id in ids {
-            if before.ports.get(id) != self.bindings.ports.get(id) {
-                changes.insert(Changed::Binding(id.clone()));
-            }
-        }
+        changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
             return Ok(());
         }
@@ -243,7 +293,7 @@ impl Agent {
         let d = self.compiler.update(&self.st, &self.bindings, &changes);
         self.metrics.observe_compile(false, t.elapsed());
         let t = Instant::now();
-        apply_delta(&self.sw, &d)?;
+        apply_delta(self.sw.as_ref(), &d)?;
         self.metrics.observe_apply(t.elapsed());
         self.after_apply()
     }
@@ -264,6 +314,9 @@ impl Agent {
                 taps.insert(id.clone(), i.name.clone());
             }
         }
+        if self.reg.is_some() {
+            self.resolve_claims(&mut b, &by_name)?;
+        }
         for (phys, iface) in &self.cfg.bridge_mappings {
             if let Some(of) = by_name.get(iface).and_then(|i| i.ofport) {
                 b.bridge_mappings.insert(phys.clone(), of);
@@ -281,7 +334,7 @@ impl Agent {
                 continue;
             }
             if let Some(tap) = self.taps.get(&q.port_id) {
-                qos::apply(&self.sw, tap, &q)?;
+                qos::apply(self.sw.as_ref(), tap, &q)?;
                 self.qos.insert(q.port_id.clone(), q);
             }
         }
@@ -308,6 +361,11 @@ impl Agent {
                     .compiler
                     .owned(&controller::Owner::Port(id.clone()))
                     .is_empty();
+            if !up && self.reg.is_some() {
+                // Another host's port, or one this host released (set
+                // DOWN then).
+                continue;
+            }
             let want = if up { "ACTIVE" } else { "DOWN" };
             if p.status != want {
                 if let Err(e) = sink.set_status(id, want) {
@@ -321,10 +379,15 @@ impl Agent {
     pub fn state(&self) -> &State {
         &self.st
     }
+
+    /// The bindings the flows were last compiled with.
+    pub fn bindings(&self) -> &Bindings {
+        &self.bindings
+    }
 }
 
 /// Apply a delta: strict deletes, then every add in one batch.
-pub fn apply_delta(sw: &SwitchClient, d: &Delta) -> Result<(), AgentError> {
+pub fn apply_delta(sw: &dyn Datapath, d: &Delta) -> Result<(), AgentError> {
     for k in &d.delete {
         sw.del_flows(&k.to_strict_filter(), true)?;
     }

@@ -5,11 +5,11 @@
 
 use controller::qos::PortQos;
 
-use crate::switch::SwitchClient;
+use crate::switch::Datapath;
 use crate::AgentError;
 
 /// Configure `q` on TAP `iface`. Rates in the controller are kbit/s.
-pub fn apply(sw: &SwitchClient, iface: &str, q: &PortQos) -> Result<(), AgentError> {
+pub fn apply(sw: &dyn Datapath, iface: &str, q: &PortQos) -> Result<(), AgentError> {
     let (rate, burst) = q.police_kbps.unwrap_or((0, 0));
     let rate_s = format!("ingress_policing_rate={rate}");
     let burst_s = format!("ingress_policing_burst={burst}");

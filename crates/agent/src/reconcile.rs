@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use controller::Flow;
 
-use crate::switch::SwitchClient;
+use crate::switch::Datapath;
 use crate::AgentError;
 
 /// What to delete by cookie so that re-adding `flows` leaves exactly them.
@@ -32,7 +32,7 @@ pub fn stale_cookies(on_switch: &BTreeMap<u64, usize>, flows: &[Flow]) -> Vec<u6
 /// was down keeps the stale flows beside the new ones; in the single-host
 /// cloud the switch runs in the same process and restarts empty, so this
 /// does not arise there.
-pub fn reconcile(sw: &SwitchClient, flows: &[Flow]) -> Result<(), AgentError> {
+pub fn reconcile(sw: &dyn Datapath, flows: &[Flow]) -> Result<(), AgentError> {
     let counts = sw.cookie_counts()?;
     for c in stale_cookies(&counts, flows) {
         sw.del_flows(&format!("cookie={c:#x}/-1"), false)?;

@@ -71,3 +71,38 @@ pub fn save_keys(path: &Path, snap: &Snapshot) -> Result<(), AgentError> {
     std::fs::write(&tmp, body).map_err(|e| err(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
 }
+
+/// Port status written straight to the store, for an agent without an API
+/// server in its process (`cloudnet agent`): read, change `status`, write
+/// back if the port's version is unchanged (a concurrent API write wins;
+/// the agent writes again at its next round).
+pub struct StoreStatus(pub std::sync::Arc<dyn Store>);
+
+impl crate::StatusSink for StoreStatus {
+    fn set_status(&self, port_id: &str, status: &str) -> Result<(), String> {
+        let kind = Kind::Port.store_name();
+        let Some(rec) = self.0.get(kind, port_id).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&rec.value).map_err(|e| format!("port {port_id}: {e}"))?;
+        if v.get("status").and_then(|s| s.as_str()) == Some(status) {
+            return Ok(());
+        }
+        v["status"] = serde_json::Value::from(status);
+        let cmp = store::Compare {
+            kind: kind.into(),
+            id: port_id.into(),
+            version: rec.version,
+        };
+        let op = store::Op::Put {
+            kind: kind.into(),
+            id: port_id.into(),
+            value: serde_json::to_vec(&v).map_err(|e| e.to_string())?,
+        };
+        self.0
+            .commit(&[cmp], &[op])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

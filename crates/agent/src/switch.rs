@@ -21,6 +21,54 @@ pub struct Iface {
     pub external_ids: BTreeMap<String, String>,
 }
 
+/// What the agent needs from a switch: ovs-vsctl(8) transactions, flow
+/// changes and the Interface table. [`SwitchClient`] is the real one; a
+/// dry run ([`crate::dryrun::DryRun`]) records flows instead, to simulate
+/// many hosts in one process.
+pub trait Datapath: Send {
+    /// An ovs-vsctl(8) command line (one transaction).
+    fn vsctl(&self, args: &[&str]) -> Result<String, AgentError>;
+    /// ovs-ofctl add-flows: every flow in one request (one batch).
+    fn add_flows(&self, flows: Vec<String>) -> Result<(), AgentError>;
+    /// ovs-ofctl del-flows (`--strict` when `strict`).
+    fn del_flows(&self, matches: &str, strict: bool) -> Result<(), AgentError>;
+    /// Number of flows on the bridge per cookie.
+    fn cookie_counts(&self) -> Result<BTreeMap<u64, usize>, AgentError>;
+    /// Every Interface row.
+    fn interfaces(&self) -> Result<Vec<Iface>, AgentError>;
+    /// ofproto/trace of a microflow through the bridge's tables.
+    fn trace(&self, flow: &str) -> Result<String, AgentError>;
+    /// The control-socket client, when this is a real switch (metrics
+    /// read its counters).
+    fn client(&self) -> Option<&SwitchClient> {
+        None
+    }
+}
+
+impl Datapath for SwitchClient {
+    fn vsctl(&self, args: &[&str]) -> Result<String, AgentError> {
+        SwitchClient::vsctl(self, args)
+    }
+    fn add_flows(&self, flows: Vec<String>) -> Result<(), AgentError> {
+        SwitchClient::add_flows(self, flows)
+    }
+    fn del_flows(&self, matches: &str, strict: bool) -> Result<(), AgentError> {
+        SwitchClient::del_flows(self, matches, strict)
+    }
+    fn cookie_counts(&self) -> Result<BTreeMap<u64, usize>, AgentError> {
+        SwitchClient::cookie_counts(self)
+    }
+    fn interfaces(&self) -> Result<Vec<Iface>, AgentError> {
+        SwitchClient::interfaces(self)
+    }
+    fn trace(&self, flow: &str) -> Result<String, AgentError> {
+        SwitchClient::trace(self, flow)
+    }
+    fn client(&self) -> Option<&SwitchClient> {
+        Some(self)
+    }
+}
+
 /// A client of one switch's control socket, for one bridge.
 #[derive(Debug, Clone)]
 pub struct SwitchClient {

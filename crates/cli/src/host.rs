@@ -104,8 +104,10 @@ pub fn start_agent(
     // `/metrics` shows the agent's timings and the switch's counters too.
     app.metrics.with_registry(|reg| {
         a.metrics().register(reg);
-        let sw = agent::metrics::SwitchCollector::new(a.switch().clone());
-        reg.register_collector(Box::new(sw));
+        if let Some(client) = a.switch().client() {
+            let sw = agent::metrics::SwitchCollector::new(client.clone());
+            reg.register_collector(Box::new(sw));
+        }
     });
     a.start().context("agent start")?;
     app.set_tracer(Arc::new(AgentTracer(a.trace_handle(TRACE_TIMEOUT))))?;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod api_cmd;
 mod capture;
 mod capture_fmt;
+mod agent;
 mod demo;
 mod host;
 mod lab;
@@ -53,6 +54,8 @@ enum Command {
     Api(api_cmd::Args),
     /// Why a packet from a port is delivered or dropped, stage by stage.
     Trace(trace::Args),
+    /// Run one host of a multi-host cloud: switch and agent on a shared store.
+    Agent(agent::Args),
     #[command(flatten)]
     Resource(resources::Command),
 }
@@ -77,6 +80,7 @@ fn main() {
         Command::Serve(a) => serve::run(a),
         Command::Api(a) => api_cmd::run(a),
         Command::Trace(a) => trace::run(a),
+        Command::Agent(a) => agent::run(a),
         Command::Resource(c) => resources::run(c),
     };
     if let Err(e) = result {

@@ -182,6 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             run_dir,
             keys_path: agent::keys_file(&args.data_dir),
             bridge_mappings: mappings,
+            chassis: None,
         };
         crate::host::start_agent(cfg, store, app.clone(), fail_tx)?;
     }

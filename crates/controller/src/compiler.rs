@@ -20,7 +20,8 @@ pub enum Changed {
     Resource(Kind, String),
     /// A port was bound to, rebound on, or unbound from this host.
     Binding(String),
-    /// The bridge mappings changed.
+    /// The bridge mappings, the tunnel ports or the set of other chassis
+    /// changed (the gateway chassis of routers may have moved).
     Mappings,
 }
 
@@ -137,6 +138,7 @@ impl Compiler {
                 }
                 Changed::Mappings => {
                     aff.extend(st.networks.keys().map(|n| Owner::Network(n.clone())));
+                    aff.extend(st.routers.keys().map(|r| Owner::Router(r.clone())));
                 }
             }
         }

@@ -13,6 +13,11 @@ use crate::util;
 use crate::CompileError;
 
 /// This host's physical side: the compiler's only input besides the intent.
+///
+/// With several hosts it is also what this host knows of the others (OVN's
+/// Southbound Chassis and Port_Binding tables): the other chassis, where
+/// each remote port is bound, and this host's tunnel ports. Left empty
+/// (no `chassis`), the pipeline is the single-host one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bindings {
     /// Locally bound port ID → OpenFlow port number of its TAP on br-int.
@@ -20,6 +25,27 @@ pub struct Bindings {
     /// Physical network name → OpenFlow port of its uplink (like
     /// ovn-bridge-mappings in the Open_vSwitch table's external_ids).
     pub bridge_mappings: BTreeMap<String, u32>,
+    /// This host's chassis name ("" on a single host).
+    pub chassis: String,
+    /// Encapsulation (`vxlan`, `geneve`, `gre`) → OpenFlow port of this
+    /// host's flow-based tunnel port of that type (`remote_ip=flow`,
+    /// `key=flow`).
+    pub tunnels: BTreeMap<String, u32>,
+    /// The other live chassis, by name.
+    pub remote_chassis: BTreeMap<String, Chassis>,
+    /// Ports bound on another chassis → that chassis' name.
+    pub remote_ports: BTreeMap<String, String>,
+}
+
+/// Another host, as its agent registered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chassis {
+    /// Underlay address: the outer destination of tunnelled packets.
+    pub ip: std::net::Ipv4Addr,
+    /// Encapsulations it terminates.
+    pub encaps: Vec<String>,
+    /// Physical networks it has an uplink for (its bridge mappings).
+    pub physnets: Vec<String>,
 }
 
 pub(crate) struct Cx<'a> {

@@ -26,10 +26,11 @@ pub mod qos;
 mod router;
 mod switch;
 pub mod tables;
+pub mod tunnel;
 mod util;
 
 pub use compiler::{Changed, Compiler};
-pub use ctx::Bindings;
+pub use ctx::{Bindings, Chassis};
 pub use error::CompileError;
 pub use flowset::{Delta, Flow, Key, LFlow, Owner};
 pub use keys::Keys;

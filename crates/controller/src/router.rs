@@ -76,6 +76,8 @@ pub(crate) fn resolve_entries(
 /// A router port as the router sees it.
 struct Lrp {
     key: u32,
+    /// The network it is attached to.
+    net: String,
     mac: String,
     addrs: Vec<(std::net::Ipv4Addr, ipnet::Ipv4Net)>,
 }
@@ -89,7 +91,12 @@ fn lrp(cx: &mut Cx, p: &Port) -> Result<Lrp, CompileError> {
             addrs.push((ip, n));
         }
     }
-    Ok(Lrp { key, mac, addrs })
+    Ok(Lrp {
+        key,
+        net: p.network_id.clone(),
+        mac,
+        addrs,
+    })
 }
 
 /// One router's flows.
@@ -213,27 +220,64 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         format!("{md},arp"),
         "drop",
     ));
-    // Static routes: the port whose subnet holds the next hop.
+    // Static routes: the port whose subnet holds the next hop. Routes out
+    // of the gateway port are redirected to the gateway chassis when that
+    // is another host (see `tunnel`).
     let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref().map(|(l, _)| l)).collect();
-    let route = |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Option<LFlow> {
-        let l = all
-            .iter()
-            .find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))?;
-        Some(LFlow::new(
-            t::LR_IN_IP_ROUTING,
-            prio,
-            format!("{md},{}", util::addr_match(&dest, false)),
-            format!(
-                "dec_ttl,set_field:{}->{},set_field:{:#x}->{},set_field:{}->eth_src,{}",
-                hex_ip(nh),
-                reg::NEXTHOP,
-                l.key,
-                reg::OUTPORT,
-                l.mac,
-                next(t::LR_IN_ARP_RESOLVE)
-            ),
-        ))
+    let gw_key = gw.as_ref().map(|(l, _)| l.key);
+    let gw_at = match &r.external_gateway_info {
+        Some(info) => crate::tunnel::gateway(
+            cx.b,
+            st.networks
+                .get(&info.network_id)
+                .and_then(|n| n.physical_network.as_deref()),
+        ),
+        None => crate::tunnel::Gateway::Here,
     };
+    let cxr: &Cx = cx;
+    if let (crate::tunnel::Gateway::There(gw_ip), Some((g, _))) = (gw_at, &gw) {
+        // The external subnet itself (connected through the gateway port).
+        for (_, n) in &g.addrs {
+            let m = util::addr_match(&IpNet::V4(*n), false);
+            let prio = 2 * n.prefix_len() as u16 + 11;
+            v.extend(
+                lrps.iter().filter_map(|i| {
+                    crate::tunnel::redirect(cxr, &md, i.key, &i.net, &m, prio, gw_ip)
+                }),
+            );
+        }
+    }
+    let route =
+        |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Vec<LFlow> {
+            let Some(l) = all
+                .iter()
+                .find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))
+            else {
+                return vec![];
+            };
+            let mut v = Vec::new();
+            if let (crate::tunnel::Gateway::There(gw_ip), true) = (gw_at, Some(l.key) == gw_key) {
+                let m = util::addr_match(&dest, false);
+                v.extend(lrps.iter().filter_map(|i| {
+                    crate::tunnel::redirect(cxr, &md, i.key, &i.net, &m, prio, gw_ip)
+                }));
+            }
+            v.push(LFlow::new(
+                t::LR_IN_IP_ROUTING,
+                prio,
+                format!("{md},{}", util::addr_match(&dest, false)),
+                format!(
+                    "dec_ttl,set_field:{}->{},set_field:{:#x}->{},set_field:{}->eth_src,{}",
+                    hex_ip(nh),
+                    reg::NEXTHOP,
+                    l.key,
+                    reg::OUTPORT,
+                    l.mac,
+                    next(t::LR_IN_ARP_RESOLVE)
+                ),
+            ));
+            v
+        };
     for hr in &r.routes {
         let d = util::net("router", id, &hr.destination)?;
         let nh = util::ipv4("router", id, &hr.nexthop)?;

@@ -179,18 +179,19 @@ pub(crate) fn network(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError>
             ),
         ));
     }
-    if !flood.is_empty() {
-        let acts: Vec<String> = flood
-            .iter()
-            .map(|k| {
-                format!(
-                    "set_field:{k:#x}->{},set_field:0->{},{}",
-                    reg::OUTPORT,
-                    reg::FLAGS,
-                    next(t::LS_OUT_PRE_ACL)
-                )
-            })
-            .collect();
+    // Tunnel ingress, and replication to the chassis hosting the network
+    // (first: the local copies below may recirculate through conntrack).
+    let (tun, mut acts) = crate::tunnel::network(cx, n, dp, zone)?;
+    v.extend(tun);
+    if !flood.is_empty() || !acts.is_empty() {
+        acts.extend(flood.iter().map(|k| {
+            format!(
+                "set_field:{k:#x}->{},set_field:0->{},{}",
+                reg::OUTPORT,
+                reg::FLAGS,
+                next(t::LS_OUT_PRE_ACL)
+            )
+        }));
         v.push(LFlow::new(
             t::LS_IN_L2_LKP,
             70,
@@ -288,8 +289,10 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         ));
         return Ok(v);
     }
-    // The rest is the VM's own pipeline, needed only where it is bound.
+    // The rest is the VM's own pipeline, needed only where it is bound;
+    // elsewhere, the way to the chassis it is bound on.
     let Some(&of) = cx.b.ports.get(id).filter(|_| is_vm(p)) else {
+        v.extend(crate::tunnel::remote_port(cx, p, k));
         return Ok(v);
     };
     // Binding: the TAP's ofport ↔ the logical port. Untagged frames only:

@@ -1,0 +1,234 @@
+//! Scale by simulation (issue 10): many chassis, each a real agent (store
+//! watch, claims, compile, deltas) on a dry-run datapath that records
+//! flows, all sharing one embedded store. A new port is written to the
+//! store and its TAP plugged on one chassis; measured is the time until
+//! every agent has installed the port's physical-egress flow (local
+//! delivery on its host, the tunnel to its chassis everywhere else), the
+//! store events per change, and the memory per agent.
+//!
+//! `cargo bench -p agent --bench multihost_sim` — sizes from the
+//! environment: `SIM_CHASSIS` (100), `SIM_PORTS` (2000), `SIM_ITER` (30).
+
+#[path = "../../controller/tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent::dryrun::DryRun;
+use common::Builder;
+use model::Resource;
+use store::{Op, Store};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn put(r: &Resource) -> Op {
+    Op::Put {
+        kind: r.kind().store_name().to_owned(),
+        id: r.meta().id.clone(),
+        value: serde_json::to_vec(&r.to_json()).expect("json"),
+    }
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Chassis hosting port `j` of network `n`: each network spans three.
+fn host_of(n: usize, j: usize, chassis: usize) -> usize {
+    (n * 3 + j % 3) % chassis
+}
+
+fn main() {
+    let chassis = env("SIM_CHASSIS", 100);
+    let ports = env("SIM_PORTS", 2000);
+    let iters = env("SIM_ITER", 30);
+    let nets = ports.div_ceil(10);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn Store> =
+        Arc::new(store::RedbStore::open(tmp.path().join("s.redb")).expect("store"));
+
+    // The intent: `nets` VXLAN networks of 10 ports, one default group
+    // (egress any, ingress from itself) per project of 10 networks.
+    let mut x = Builder::default();
+    let mut plugs: Vec<(usize, String)> = Vec::new();
+    let mut subnets = Vec::new();
+    let mut group = String::new();
+    for n in 0..nets {
+        if n % 10 == 0 {
+            group = x.group(&format!("p{}", n / 10));
+            x.rule(&group, "egress", None, None, None, None);
+            x.rule(&group, "ingress", None, None, None, Some(&group.clone()));
+        }
+        let net = x.network(&format!("p{}", n / 10));
+        let sub = x.subnet(&net, "10.0.0.0/24", Some("10.0.0.1"));
+        for j in 0..10 {
+            let p = x.port(&net, &sub, &format!("10.0.0.{}", 10 + j), &[&group]);
+            plugs.push((host_of(n, j, chassis), p));
+        }
+        subnets.push((net, sub, group.clone()));
+    }
+    let mut ops: Vec<Op> = Vec::new();
+    let st = &x.st;
+    ops.extend(
+        st.security_groups
+            .values()
+            .map(|r| put(&Resource::SecurityGroup(r.clone()))),
+    );
+    ops.extend(
+        st.rules
+            .values()
+            .map(|r| put(&Resource::SecurityGroupRule(r.clone()))),
+    );
+    ops.extend(
+        st.networks
+            .values()
+            .map(|r| put(&Resource::Network(r.clone()))),
+    );
+    ops.extend(
+        st.subnets
+            .values()
+            .map(|r| put(&Resource::Subnet(r.clone()))),
+    );
+    ops.extend(st.ports.values().map(|r| put(&Resource::Port(r.clone()))));
+    for chunk in ops.chunks(1000) {
+        store.commit(&[], chunk).expect("commit");
+    }
+
+    let dps: Vec<Arc<DryRun>> = (0..chassis).map(|_| Arc::new(DryRun::default())).collect();
+    for (c, p) in &plugs {
+        dps[*c].plug(&format!("tap{}", &p[..p.len().min(11)]), p);
+    }
+    let rss0 = rss_kib();
+    let t_start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (c, dp) in dps.iter().enumerate() {
+        let dir = tmp.path().join(format!("c{c}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cfg = agent::Config {
+            run_dir: dir.clone(),
+            keys_path: agent::keys_file(&dir),
+            bridge_mappings: Default::default(),
+            chassis: Some(agent::cluster::ChassisConfig {
+                name: format!("c{c:03}"),
+                underlay_ip: std::net::Ipv4Addr::new(10, 200, (c / 250) as u8, (c % 250 + 1) as u8),
+                encaps: vec!["vxlan".into()],
+                lease_ttl: Duration::from_secs(60),
+            }),
+        };
+        let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
+            .expect("agent");
+        a.start().expect("start");
+        let s = stop.clone();
+        threads.push(std::thread::spawn(move || a.run(&s).expect("run")));
+    }
+    let started = t_start.elapsed();
+    // Converged: every port claimed, every agent idle.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while store
+        .list(agent::cluster::PORT_BINDINGS)
+        .map_or(0, |v| v.len())
+        < ports
+    {
+        assert!(Instant::now() < deadline, "claims did not converge");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let settle = |dps: &[Arc<DryRun>]| {
+        let mut last: Vec<u64> = dps.iter().map(|d| d.counts().1).collect();
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let now: Vec<u64> = dps.iter().map(|d| d.counts().1).collect();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+    };
+    settle(&dps);
+    let converged = t_start.elapsed();
+    let rss1 = rss_kib();
+    let flows: usize = dps.iter().map(|d| d.counts().0).sum::<usize>() / chassis;
+
+    // Measured changes: a new port on network k, plugged on its first
+    // chassis.
+    let mut all = Vec::new();
+    let mut hosting = Vec::new();
+    let mut events = Vec::new();
+    for k in 0..iters {
+        let n = (k * 7) % nets;
+        let (net, sub, group) = &subnets[n];
+        let id = x.port(net, sub, &format!("10.0.0.{}", 100 + k % 100), &[group]);
+        let port = Resource::Port(x.st.ports[&id].clone());
+        let needle = format!(
+            "cookie={:#x},table=64,",
+            controller::Owner::Port(id.clone()).cookie()
+        );
+        for d in &dps {
+            d.watch_for(&needle);
+        }
+        let host = host_of(n, 0, chassis);
+        let peers: Vec<usize> = (0..10).map(|j| host_of(n, j, chassis)).collect();
+        let watch = store.watch(store.revision().expect("rev")).expect("watch");
+        let t0 = Instant::now();
+        dps[host].plug(&format!("tap{}", &id[..id.len().min(11)]), &id);
+        store.commit(&[], &[put(&port)]).expect("commit");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while dps.iter().any(|d| d.seen().is_none()) {
+            assert!(Instant::now() < deadline, "port {id} not everywhere");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let lat: Vec<Duration> = dps.iter().map(|d| d.seen().unwrap_or(t0) - t0).collect();
+        all.push(*lat.iter().max().unwrap_or(&Duration::ZERO));
+        hosting.push(peers.iter().map(|&c| lat[c]).max().unwrap_or_default());
+        settle(&dps[..1]);
+        let mut n_ev = 0;
+        while watch.try_next().is_some() {
+            n_ev += 1;
+        }
+        events.push(n_ev);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let ev_avg = events.iter().sum::<usize>() as f64 / events.len().max(1) as f64;
+    println!("chassis {chassis}, ports {ports}, networks {nets}, iterations {iters}");
+    println!(
+        "start: {:.1} s to start every agent, {:.1} s to converge; {flows} flows per agent",
+        started.as_secs_f64(),
+        converged.as_secs_f64()
+    );
+    println!(
+        "memory: {:.1} MiB for all agents, {:.2} MiB per agent",
+        (rss1.saturating_sub(rss0)) as f64 / 1024.0,
+        (rss1.saturating_sub(rss0)) as f64 / 1024.0 / chassis as f64
+    );
+    println!(
+        "new port → its hosting chassis' flows: p50 {:?}, p99 {:?}",
+        pct(&mut hosting, 0.5),
+        pct(&mut hosting, 0.99)
+    );
+    println!(
+        "new port → every agent's flows: p50 {:?}, p99 {:?}",
+        pct(&mut all, 0.5),
+        pct(&mut all, 0.99)
+    );
+    println!("store events per new port: {ev_avg:.1} (port, binding claim)");
+}

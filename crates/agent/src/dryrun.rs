@@ -1,0 +1,168 @@
+//! A datapath that records instead of forwarding: many simulated hosts run
+//! in one process (the scale simulation of issue 10) with the agent's real
+//! logic — store watch, claims, compile, deltas — and no switch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::switch::{Datapath, Iface};
+use crate::AgentError;
+
+#[derive(Default)]
+struct Inner {
+    /// Interface name → row.
+    ifaces: BTreeMap<String, Iface>,
+    next_ofport: u32,
+    /// Flows by `table,priority,match` (what a strict delete names).
+    flows: HashMap<String, String>,
+    /// Substring to look for in added flows, and when it was first seen.
+    watch: Option<(String, Option<Instant>)>,
+    batches: u64,
+}
+
+/// The recording datapath. Shared (`Arc`) between the agent and the
+/// simulation, which plugs TAPs and watches for flows.
+#[derive(Default)]
+pub struct DryRun {
+    inner: Mutex<Inner>,
+}
+
+/// `table=T,priority=P,MATCH` of an ovs-ofctl flow text, without the
+/// cookie and actions.
+fn flow_key(text: &str) -> String {
+    let body = text.split(",actions=").next().unwrap_or(text);
+    body.split(',')
+        .filter(|t| !t.starts_with("cookie="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl DryRun {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere with the lock held leaves consistent data.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add_iface(inner: &mut Inner, name: &str, ids: BTreeMap<String, String>) {
+        inner.next_ofport += 1;
+        let of = inner.next_ofport;
+        inner.ifaces.insert(
+            name.to_owned(),
+            Iface {
+                name: name.to_owned(),
+                ofport: Some(of),
+                external_ids: ids,
+            },
+        );
+    }
+
+    /// A TAP of `port` appears (Nova plugging a VIF).
+    pub fn plug(&self, tap: &str, port: &str) {
+        let ids = [("iface-id".to_owned(), port.to_owned())].into();
+        Self::add_iface(&mut self.lock(), tap, ids);
+    }
+
+    /// Record when a flow containing `needle` is first added.
+    pub fn watch_for(&self, needle: &str) {
+        self.lock().watch = Some((needle.to_owned(), None));
+    }
+
+    /// When the watched flow was added, if it was.
+    pub fn seen(&self) -> Option<Instant> {
+        self.lock().watch.as_ref().and_then(|w| w.1)
+    }
+
+    /// Flows installed now, and add-flows batches so far.
+    pub fn counts(&self) -> (usize, u64) {
+        let i = self.lock();
+        (i.flows.len(), i.batches)
+    }
+}
+
+impl Datapath for std::sync::Arc<DryRun> {
+    /// Only `add-port` matters (bridge, uplinks, tunnel ports get an
+    /// ofport); everything else succeeds silently.
+    fn vsctl(&self, args: &[&str]) -> Result<String, AgentError> {
+        if let Some(i) = args.iter().position(|a| *a == "add-port") {
+            if let Some(name) = args.get(i + 2) {
+                let mut inner = self.lock();
+                if !inner.ifaces.contains_key(*name) {
+                    DryRun::add_iface(&mut inner, name, BTreeMap::new());
+                }
+            }
+        }
+        Ok(String::new())
+    }
+
+    fn add_flows(&self, flows: Vec<String>) -> Result<(), AgentError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.batches += 1;
+        if let Some((needle, seen @ None)) = &mut inner.watch {
+            if flows.iter().any(|f| f.contains(needle.as_str())) {
+                *seen = Some(now);
+            }
+        }
+        for f in flows {
+            inner.flows.insert(flow_key(&f), f);
+        }
+        Ok(())
+    }
+
+    fn trace(&self, _flow: &str) -> Result<String, AgentError> {
+        Err(AgentError::Unsupported("trace"))
+    }
+
+    fn del_flows(&self, matches: &str, strict: bool) -> Result<(), AgentError> {
+        let mut inner = self.lock();
+        if strict {
+            inner.flows.remove(&flow_key(matches));
+        } else if let Some(c) = matches.strip_prefix("cookie=") {
+            let c = c.split('/').next().unwrap_or("");
+            inner
+                .flows
+                .retain(|_, f| !f.starts_with(&format!("cookie={c},")));
+        }
+        Ok(())
+    }
+
+    fn cookie_counts(&self) -> Result<BTreeMap<u64, usize>, AgentError> {
+        Ok(BTreeMap::new())
+    }
+
+    fn interfaces(&self) -> Result<Vec<Iface>, AgentError> {
+        Ok(self.lock().ifaces.values().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn records_flows_and_plugs() {
+        let d = Arc::new(DryRun::default());
+        d.vsctl(&["--may-exist", "add-port", "br-int", "tun-vxlan"])
+            .unwrap();
+        d.plug("tap1", "p1");
+        let ifs = d.interfaces().unwrap();
+        assert_eq!(ifs.len(), 2);
+        assert!(ifs.iter().all(|i| i.ofport.is_some()));
+        d.watch_for("fa:16:3e:00:00:01");
+        d.add_flows(vec![
+            "cookie=0x3,table=16,priority=50,metadata=0x1,dl_dst=fa:16:3e:00:00:01,actions=drop"
+                .into(),
+        ])
+        .unwrap();
+        assert!(d.seen().is_some());
+        assert_eq!(d.counts(), (1, 1));
+        d.del_flows(
+            "table=16,priority=50,metadata=0x1,dl_dst=fa:16:3e:00:00:01",
+            true,
+        )
+        .unwrap();
+        assert_eq!(d.counts().0, 0);
+    }
+}

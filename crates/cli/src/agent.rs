@@ -1,0 +1,114 @@
+//! `cloudnet agent`: one host of a multi-host cloud — the switch daemon in
+//! this process (run dir `DATA_DIR/run` unless given) and the agent that
+//! registers the host's chassis, claims the ports plugged here and keeps
+//! br-int's flows and tunnels in step with the shared store (what
+//! ovn-controller does on each OVN chassis).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Arguments of `cloudnet agent`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The shared intent store: a redb file path (the etcd back end adds
+    /// `etcd://HOST:PORT[,…]`).
+    #[arg(long)]
+    store: String,
+    /// This host's chassis name (unique among hosts).
+    #[arg(long)]
+    host: String,
+    /// This host's underlay address: the outer source and destination of
+    /// tunnelled packets.
+    #[arg(long)]
+    underlay_ip: Ipv4Addr,
+    /// Encapsulations this host terminates, comma separated.
+    #[arg(long, default_value = "vxlan,geneve,gre")]
+    encap: String,
+    /// The switch's run dir; default `DATA_DIR/run`.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Where the agent keeps its compiler keys.
+    #[arg(long, default_value = "/var/lib/cloudnet")]
+    data_dir: PathBuf,
+    /// Uplinks of physical networks, `PHYSNET:INTERFACE` comma separated
+    /// (like ovn-bridge-mappings); a host with the external network's
+    /// mapping can be its routers' gateway chassis.
+    #[arg(long, default_value = "")]
+    bridge_mapping: String,
+    /// Lifetime of the chassis lease in seconds: a host silent for this
+    /// long disappears from the others' tunnel mesh.
+    #[arg(long, default_value_t = 10)]
+    lease_ttl: u64,
+}
+
+/// Open the store named by `spec`. For now a redb file path; the etcd
+/// back end plugs in here.
+fn store_from_spec(spec: &str) -> anyhow::Result<Arc<dyn store::Store>> {
+    let path = PathBuf::from(spec);
+    Ok(Arc::new(
+        store::RedbStore::open(&path).with_context(|| format!("opening store {spec}"))?,
+    ))
+}
+
+/// The encapsulations of `--encap`, checked.
+fn parse_encaps(s: &str) -> anyhow::Result<Vec<String>> {
+    let v: Vec<String> = s
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for e in &v {
+        anyhow::ensure!(
+            agent::cluster::ENCAPS.contains(&e.as_str()),
+            "--encap {e:?}: expected one of {:?}",
+            agent::cluster::ENCAPS
+        );
+    }
+    anyhow::ensure!(!v.is_empty(), "--encap: at least one encapsulation");
+    Ok(v)
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(a.lease_ttl >= 1, "--lease-ttl: at least 1 second");
+    let encaps = parse_encaps(&a.encap)?;
+    let store = store_from_spec(&a.store)?;
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating data dir {}", a.data_dir.display()))?;
+    let run_dir = a.run_dir.unwrap_or_else(|| a.data_dir.join("run"));
+    crate::host::start_switch(run_dir.clone())?;
+    let cfg = agent::Config {
+        run_dir,
+        keys_path: agent::keys_file(&a.data_dir),
+        bridge_mappings: agent::parse_mappings(&a.bridge_mapping)?,
+        chassis: Some(agent::cluster::ChassisConfig {
+            name: a.host,
+            underlay_ip: a.underlay_ip,
+            encaps,
+            lease_ttl: Duration::from_secs(a.lease_ttl),
+        }),
+    };
+    let status = agent::StoreStatus(store.clone());
+    let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;
+    ag.start().context("agent start")?;
+    eprintln!("cloudnet agent: running");
+    ag.run(&AtomicBool::new(false))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encaps_are_checked() {
+        assert_eq!(parse_encaps("vxlan,gre").unwrap(), vec!["vxlan", "gre"]);
+        let e = parse_encaps("vxlan,ipip").unwrap_err().to_string();
+        assert!(e.contains("ipip"), "{e}");
+        assert!(parse_encaps("").is_err());
+    }
+}

@@ -1,0 +1,614 @@
+//! Issue 10 end to end on the embedded store: three host namespaces on an
+//! underlay, each with its own `cloudnet vswitchd`, an agent per host (in
+//! this process, all sharing one store, as they would share etcd), the API
+//! server on the same store, and the two-project scenario spread over the
+//! hosts. Real traffic: same network across hosts, isolation of two
+//! projects that both use 10.0.0.0/24, routing across hosts, SNAT to an
+//! internet namespace from a VM on a host that is not the gateway; then a
+//! port moving between hosts, an agent restart and a chassis whose lease
+//! expires, each with traffic running.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lab::{Lab, Netns};
+use vswitch::Request;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+/// Short, so that the expiry test does not wait long.
+const LEASE_TTL: Duration = Duration::from_secs(2);
+const VM_MTU: &str = "1400";
+
+/// `cloudnet vswitchd` in a host namespace, killed when dropped.
+struct Switchd {
+    child: Child,
+    run_dir: PathBuf,
+}
+
+impl Drop for Switchd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Switchd {
+    fn start(host: &Netns, run_dir: PathBuf) -> Switchd {
+        std::fs::create_dir_all(&run_dir).expect("run dir");
+        let child = Command::new("ip")
+            .args(["netns", "exec", host.name(), BIN, "vswitchd", "--run-dir"])
+            .arg(&run_dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn vswitchd");
+        let sw = Switchd { child, run_dir };
+        lab::wait_until("vswitchd answers", Duration::from_secs(10), || {
+            vswitch::call(&sw.run_dir, &Request::Version, Duration::from_secs(1)).is_ok()
+        })
+        .expect("vswitchd started");
+        sw
+    }
+
+    fn vsctl(&self, args: &[String]) -> String {
+        vswitch::call(
+            &self.run_dir,
+            &Request::Vsctl {
+                args: args.to_vec(),
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("vsctl {args:?}: {e}"))
+    }
+
+    fn flows(&self) -> String {
+        vswitch::call(
+            &self.run_dir,
+            &Request::DumpFlows {
+                bridge: "br-int".into(),
+                matches: None,
+            },
+            Duration::from_secs(10),
+        )
+        .expect("dump-flows")
+    }
+}
+
+/// An agent running in a thread of this process.
+struct AgentTask {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl AgentTask {
+    fn start(store: Arc<dyn store::Store>, cfg: agent::Config) -> AgentTask {
+        let status = agent::StoreStatus(store.clone());
+        let mut a = agent::Agent::new(cfg, store, Some(Box::new(status))).expect("agent");
+        a.start().expect("agent start");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || a.run(&s).expect("agent run"));
+        AgentTask {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stop as a crash would: no lease revoked, flows left on the switch.
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().expect("agent thread");
+        }
+    }
+}
+
+impl Drop for AgentTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One hypervisor: host namespace, switch, agent (dropped in this order:
+/// the agent before its switch).
+struct Site {
+    agent: Option<AgentTask>,
+    name: String,
+    ip: String,
+    sw: Switchd,
+    data: PathBuf,
+    mappings: String,
+    host: lab::Host,
+}
+
+impl Site {
+    fn cfg(&self) -> agent::Config {
+        agent::Config {
+            run_dir: self.sw.run_dir.clone(),
+            keys_path: agent::keys_file(&self.data),
+            bridge_mappings: agent::parse_mappings(&self.mappings).expect("mappings"),
+            chassis: Some(agent::cluster::ChassisConfig {
+                name: self.name.clone(),
+                underlay_ip: self.ip.parse().expect("ip"),
+                encaps: vec!["vxlan".into(), "geneve".into(), "gre".into()],
+                lease_ttl: LEASE_TTL,
+            }),
+        }
+    }
+
+    /// A namespace VM on `port`: the TAP opened inside `vm` by the switch
+    /// (as `cloudnet port plug --netns` does), its MAC, address and route.
+    fn plug(&self, vm: &Netns, port: &Port) {
+        let tap = format!("tap{}", &port.id[..11]);
+        let args: Vec<String> = [
+            "--may-exist",
+            "add-port",
+            "br-int",
+            &tap,
+            "--",
+            "set",
+            "Interface",
+            &tap,
+            "type=tap",
+            &format!("external_ids:iface-id={}", port.id),
+            &format!("external_ids:attached-mac=\"{}\"", port.mac),
+            &format!("options:netns={}", vm.name()),
+            "options:ifname=eth0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.sw.vsctl(&args);
+        lab::wait_until("TAP in the VM", Duration::from_secs(5), || {
+            vm.has_link("eth0").unwrap_or(false)
+        })
+        .expect("eth0");
+        vm.ip(&["link", "set", "eth0", "address", &port.mac])
+            .expect("mac");
+        vm.ip(&["link", "set", "eth0", "mtu", VM_MTU]).expect("mtu");
+        vm.link_up("eth0").expect("up");
+        vm.ip(&["addr", "replace", &format!("{}/24", port.ip), "dev", "eth0"])
+            .expect("addr");
+        vm.ip(&["route", "replace", "default", "via", &port.gw])
+            .expect("route");
+    }
+
+    fn unplug(&self, port: &Port) {
+        let tap = format!("tap{}", &port.id[..11]);
+        self.sw.vsctl(&[
+            "--if-exists".into(),
+            "del-port".into(),
+            "br-int".into(),
+            tap,
+        ]);
+    }
+}
+
+/// The API server on the shared store, listening inside host 0.
+struct Api {
+    endpoint: String,
+    ns: String,
+}
+
+impl Api {
+    fn start(store: Arc<dyn store::Store>, host: &Netns) -> Api {
+        let app = Arc::new(
+            api::App::new(
+                store,
+                model::IpamConfig::default(),
+                api::AuthMode::NoAuth,
+                Arc::new(api::SystemClock),
+                None,
+            )
+            .expect("app"),
+        );
+        let l = host
+            .run(|| std::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("netns")
+            .expect("bind");
+        l.set_nonblocking(true).expect("nonblocking");
+        let endpoint = format!("http://{}", l.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(l).expect("listener");
+                let _ = api::serve_on(l, app).await;
+            });
+        });
+        Api {
+            endpoint,
+            ns: host.name().to_string(),
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, BIN])
+            .args(args)
+            .env("OS_ENDPOINT", &self.endpoint)
+            .output()
+            .expect("run cloudnet");
+        assert!(
+            out.status.success(),
+            "cloudnet {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn create(&self, args: &[&str]) -> String {
+        let mut a = args.to_vec();
+        a.extend(["-f", "value", "-c", "id"]);
+        self.cli(&a)
+    }
+
+    /// A port with a fixed address.
+    fn port(&self, name: &str, net: &str, subnet: &str, ip: &str, gw: &str, proj: &str) -> Port {
+        let fixed = format!("subnet={subnet},ip-address={ip}");
+        let id = self.create(&[
+            "port",
+            "create",
+            name,
+            "--network",
+            net,
+            "--fixed-ip",
+            &fixed,
+            "--project",
+            proj,
+        ]);
+        let mac = self.cli(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
+        Port {
+            id,
+            mac,
+            ip: ip.into(),
+            gw: gw.into(),
+        }
+    }
+}
+
+struct Port {
+    id: String,
+    mac: String,
+    ip: String,
+    gw: String,
+}
+
+fn pings(from: &Netns, to: &str) -> bool {
+    let to: IpAddr = to.parse().expect("ip");
+    let _ = lab::ping(from, to, 1);
+    lab::ping(from, to, 2).is_ok_and(|s| s.all_received())
+}
+
+/// Whether a TCP connection from `from` to `to:port`, served by `server`,
+/// carries a message (false when another namespace answers).
+fn tcp(from: &Netns, server: &Netns, to: &str, port: u16) -> bool {
+    let addr = SocketAddr::new(to.parse().expect("ip"), port);
+    let l = server
+        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
+        .expect("listen");
+    let Ok(mut c) = from.tcp_connect(addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    l.set_nonblocking(false).expect("blocking");
+    let accepted = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().ok()?;
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).ok()?;
+        Some(b)
+    });
+    c.write_all(b"hello").expect("write");
+    accepted.join().ok().flatten() == Some(*b"hello")
+}
+
+/// Ping `to` from `from` every ~20 ms for `span` in a thread; the longest
+/// time between two answered echoes (or from the start to the first).
+fn probe(from: Arc<Netns>, to: &str, span: Duration) -> JoinHandle<(Duration, u32)> {
+    let to: IpAddr = to.parse().expect("ip");
+    std::thread::spawn(move || {
+        let opts = lab::PingOptions {
+            count: 1,
+            reply_timeout: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let (mut last, mut gap, mut ok) = (t0, Duration::ZERO, 0);
+        while t0.elapsed() < span {
+            let sent = Instant::now();
+            if lab::ping_with(&from, to, opts).is_ok_and(|s| s.all_received()) {
+                gap = gap.max(sent - last);
+                last = sent;
+                ok += 1;
+            }
+            std::thread::sleep(Duration::from_millis(20).saturating_sub(sent.elapsed()));
+        }
+        (gap.max(Instant::now() - last), ok)
+    })
+}
+
+fn site(lab: &Lab, i: usize, tmp: &Path, mappings: &str) -> Site {
+    let name = format!("h{i}");
+    let ip = format!("10.200.0.{}", i + 1);
+    let host = lab
+        .host_with_ip(&name, format!("{ip}/24").parse().expect("cidr"))
+        .expect("host");
+    let sw = Switchd::start(host.ns(), tmp.join(&name).join("run"));
+    let data = tmp.join(&name).join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    Site {
+        name,
+        ip,
+        sw,
+        agent: None,
+        data,
+        mappings: mappings.to_string(),
+        host,
+    }
+}
+
+fn no_tunnel_to(s: &Site, ip: &str) -> bool {
+    !s.sw.flows().contains(&format!("{ip}->tun_dst"))
+}
+
+#[test]
+fn three_hosts_two_projects_and_failures() {
+    let Some(lab) = Lab::new_or_skip("multi_host") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn store::Store> =
+        Arc::new(store::RedbStore::open(tmp.path().join("store.redb")).expect("store"));
+
+    // h0 is the gateway chassis: it alone has the external network's
+    // uplink, a veth to the "internet".
+    let mut sites = vec![site(&lab, 0, tmp.path(), "physnet1:uplink")];
+    let inet = lab.netns("inet").expect("inet");
+    let _uplink = lab
+        .veth(sites[0].host.ns(), "uplink", &inet, "eth0")
+        .expect("veth");
+    sites[0].host.ns().link_up("uplink").expect("up");
+    inet.add_addr("eth0", "203.0.113.100/24".parse().expect("cidr"))
+        .expect("addr");
+    inet.link_up("eth0").expect("up");
+    // Full checksums from the internet side (the switch reads the uplink
+    // with AF_PACKET; see crates/vswitch/tests/rewrite.rs).
+    inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
+        .expect("ethtool");
+    sites.push(site(&lab, 1, tmp.path(), ""));
+    sites.push(site(&lab, 2, tmp.path(), ""));
+    for s in &mut sites {
+        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
+    }
+    let api = Api::start(store.clone(), sites[0].host.ns());
+
+    // Project A: two networks behind a router with an external gateway;
+    // project B reuses 10.0.0.0/24.
+    api.create(&["network", "create", "neta", "--project", "proja"]);
+    let suba = api.create(&[
+        "subnet",
+        "create",
+        "suba",
+        "--network",
+        "neta",
+        "--subnet-range",
+        "10.0.0.0/24",
+        "--project",
+        "proja",
+    ]);
+    // One network per encapsulation: neta VXLAN (the default tenant
+    // type), netc GRE, netb Geneve.
+    api.create(&[
+        "network",
+        "create",
+        "netc",
+        "--project",
+        "proja",
+        "--provider-network-type",
+        "gre",
+    ]);
+    let subc = api.create(&[
+        "subnet",
+        "create",
+        "subc",
+        "--network",
+        "netc",
+        "--subnet-range",
+        "10.0.1.0/24",
+        "--project",
+        "proja",
+    ]);
+    api.create(&[
+        "network",
+        "create",
+        "netb",
+        "--project",
+        "projb",
+        "--provider-network-type",
+        "geneve",
+    ]);
+    let subb = api.create(&[
+        "subnet",
+        "create",
+        "subb",
+        "--network",
+        "netb",
+        "--subnet-range",
+        "10.0.0.0/24",
+        "--project",
+        "projb",
+    ]);
+    api.create(&[
+        "network",
+        "create",
+        "ext",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
+    ]);
+    api.create(&[
+        "subnet",
+        "create",
+        "exts",
+        "--network",
+        "ext",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--gateway",
+        "203.0.113.1",
+        "--no-dhcp",
+    ]);
+    api.create(&["router", "create", "r1", "--project", "proja"]);
+    api.cli(&["router", "add", "subnet", "r1", "suba"]);
+    api.cli(&["router", "add", "subnet", "r1", "subc"]);
+    api.cli(&["router", "set", "r1", "--external-gateway", "ext"]);
+
+    let a1 = api.port("a1", "neta", &suba, "10.0.0.11", "10.0.0.1", "proja");
+    let a2 = api.port("a2", "neta", &suba, "10.0.0.12", "10.0.0.1", "proja");
+    let c1 = api.port("c1", "netc", &subc, "10.0.1.11", "10.0.1.1", "proja");
+    let b1 = api.port("b1", "netb", &subb, "10.0.0.11", "10.0.0.1", "projb");
+    let b2 = api.port("b2", "netb", &subb, "10.0.0.12", "10.0.0.1", "projb");
+    let vm = |short: &str| lab.netns(short).expect("vm");
+    let (va1, va2, vc1, vb1, vb2) = (Arc::new(vm("a1")), vm("a2"), vm("c1"), vm("b1"), vm("b2"));
+    sites[1].plug(&va1, &a1);
+    sites[2].plug(&va2, &a2);
+    sites[2].plug(&vc1, &c1);
+    sites[2].plug(&vb1, &b1);
+    sites[1].plug(&vb2, &b2);
+
+    lab::wait_until(
+        "a1 reaches a2 across hosts",
+        Duration::from_secs(10),
+        || pings(&va1, &a2.ip),
+    )
+    .expect("same network, h1 → h2");
+    // The agent writes the status to the store (the API server in this
+    // process caches its state and does not watch the store).
+    lab::wait_until("a1 ACTIVE in the store", Duration::from_secs(5), || {
+        store
+            .get("ports", &a1.id)
+            .ok()
+            .flatten()
+            .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
+            .is_some_and(|v| v["status"] == "ACTIVE")
+    })
+    .expect("a bound port is ACTIVE");
+    assert!(tcp(&va1, &va2, &a2.ip, 5001), "TCP h1 → h2 in project A");
+    assert!(tcp(&vb2, &vb1, &b1.ip, 5002), "TCP h1 → h2 in project B");
+    // 10.0.0.11 is a1 (h1) in A and b1 (h2) in B: each project reaches
+    // its own, never the other's, on the same host or across.
+    assert!(
+        !tcp(&vb2, &va1, &a1.ip, 5003),
+        "B on h1 must not reach A on h1"
+    );
+    assert!(
+        !tcp(&va1, &vb2, &b2.ip, 5004),
+        "A on h1 must not reach B on h1"
+    );
+    assert!(
+        !tcp(&vb1, &va2, &a2.ip, 5005),
+        "B on h2 must not reach A on h2"
+    );
+    // Routing on the sender's host, across hosts.
+    assert!(pings(&va1, &c1.ip), "neta (h1) → netc (h2) through r1");
+    // SNAT on the gateway chassis h0 for a VM on h1.
+    lab::wait_until("a1 reaches the internet", Duration::from_secs(10), || {
+        pings(&va1, "203.0.113.100")
+    })
+    .expect("SNAT through the gateway chassis");
+    // A floating IP on c1 (h2), served through the gateway chassis.
+    let sg = store
+        .list("security_groups")
+        .expect("list")
+        .into_iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
+        .find(|v| v["name"] == "default" && v["project_id"] == "proja")
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .expect("project A's default group");
+    api.create(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        &sg,
+        "--ingress",
+        "--protocol",
+        "icmp",
+        "--project",
+        "proja",
+    ]);
+    let fip = api.cli(&[
+        "floating",
+        "ip",
+        "create",
+        "ext",
+        "--port",
+        &c1.id,
+        "--project",
+        "proja",
+        "-f",
+        "value",
+        "-c",
+        "floating_ip_address",
+    ]);
+    lab::wait_until(
+        "the internet reaches c1's floating IP",
+        Duration::from_secs(10),
+        || pings(&inet, &fip),
+    )
+    .expect("floating IP through the gateway chassis");
+    // No tunnel flows to a chassis that hosts nothing of a network:
+    // netb has ports on h1 and h2 only.
+    assert!(
+        !sites[1]
+            .sw
+            .flows()
+            .lines()
+            .any(|l| l.contains("table=16") && l.contains("10.200.0.1->tun_dst")),
+        "h1 floods nothing to h0, which hosts no VM"
+    );
+
+    // A port moving h2 → h0 with traffic running (unbind on h2, bind on
+    // h0, as in live migration).
+    let p = probe(va1.clone(), &a2.ip, Duration::from_secs(4));
+    std::thread::sleep(Duration::from_millis(500));
+    sites[2].unplug(&a2);
+    sites[0].plug(&va2, &a2);
+    let (gap, ok) = p.join().expect("probe");
+    eprintln!("migration: longest gap {gap:?}, {ok} echoes answered");
+    assert!(pings(&va1, &a2.ip), "a2 reachable on h0");
+    assert!(gap < Duration::from_secs(1), "migration gap {gap:?}");
+
+    // An agent restart (h1) with traffic running.
+    let p = probe(va1.clone(), &a2.ip, Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(300));
+    sites[1].agent.take().expect("agent").stop();
+    sites[1].agent = Some(AgentTask::start(store.clone(), sites[1].cfg()));
+    let (gap, ok) = p.join().expect("probe");
+    eprintln!("agent restart: longest gap {gap:?}, {ok} echoes answered");
+    assert!(gap < Duration::from_secs(1), "restart gap {gap:?}");
+    assert!(pings(&vb2, &b1.ip), "project B after the restart");
+
+    // h2's agent dies: its lease expires and the others drop their
+    // tunnels to it.
+    assert!(!no_tunnel_to(&sites[1], &sites[2].ip), "h1 tunnels to h2");
+    sites[2].agent.take().expect("agent").stop();
+    lab::wait_until("h2 disappears from the mesh", LEASE_TTL * 5, || {
+        no_tunnel_to(&sites[1], &sites[2].ip) && no_tunnel_to(&sites[0], &sites[2].ip)
+    })
+    .expect("tunnels to an expired chassis removed");
+    assert!(pings(&va1, &a2.ip), "h1 ↔ h0 unaffected");
+}
