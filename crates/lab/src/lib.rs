@@ -29,6 +29,8 @@
 //!   made by someone else (the switch), named e.g. with [`Lab::tap_name`].
 //! - [`Lab::host`] / [`Lab::host_with_ip`] → [`Host`] on the shared underlay
 //!   bridge ([`Lab::underlay`]).
+//! - [`etcd::Cluster`]: etcd members on loopback for store tests
+//!   (`start_or_skip(test, n)`, `endpoints()`, `kill(i)`, `restart(i)`).
 //! - Checks: [`ping`], [`tcp_check`], [`udp_check`] (and `_timeout`
 //!   variants to assert that something is blocked), [`wait_until`] /
 //!   [`wait_for`] to poll a condition with a deadline instead of sleeping.
