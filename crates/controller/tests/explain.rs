@@ -100,6 +100,19 @@ impl World {
             .expect("bound")
             .0;
         let (m, probe) = explain::fill(&self.st, from, ofport, flow, ct).expect("fill");
+        self.explain(&m, &probe, ct, from, None, viewer)
+    }
+
+    /// Run the completed packet `m` through the tables and explain it.
+    fn explain(
+        &self,
+        m: &explain::microflow::Microflow,
+        probe: &explain::Probe,
+        ct: CtAssume,
+        from: &str,
+        uplink: Option<&str>,
+        viewer: Option<&str>,
+    ) -> TraceReport {
         let passes = explain::passes::run(&m.to_string(), ct, |text| {
             let pkt = flow::parse_packet(text).map_err(|e| format!("{text}: {e}"))?;
             Ok::<_, String>(flow::trace(&self.sim.tables, &pkt).render())
@@ -110,9 +123,9 @@ impl World {
             compiler: &self.compiler,
             wiring: &self.wiring,
             from_port: from,
-            probe: &probe,
+            probe,
             viewer,
-            uplink: None,
+            uplink,
         };
         explain::explain(&inp, m.to_string(), ct, passes)
     }
@@ -338,21 +351,7 @@ fn inbound_to_a_floating_ip_names_the_dnat() {
     let flow = "tcp,nw_dst=198.51.100.50,tp_dst=80";
     let (m, probe) = explain::fill_uplink(&w.st, "physnet1", 100, flow, ct).expect("fill");
     assert_eq!(m.get("nw_src"), Some(explain::OUTSIDE_IP));
-    let passes = explain::passes::run(&m.to_string(), ct, |text| {
-        let pkt = flow::parse_packet(text).map_err(|e| format!("{text}: {e}"))?;
-        Ok::<_, String>(flow::trace(&w.sim.tables, &pkt).render())
-    })
-    .expect("trace");
-    let inp = Inputs {
-        st: &w.st,
-        compiler: &w.compiler,
-        wiring: &w.wiring,
-        from_port: "",
-        probe: &probe,
-        viewer: None,
-        uplink: Some("physnet1"),
-    };
-    let r = explain::explain(&inp, m.to_string(), ct, passes);
+    let r = w.explain(&m, &probe, ct, "", Some("physnet1"), None);
     let text = r.render();
     match &r.verdict {
         Verdict::Output { ports, .. } => assert_eq!(ports[0].id, w.web1, "{text}"),
