@@ -45,15 +45,27 @@ impl TraceHandle {
 impl Agent {
     /// Trace `req` through br-int and explain it.
     pub fn trace(&self, req: &TraceRequest) -> Result<TraceReport, TraceError> {
-        if !self.st.ports.contains_key(&req.port_id) {
-            return Err(TraceError::NoPort(req.port_id.clone()));
-        }
-        let ofport = *self
-            .bindings
-            .ports
-            .get(&req.port_id)
-            .ok_or_else(|| TraceError::NotBound(req.port_id.clone()))?;
-        let (m, probe) = explain::fill(&self.st, &req.port_id, ofport, &req.flow, req.ct_state)?;
+        let (m, probe) = match &req.uplink {
+            Some(physnet) => {
+                let of = *self
+                    .bindings
+                    .bridge_mappings
+                    .get(physnet)
+                    .ok_or_else(|| TraceError::NoUplink(physnet.clone()))?;
+                explain::fill_uplink(&self.st, physnet, of, &req.flow, req.ct_state)?
+            }
+            None => {
+                if !self.st.ports.contains_key(&req.port_id) {
+                    return Err(TraceError::NoPort(req.port_id.clone()));
+                }
+                let of = *self
+                    .bindings
+                    .ports
+                    .get(&req.port_id)
+                    .ok_or_else(|| TraceError::NotBound(req.port_id.clone()))?;
+                explain::fill(&self.st, &req.port_id, of, &req.flow, req.ct_state)?
+            }
+        };
         let flow = m.to_string();
         // Bad user input is the caller's error, not the switch's: check it
         // here with the parser the switch uses.
@@ -84,6 +96,7 @@ impl Agent {
             from_port: &req.port_id,
             probe: &probe,
             viewer: req.viewer.as_deref(),
+            uplink: req.uplink.as_deref(),
         };
         Ok(explain::explain(&inp, flow, req.ct_state, passes))
     }

@@ -6,7 +6,9 @@
 //! agent on the port's host reached over the network.
 //!
 //! Body: `{"trace": {"from": PORT, "to": PORT?, "flow": "tcp,tp_dst=22"?,
-//! "ct_state": "new"|"est"?}}` (PORT a name or ID). Answer:
+//! "ct_state": "new"|"est"?}}` (PORT a name or ID); an admin may give
+//! `"from_physnet": PHYSNET` instead of `from` to trace a packet arriving
+//! from the outside (e.g. to a floating IP). Answer:
 //! `{"trace": TraceReport}` (crate `controller`, module `explain`).
 
 use std::sync::Arc;
@@ -40,7 +42,11 @@ impl App {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Body {
-    from: String,
+    #[serde(default)]
+    from: Option<String>,
+    /// Admin only: from the outside of a physical network's uplink.
+    #[serde(default)]
+    from_physnet: Option<String>,
     #[serde(default)]
     to: Option<String>,
     #[serde(default)]
@@ -79,6 +85,7 @@ fn to_api(e: TraceError) -> ApiError {
     match e {
         TraceError::NoPort(id) => ApiError::from(Kind::Port.not_found(&id)),
         TraceError::NotBound(_) => ApiError::new(409, "PortNotBound", e.to_string()),
+        TraceError::NoUplink(_) => ApiError::new(409, "NoUplink", e.to_string()),
         TraceError::BadField { .. } | TraceError::BadFlow(_) | TraceError::NoDestination => {
             bad(e.to_string())
         }
@@ -88,7 +95,22 @@ fn to_api(e: TraceError) -> ApiError {
 
 /// The request `body` asks for, resolved against `st` for `ctx`.
 fn request(st: &State, ctx: &Ctx, body: Body) -> Result<TraceRequest, ApiError> {
-    let port_id = find_port(st, ctx, &body.from)?;
+    let (port_id, uplink) = match (&body.from, &body.from_physnet) {
+        (Some(f), None) => (find_port(st, ctx, f)?, None),
+        (None, Some(_)) if !ctx.is_admin => {
+            return Err(ApiError::new(
+                403,
+                "PolicyNotAuthorized",
+                "tracing from a physical network's uplink is for admins",
+            ))
+        }
+        (None, Some(p)) => (String::new(), Some(p.clone())),
+        _ => {
+            return Err(bad(
+                "give exactly one of \"from\" (a port) and \"from_physnet\"".into(),
+            ))
+        }
+    };
     let mut flow = body.flow;
     if let Some(to) = &body.to {
         let id = find_port(st, ctx, to)?;
@@ -113,6 +135,7 @@ fn request(st: &State, ctx: &Ctx, body: Body) -> Result<TraceRequest, ApiError> 
     }
     Ok(TraceRequest {
         port_id,
+        uplink,
         viewer: (!ctx.is_admin).then(|| ctx.project_id.clone()),
         flow,
         ct_state: body.ct_state,

@@ -165,6 +165,25 @@ async fn trace_resolves_ports_and_maps_errors() {
         .call("alice", "GET", "/v2.0/cloudnet/trace", json!(null))
         .await;
     assert_eq!(st, 405, "{v}");
+    // From an uplink: admins only, and not together with a port.
+    let (st, v) = api
+        .trace("alice", json!({"from_physnet": "physnet1"}))
+        .await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = api
+        .trace("admin", json!({"from": web, "from_physnet": "physnet1"}))
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = api
+        .trace(
+            "admin",
+            json!({"from_physnet": "physnet1", "flow": "tcp,nw_dst=198.51.100.50"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let asked = fake.asked.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(asked.uplink.as_deref(), Some("physnet1"));
+    assert_eq!(asked.port_id, "");
     // The tracer's refusal keeps its meaning.
     let (st, v) = api
         .trace(

@@ -14,8 +14,17 @@ use crate::resources::client::Client;
 #[derive(clap::Args)]
 pub struct Args {
     /// The sending port (name or ID).
+    #[arg(
+        long,
+        required_unless_present = "from_physnet",
+        conflicts_with = "from_physnet"
+    )]
+    from: Option<String>,
+    /// Trace a packet arriving from the outside on this physical network's
+    /// uplink instead (admin; e.g. to a floating IP). Source defaults to
+    /// 203.0.113.1 (RFC 5737).
     #[arg(long)]
-    from: String,
+    from_physnet: Option<String>,
     /// The destination port (name or ID): its IPv4 address is the
     /// packet's nw_dst.
     #[arg(long)]
@@ -51,7 +60,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Ct::New => CtAssume::New,
         Ct::Est => CtAssume::Est,
     };
-    let mut body = json!({"from": a.from, "flow": a.flow, "ct_state": ct});
+    let mut body = json!({"flow": a.flow, "ct_state": ct});
+    if let Some(f) = &a.from {
+        body["from"] = json!(f);
+    }
+    if let Some(p) = &a.from_physnet {
+        body["from_physnet"] = json!(p);
+    }
     if let Some(to) = &a.to {
         body["to"] = json!(to);
     }

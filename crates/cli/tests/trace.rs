@@ -19,7 +19,15 @@ fn trace_explains_allowed_and_dropped_paths() {
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let host = lab.netns("host").expect("host");
-    let s = Serve::start(&host, &tmp.path().join("data"));
+    // An uplink for physnet1 (its far end stays down: nothing is sent).
+    let inet = lab.netns("inet").expect("inet");
+    let _link = lab.veth(&host, "uplink", &inet, "eth0").expect("veth");
+    host.link_up("uplink").expect("up");
+    let s = Serve::start_with(
+        &host,
+        &tmp.path().join("data"),
+        &["--bridge-mapping", "physnet1:uplink"],
+    );
 
     // Project A: web and db behind router ra; db admits 3306 from web only.
     s.create(&["network", "create", "neta"]);
@@ -236,5 +244,52 @@ fn trace_explains_allowed_and_dropped_paths() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("tp_dts") && err.contains("HTTP 400"), "{err}");
+
+    // From the outside to web1's floating IP: the DNAT names it.
+    s.create(&[
+        "network",
+        "create",
+        "ext",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
+    ]);
+    s.create(&[
+        "subnet",
+        "create",
+        "exts",
+        "--network",
+        "ext",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--gateway",
+        "203.0.113.254",
+        "--no-dhcp",
+    ]);
+    s.cli(&["router", "set", "ra", "--external-gateway", "ext"]);
+    let fip = s.cli(&[
+        "floating",
+        "ip",
+        "create",
+        "ext",
+        "--port",
+        &web1,
+        "-f",
+        "value",
+        "-c",
+        "floating_ip_address",
+    ]);
+    let flow = format!("tcp,nw_src=198.51.100.7,nw_dst={fip},tp_dst=80");
+    let mut out = String::new();
+    lab::wait_until("the floating IP's flows", Duration::from_secs(5), || {
+        out = s.cli(&["trace", "--from-physnet", "physnet1", &flow]);
+        out.contains("Verdict: output to port web1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(out.contains("lr_in_dnat"), "{out}");
+    assert!(out.contains(&format!("{fip} ↔ 10.0.0.4")), "{out}");
+    assert!(out.contains("Trace from uplink physnet1"), "{out}");
     drop(vms);
 }

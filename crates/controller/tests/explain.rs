@@ -100,6 +100,19 @@ impl World {
             .expect("bound")
             .0;
         let (m, probe) = explain::fill(&self.st, from, ofport, flow, ct).expect("fill");
+        self.explain(&m, &probe, ct, from, None, viewer)
+    }
+
+    /// Run the completed packet `m` through the tables and explain it.
+    fn explain(
+        &self,
+        m: &explain::microflow::Microflow,
+        probe: &explain::Probe,
+        ct: CtAssume,
+        from: &str,
+        uplink: Option<&str>,
+        viewer: Option<&str>,
+    ) -> TraceReport {
         let passes = explain::passes::run(&m.to_string(), ct, |text| {
             let pkt = flow::parse_packet(text).map_err(|e| format!("{text}: {e}"))?;
             Ok::<_, String>(flow::trace(&self.sim.tables, &pkt).render())
@@ -110,8 +123,9 @@ impl World {
             compiler: &self.compiler,
             wiring: &self.wiring,
             from_port: from,
-            probe: &probe,
+            probe,
             viewer,
+            uplink,
         };
         explain::explain(&inp, m.to_string(), ct, passes)
     }
@@ -328,6 +342,35 @@ fn arp_request_is_answered_by_the_switch() {
     }
     assert!(r.flow.contains("dl_dst=ff:ff:ff:ff:ff:ff"), "{}", r.flow);
     assert!(r.steps.iter().any(|s| s.stage == "ls_in_arp_rsp"));
+}
+
+#[test]
+fn inbound_to_a_floating_ip_names_the_dnat() {
+    let w = build(true);
+    let ct = CtAssume::New;
+    let flow = "tcp,nw_dst=198.51.100.50,tp_dst=80";
+    let (m, probe) = explain::fill_uplink(&w.st, "physnet1", 100, flow, ct).expect("fill");
+    assert_eq!(m.get("nw_src"), Some(explain::OUTSIDE_IP));
+    let r = w.explain(&m, &probe, ct, "", Some("physnet1"), None);
+    let text = r.render();
+    match &r.verdict {
+        Verdict::Output { ports, .. } => assert_eq!(ports[0].id, w.web1, "{text}"),
+        v => panic!("expected web1, got {v:?}\n{text}"),
+    }
+    assert_eq!(r.from.kind, "uplink");
+    let dnat = r
+        .steps
+        .iter()
+        .find(|s| s.stage == "lr_in_dnat")
+        .and_then(|s| s.resource.as_ref())
+        .unwrap_or_else(|| panic!("no lr_in_dnat decision\n{text}"));
+    assert_eq!(dnat.kind, "floating IP");
+    assert!(dnat.detail.contains("198.51.100.50 ↔ 10.0.0.4"), "{dnat:?}");
+    // After DNAT the packet is addressed to web1's fixed IP.
+    assert!(
+        r.passes.iter().any(|p| p.flow.contains("nw_dst=10.0.0.4")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub enum TraceError {
     NoPort(String),
     #[error("port {0} is not bound on this host")]
     NotBound(String),
+    #[error("physical network {0} has no uplink on this host")]
+    NoUplink(String),
     #[error("bad {field} {value:?}: {why}")]
     BadField {
         field: &'static str,
@@ -77,35 +79,18 @@ fn next_hop_mac(st: &State, net: &str, home: Option<&str>, dst: Ipv4Addr) -> Str
         .unwrap_or_else(|| UNRESOLVED_MAC.into())
 }
 
-/// Complete `user` (a microflow) for a packet sent by port `port_id`
-/// (bound at `ofport`); returns the packet and the fields explanations
-/// quote.
-pub fn fill(
-    st: &State,
-    port_id: &str,
-    ofport: u32,
-    user: &str,
-    ct: CtAssume,
-) -> Result<(Microflow, Probe), TraceError> {
-    let port = st
-        .ports
-        .get(port_id)
-        .ok_or_else(|| TraceError::NoPort(port_id.into()))?;
-    let mut m = Microflow::parse(user);
+/// The defaults every sender gets (`mac`, `ip` are the sender's); returns
+/// the protocol keyword.
+fn sender(m: &mut Microflow, ofport: u32, mac: &str, ip: Option<&str>, ct: CtAssume) -> String {
     if m.protocol().is_none() && !m.has("dl_type") {
         m.set_protocol("ip");
     }
     m.default("in_port", ofport.to_string());
-    m.default("dl_src", port.mac_address.clone());
+    m.default("dl_src", mac);
     let proto = m.protocol().unwrap_or("").to_string();
-    let v4 = IPV4_PROTOS.contains(&proto.as_str());
-    let home = port
-        .fixed_ips
-        .iter()
-        .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok());
-    if v4 {
-        if let Some(h) = home {
-            m.default("nw_src", h.ip_address.clone());
+    if IPV4_PROTOS.contains(&proto.as_str()) {
+        if let Some(ip) = ip {
+            m.default("nw_src", ip);
         }
         m.default("nw_ttl", "64");
         if matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
@@ -122,14 +107,24 @@ pub fn fill(
         }
     }
     if proto == "arp" {
-        // A request from the port (RFC 826), broadcast.
+        // A request (RFC 826), broadcast.
         m.default("dl_dst", "ff:ff:ff:ff:ff:ff");
         m.default("arp_op", "1");
-        m.default("arp_sha", port.mac_address.clone());
-        if let Some(h) = home {
-            m.default("arp_spa", h.ip_address.clone());
+        m.default("arp_sha", mac);
+        if let Some(ip) = ip {
+            m.default("arp_spa", ip);
         }
     }
+    proto
+}
+
+/// Resolve `dl_dst` with `next_hop` (unless given) and read the fields
+/// explanations quote.
+fn finish(
+    mut m: Microflow,
+    proto: String,
+    next_hop: impl FnOnce(Ipv4Addr) -> String,
+) -> Result<(Microflow, Probe), TraceError> {
     let (dst_key, src_key) = if proto == "arp" {
         ("arp_tpa", "arp_spa")
     } else {
@@ -139,8 +134,7 @@ pub fn fill(
     let src = m.get(src_key).map(|d| ipv4(src_key, d)).transpose()?;
     if !m.has("dl_dst") {
         let d = dst.ok_or(TraceError::NoDestination)?;
-        let mac = next_hop_mac(st, &port.network_id, home.map(|h| h.subnet_id.as_str()), d);
-        m.set("dl_dst", mac);
+        m.set("dl_dst", next_hop(d));
     }
     let tp_dst = match m.get("tp_dst") {
         Some(v) => Some(v.parse::<u16>().map_err(|e| TraceError::BadField {
@@ -159,4 +153,81 @@ pub fn fill(
         tp_dst,
     };
     Ok((m, probe))
+}
+
+/// Complete `user` (a microflow) for a packet sent by port `port_id`
+/// (bound at `ofport`); returns the packet and the fields explanations
+/// quote.
+pub fn fill(
+    st: &State,
+    port_id: &str,
+    ofport: u32,
+    user: &str,
+    ct: CtAssume,
+) -> Result<(Microflow, Probe), TraceError> {
+    let port = st
+        .ports
+        .get(port_id)
+        .ok_or_else(|| TraceError::NoPort(port_id.into()))?;
+    let home = port
+        .fixed_ips
+        .iter()
+        .find(|f| f.ip_address.parse::<Ipv4Addr>().is_ok());
+    let mut m = Microflow::parse(user);
+    let ip = home.map(|h| h.ip_address.as_str());
+    let proto = sender(&mut m, ofport, &port.mac_address, ip, ct);
+    let home_subnet = home.map(|h| h.subnet_id.as_str());
+    finish(m, proto, |d| {
+        next_hop_mac(st, &port.network_id, home_subnet, d)
+    })
+}
+
+/// The sender outside an uplink, unless the flow says otherwise: a
+/// locally administered MAC and an address of TEST-NET-3 (RFC 5737).
+pub const OUTSIDE_MAC: &str = "02:00:00:00:00:01";
+pub const OUTSIDE_IP: &str = "203.0.113.1";
+
+/// The MAC `dst` is reached at from the outside of `physnet`'s uplink: a
+/// port on one of its networks, or for a floating IP the gateway port of
+/// its router (which answers ARP for it).
+fn outside_next_hop(st: &State, physnet: &str, dst: Ipv4Addr) -> String {
+    let nets: Vec<&str> = st
+        .networks
+        .values()
+        .filter(|n| n.physical_network.as_deref() == Some(physnet))
+        .map(|n| n.meta.id.as_str())
+        .collect();
+    let s = dst.to_string();
+    // A floating IP first: its own port (device_owner network:floatingip)
+    // holds the address but answers nothing; the router's gateway does.
+    let gw = st
+        .floating_ips
+        .values()
+        .filter(|f| f.floating_ip_address == s && nets.contains(&f.floating_network_id.as_str()))
+        .find_map(|f| {
+            st.ports.values().find(|p| {
+                p.device_owner == model::owner::ROUTER_GATEWAY
+                    && Some(&p.device_id) == f.router_id.as_ref()
+            })
+        });
+    if let Some(p) = gw {
+        return p.mac_address.clone();
+    }
+    nets.iter()
+        .find_map(|n| mac_of(st, n, dst))
+        .unwrap_or_else(|| UNRESOLVED_MAC.into())
+}
+
+/// Complete `user` for a packet arriving from the outside on the uplink of
+/// physical network `physnet` (bound at `ofport`).
+pub fn fill_uplink(
+    st: &State,
+    physnet: &str,
+    ofport: u32,
+    user: &str,
+    ct: CtAssume,
+) -> Result<(Microflow, Probe), TraceError> {
+    let mut m = Microflow::parse(user);
+    let proto = sender(&mut m, ofport, OUTSIDE_MAC, Some(OUTSIDE_IP), ct);
+    finish(m, proto, |d| outside_next_hop(st, physnet, d))
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::tables as t;
 
-pub use defaults::{fill, TraceError, UNRESOLVED_MAC};
+pub use defaults::{fill, fill_uplink, TraceError, OUTSIDE_IP, OUTSIDE_MAC, UNRESOLVED_MAC};
 pub use describe::{describe, port_ref};
 pub use verdict::verdict;
 
@@ -54,7 +54,13 @@ impl CtAssume {
 /// out are filled from the port and the intent by the agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRequest {
+    /// The sending port (ignored when `uplink` is set).
+    #[serde(default)]
     pub port_id: String,
+    /// Trace a packet arriving from the outside on the uplink of this
+    /// physical network instead (e.g. to a floating IP).
+    #[serde(default)]
+    pub uplink: Option<String>,
     /// The asking project; `None` for an admin. Explanations do not name
     /// other projects' resources to a project.
     #[serde(default)]
@@ -229,6 +235,8 @@ pub struct Inputs<'a> {
     pub probe: &'a Probe,
     /// See [`TraceRequest::viewer`].
     pub viewer: Option<&'a str>,
+    /// See [`TraceRequest::uplink`].
+    pub uplink: Option<&'a str>,
 }
 
 /// The report for `passes` (the switch's lookups for the packet `flow`).
@@ -248,8 +256,17 @@ pub fn explain(inp: &Inputs, flow: String, ct_state: CtAssume, passes: Vec<Pass>
         }
     }
     let verdict = verdict(inp, &passes);
+    let from = match inp.uplink {
+        Some(p) => ResourceRef {
+            kind: "uplink".into(),
+            id: p.into(),
+            name: String::new(),
+            detail: format!("the outside of physical network {p}"),
+        },
+        None => port_ref(inp.st, inp.from_port),
+    };
     TraceReport {
-        from: port_ref(inp.st, inp.from_port),
+        from,
         flow,
         ct_state,
         steps,

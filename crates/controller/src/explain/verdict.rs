@@ -145,6 +145,10 @@ fn drop_reason(inp: &Inputs, h: &Hit) -> (String, Option<ResourceRef>) {
             ),
             None,
         ),
+        _ if h.actions.iter().any(|a| a.contains("output to input port")) => (
+            "it would leave by the port it came in on, which OpenFlow skips (ovs-actions(7) \"output\")".into(),
+            owner(inp, h).map(|o| describe(st, o)),
+        ),
         table => match (h.priority, owner(inp, h)) {
             (None, _) => (format!("no flow matches in table {table}"), None),
             (Some(p), o) => (
