@@ -47,7 +47,7 @@ tcp_with_capture() {
         dropped=$(sed -n 's/^\([0-9]*\) frames dropped by capture$/\1/p' "$log")
         dropped=${dropped:-0}
     fi
-    printf '| %s | %s | %s | %s |\n' "$label" "$gbps" "$frames" "$dropped"
+    printf '| %s | %.2f | %s | %s |\n' "$label" "$gbps" "$frames" "$dropped"
 }
 
 body() {

@@ -28,7 +28,9 @@ const SNAPLEN: u32 = 262_144;
 pub struct Args {
     /// A switch port (interface name, e.g. `tap4f1c0e6a-11`), or a Neutron
     /// port ID or name bound on this host (found through the Interface's
-    /// `external_ids:iface-id`, names through the API).
+    /// `external_ids:iface-id`, names through the API). The switch of
+    /// `cloudnet serve` has its run dir in DATA_DIR/run: pass
+    /// `--run-dir /var/lib/cloudnet/run` (or CLOUDNET_RUN_DIR).
     port: String,
     /// An ovs-ofctl match (ovs-fields(7)) such as `tcp,tp_dst=80`, `arp` or
     /// `icmp,nw_src=10.0.0.0/24`. It is parsed and evaluated inside the
@@ -36,13 +38,13 @@ pub struct Args {
     filter: Option<String>,
     /// Write frames to this pcap file (tcpdump -r, Wireshark) instead of
     /// printing a line per frame. TSO/GSO super-frames are kept whole.
-    #[arg(short = 'w', long = "write")]
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<PathBuf>,
     /// Stop after this many frames.
     #[arg(short = 'c', long = "count")]
     count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
     /// Frames the switch buffers for this capture before it drops (and
     /// counts) more.
