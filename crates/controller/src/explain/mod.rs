@@ -205,6 +205,8 @@ pub fn stage(table: u8) -> &'static str {
         t::LR_IN_DNAT => "lr_in_dnat",
         t::LR_IN_IP_ROUTING => "lr_in_ip_routing",
         t::LR_IN_ARP_RESOLVE => "lr_in_arp_resolve",
+        t::LR_IN_ARP_REQUEST => "lr_in_arp_request",
+        t::MAC_BINDING => "mac_binding",
         t::LR_OUT_UNDNAT => "lr_out_undnat",
         t::LR_OUT_SNAT => "lr_out_snat",
         t::LR_OUT_DELIVERY => "lr_out_delivery",
