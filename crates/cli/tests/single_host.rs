@@ -445,13 +445,12 @@ fn router_snat_floating_ip() {
         "--protocol",
         "icmp",
     ]);
+    let fip_id = s.create(&["floating", "ip", "create", "ext", "--port", &p2]);
     let fip = s.cli(&[
         "floating",
         "ip",
-        "create",
-        "ext",
-        "--port",
-        &p2,
+        "show",
+        &fip_id,
         "-f",
         "value",
         "-c",
@@ -489,6 +488,72 @@ fn router_snat_floating_ip() {
     )
     .expect("TCP round trip to the floating IP");
     assert_eq!(peer.map(|p| p.ip()), Some(internet), "no SNAT on DNAT");
+    // Without its external gateway the router's learned bindings go.
+    s.cli(&["floating", "ip", "delete", &fip_id]);
+    s.cli(&["router", "set", "r1", "--no-external-gateway"]);
+    lab::wait_until("MAC bindings flushed", Duration::from_secs(5), || {
+        s.flows_with_cookie(bindings) == 0
+    })
+    .expect("no learned binding after the gateway is removed");
+}
+
+/// Neutron's stateless security groups: rules match each direction without
+/// conntrack, so the replies of an allowed connection need a rule too.
+#[test]
+fn stateless_security_group() {
+    let Some((lab, bb, tmp, host)) = bench("stateless_security_group") else {
+        return;
+    };
+    let s = Serve::start(&host, &tmp.path().join("data"));
+    s.create(&["network", "create", "n"]);
+    s.create(&[
+        "subnet",
+        "create",
+        "sn",
+        "--network",
+        "n",
+        "--subnet-range",
+        "10.4.0.0/24",
+    ]);
+    let rule = |group: &str, extra: &[&str]| {
+        let mut a = vec!["security", "group", "rule", "create", group, "--ingress"];
+        a.extend(extra);
+        s.create(&a);
+    };
+    // New groups come with egress-any rules (Neutron); `sl` admits only
+    // TCP 80 in, `open` anything.
+    let sl = s.create(&["security", "group", "create", "sl", "--stateless"]);
+    rule(&sl, &["--protocol", "tcp", "--dst-port", "80"]);
+    let open = s.create(&["security", "group", "create", "open"]);
+    rule(&open, &[]);
+    let port = |name: &str, group: &str| {
+        s.create(&[
+            "port",
+            "create",
+            name,
+            "--network",
+            "n",
+            "--security-group",
+            group,
+        ])
+    };
+    let (p1, p2) = (port("c", &open), port("w", &sl));
+    let (vm1, ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
+    let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    // In to TCP 80 and back out under the egress rule.
+    assert!(tcp(&vm1, &vm2, ip2, 80), "TCP 80 to the stateless port");
+    assert!(!tcp(&vm1, &vm2, ip2, 81), "no rule for port 81");
+    // Out from the stateless port: the replies come back to an ephemeral
+    // port no ingress rule names, and nothing remembers the connection.
+    assert!(!tcp(&vm2, &vm1, ip1, 5000), "replies need an ingress rule");
+    rule(&sl, &["--protocol", "tcp", "--dst-port", "1024:65535"]);
+    lab::wait_until(
+        "TCP out with the reply rule",
+        Duration::from_secs(10),
+        || tcp(&vm2, &vm1, ip1, 5000),
+    )
+    .expect("TCP from the stateless port once replies are allowed");
+    assert!(!pings(&vm1, ip2), "no rule for ICMP");
 }
 
 /// Bytes per second `server` receives on `port` over `[warm, warm+span]`
