@@ -85,6 +85,21 @@ impl Serve {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Network `name` with one DHCP subnet `cidr`.
+    fn network(&self, name: &str, cidr: &str) {
+        self.create(&["network", "create", name]);
+        let sub = format!("{name}-sub");
+        self.create(&[
+            "subnet",
+            "create",
+            &sub,
+            "--network",
+            name,
+            "--subnet-range",
+            cidr,
+        ]);
+    }
+
     /// Create a resource; its ID.
     fn create(&self, args: &[&str]) -> String {
         let mut a = args.to_vec();
@@ -214,6 +229,18 @@ fn tcp_round_trip(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> Option
     let got = c.read_exact(&mut b).is_ok() && b == *b"world";
     let peer = served.join().ok().flatten();
     peer.filter(|_| got)
+}
+
+/// [`tcp_round_trip`] to port 8080, retried for up to 15 s (the first
+/// SYN may be consumed while the router resolves a next hop).
+fn await_round_trip(what: &str, from: &Netns, server: &Netns, to: IpAddr) -> SocketAddr {
+    let mut peer = None;
+    lab::wait_until(what, Duration::from_secs(15), || {
+        peer = tcp_round_trip(from, server, to, 8080);
+        peer.is_some()
+    })
+    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    peer.expect("round trip")
 }
 
 #[test]
@@ -411,17 +438,7 @@ fn router_snat_floating_ip() {
     // frames not addressed to its MAC, so this fails with a broadcast
     // destination. The internet has no route to 10.1.0.0/24: it sees the
     // gateway's address as the source.
-    let mut peer = None;
-    lab::wait_until(
-        "TCP from vm1 to the internet",
-        Duration::from_secs(15),
-        || {
-            peer = tcp_round_trip(&vm1, &inet, internet, 8080);
-            peer.is_some()
-        },
-    )
-    .expect("TCP round trip through SNAT");
-    let peer = peer.expect("peer");
+    let peer = await_round_trip("TCP from vm1 to the internet", &vm1, &inet, internet);
     assert!(gw_net.contains(&peer.ip()), "SNAT source {peer}");
     // The binding was learned per router, from the internet's ARP reply.
     let bindings = controller::flowset::mac_binding_cookie(&r1);
@@ -433,18 +450,21 @@ fn router_snat_floating_ip() {
     );
     assert!(pings(&vm1, internet), "ICMP through SNAT");
 
-    // A floating IP on vm2, reachable from the internet (ICMP opened in
-    // the default group).
-    s.create(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        "default",
-        "--ingress",
-        "--protocol",
-        "icmp",
-    ]);
+    // A floating IP on vm2, reachable from the internet (ICMP and TCP
+    // 8080 opened in the default group).
+    for proto in [&["icmp"][..], &["tcp", "--dst-port", "8080"]] {
+        let mut a = vec![
+            "security",
+            "group",
+            "rule",
+            "create",
+            "default",
+            "--ingress",
+            "--protocol",
+        ];
+        a.extend(proto);
+        s.create(&a);
+    }
     let fip_id = s.create(&["floating", "ip", "create", "ext", "--port", &p2]);
     let fip = s.cli(&[
         "floating",
@@ -465,29 +485,8 @@ fn router_snat_floating_ip() {
     .expect("floating IP reachable from the internet");
     // TCP to the floating IP (DNAT), answered from it (unDNAT) to the
     // internet's learned MAC.
-    s.create(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        "default",
-        "--ingress",
-        "--protocol",
-        "tcp",
-        "--dst-port",
-        "8080",
-    ]);
-    let mut peer = None;
-    lab::wait_until(
-        "TCP from the internet to the floating IP",
-        Duration::from_secs(10),
-        || {
-            peer = tcp_round_trip(&inet, &vm2, fip, 8080);
-            peer.is_some()
-        },
-    )
-    .expect("TCP round trip to the floating IP");
-    assert_eq!(peer.map(|p| p.ip()), Some(internet), "no SNAT on DNAT");
+    let peer = await_round_trip("TCP from the internet to the floating IP", &inet, &vm2, fip);
+    assert_eq!(peer.ip(), internet, "no SNAT on DNAT");
     // Without its external gateway the router's learned bindings go.
     s.cli(&["floating", "ip", "delete", &fip_id]);
     s.cli(&["router", "set", "r1", "--no-external-gateway"]);
@@ -505,16 +504,7 @@ fn stateless_security_group() {
         return;
     };
     let s = Serve::start(&host, &tmp.path().join("data"));
-    s.create(&["network", "create", "n"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "sn",
-        "--network",
-        "n",
-        "--subnet-range",
-        "10.4.0.0/24",
-    ]);
+    s.network("n", "10.4.0.0/24");
     let rule = |group: &str, extra: &[&str]| {
         let mut a = vec!["security", "group", "rule", "create", group, "--ingress"];
         a.extend(extra);
@@ -608,16 +598,7 @@ fn qos_bandwidth_limit() {
         return;
     };
     let s = Serve::start(&host, &tmp.path().join("data"));
-    s.create(&["network", "create", "n"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "sn",
-        "--network",
-        "n",
-        "--subnet-range",
-        "10.3.0.0/24",
-    ]);
+    s.network("n", "10.3.0.0/24");
     s.create(&["qos", "policy", "create", "ten"]);
     // Neutron's direction is the VM's: ingress is what the VM receives.
     s.cli(&[
