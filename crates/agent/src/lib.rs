@@ -295,7 +295,31 @@ impl Agent {
         let t = Instant::now();
         apply_delta(self.sw.as_ref(), &d)?;
         self.metrics.observe_apply(t.elapsed());
+        self.flush_mac_bindings(&changes)?;
         self.after_apply()
+    }
+
+    /// A router deleted or without its external gateway leaves learned MAC
+    /// bindings no compiled flow owns; they match its `metadata` and
+    /// gateway port key, which a new router may reuse, so they go now
+    /// (controller PIPELINE.md "Next-hop resolution").
+    fn flush_mac_bindings(&self, changes: &[Changed]) -> Result<(), AgentError> {
+        for c in changes {
+            let Changed::Resource(model::Kind::Router, id) = c else {
+                continue;
+            };
+            let gone = self
+                .st
+                .routers
+                .get(id)
+                .is_none_or(|r| r.external_gateway_info.is_none());
+            if gone {
+                let cookie = controller::flowset::mac_binding_cookie(id);
+                self.sw
+                    .del_flows(&format!("cookie={cookie:#x}/-1"), false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Bindings from the switch's Interface table.

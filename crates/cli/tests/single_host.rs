@@ -41,6 +41,18 @@ fn tcp_round_trip(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> Option
     peer.filter(|_| got)
 }
 
+/// [`tcp_round_trip`] to port 8080, retried for up to 15 s (the first
+/// SYN may be consumed while the router resolves a next hop).
+fn await_round_trip(what: &str, from: &Netns, server: &Netns, to: IpAddr) -> SocketAddr {
+    let mut peer = None;
+    lab::wait_until(what, Duration::from_secs(15), || {
+        peer = tcp_round_trip(from, server, to, 8080);
+        peer.is_some()
+    })
+    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    peer.expect("round trip")
+}
+
 #[test]
 fn single_host_cloud() {
     let Some((lab, bb, tmp, host)) = bench("single_host_cloud") else {
@@ -236,17 +248,7 @@ fn router_snat_floating_ip() {
     // frames not addressed to its MAC, so this fails with a broadcast
     // destination. The internet has no route to 10.1.0.0/24: it sees the
     // gateway's address as the source.
-    let mut peer = None;
-    lab::wait_until(
-        "TCP from vm1 to the internet",
-        Duration::from_secs(15),
-        || {
-            peer = tcp_round_trip(&vm1, &inet, internet, 8080);
-            peer.is_some()
-        },
-    )
-    .expect("TCP round trip through SNAT");
-    let peer = peer.expect("peer");
+    let peer = await_round_trip("TCP from vm1 to the internet", &vm1, &inet, internet);
     assert!(gw_net.contains(&peer.ip()), "SNAT source {peer}");
     // The binding was learned per router, from the internet's ARP reply.
     let bindings = controller::flowset::mac_binding_cookie(&r1);
@@ -258,25 +260,27 @@ fn router_snat_floating_ip() {
     );
     assert!(pings(&vm1, internet), "ICMP through SNAT");
 
-    // A floating IP on vm2, reachable from the internet (ICMP opened in
-    // the default group).
-    s.create(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        "default",
-        "--ingress",
-        "--protocol",
-        "icmp",
-    ]);
+    // A floating IP on vm2, reachable from the internet (ICMP and TCP
+    // 8080 opened in the default group).
+    for proto in [&["icmp"][..], &["tcp", "--dst-port", "8080"]] {
+        let mut a = vec![
+            "security",
+            "group",
+            "rule",
+            "create",
+            "default",
+            "--ingress",
+            "--protocol",
+        ];
+        a.extend(proto);
+        s.create(&a);
+    }
+    let fip_id = s.create(&["floating", "ip", "create", "ext", "--port", &p2]);
     let fip = s.cli(&[
         "floating",
         "ip",
-        "create",
-        "ext",
-        "--port",
-        &p2,
+        "show",
+        &fip_id,
         "-f",
         "value",
         "-c",
@@ -291,29 +295,65 @@ fn router_snat_floating_ip() {
     .expect("floating IP reachable from the internet");
     // TCP to the floating IP (DNAT), answered from it (unDNAT) to the
     // internet's learned MAC.
-    s.create(&[
-        "security",
-        "group",
-        "rule",
-        "create",
-        "default",
-        "--ingress",
-        "--protocol",
-        "tcp",
-        "--dst-port",
-        "8080",
-    ]);
-    let mut peer = None;
+    let peer = await_round_trip("TCP from the internet to the floating IP", &inet, &vm2, fip);
+    assert_eq!(peer.ip(), internet, "no SNAT on DNAT");
+    // Without its external gateway the router's learned bindings go.
+    s.cli(&["floating", "ip", "delete", &fip_id]);
+    s.cli(&["router", "set", "r1", "--no-external-gateway"]);
+    lab::wait_until("MAC bindings flushed", Duration::from_secs(5), || {
+        s.flows_with_cookie(bindings) == 0
+    })
+    .expect("no learned binding after the gateway is removed");
+}
+
+/// Neutron's stateless security groups: rules match each direction without
+/// conntrack, so the replies of an allowed connection need a rule too.
+#[test]
+fn stateless_security_group() {
+    let Some((lab, bb, tmp, host)) = bench("stateless_security_group") else {
+        return;
+    };
+    let s = Serve::start(&host, &tmp.path().join("data"));
+    s.network("n", "10.4.0.0/24");
+    let rule = |group: &str, extra: &[&str]| {
+        let mut a = vec!["security", "group", "rule", "create", group, "--ingress"];
+        a.extend(extra);
+        s.create(&a);
+    };
+    // New groups come with egress-any rules (Neutron); `sl` admits only
+    // TCP 80 in, `open` anything.
+    let sl = s.create(&["security", "group", "create", "sl", "--stateless"]);
+    rule(&sl, &["--protocol", "tcp", "--dst-port", "80"]);
+    let open = s.create(&["security", "group", "create", "open"]);
+    rule(&open, &[]);
+    let port = |name: &str, group: &str| {
+        s.create(&[
+            "port",
+            "create",
+            name,
+            "--network",
+            "n",
+            "--security-group",
+            group,
+        ])
+    };
+    let (p1, p2) = (port("c", &open), port("w", &sl));
+    let (vm1, ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
+    let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
+    // In to TCP 80 and back out under the egress rule.
+    assert!(tcp(&vm1, &vm2, ip2, 80), "TCP 80 to the stateless port");
+    assert!(!tcp(&vm1, &vm2, ip2, 81), "no rule for port 81");
+    // Out from the stateless port: the replies come back to an ephemeral
+    // port no ingress rule names, and nothing remembers the connection.
+    assert!(!tcp(&vm2, &vm1, ip1, 5000), "replies need an ingress rule");
+    rule(&sl, &["--protocol", "tcp", "--dst-port", "1024:65535"]);
     lab::wait_until(
-        "TCP from the internet to the floating IP",
+        "TCP out with the reply rule",
         Duration::from_secs(10),
-        || {
-            peer = tcp_round_trip(&inet, &vm2, fip, 8080);
-            peer.is_some()
-        },
+        || tcp(&vm2, &vm1, ip1, 5000),
     )
-    .expect("TCP round trip to the floating IP");
-    assert_eq!(peer.map(|p| p.ip()), Some(internet), "no SNAT on DNAT");
+    .expect("TCP from the stateless port once replies are allowed");
+    assert!(!pings(&vm1, ip2), "no rule for ICMP");
 }
 
 /// Bytes per second `server` receives on `port` over `[warm, warm+span]`
@@ -368,16 +408,7 @@ fn qos_bandwidth_limit() {
         return;
     };
     let s = Serve::start(&host, &tmp.path().join("data"));
-    s.create(&["network", "create", "n"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "sn",
-        "--network",
-        "n",
-        "--subnet-range",
-        "10.3.0.0/24",
-    ]);
+    s.network("n", "10.3.0.0/24");
     s.create(&["qos", "policy", "create", "ten"]);
     // Neutron's direction is the VM's: ingress is what the VM receives.
     s.cli(&[

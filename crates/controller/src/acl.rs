@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use model::SecurityGroupRule;
 
-use crate::ctx::{secured, Cx};
+use crate::ctx::{secured, stateless, Cx};
 use crate::flowset::LFlow;
 use crate::tables::{self as t, acl, reg};
 use crate::{util, CompileError};
@@ -145,11 +145,17 @@ pub(crate) fn rule(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let d = dir(r);
     let n = n_dims(r)?;
     let p = acl::ALLOW_CONJ;
+    // A stateless group's rules pass packets without committing them
+    // (Neutron `stateful=false`).
+    let commit = match cx.st.security_groups.get(&r.security_group_id) {
+        Some(g) if !g.stateful => String::new(),
+        _ => format!("ct(commit,zone={}),", reg::ZONE_FIELD),
+    };
     let mut v = vec![LFlow::new(
         d.table,
         p,
         format!("conj_id={c}"),
-        format!("ct(commit,zone={}),resubmit(,{})", reg::ZONE_FIELD, d.next),
+        format!("{commit}resubmit(,{})", d.next),
     )];
     for m in l4(r)? {
         v.push(LFlow::new(d.table, p, m, format!("conjunction({c},2/{n})")));
@@ -186,13 +192,20 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     let mut acc: std::collections::BTreeMap<(u8, String), Vec<String>> = Default::default();
     if secured(p) && cx.b.ports.contains_key(id) {
         let k = cx.port_key(id)?;
+        // Stateful ports: the rules admit new connections (the rest is
+        // conntrack's); stateless ports: every packet is checked.
+        let state = if stateless(st, p) {
+            ""
+        } else {
+            ",ct_state=+new+trk"
+        };
         for g in &groups {
             for rid in crate::index::Index::get(&ix.group_rules, g) {
                 let Some(r) = st.rules.get(rid) else { continue };
                 let Ok(n) = n_dims(r) else { continue };
                 let c = cx.conj_id(rid)?;
                 let d = dir(r);
-                acc.entry((d.table, format!("{}={k:#x},ct_state=+new+trk", d.port_reg)))
+                acc.entry((d.table, format!("{}={k:#x}{state}", d.port_reg)))
                     .or_default()
                     .push(format!("conjunction({c},1/{n})"));
             }

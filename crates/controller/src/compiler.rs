@@ -262,7 +262,17 @@ impl Compiler {
                     }
                 }
             }
-            Kind::SecurityGroup => {}
+            Kind::SecurityGroup => {
+                // `stateful` may have changed: the group's rules (commit or
+                // not) and its members' ACL flows.
+                for r in Index::get(&self.ix.group_rules, id) {
+                    aff.insert(Owner::Rule(r.clone()));
+                }
+                for p in self.ix.members(id) {
+                    aff.insert(Owner::Port(p.clone()));
+                    aff.insert(Owner::PortAcl(p.clone()));
+                }
+            }
             Kind::Network | Kind::Subnet => {
                 let net = if k == Kind::Network {
                     id.to_string()

@@ -147,6 +147,17 @@ pub(crate) fn secured(p: &Port) -> bool {
 /// and at least one group (Neutron: no groups → all traffic allowed only if
 /// port security is off; on with no groups → everything dropped; we follow
 /// that by still sending it through the ACL stage).
-pub(crate) fn stateful(p: &Port) -> bool {
-    secured(p)
+pub(crate) fn stateful(st: &model::State, p: &Port) -> bool {
+    secured(p) && !stateless(st, p)
+}
+
+/// Whether a secured port's groups are all stateless (Neutron's
+/// `stateful=false`): its traffic skips conntrack and every direction
+/// needs a rule. Neutron refuses ports mixing stateful and stateless
+/// groups; such a port (or one with no groups) is treated as stateful.
+pub(crate) fn stateless(st: &model::State, p: &Port) -> bool {
+    !p.security_groups.is_empty()
+        && p.security_groups
+            .iter()
+            .all(|g| st.security_groups.get(g).is_some_and(|g| !g.stateful))
 }

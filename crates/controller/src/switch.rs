@@ -454,7 +454,7 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
 
     // Pre-ACL: mark the port's IP traffic for conntrack; ACL default:
     // new connections not allowed by a rule are dropped.
-    if stateful(p) {
+    if stateful(cx.st, p) {
         for proto in ["ip", "ipv6"] {
             v.push(LFlow::new(
                 t::LS_IN_PRE_ACL,
@@ -492,6 +492,38 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             format!("{outport},ct_state=+new+trk"),
             "drop",
         ));
+    } else if secured(p) {
+        // Stateless groups: no conntrack; IP not allowed by a rule, in
+        // either direction, is dropped (replies too). The verdict of the
+        // peer's conntrack pass is cleared first, or the shared
+        // `+est`/`+rel` flows would pass it.
+        let d = crate::tables::acl::DEFAULT_DROP;
+        for proto in ["ip", "ipv6"] {
+            v.push(LFlow::new(
+                t::LS_IN_PRE_ACL,
+                100,
+                format!("{inport},{proto}"),
+                format!("ct_clear,{}", next(t::LS_IN_PRE_STATEFUL)),
+            ));
+            v.push(LFlow::new(
+                t::LS_OUT_PRE_ACL,
+                100,
+                format!("{outport},{proto}"),
+                format!("ct_clear,{}", next(t::LS_OUT_PRE_STATEFUL)),
+            ));
+            v.push(LFlow::new(
+                t::LS_IN_ACL,
+                d,
+                format!("{inport},{proto}"),
+                "drop",
+            ));
+            v.push(LFlow::new(
+                t::LS_OUT_ACL,
+                d,
+                format!("{outport},{proto}"),
+                "drop",
+            ));
+        }
     }
 
     // DHCP: answered in the switch for the port's IPv4 address on a subnet

@@ -472,3 +472,53 @@ fn port_security_disabled_and_address_pairs() {
         vec![1]
     );
 }
+
+/// Neutron's stateless groups (`stateful=false`): rules match packets in
+/// both directions without conntrack, so a reply needs its own rule.
+#[test]
+fn stateless_groups_need_rules_for_replies() {
+    let mut x = Builder::default();
+    let net = x.network("A");
+    let sub = x.subnet(&net, "10.5.0.0/24", Some("10.5.0.1"));
+    let sl = x.group("A");
+    x.rule(&sl, "ingress", Some("tcp"), Some((80, 80)), None, None);
+    x.st.security_groups.get_mut(&sl).expect("group").stateful = false;
+    let open = x.group("A");
+    x.rule(&open, "egress", None, None, None, None);
+    x.rule(&open, "ingress", None, None, None, None);
+    let web = x.port(&net, &sub, "10.5.0.10", &[&sl]);
+    let cli = x.port(&net, &sub, "10.5.0.11", &[&open]);
+    let mut b = Bindings::default();
+    b.ports.insert(web.clone(), 1);
+    b.ports.insert(cli.clone(), 2);
+    let (wm, cm) = (mac(&x.st, &web), mac(&x.st, &cli));
+    let run = |st: &State, pkt: &str, ct: &[u32]| {
+        let mut c = Compiler::new(Keys::default());
+        c.full(st, &b);
+        assert!(c.errors().is_empty(), "{:?}", c.errors());
+        Sim::load(&c.flows()).run(pkt, ct)
+    };
+    let request = tcp(2, &cm, &wm, "10.5.0.11", "10.5.0.10", 80);
+    let reply = format!("in_port=1,tcp,dl_src={wm},dl_dst={cm},nw_src=10.5.0.10,nw_dst=10.5.0.11,nw_ttl=64,tp_src=80,tp_dst=40000");
+    // The request passes the stateless ingress rule; only the client's
+    // (stateful) side goes through conntrack: its lookup and its commit,
+    // no lookup on the server's side.
+    let o = run(&x.st, &request, NEW_);
+    assert_eq!(o.outputs, vec![1], "{o:?}");
+    assert_eq!(o.cts.len(), 2, "the client's conntrack passes only: {o:?}");
+    // The reply is no new connection, yet without an egress rule the
+    // stateless side drops it.
+    let est = &[EST | TRK];
+    assert!(run(&x.st, &reply, est).dropped());
+    let other = tcp(2, &cm, &wm, "10.5.0.11", "10.5.0.10", 81);
+    assert!(run(&x.st, &other, NEW_).dropped(), "port 81 has no rule");
+    // Nor does the client's conntrack verdict let a packet in: a reply to
+    // a connection the server opened still needs an ingress rule.
+    let back = tcp(2, &cm, &wm, "10.5.0.11", "10.5.0.10", 40000);
+    assert!(run(&x.st, &back, est).dropped(), "est on the client's side");
+    // An egress rule for the replies lets them out.
+    x.rule(&sl, "egress", Some("tcp"), None, None, None);
+    let o = run(&x.st, &reply, est);
+    assert_eq!(o.outputs, vec![2], "{o:?}");
+    assert!(o.cts.iter().all(|c| !c.1), "stateless rules commit nothing");
+}

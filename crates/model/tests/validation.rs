@@ -829,3 +829,29 @@ fn stored_json_round_trips() {
         assert_eq!(Resource::from_json(k, &bytes).unwrap(), r);
     }
 }
+
+#[test]
+fn stateless_groups_and_switching_one_in_use() {
+    let mut h = H::new();
+    let sl = h.create(
+        Kind::SecurityGroup,
+        json!({"name": "sl", "stateful": false}),
+    );
+    let sf = h.create(Kind::SecurityGroup, json!({"name": "sf"}));
+    assert!(!h.state.security_groups[&sl].stateful);
+    assert!(h.state.security_groups[&sf].stateful);
+    // Free to switch while no port uses it; 409 once one does.
+    h.update(Kind::SecurityGroup, &sf, json!({"stateful": false}), None)
+        .unwrap();
+    assert!(!h.state.security_groups[&sf].stateful);
+    let n = h.create(Kind::Network, json!({"name": "n"}));
+    h.create(
+        Kind::Port,
+        json!({"network_id": n, "security_groups": [sl]}),
+    );
+    let (st, ty, msg) = err(h.update(Kind::SecurityGroup, &sl, json!({"stateful": true}), None));
+    assert_eq!((st, ty.as_str()), (409, "SecurityGroupInUse"), "{msg}");
+    assert!(msg.contains(&sl), "{msg}");
+    h.update(Kind::SecurityGroup, &sl, json!({"stateful": false}), None)
+        .unwrap();
+}

@@ -188,6 +188,12 @@ pub struct GroupCreate {
     name: String,
     #[arg(long)]
     description: Option<String>,
+    /// Connection tracking for the group's rules (the default).
+    #[arg(long, conflicts_with = "stateless")]
+    stateful: bool,
+    /// Rules match both directions without conntrack; replies need rules.
+    #[arg(long)]
+    stateless: bool,
     #[arg(long)]
     project: Option<String>,
     #[arg(long)]
@@ -201,6 +207,7 @@ impl CreateBody for GroupCreate {
         put(&mut m, "description", s(&self.description));
         put(&mut m, "project_id", s(&self.project));
         put(&mut m, "tags", tags(&self.tag));
+        put(&mut m, "stateful", flag(self.stateful, self.stateless));
         Ok(Value::Object(m))
     }
 }

@@ -93,6 +93,21 @@ impl Serve {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Network `name` with one DHCP subnet `cidr`.
+    pub fn network(&self, name: &str, cidr: &str) {
+        self.create(&["network", "create", name]);
+        let sub = format!("{name}-sub");
+        self.create(&[
+            "subnet",
+            "create",
+            &sub,
+            "--network",
+            name,
+            "--subnet-range",
+            cidr,
+        ]);
+    }
+
     /// Create a resource; its ID.
     pub fn create(&self, args: &[&str]) -> String {
         let mut a = args.to_vec();

@@ -145,7 +145,7 @@ pub(super) fn create(
     let common = input.common_create()?;
     let project = owner(ctx, common.project_id)?;
     let name = common.name.unwrap_or_default();
-    let _ = input.bool("stateful")?;
+    let stateful = input.bool("stateful")?.unwrap_or(true);
     let (_, mut changes) = ensure_default_security_group(state, env, &project);
     if name == "default" {
         return Err(ModelError::conflict(
@@ -153,7 +153,10 @@ pub(super) fn create(
             "Default security group already exists.",
         ));
     }
-    let group = new_group(env, &project, &name, common.description, common.tags, false);
+    let mut group = new_group(env, &project, &name, common.description, common.tags, false);
+    if let Some(Change::Put(Resource::SecurityGroup(g))) = group.first_mut() {
+        g.stateful = stateful;
+    }
     let id = match &group[0] {
         Change::Put(r) => r.id().to_string(),
         Change::Delete(_, id) => id.clone(),
@@ -163,7 +166,7 @@ pub(super) fn create(
 }
 
 pub(super) fn update(
-    _state: &State,
+    state: &State,
     _ctx: &Ctx,
     mut g: SecurityGroup,
     input: &mut Input,
@@ -181,7 +184,22 @@ pub(super) fn update(
     if let Some(v) = input.string("description")? {
         g.meta.description = v;
     }
-    let _ = input.bool("stateful")?;
+    if let Some(v) = input.bool("stateful")? {
+        // Neutron refuses to switch a group in use between stateful and
+        // stateless (its ports' established connections would change
+        // meaning).
+        let used = state
+            .ports
+            .values()
+            .any(|p| p.security_groups.contains(&g.meta.id));
+        if v != g.stateful && used {
+            return Err(ModelError::conflict(
+                "SecurityGroupInUse",
+                format!("Security Group {} in use.", g.meta.id),
+            ));
+        }
+        g.stateful = v;
+    }
     Ok(vec![Change::Put(Resource::SecurityGroup(g))])
 }
 
