@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use lab::{Lab, Netns};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+mod common;
+use common::{pings, tcp, BIN};
 
 /// `cloudnet serve` in the host namespace, killed when dropped.
 struct Serve {
@@ -69,27 +70,12 @@ impl Serve {
 
     /// Run a `cloudnet` command line in the host namespace; its stdout.
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.host, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .env("CLOUDNET_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("run cloudnet");
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        common::cloudnet(&self.host, &self.endpoint, &self.run_dir, args)
     }
 
     /// Create a resource; its ID.
     fn create(&self, args: &[&str]) -> String {
-        let mut a = args.to_vec();
-        a.extend(["-f", "value", "-c", "id"]);
-        self.cli(&a)
+        self.cli(&common::id_args(args))
     }
 
     /// The bridge's flows without counters, sorted.
@@ -161,31 +147,6 @@ fn bench(label: &str) -> Option<(Lab, PathBuf, tempfile::TempDir, Netns)> {
 
 fn vm(lab: &Lab, s: &Serve, bb: &Path, short: &str, port: &str, dir: &Path) -> (Netns, IpAddr) {
     vm_with(lab, s, bb, short, port, dir, false)
-}
-
-fn pings(from: &Netns, to: IpAddr) -> bool {
-    let _ = lab::ping(from, to, 1);
-    lab::ping(from, to, 2).is_ok_and(|s| s.all_received())
-}
-
-/// Whether a TCP connection from `from` to `to:port` (served by `server`)
-/// carries a message.
-fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
-    let addr = SocketAddr::new(to, port);
-    let l = server
-        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
-        .expect("listen");
-    let Ok(mut c) = from.tcp_connect(addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    let accepted = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().ok()?;
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).ok()?;
-        Some(b)
-    });
-    c.write_all(b"hello").expect("write");
-    accepted.join().ok().flatten() == Some(*b"hello")
 }
 
 #[test]
