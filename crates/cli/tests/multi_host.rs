@@ -8,8 +8,7 @@
 //! port moving between hosts, an agent restart and a chassis whose lease
 //! expires, each with traffic running.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +19,8 @@ use std::time::{Duration, Instant};
 use lab::{Lab, Netns};
 use vswitch::Request;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+mod common;
+use common::BIN;
 /// Short, so that the expiry test does not wait long.
 const LEASE_TTL: Duration = Duration::from_secs(2);
 const VM_MTU: &str = "1400";
@@ -53,17 +53,6 @@ impl Switchd {
         })
         .expect("vswitchd started");
         sw
-    }
-
-    fn vsctl(&self, args: &[String]) -> String {
-        vswitch::call(
-            &self.run_dir,
-            &Request::Vsctl {
-                args: args.to_vec(),
-            },
-            Duration::from_secs(10),
-        )
-        .unwrap_or_else(|e| panic!("vsctl {args:?}: {e}"))
     }
 
     fn flows(&self) -> String {
@@ -144,62 +133,46 @@ impl Site {
         }
     }
 
-    /// A namespace VM on `port`: the TAP opened inside `vm` by the switch
-    /// (as `cloudnet port plug --netns` does), its MAC, address and route.
-    fn plug(&self, vm: &Netns, port: &Port) {
-        let tap = format!("tap{}", &port.id[..11]);
-        let args: Vec<String> = [
-            "--may-exist",
-            "add-port",
-            "br-int",
-            &tap,
-            "--",
-            "set",
-            "Interface",
-            &tap,
-            "type=tap",
-            &format!("external_ids:iface-id={}", port.id),
-            &format!("external_ids:attached-mac=\"{}\"", port.mac),
-            &format!("options:netns={}", vm.name()),
-            "options:ifname=eth0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        self.sw.vsctl(&args);
-        lab::wait_until("TAP in the VM", Duration::from_secs(5), || {
-            vm.has_link("eth0").unwrap_or(false)
-        })
-        .expect("eth0");
-        vm.ip(&["link", "set", "eth0", "address", &port.mac])
-            .expect("mac");
+    /// A namespace VM on `port`: `cloudnet port plug --netns` on this
+    /// host (the switch opens the TAP inside `vm` with the port's MAC),
+    /// then the VM's MTU, address and default route.
+    fn plug(&self, api: &Api, vm: &Netns, port: &Port) {
+        let run_dir = &self.sw.run_dir;
+        let ns = self.host.ns().name();
+        common::cloudnet(
+            ns,
+            &api.endpoint,
+            run_dir,
+            &["port", "plug", &port.id, "--netns", vm.name()],
+        );
         vm.ip(&["link", "set", "eth0", "mtu", VM_MTU]).expect("mtu");
-        vm.link_up("eth0").expect("up");
         vm.ip(&["addr", "replace", &format!("{}/24", port.ip), "dev", "eth0"])
             .expect("addr");
         vm.ip(&["route", "replace", "default", "via", &port.gw])
             .expect("route");
     }
 
-    fn unplug(&self, port: &Port) {
-        let tap = format!("tap{}", &port.id[..11]);
-        self.sw.vsctl(&[
-            "--if-exists".into(),
-            "del-port".into(),
-            "br-int".into(),
-            tap,
-        ]);
+    fn unplug(&self, api: &Api, port: &Port) {
+        let ns = self.host.ns().name();
+        common::cloudnet(
+            ns,
+            &api.endpoint,
+            &self.sw.run_dir,
+            &["port", "unplug", &port.id],
+        );
     }
 }
 
-/// The API server on the shared store, listening inside host 0.
+/// The API server on the shared store, listening on host 0's underlay
+/// address (the other hosts' `cloudnet port plug` reach it there).
 struct Api {
     endpoint: String,
     ns: String,
+    run_dir: PathBuf,
 }
 
 impl Api {
-    fn start(store: Arc<dyn store::Store>, host: &Netns) -> Api {
+    fn start(store: Arc<dyn store::Store>, host: &Netns, addr: &str, run_dir: PathBuf) -> Api {
         let app = Arc::new(
             api::App::new(
                 store,
@@ -211,7 +184,7 @@ impl Api {
             .expect("app"),
         );
         let l = host
-            .run(|| std::net::TcpListener::bind("127.0.0.1:0"))
+            .run(|| std::net::TcpListener::bind((addr, 0)))
             .expect("netns")
             .expect("bind");
         l.set_nonblocking(true).expect("nonblocking");
@@ -230,29 +203,16 @@ impl Api {
         Api {
             endpoint,
             ns: host.name().to_string(),
+            run_dir,
         }
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, BIN])
-            .args(args)
-            .env("OS_ENDPOINT", &self.endpoint)
-            .output()
-            .expect("run cloudnet");
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        common::cloudnet(&self.ns, &self.endpoint, &self.run_dir, args)
     }
 
     fn create(&self, args: &[&str]) -> String {
-        let mut a = args.to_vec();
-        a.extend(["-f", "value", "-c", "id"]);
-        self.cli(&a)
+        self.cli(&common::id_args(args))
     }
 
     /// A port with a fixed address.
@@ -269,10 +229,8 @@ impl Api {
             "--project",
             proj,
         ]);
-        let mac = self.cli(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
         Port {
             id,
-            mac,
             ip: ip.into(),
             gw: gw.into(),
         }
@@ -281,36 +239,16 @@ impl Api {
 
 struct Port {
     id: String,
-    mac: String,
     ip: String,
     gw: String,
 }
 
 fn pings(from: &Netns, to: &str) -> bool {
-    let to: IpAddr = to.parse().expect("ip");
-    let _ = lab::ping(from, to, 1);
-    lab::ping(from, to, 2).is_ok_and(|s| s.all_received())
+    common::pings(from, to.parse().expect("ip"))
 }
 
-/// Whether a TCP connection from `from` to `to:port`, served by `server`,
-/// carries a message (false when another namespace answers).
 fn tcp(from: &Netns, server: &Netns, to: &str, port: u16) -> bool {
-    let addr = SocketAddr::new(to.parse().expect("ip"), port);
-    let l = server
-        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
-        .expect("listen");
-    let Ok(mut c) = from.tcp_connect(addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    l.set_nonblocking(false).expect("blocking");
-    let accepted = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().ok()?;
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).ok()?;
-        Some(b)
-    });
-    c.write_all(b"hello").expect("write");
-    accepted.join().ok().flatten() == Some(*b"hello")
+    common::tcp(from, server, to.parse().expect("ip"), port)
 }
 
 /// Ping `to` from `from` every ~20 ms for `span` in a thread; the longest
@@ -391,7 +329,12 @@ fn three_hosts_two_projects_and_failures() {
     for s in &mut sites {
         s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
     }
-    let api = Api::start(store.clone(), sites[0].host.ns());
+    let api = Api::start(
+        store.clone(),
+        sites[0].host.ns(),
+        &sites[0].ip,
+        sites[0].sw.run_dir.clone(),
+    );
 
     // Project A: two networks behind a router with an external gateway;
     // project B reuses 10.0.0.0/24.
@@ -483,11 +426,11 @@ fn three_hosts_two_projects_and_failures() {
     let b2 = api.port("b2", "netb", &subb, "10.0.0.12", "10.0.0.1", "projb");
     let vm = |short: &str| lab.netns(short).expect("vm");
     let (va1, va2, vc1, vb1, vb2) = (Arc::new(vm("a1")), vm("a2"), vm("c1"), vm("b1"), vm("b2"));
-    sites[1].plug(&va1, &a1);
-    sites[2].plug(&va2, &a2);
-    sites[2].plug(&vc1, &c1);
-    sites[2].plug(&vb1, &b1);
-    sites[1].plug(&vb2, &b2);
+    sites[1].plug(&api, &va1, &a1);
+    sites[2].plug(&api, &va2, &a2);
+    sites[2].plug(&api, &vc1, &c1);
+    sites[2].plug(&api, &vb1, &b1);
+    sites[1].plug(&api, &vb2, &b2);
 
     lab::wait_until(
         "a1 reaches a2 across hosts",
@@ -585,8 +528,8 @@ fn three_hosts_two_projects_and_failures() {
     // h0, as in live migration).
     let p = probe(va1.clone(), &a2.ip, Duration::from_secs(4));
     std::thread::sleep(Duration::from_millis(500));
-    sites[2].unplug(&a2);
-    sites[0].plug(&va2, &a2);
+    sites[2].unplug(&api, &a2);
+    sites[0].plug(&api, &va2, &a2);
     let (gap, ok) = p.join().expect("probe");
     eprintln!("migration: longest gap {gap:?}, {ok} echoes answered");
     assert!(pings(&va1, &a2.ip), "a2 reachable on h0");

@@ -6,7 +6,7 @@
 
 pub mod serve;
 
-pub use serve::Serve;
+pub use serve::{Serve, BIN};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -205,4 +205,31 @@ pub fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
     });
     c.write_all(b"hello").expect("write");
     accepted.join().ok().flatten() == Some(*b"hello")
+}
+
+/// Run a `cloudnet` command line in namespace `ns` with `OS_ENDPOINT` and
+/// `CLOUDNET_RUN_DIR` set; its stdout, trimmed. Panics (naming the
+/// command) when it fails.
+pub fn cloudnet(ns: &str, endpoint: &str, run_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, BIN])
+        .args(args)
+        .env("OS_ENDPOINT", endpoint)
+        .env("CLOUDNET_RUN_DIR", run_dir)
+        .output()
+        .expect("run cloudnet");
+    assert!(
+        out.status.success(),
+        "cloudnet {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `args` with `-f value -c id`: what a create prints to get the ID.
+pub fn id_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = args.to_vec();
+    a.extend(["-f", "value", "-c", "id"]);
+    a
 }
