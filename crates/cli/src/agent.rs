@@ -15,10 +15,14 @@ use anyhow::Context;
 /// Arguments of `cloudnet agent`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The shared intent store: a redb file path (the etcd back end adds
-    /// `etcd://HOST:PORT[,…]`).
+    /// The shared intent store: `etcd://HOST:PORT[,…][/PREFIX]`, or a redb
+    /// file path (usable by one process only).
     #[arg(long)]
     store: String,
+    /// Serve Prometheus `/metrics` (compile and apply timings, the switch's
+    /// port, drop, conntrack and flow figures) on this address.
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// This host's chassis name (unique among hosts).
     #[arg(long)]
     host: String,
@@ -46,13 +50,10 @@ pub struct Args {
     lease_ttl: u64,
 }
 
-/// Open the store named by `spec`. For now a redb file path; the etcd
-/// back end plugs in here.
+/// Open the store named by `spec`: `etcd://HOST:PORT,…[/PREFIX]` (the
+/// deployment of many hosts) or a redb file (one process only).
 fn store_from_spec(spec: &str) -> anyhow::Result<Arc<dyn store::Store>> {
-    let path = PathBuf::from(spec);
-    Ok(Arc::new(
-        store::RedbStore::open(&path).with_context(|| format!("opening store {spec}"))?,
-    ))
+    store::open(spec).with_context(|| format!("opening store {spec}"))
 }
 
 /// The encapsulations of `--encap`, checked.
@@ -95,6 +96,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let status = agent::StoreStatus(store.clone());
     let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;
     ag.start().context("agent start")?;
+    if let Some(addr) = a.metrics_addr {
+        let sw = ag
+            .switch()
+            .client()
+            .context("metrics need the switch's control socket")?;
+        let reg = agent::metrics::registry(ag.metrics(), sw);
+        let bound = agent::metrics::serve_metrics(addr, Arc::new(reg))?;
+        eprintln!("cloudnet agent: metrics on http://{bound}/metrics");
+    }
     eprintln!("cloudnet agent: running");
     ag.run(&AtomicBool::new(false))?;
     Ok(())

@@ -308,10 +308,35 @@ fn three_hosts_two_projects_and_failures() {
     let tmp = tempfile::tempdir().expect("tmp");
     let store: Arc<dyn store::Store> =
         Arc::new(store::RedbStore::open(tmp.path().join("store.redb")).expect("store"));
+    scenario(&lab, &tmp, store, None);
+}
+
+/// The same cloud with the intent in a 3-member etcd cluster (issue 10's
+/// deployment); at the end one member is killed and the API and the
+/// agents keep working: a new port is created, bound and reached.
+#[test]
+fn three_hosts_on_a_three_member_etcd() {
+    let Some(lab) = Lab::new_or_skip("multi_host_etcd") else {
+        return;
+    };
+    let Some(mut etcd) = lab::etcd::Cluster::start_or_skip("multi_host_etcd", 3) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = store::open(&etcd.endpoints()).expect("etcd store");
+    scenario(&lab, &tmp, store, Some(&mut etcd));
+}
+
+fn scenario(
+    lab: &Lab,
+    tmp: &tempfile::TempDir,
+    store: Arc<dyn store::Store>,
+    etcd: Option<&mut lab::etcd::Cluster>,
+) {
 
     // h0 is the gateway chassis: it alone has the external network's
     // uplink, a veth to the "internet".
-    let mut sites = vec![site(&lab, 0, tmp.path(), "physnet1:uplink")];
+    let mut sites = vec![site(lab, 0, tmp.path(), "physnet1:uplink")];
     let inet = lab.netns("inet").expect("inet");
     let _uplink = lab
         .veth(sites[0].host.ns(), "uplink", &inet, "eth0")
@@ -324,8 +349,8 @@ fn three_hosts_two_projects_and_failures() {
     // with AF_PACKET; see crates/vswitch/tests/rewrite.rs).
     inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
         .expect("ethtool");
-    sites.push(site(&lab, 1, tmp.path(), ""));
-    sites.push(site(&lab, 2, tmp.path(), ""));
+    sites.push(site(lab, 1, tmp.path(), ""));
+    sites.push(site(lab, 2, tmp.path(), ""));
     for s in &mut sites {
         s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
     }
@@ -554,4 +579,19 @@ fn three_hosts_two_projects_and_failures() {
     })
     .expect("tunnels to an expired chassis removed");
     assert!(pings(&va1, &a2.ip), "h1 ↔ h0 unaffected");
+
+    // One etcd member of three dies: writes, watches and leases go on
+    // through the other two.
+    if let Some(etcd) = etcd {
+        etcd.kill(0).expect("kill an etcd member");
+        let a3 = api.port("a3", "neta", &suba, "10.0.0.13", "10.0.0.1", "proja");
+        let va3 = vm("a3");
+        sites[0].plug(&api, &va3, &a3);
+        lab::wait_until(
+            "a1 reaches a port made after the member died",
+            Duration::from_secs(15),
+            || pings(&va1, &a3.ip),
+        )
+        .expect("API and agents work with one etcd member down");
+    }
 }
