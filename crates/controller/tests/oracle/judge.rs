@@ -104,10 +104,14 @@ impl Oracle {
             let spoofer = |a: Ep| matches!(a, Ep::Port(a) if !w.ports[a].port_security);
             let known = self.conns.iter().any(|c| {
                 (x == c.a && y == c.b && ft == c.at && gt == c.bt)
+                    || (x == c.b && same_net(y, c.a) && ft == rev(c.bt) && gt == rev(c.at))
+                    // Out of the gateway, the answer's source is then
+                    // translated as any traffic of `x` (floating IP, SNAT).
                     || (x == c.b
-                        && (same_net(y, c.a) || spoofer(c.a))
+                        && spoofer(c.a)
                         && ft == rev(c.bt)
-                        && gt == rev(c.at))
+                        && (gt == rev(c.at)
+                            || (y == Ep::Uplink && (gt.1, gt.2, gt.4) == (c.at.0, c.at.2, c.at.3))))
             });
             if known {
                 return Ok(());
