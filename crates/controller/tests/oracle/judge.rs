@@ -104,6 +104,9 @@ impl Oracle {
             let spoofer = |a: Ep| matches!(a, Ep::Port(a) if !w.ports[a].port_security);
             let known = self.conns.iter().any(|c| {
                 (x == c.a && y == c.b && ft == c.at && gt == c.bt)
+                    // A spoofed connection continues from the address's
+                    // real owner as well (same network, same zone).
+                    || (spoofer(c.a) && same_net(x, c.a) && y == c.b && ft == c.at && gt == c.bt)
                     || (x == c.b && same_net(y, c.a) && ft == rev(c.bt) && gt == rev(c.at))
                     // Out of the gateway, the answer's source is then
                     // translated as any traffic of `x` (floating IP, SNAT).
