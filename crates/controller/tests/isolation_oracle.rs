@@ -262,7 +262,16 @@ fn make(
         }
         Kind::FirstFragment => h.frag = (true, 0),
         Kind::LaterFragment => h.frag = (false, 185),
-        Kind::TunnelLike => (h.proto, h.dport) = (17, if s.dport % 2 == 0 { 4789 } else { 6081 }),
+        Kind::TunnelLike => {
+            (h.proto, h.dport) = (
+                17,
+                if s.dport.is_multiple_of(2) {
+                    4789
+                } else {
+                    6081
+                },
+            )
+        }
         _ => {}
     }
     Some((Ep::Port(p), frames::ipv4(&h), target))

@@ -99,9 +99,22 @@ impl Oracle {
                 (Ep::Port(a), Ep::Port(b)) => w.ports[a].net == w.ports[b].net,
                 (a, b) => a == b,
             };
+            // An initiator without port security may have spoofed its
+            // source: the answer goes wherever that address routes.
+            let spoofer = |a: Ep| matches!(a, Ep::Port(a) if !w.ports[a].port_security);
             let known = self.conns.iter().any(|c| {
                 (x == c.a && y == c.b && ft == c.at && gt == c.bt)
+                    // A spoofed connection continues from the address's
+                    // real owner as well (same network, same zone).
+                    || (spoofer(c.a) && same_net(x, c.a) && y == c.b && ft == c.at && gt == c.bt)
                     || (x == c.b && same_net(y, c.a) && ft == rev(c.bt) && gt == rev(c.at))
+                    // Out of the gateway, the answer's source is then
+                    // translated as any traffic of `x` (floating IP, SNAT).
+                    || (x == c.b
+                        && spoofer(c.a)
+                        && ft == rev(c.bt)
+                        && (gt == rev(c.at)
+                            || (y == Ep::Uplink && (gt.1, gt.2, gt.4) == (c.at.0, c.at.2, c.at.3))))
             });
             if known {
                 return Ok(());
@@ -119,8 +132,8 @@ impl Oracle {
                 self.l2(w, p, f, q, g)?
             }
             (Ep::Port(p), Ep::Port(q)) => self.routed(w, p, f, q, g)?,
-            (Ep::Port(p), Ep::Uplink) => self.to_uplink(w, p, f, g)?,
-            (Ep::Uplink, Ep::Port(q)) => self.from_uplink(w, f, q, g)?,
+            (Ep::Port(p), Ep::Uplink) => self.uplink_out(w, p, f, g)?,
+            (Ep::Uplink, Ep::Port(q)) => self.uplink_in(w, f, q, g)?,
             (Ep::Uplink, Ep::Uplink) => {}
         }
         // A later fragment is tracked by addresses only (the switch does
@@ -230,7 +243,7 @@ impl Oracle {
         sg(w, p, f, Some(q))
     }
 
-    fn to_uplink(&self, w: &World, p: usize, f: &FlowKey, g: &FlowKey) -> Result<(), String> {
+    fn uplink_out(&self, w: &World, p: usize, f: &FlowKey, g: &FlowKey) -> Result<(), String> {
         let wp = &w.ports[p];
         ensure!(
             is_ip(f),
@@ -290,7 +303,7 @@ impl Oracle {
         sg(w, p, f, None)
     }
 
-    fn from_uplink(&self, w: &World, f: &FlowKey, q: usize, g: &FlowKey) -> Result<(), String> {
+    fn uplink_in(&self, w: &World, f: &FlowKey, q: usize, g: &FlowKey) -> Result<(), String> {
         let wq = &w.ports[q];
         ensure!(
             is_ip(f),

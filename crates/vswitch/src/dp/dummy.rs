@@ -11,8 +11,7 @@
 //! [`Datapath::reconcile`] closes them like any port it does not know.
 
 use super::port::{PortIo, HDR};
-use super::stats::PortStats;
-use super::{txq, Datapath, DpPort, VlanCfg};
+use super::{Datapath, DpPort};
 use crate::schema::{IfaceType, Interface};
 
 /// Most frames a dummy port keeps before counting `tx_dropped`.
@@ -74,20 +73,7 @@ impl Datapath {
             ofport: Some(ofport),
             ..Interface::default()
         };
-        self.ports[slot] = Some(DpPort {
-            name: name.to_owned(),
-            bridge: bi,
-            ofport,
-            kind: IfaceType::Internal,
-            iface,
-            io: PortIo::Dummy(DummyIo::default()),
-            vlan: VlanCfg::default(),
-            peer: None,
-            stats: PortStats::default(),
-            txq: txq::TxQueue::default(),
-            policer: None,
-            egress: None,
-        });
+        self.ports[slot] = Some(DpPort::new(bi, &iface, PortIo::Dummy(DummyIo::default())));
         if let Some(Some(b)) = self.bridges.get_mut(bi) {
             b.ports.push(slot);
             let ports = &self.ports;

@@ -102,6 +102,27 @@ pub struct DpPort {
     pub egress: Option<egress::Egress>,
 }
 
+impl DpPort {
+    /// A port of bridge `bridge` as `iface` configures it, with default
+    /// settings (`Datapath::reconcile` applies the rest).
+    fn new(bridge: usize, iface: &Interface, io: PortIo) -> DpPort {
+        DpPort {
+            name: iface.name.clone(),
+            bridge,
+            ofport: iface.ofport.unwrap_or(0),
+            kind: iface.kind,
+            iface: iface.clone(),
+            io,
+            vlan: VlanCfg::default(),
+            peer: None,
+            stats: PortStats::default(),
+            txq: txq::TxQueue::default(),
+            policer: None,
+            egress: None,
+        }
+    }
+}
+
 /// A bridge in the datapath.
 pub struct DpBridge {
     /// Name.
@@ -405,20 +426,7 @@ impl Datapath {
             (None, Err(e)) => Some(format!("interface {}: epoll: {e}", iface.name)),
             (None, Ok(())) => None,
         };
-        self.ports[slot] = Some(DpPort {
-            name: iface.name.clone(),
-            bridge,
-            ofport: iface.ofport.unwrap_or(0),
-            kind: iface.kind,
-            iface: iface.clone(),
-            io,
-            vlan: VlanCfg::default(),
-            peer: None,
-            stats: PortStats::default(),
-            txq: txq::TxQueue::default(),
-            policer: None,
-            egress: None,
-        });
+        self.ports[slot] = Some(DpPort::new(bridge, iface, io));
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.ports.push(slot);
         }
