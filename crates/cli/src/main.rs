@@ -5,10 +5,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod api_cmd;
 mod capture;
 mod capture_fmt;
-mod agent;
 mod demo;
 mod host;
 mod lab;

@@ -62,11 +62,7 @@ impl ApiOpts {
     }
 
     /// The application on `store`, refusing noauth off loopback.
-    pub fn app(
-        &self,
-        store: Arc<dyn store::Store>,
-        bind: SocketAddr,
-    ) -> anyhow::Result<api::App> {
+    pub fn app(&self, store: Arc<dyn store::Store>, bind: SocketAddr) -> anyhow::Result<api::App> {
         let (auth, ipam) = self.config()?;
         if auth == api::AuthMode::NoAuth && !bind.ip().is_loopback() {
             anyhow::bail!(api::ServeError::NoAuthNotLoopback(bind));

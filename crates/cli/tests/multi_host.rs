@@ -333,7 +333,6 @@ fn scenario(
     store: Arc<dyn store::Store>,
     etcd: Option<&mut lab::etcd::Cluster>,
 ) {
-
     // h0 is the gateway chassis: it alone has the external network's
     // uplink, a veth to the "internet".
     let mut sites = vec![site(lab, 0, tmp.path(), "physnet1:uplink")];

@@ -60,10 +60,11 @@ fn build(gateway: bool) -> World {
     let pb1 = b.port(&nb, &sb, "10.1.0.5", &[&gb]);
     let mut bind = Bindings::default();
     let mut wiring = Wiring::default();
+    let mut gw_port = None;
     if gateway {
         let ext = b.external("physnet1");
         let es = b.subnet(&ext, "198.51.100.0/24", Some("198.51.100.1"));
-        b.gateway(&ra, &ext, &es, "198.51.100.10");
+        gw_port = Some(b.gateway(&ra, &ext, &es, "198.51.100.10"));
         b.fip(&ext, "198.51.100.50", &web1, "10.0.0.4", &ra);
         bind.bridge_mappings.insert("physnet1".into(), 100);
         wiring.uplinks.insert(100, "physnet1".into());
@@ -76,6 +77,17 @@ fn build(gateway: bool) -> World {
     compiler.full(&b.st, &bind);
     assert!(compiler.errors().is_empty(), "{:?}", compiler.errors());
     let sim = Sim::load(&compiler.flows());
+    if let Some(gw) = &gw_port {
+        // The neighbour the traces send to has answered the router's ARP.
+        let gw_mac = b.st.ports[gw].mac_address.clone();
+        sim.learn_neighbour(
+            100,
+            &gw_mac,
+            "198.51.100.10",
+            "198.51.100.77",
+            "02:00:00:00:00:77",
+        );
+    }
     World {
         st: b.st,
         compiler,

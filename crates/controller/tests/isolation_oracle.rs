@@ -87,7 +87,49 @@ fn switch(st: &model::State, b: &controller::Bindings, w: &World) -> Result<Data
     }
     dp.add_dummy_port(BRIDGE, "uplink", UPLINK_OFPORT)
         .map_err(|e| e.to_string())?;
+    // The external subnet's gateway (the internet's next hop) has answered
+    // each router's ARP, so routed frames leave instead of asking first.
+    for (gmac, gip, _) in w.routers.iter().filter_map(|r| r.gateway) {
+        dp.receive("uplink", &arp_reply(NET_MAC, EXT_GATEWAY, gmac, gip))
+            .map_err(|e| e.to_string())?;
+    }
+    let gateways = w.routers.iter().filter(|r| r.gateway.is_some()).count();
+    let learned = dp
+        .bridge_mut(BRIDGE)
+        .ok_or("no bridge")?
+        .tables
+        .read()
+        .table(controller::tables::MAC_BINDING)
+        .rules()
+        .len();
+    if learned != gateways {
+        return Err(format!(
+            "{learned} MAC bindings learned for {gateways} gateways"
+        ));
+    }
+    for p in &w.ports {
+        dp.take_sent(&p.name).map_err(|e| e.to_string())?;
+    }
+    dp.take_sent("uplink").map_err(|e| e.to_string())?;
     Ok(dp)
+}
+
+/// The external subnet's gateway, 203.0.113.1.
+const EXT_GATEWAY: u32 = 0xcb00_7101;
+
+/// An ARP reply (RFC 826) from `sha`/`spa` to `tha`/`tpa`, padded to the
+/// Ethernet minimum.
+fn arp_reply(sha: [u8; 6], spa: u32, tha: [u8; 6], tpa: u32) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa.to_be_bytes());
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&tpa.to_be_bytes());
+    f.resize(60, 0);
+    f
 }
 
 /// An injected frame: where, the bytes, the port it is aimed at.

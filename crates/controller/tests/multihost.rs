@@ -226,6 +226,19 @@ fn snat_is_redirected_to_the_gateway_chassis() {
     assert!(o.cts.iter().all(|c| c.2.is_none()), "no NAT on a: {o:?}");
     // The gateway routes and SNATs to the router's gateway address.
     let c = compile(&w.st, &bindings(&w, "c"));
+    // The next hop has answered the gateway's ARP on the uplink.
+    let gw =
+        w.st.ports
+            .values()
+            .find(|p| p.device_owner == model::resources::owner::ROUTER_GATEWAY)
+            .expect("router gateway port");
+    c.learn_neighbour(
+        UPLINK,
+        &gw.mac_address,
+        "198.51.100.10",
+        "198.51.100.77",
+        "02:00:00:00:00:77",
+    );
     let rx = format!(
         "tun_id={:#x},tun_src={IP_A},{}",
         vni(&w.st, &w.net1),

@@ -116,6 +116,30 @@ impl Sim {
         Sim { tables }
     }
 
+    /// A neighbour on an external network answers the router's ARP (what
+    /// `cloudnet:arp-request` asks for): `ip` is at `mac`, seen on uplink
+    /// `uplink` by the router gateway port `gw_mac` with address `gw_ip`.
+    /// The router learns the binding (table MAC_BINDING), so later packets
+    /// to that next hop leave instead of triggering a request.
+    pub fn learn_neighbour(&self, uplink: u32, gw_mac: &str, gw_ip: &str, ip: &str, mac: &str) {
+        let reply = format!(
+            "in_port={uplink},arp,dl_src={mac},dl_dst={gw_mac},arp_op=2,arp_spa={ip},\
+             arp_tpa={gw_ip},arp_sha={mac},arp_tha={gw_mac}"
+        );
+        let before = self.bindings();
+        self.run(&reply, &[0]);
+        assert_eq!(self.bindings(), before + 1, "{ip} learned from {reply}");
+    }
+
+    /// Learned MAC bindings, all routers.
+    pub fn bindings(&self) -> usize {
+        self.tables
+            .read()
+            .table(controller::tables::MAC_BINDING)
+            .rules()
+            .len()
+    }
+
     /// Run `pkt` (ovs-appctl ofproto/trace syntax); each conntrack pass
     /// gets the next state of `ct_states` (the last one repeats).
     pub fn run(&self, pkt: &str, ct_states: &[u32]) -> Outcome {

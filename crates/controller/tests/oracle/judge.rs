@@ -245,6 +245,26 @@ impl Oracle {
 
     fn uplink_out(&self, w: &World, p: usize, f: &FlowKey, g: &FlowKey) -> Result<(), String> {
         let wp = &w.ports[p];
+        if g.dl_type == 0x0806 {
+            // The router asking for a next hop it has not learned
+            // (`cloudnet:arp-request`): broadcast, from its own gateway MAC
+            // and address; the IP packet that caused it is dropped.
+            let gw = w.nets[wp.net]
+                .router
+                .and_then(|(r, _)| w.routers[r].gateway);
+            return match gw {
+                Some((gmac, gip, _))
+                    if is_ip(f) && g.dl_src == gmac && g.nw_src == gip && g.dl_dst == [0xff; 6] =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "an ARP frame caused by port {p}'s traffic left the uplink from {} ({})",
+                    mac(&g.dl_src),
+                    ip(g.nw_src)
+                )),
+            };
+        }
         ensure!(
             is_ip(f),
             "a non-IP frame (dl_type {:#x}) from port {p} reached the uplink",
