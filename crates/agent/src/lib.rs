@@ -218,7 +218,16 @@ impl Agent {
         let mut watch = self.watch()?;
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
-            self.keep_alive()?;
+            // A store that is away (etcd down) does not stop the agent: the
+            // switch keeps forwarding with the flows it has, and the lease
+            // is renewed — or the chassis registered again — once the
+            // store answers.
+            match self.keep_alive() {
+                Err(AgentError::Store(e)) => {
+                    tracing::warn!(error = %e, "store unavailable; keeping the last state")
+                }
+                r => r?,
+            }
             match watch.recv_timeout(Duration::from_millis(200)) {
                 Ok(Some(ev)) => {
                     self.event(ev, &mut changes)?;

@@ -592,5 +592,27 @@ fn scenario(
             || pings(&va1, &a3.ip),
         )
         .expect("API and agents work with one etcd member down");
+
+        // The whole etcd cluster goes away: the switches keep forwarding
+        // with their last flows; when etcd returns, the agents catch up.
+        etcd.kill(1).expect("kill");
+        etcd.kill(2).expect("kill");
+        let p = probe(va1.clone(), &a3.ip, Duration::from_secs(3));
+        let (gap, ok) = p.join().expect("probe");
+        eprintln!("etcd down: longest gap {gap:?}, {ok} echoes answered");
+        assert!(
+            gap < Duration::from_secs(1),
+            "forwarding without etcd: {gap:?}"
+        );
+        etcd.restart_all().expect("etcd back");
+        let a4 = api.port("a4", "neta", &suba, "10.0.0.14", "10.0.0.1", "proja");
+        let va4 = vm("a4");
+        sites[1].plug(&api, &va4, &a4);
+        lab::wait_until(
+            "a3 (h0) reaches a port made after etcd returned (h1)",
+            Duration::from_secs(20),
+            || pings(&va3, &a4.ip),
+        )
+        .expect("agents catch up when etcd returns");
     }
 }

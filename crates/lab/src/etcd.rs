@@ -174,6 +174,18 @@ impl Cluster {
         self.wait_healthy(i)
     }
 
+    /// Start every member again on its data directory, then wait until
+    /// all are healthy — after the whole cluster was down, no member can
+    /// be healthy alone (it needs a quorum), so [`Cluster::restart`] one
+    /// by one would wait in vain.
+    pub fn restart_all(&mut self) -> Result<()> {
+        for i in 0..self.members.len() {
+            self.kill(i)?;
+            self.spawn(i)?;
+        }
+        (0..self.members.len()).try_for_each(|i| self.wait_healthy(i))
+    }
+
     fn member(&mut self, i: usize) -> Result<&mut Member> {
         let n = self.members.len();
         self.members.get_mut(i).ok_or_else(|| LabError::BadName {
