@@ -12,17 +12,17 @@
 //! (`CRASH_SEED` replays the kill times of a run).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Serve;
 use lab::{Lab, Netns};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudnet");
+mod common;
 
 /// xorshift64*: the kill times and the write mix, from a printed seed.
 struct Rng(u64);
@@ -47,30 +47,16 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// `cloudnet serve` in `host`; its child process and API address.
-fn start(host: &Netns, data: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", host.name(), BIN, "serve", "--bind"])
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cloudnet serve");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(u) = line.strip_prefix("cloudnet serve: listening on http://") {
-                let _ = tx.send(u.to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("cloudnet serve did not start");
-    (child, addr.parse().expect("listen address"))
+/// `cloudnet serve` in `host` (killed with SIGKILL when dropped: no
+/// shutdown path runs) and its API address.
+fn start(host: &Netns, data: &Path) -> (Serve, SocketAddr) {
+    let s = Serve::start(host, data);
+    let addr = s
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("listen address");
+    (s, addr)
 }
 
 /// One HTTP/1.1 request from inside `ns`; (status, body).
@@ -338,20 +324,8 @@ fn canon(text: &str) -> String {
     flow::print::format_flow(&p.flow, None)
 }
 
-fn dump(host: &Netns, data: &Path) -> Option<BTreeSet<String>> {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            host.name(),
-            BIN,
-            "ofctl",
-            "dump-flows",
-            "br-int",
-        ])
-        .env("CLOUDNET_RUN_DIR", data.join("run"))
-        .output()
-        .ok()?;
+fn dump(s: &Serve) -> Option<BTreeSet<String>> {
+    let out = s.run(&["ofctl", "dump-flows", "br-int"]);
     if !out.status.success() {
         return None;
     }
@@ -373,12 +347,6 @@ fn fresh_compile(data: &Path) -> BTreeSet<String> {
     let mut c = controller::Compiler::new(controller::Keys::restore(&keys));
     c.full(&st, &controller::Bindings::default());
     c.flows().iter().map(|f| canon(&f.to_string())).collect()
-}
-
-fn kill(mut child: Child) {
-    // Child::kill is SIGKILL on Unix: no shutdown path runs.
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -415,7 +383,7 @@ fn crash_rounds() {
                 lab::wait_until("writes before the kill", Duration::from_secs(60), || {
                     seen.load(Ordering::Relaxed) >= at
                 });
-            kill(child);
+            drop(child);
             reached.is_ok()
         });
         total_writes += writes(&host, addr, at + 1000, &mut rng, &mut cl, &count);
@@ -435,14 +403,14 @@ fn crash_rounds() {
             "the agent's flows to settle",
             Duration::from_secs(30),
             || {
-                let now = dump(&host, &data).unwrap_or_default();
+                let now = dump(&child).unwrap_or_default();
                 let settled = !now.is_empty() && now == last;
                 last = now;
                 settled
             },
         )
         .expect("flows settle");
-        kill(child);
+        drop(child);
         let want = fresh_compile(&data);
         let missing: Vec<_> = want.difference(&last).take(5).collect();
         let extra: Vec<_> = last.difference(&want).take(5).collect();
