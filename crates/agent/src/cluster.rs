@@ -4,7 +4,9 @@
 //! * `chassis/<name>` — [`ChassisRecord`]: underlay IP, encapsulations,
 //!   physical networks, put under a lease the agent keeps alive; when the
 //!   host dies the lease expires, the key is deleted and every other agent
-//!   drops its tunnels to it.
+//!   drops its tunnels to it. It also says where the agent answers traces
+//!   (`trace_addr`, see [`crate::trace_http`]), so that an API server on
+//!   another machine can forward a trace to the port's host.
 //! * `port_bindings/<port>` — [`BindingRecord`]: the chassis where the port
 //!   is bound, under the same lease. A separate key rather than the port's
 //!   `binding:host_id`: the agent writes only its own short-lived keys, never
@@ -18,7 +20,7 @@
 //! deletes the claim only if it is still its own.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,11 @@ pub struct ChassisRecord {
     pub encaps: Vec<String>,
     /// Physical networks it has an uplink for.
     pub physnets: Vec<String>,
+    /// Where the agent serves `POST /v1/trace` (`cloudnet agent
+    /// --trace-addr`); absent when it serves none, and in records written
+    /// before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_addr: Option<SocketAddr>,
 }
 
 /// Where a port is bound.
@@ -187,6 +194,7 @@ pub fn resolve(
 pub struct Registration {
     pub cfg: ChassisConfig,
     physnets: Vec<String>,
+    trace_addr: Option<SocketAddr>,
     lease: LeaseId,
     renewed: Instant,
 }
@@ -197,12 +205,14 @@ impl Registration {
         store: &dyn Store,
         cfg: ChassisConfig,
         physnets: Vec<String>,
+        trace_addr: Option<SocketAddr>,
         now: Instant,
     ) -> Result<Registration, AgentError> {
         let lease = store.lease_grant(cfg.lease_ttl)?;
         let r = Registration {
             cfg,
             physnets,
+            trace_addr,
             lease,
             renewed: now,
         };
@@ -216,6 +226,7 @@ impl Registration {
             underlay_ip: self.cfg.underlay_ip,
             encaps: self.cfg.encaps.clone(),
             physnets: self.physnets.clone(),
+            trace_addr: self.trace_addr,
         };
         let v = serde_json::to_vec(&rec).map_err(|e| StoreError::Backend(e.to_string()))?;
         store.put_leased(CHASSIS, &self.cfg.name, v, self.lease)?;
@@ -300,8 +311,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = store::RedbStore::open(dir.path().join("s.redb")).unwrap();
         let now = Instant::now();
-        let a = Registration::register(&st, cfg("a"), vec![], now).unwrap();
-        let b = Registration::register(&st, cfg("b"), vec!["physnet1".into()], now).unwrap();
+        let a = Registration::register(&st, cfg("a"), vec![], None, now).unwrap();
+        let trace: SocketAddr = "10.200.0.2:9697".parse().unwrap();
+        let b = Registration::register(&st, cfg("b"), vec!["physnet1".into()], Some(trace), now)
+            .unwrap();
         a.claim(&st, "p1").unwrap();
         b.claim(&st, "p1").unwrap();
         // A's TAP goes after B claimed: B's claim stays.
@@ -309,6 +322,8 @@ mod tests {
         let c = Cluster::load(&st).unwrap();
         assert_eq!(c.bindings["p1"], "b");
         assert_eq!(c.chassis["b"].physnets, vec!["physnet1".to_string()]);
+        assert_eq!(c.chassis["b"].trace_addr, Some(trace));
+        assert_eq!(c.chassis["a"].trace_addr, None);
         assert_eq!(c.remote_chassis("a").keys().collect::<Vec<_>>(), vec!["b"]);
         b.release(&st, "p1").unwrap();
         assert!(Cluster::load(&st).unwrap().bindings.is_empty());
@@ -317,6 +332,17 @@ mod tests {
         st.lease_revoke(a.lease).unwrap();
         let c = Cluster::load(&st).unwrap();
         assert!(!c.chassis.contains_key("a") && c.bindings.is_empty());
+    }
+
+    #[test]
+    fn records_without_a_trace_address_still_decode() {
+        // As written before `trace_addr` existed.
+        let old = br#"{"name":"a","underlay_ip":"10.0.0.1","encaps":["vxlan"],"physnets":[]}"#;
+        let r: ChassisRecord = decode(CHASSIS, "a", old).unwrap();
+        assert_eq!(r.trace_addr, None);
+        // And a record without one is written without the field.
+        let v = serde_json::to_string(&r).unwrap();
+        assert!(!v.contains("trace_addr"), "{v}");
     }
 
     #[test]

@@ -33,6 +33,7 @@
 pub mod cluster;
 pub mod dryrun;
 mod error;
+mod http;
 pub mod metrics;
 mod multi;
 pub mod qos;
@@ -40,6 +41,7 @@ pub mod reconcile;
 pub mod state;
 pub mod switch;
 pub mod trace;
+pub mod trace_http;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -124,6 +126,8 @@ pub struct Agent {
     /// has run since start.
     seen: BTreeSet<String>,
     started: bool,
+    /// Advertised in the chassis record ([`Agent::advertise_trace`]).
+    trace_addr: Option<std::net::SocketAddr>,
 }
 
 impl Agent {
@@ -167,7 +171,14 @@ impl Agent {
             reg: None,
             seen: BTreeSet::new(),
             started: false,
+            trace_addr: None,
         })
+    }
+
+    /// Publish `addr` as this chassis' trace address (call before
+    /// [`Agent::start`], which registers the chassis).
+    pub fn advertise_trace(&mut self, addr: std::net::SocketAddr) {
+        self.trace_addr = Some(addr);
     }
 
     pub fn switch(&self) -> &dyn Datapath {
@@ -197,6 +208,7 @@ impl Agent {
                 self.store.as_ref(),
                 cc,
                 physnets,
+                self.trace_addr,
                 Instant::now(),
             )?);
         }

@@ -332,17 +332,8 @@ pub fn serve_metrics(
     addr: SocketAddr,
     reg: Arc<Registry>,
 ) -> Result<SocketAddr, ServeMetricsError> {
-    let server = tiny_http::Server::http(addr).map_err(|e| ServeMetricsError {
-        addr,
-        message: e.to_string(),
-    })?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| ServeMetricsError {
-            addr,
-            message: "not an IP listener".into(),
-        })?;
+    let (server, bound) =
+        crate::http::listen(addr).map_err(|message| ServeMetricsError { addr, message })?;
     let content_type = tiny_http::Header::from_bytes(&b"Content-Type"[..], CONTENT_TYPE).ok();
     std::thread::Builder::new()
         .name("metrics".into())

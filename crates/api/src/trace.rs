@@ -2,8 +2,9 @@
 //! trace — `ovn-trace` plus `ofproto/trace` in one answer — of a packet
 //! from a port. The API resolves names and checks the caller may see the
 //! ports; a [`Tracer`] does the tracing: in `cloudnet serve` the local
-//! agent (its switch's real tables, its compiler's cookies), later an
-//! agent on the port's host reached over the network.
+//! agent (its switch's real tables, its compiler's cookies); in the
+//! stateless `cloudnet api` the agent of the chassis the port is bound to,
+//! reached over HTTP at the address its chassis record advertises.
 //!
 //! Body: `{"trace": {"from": PORT, "to": PORT?, "flow": "tcp,tp_dst=22"?,
 //! "ct_state": "new"|"est"?}}` (PORT a name or ID); an admin may give
@@ -25,9 +26,13 @@ use crate::error::ApiError;
 use crate::routes::{resource_body, Request};
 use crate::App;
 
-/// Runs traces for the API server.
+/// Runs traces for the API server: the local agent in `cloudnet serve`,
+/// or a forwarder to the agent of the port's chassis in the stateless
+/// `cloudnet api` (crate `agent`, module `trace_http`). Errors are API
+/// errors (a [`TraceError`] converts), so a forwarder can say which
+/// chassis failed and how (502, 504) in the same NeutronError body.
 pub trait Tracer: Send + Sync {
-    fn trace(&self, req: TraceRequest) -> Result<TraceReport, TraceError>;
+    fn trace(&self, req: TraceRequest) -> Result<TraceReport, ApiError>;
 }
 
 impl App {
@@ -81,15 +86,15 @@ fn find_port(st: &State, ctx: &Ctx, name_or_id: &str) -> Result<String, ApiError
     }
 }
 
-fn to_api(e: TraceError) -> ApiError {
-    match e {
-        TraceError::NoPort(id) => ApiError::from(Kind::Port.not_found(&id)),
-        TraceError::NotBound(_) => ApiError::new(409, "PortNotBound", e.to_string()),
-        TraceError::NoUplink(_) => ApiError::new(409, "NoUplink", e.to_string()),
-        TraceError::BadField { .. } | TraceError::BadFlow(_) | TraceError::NoDestination => {
-            bad(e.to_string())
+impl From<TraceError> for ApiError {
+    /// Status and type by [`TraceError::class`]; an unknown port keeps the
+    /// API's own not-found body.
+    fn from(e: TraceError) -> ApiError {
+        if let TraceError::NoPort(id) = &e {
+            return ApiError::from(Kind::Port.not_found(id));
         }
-        TraceError::Switch(_) => ApiError::new(503, "ServiceUnavailable", e.to_string()),
+        let (status, kind) = e.class();
+        ApiError::new(status, kind, e.to_string())
     }
 }
 
@@ -157,6 +162,6 @@ pub fn handle(app: &App, ctx: &Ctx, req: &Request) -> Result<Response, ApiError>
         )
     })?;
     let tr = app.read(|st| request(st, ctx, body))??;
-    let report = tracer.trace(tr).map_err(to_api)?;
+    let report = tracer.trace(tr)?;
     Ok((StatusCode::OK, Json(json!({ "trace": report }))).into_response())
 }

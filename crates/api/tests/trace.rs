@@ -18,10 +18,10 @@ struct Fake {
 }
 
 impl Tracer for Fake {
-    fn trace(&self, req: TraceRequest) -> Result<TraceReport, TraceError> {
+    fn trace(&self, req: TraceRequest) -> Result<TraceReport, api::ApiError> {
         self.asked.lock().unwrap().push(req.clone());
         if req.flow.contains("nw_dst=192.0.2.99") {
-            return Err(TraceError::NotBound(req.port_id));
+            return Err(TraceError::NotBound(req.port_id).into());
         }
         Ok(TraceReport {
             from: ResourceRef {

@@ -23,6 +23,16 @@ pub struct Args {
     /// port, drop, conntrack and flow figures) on this address.
     #[arg(long)]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Answer traces (`POST /v1/trace`, for `cloudnet api`) on this
+    /// address; advertised in the chassis record (`0.0.0.0:PORT` is
+    /// advertised as the underlay IP). Off loopback it needs
+    /// `--trace-secret-file`.
+    #[arg(long)]
+    trace_addr: Option<std::net::SocketAddr>,
+    /// The secret API servers must send to the trace endpoint (the file
+    /// `cloudnet api --agent-secret-file` reads).
+    #[arg(long, requires = "trace_addr")]
+    trace_secret_file: Option<PathBuf>,
     /// This host's chassis name (unique among hosts).
     #[arg(long)]
     host: String,
@@ -49,6 +59,11 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     lease_ttl: u64,
 }
+
+/// How long the trace endpoint waits for the agent's thread: less than
+/// the API server's default `--agent-timeout`, so that a busy agent's 503
+/// reaches the API before it gives up.
+const AGENT_TRACE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Open the store named by `spec`: `etcd://HOST:PORT,…[/PREFIX]` (the
 /// deployment of many hosts) or a redb file (one process only).
@@ -95,7 +110,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let status = agent::StoreStatus(store.clone());
     let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;
+    // Bound before the chassis is registered, so that its record carries
+    // the address; answered once the agent's loop runs.
+    let trace = match a.trace_addr {
+        Some(addr) => {
+            let secret = a
+                .trace_secret_file
+                .as_deref()
+                .map(agent::trace_http::Secret::from_file)
+                .transpose()?;
+            let srv = agent::trace_http::TraceServer::bind(addr, secret)?;
+            ag.advertise_trace(srv.advertised(a.underlay_ip));
+            Some(srv)
+        }
+        None => None,
+    };
     ag.start().context("agent start")?;
+    if let Some(srv) = trace {
+        let bound = srv.local_addr();
+        let handle = ag.trace_handle(AGENT_TRACE_TIMEOUT);
+        srv.spawn(move |req| handle.trace(req))
+            .context("starting the trace listener")?;
+        eprintln!(
+            "cloudnet agent: traces on http://{bound}{}",
+            agent::trace_http::TRACE_PATH
+        );
+    }
     if let Some(addr) = a.metrics_addr {
         let sw = ag
             .switch()

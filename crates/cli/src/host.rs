@@ -53,8 +53,8 @@ impl api::Tracer for AgentTracer {
     fn trace(
         &self,
         req: controller::explain::TraceRequest,
-    ) -> Result<controller::explain::TraceReport, controller::explain::TraceError> {
-        self.0.trace(req)
+    ) -> Result<controller::explain::TraceReport, api::ApiError> {
+        self.0.trace(req).map_err(Into::into)
     }
 }
 

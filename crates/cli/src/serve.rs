@@ -171,6 +171,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .app(store.clone(), args.bind)?
             .with_port_stats(crate::port_stats::source(args.api_only, &run_dir)),
     );
+    // Other writers of a shared store — standalone agents' port statuses,
+    // other API servers — become visible here as in `cloudnet api`.
+    api::follow::start(&app, store.clone()).context("starting the store follower")?;
     let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<String>();
     if !args.api_only {
         crate::host::start_switch(run_dir.clone())?;

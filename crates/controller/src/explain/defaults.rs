@@ -37,6 +37,23 @@ pub enum TraceError {
     Switch(String),
 }
 
+impl TraceError {
+    /// The HTTP status and NeutronError `type` of this error, shared by
+    /// the API server and the agents' trace endpoint so that a trace run
+    /// on another host fails exactly as a local one would.
+    pub fn class(&self) -> (u16, &'static str) {
+        match self {
+            TraceError::NoPort(_) => (404, "PortNotFound"),
+            TraceError::NotBound(_) => (409, "PortNotBound"),
+            TraceError::NoUplink(_) => (409, "NoUplink"),
+            TraceError::BadField { .. } | TraceError::BadFlow(_) | TraceError::NoDestination => {
+                (400, "HTTPBadRequest")
+            }
+            TraceError::Switch(_) => (503, "ServiceUnavailable"),
+        }
+    }
+}
+
 /// A MAC no port has: the packet's destination when the next hop cannot
 /// be resolved (the trace then shows where it is lost).
 pub const UNRESOLVED_MAC: &str = "00:00:00:00:00:00";
