@@ -1,5 +1,9 @@
 //! `cloudnet api --store etcd://…`: two stateless API server processes on
-//! one etcd; a network made through one is served by the other.
+//! one etcd; a network made through one is served by the other. And
+//! `cloudnet serve --store etcd://…` sees the port statuses standalone
+//! agents write to the store.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -84,4 +88,50 @@ fn api_servers_on_one_etcd_serve_each_others_writes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A standalone agent (`cloudnet agent`) writes port status straight to
+/// the store; `cloudnet serve` on the same etcd follows the store, so its
+/// API shows it (issue 10: "status written by a standalone agent is not
+/// seen by an in-process API that does not follow the store").
+#[test]
+fn serve_sees_statuses_written_by_standalone_agents() {
+    let Some(etcd) = lab::etcd::Cluster::start_or_skip("serve_sees_agent_status", 1) else {
+        return;
+    };
+    let spec = format!("{}/statustest", etcd.endpoints());
+    let data = tempfile::tempdir().unwrap();
+    let (_serve, url) = common::start_api_only_with(data.path(), &["--store", &spec]);
+    let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        ureq::post(&format!("{url}/v2.0/{path}"))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+            .into_json()
+            .unwrap()
+    };
+    let net = post("networks", serde_json::json!({"network": {"name": "n"}}));
+    let net = net["network"]["id"].as_str().unwrap().to_string();
+    let port = post(
+        "ports",
+        serde_json::json!({"port": {"network_id": net, "device_owner": "compute:nova"}}),
+    );
+    let port = port["port"]["id"].as_str().unwrap().to_string();
+    let status = || {
+        ureq::get(&format!("{url}/v2.0/ports/{port}"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<serde_json::Value>().ok())
+            .and_then(|v| v["port"]["status"].as_str().map(str::to_string))
+    };
+    assert_ne!(status().as_deref(), Some("ACTIVE"));
+    // What `cloudnet agent` does once the port's flows are in.
+    let store = store::open(&spec).expect("etcd store");
+    agent::StatusSink::set_status(&agent::StoreStatus(store), &port, "ACTIVE")
+        .expect("status written to the store");
+    lab::wait_until(
+        "serve's API shows the agent's status",
+        Duration::from_secs(10),
+        || status().as_deref() == Some("ACTIVE"),
+    )
+    .unwrap();
 }
