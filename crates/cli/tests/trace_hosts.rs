@@ -156,14 +156,7 @@ impl Cli {
 
     /// Its stdout; panics naming the command when it fails.
     fn ok(&self, run_dir: &Path, args: &[&str]) -> String {
-        let out = self.run(run_dir, args);
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        common::stdout_ok(args, &self.run(run_dir, args))
     }
 
     fn create(&self, args: &[&str]) -> String {

@@ -11,7 +11,7 @@ pub use serve::{Serve, BIN};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use lab::{Lab, Netns};
@@ -218,6 +218,12 @@ pub fn cloudnet(ns: &str, endpoint: &str, run_dir: &Path, args: &[&str]) -> Stri
         .env("CLOUDNET_RUN_DIR", run_dir)
         .output()
         .expect("run cloudnet");
+    stdout_ok(args, &out)
+}
+
+/// The trimmed stdout of `cloudnet ARGS` that must have succeeded; panics
+/// with the command and its stderr otherwise.
+pub fn stdout_ok(args: &[&str], out: &Output) -> String {
     assert!(
         out.status.success(),
         "cloudnet {}: {}",

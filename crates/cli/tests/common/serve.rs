@@ -83,14 +83,7 @@ impl Serve {
 
     /// Run a `cloudnet` command line that must succeed; its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "cloudnet {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        super::stdout_ok(args, &self.run(args))
     }
 
     /// Network `name` with one DHCP subnet `cidr`.
