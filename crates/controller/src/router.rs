@@ -237,7 +237,12 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
     if let (tunnel::Gateway::There(_), Some((g, gip)), Some(info)) =
         (gw_at, &gw, &r.external_gateway_info)
     {
-        v.extend(crate::dfip::not_resident(cx, &info.network_id, &g.mac, *gip)?);
+        v.extend(crate::dfip::not_resident(
+            cx,
+            &info.network_id,
+            &g.mac,
+            *gip,
+        )?);
     }
     let cxr: &Cx = cx;
     if let (crate::tunnel::Gateway::There(gw_ip), Some((g, _))) = (gw_at, &gw) {

@@ -189,7 +189,13 @@ fn a_floating_ip_is_served_on_its_vms_chassis() {
 
     // In: from the uplink to the floating IP's MAC, DNAT on b, to web.
     let o = b.run(
-        &tcp(UPLINK, INET_MAC, &w.web_fip_mac, "203.0.113.7", "198.51.100.20"),
+        &tcp(
+            UPLINK,
+            INET_MAC,
+            &w.web_fip_mac,
+            "203.0.113.7",
+            "198.51.100.20",
+        ),
         NEW_,
     );
     assert_eq!(o.outputs, vec![1], "{o:?}");
