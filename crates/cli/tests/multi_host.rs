@@ -298,6 +298,19 @@ fn site(lab: &Lab, i: usize, tmp: &Path, mappings: &str) -> Site {
     }
 }
 
+/// An agent on every site, and the API server on site 0.
+fn start_agents(sites: &mut [Site], store: &Arc<dyn store::Store>) -> Api {
+    for s in sites.iter_mut() {
+        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
+    }
+    Api::start(
+        store.clone(),
+        sites[0].host.ns(),
+        &sites[0].ip,
+        sites[0].sw.run_dir.clone(),
+    )
+}
+
 fn no_tunnel_to(s: &Site, ip: &str) -> bool {
     !s.sw.flows().contains(&format!("{ip}->tun_dst"))
 }
@@ -352,15 +365,7 @@ fn scenario(
         .expect("ethtool");
     sites.push(site(lab, 1, tmp.path(), ""));
     sites.push(site(lab, 2, tmp.path(), ""));
-    for s in &mut sites {
-        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
-    }
-    let api = Api::start(
-        store.clone(),
-        sites[0].host.ns(),
-        &sites[0].ip,
-        sites[0].sw.run_dir.clone(),
-    );
+    let api = start_agents(&mut sites, &store);
 
     // Project A: two networks behind a router with an external gateway;
     // project B reuses 10.0.0.0/24.
@@ -661,15 +666,7 @@ fn a_floating_ip_is_served_on_its_vms_own_host() {
         inet.exec(&["ethtool", "-K", d, "tx", "off"])
             .expect("ethtool");
     }
-    for s in &mut sites {
-        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
-    }
-    let api = Api::start(
-        store.clone(),
-        sites[0].host.ns(),
-        &sites[0].ip,
-        sites[0].sw.run_dir.clone(),
-    );
+    let api = start_agents(&mut sites, &store);
     api.create(&words("network create neta --project proja"));
     let suba = api.create(&words(
         "subnet create suba --network neta --subnet-range 10.0.0.0/24 --project proja",
