@@ -6,7 +6,8 @@
 //! projects that both use 10.0.0.0/24, routing across hosts, SNAT to an
 //! internet namespace from a VM on a host that is not the gateway; then a
 //! port moving between hosts, an agent restart and a chassis whose lease
-//! expires, each with traffic running.
+//! expires, each with traffic running. And a distributed floating IP:
+//! served on its VM's host through that host's own uplink.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use lab::{Lab, Netns};
 use vswitch::Request;
 
 mod common;
+use common::uplink::{http_times, nft_count, nft_counters, pct, words};
 use common::BIN;
 /// Short, so that the expiry test does not wait long.
 const LEASE_TTL: Duration = Duration::from_secs(2);
@@ -296,6 +298,19 @@ fn site(lab: &Lab, i: usize, tmp: &Path, mappings: &str) -> Site {
     }
 }
 
+/// An agent on every site, and the API server on site 0.
+fn start_agents(sites: &mut [Site], store: &Arc<dyn store::Store>) -> Api {
+    for s in sites.iter_mut() {
+        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
+    }
+    Api::start(
+        store.clone(),
+        sites[0].host.ns(),
+        &sites[0].ip,
+        sites[0].sw.run_dir.clone(),
+    )
+}
+
 fn no_tunnel_to(s: &Site, ip: &str) -> bool {
     !s.sw.flows().contains(&format!("{ip}->tun_dst"))
 }
@@ -350,15 +365,7 @@ fn scenario(
         .expect("ethtool");
     sites.push(site(lab, 1, tmp.path(), ""));
     sites.push(site(lab, 2, tmp.path(), ""));
-    for s in &mut sites {
-        s.agent = Some(AgentTask::start(store.clone(), s.cfg()));
-    }
-    let api = Api::start(
-        store.clone(),
-        sites[0].host.ns(),
-        &sites[0].ip,
-        sites[0].sw.run_dir.clone(),
-    );
+    let api = start_agents(&mut sites, &store);
 
     // Project A: two networks behind a router with an external gateway;
     // project B reuses 10.0.0.0/24.
@@ -615,4 +622,144 @@ fn scenario(
         )
         .expect("agents catch up when etcd returns");
     }
+}
+
+/// Issue 10's distributed floating IPs: both hosts have the external
+/// uplink (one L2 segment, a bridge in the "internet" namespace), h0 is
+/// the gateway chassis. The floating IP of a VM on h1 is served by h1:
+/// the internet reaches its TCP service, and the frames leave and enter
+/// through h1's uplink, never h0's; SNAT without a floating IP still goes
+/// through h0. With h1's mapping removed the floating IP is back on h0.
+/// `DFIP_SAMPLES=N` sets the HTTP exchanges timed on each path (20).
+#[test]
+fn a_floating_ip_is_served_on_its_vms_own_host() {
+    let Some(lab) = Lab::new_or_skip("dfip") else {
+        return;
+    };
+    let samples: usize = std::env::var("DFIP_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn store::Store> =
+        Arc::new(store::RedbStore::open(tmp.path().join("store.redb")).expect("store"));
+    let mut sites: Vec<Site> = (0..2)
+        .map(|i| site(&lab, i, tmp.path(), "physnet1:uplink"))
+        .collect();
+    let inet = lab.netns("inet").expect("inet");
+    inet.ip(&["link", "add", "br0", "type", "bridge"])
+        .expect("bridge");
+    let mut _uplinks = Vec::new();
+    for (i, s) in sites.iter().enumerate() {
+        let up = format!("up{i}");
+        _uplinks.push(lab.veth(s.host.ns(), "uplink", &inet, &up).expect("veth"));
+        s.host.ns().link_up("uplink").expect("up");
+        inet.ip(&["link", "set", &up, "master", "br0"])
+            .expect("master");
+        inet.link_up(&up).expect("up");
+    }
+    inet.add_addr("br0", "203.0.113.100/24".parse().expect("cidr"))
+        .expect("addr");
+    inet.link_up("br0").expect("up");
+    // Full checksums from the internet side (see `scenario`).
+    for d in ["br0", "up0", "up1"] {
+        inet.exec(&["ethtool", "-K", d, "tx", "off"])
+            .expect("ethtool");
+    }
+    let api = start_agents(&mut sites, &store);
+    api.create(&words("network create neta --project proja"));
+    let suba = api.create(&words(
+        "subnet create suba --network neta --subnet-range 10.0.0.0/24 --project proja",
+    ));
+    api.create(&words("network create ext --external --provider-network-type flat --provider-physical-network physnet1"));
+    api.create(&words("subnet create exts --network ext --subnet-range 203.0.113.0/24 --gateway 203.0.113.1 --no-dhcp"));
+    api.create(&words("router create r1 --project proja"));
+    api.cli(&words("router add subnet r1 suba"));
+    api.cli(&words("router set r1 --external-gateway ext"));
+    let gw_ip = api.cli(&words("router show r1 -f json"));
+    let gw_ip = serde_json::from_str::<serde_json::Value>(&gw_ip).expect("json")
+        ["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        .as_str()
+        .expect("gateway address")
+        .to_owned();
+    let w1 = api.port("w1", "neta", &suba, "10.0.0.11", "10.0.0.1", "proja");
+    let s1 = api.port("s1", "neta", &suba, "10.0.0.12", "10.0.0.1", "proja");
+    let (vw1, vs1) = (lab.netns("w1").expect("vm"), lab.netns("s1").expect("vm"));
+    sites[1].plug(&api, &vw1, &w1);
+    sites[1].plug(&api, &vs1, &s1);
+    let sg = api.cli(&words("security group list --project proja -f value -c ID"));
+    let rule = format!(
+        "security group rule create {} --ingress --protocol tcp",
+        sg.trim()
+    );
+    api.create(&words(&format!("{rule} --project proja")));
+    let fip = format!("floating ip create ext --port {} --project proja", w1.id);
+    let fip = api.cli(&words(&format!("{fip} -f value -c floating_ip_address")));
+    let tags = [("fip", fip.as_str()), ("gw", gw_ip.as_str())];
+    nft_counters(&inet, &["up0", "up1"], "saddr", &tags);
+    for s in &sites {
+        nft_counters(s.host.ns(), &["uplink"], "daddr", &tags);
+    }
+
+    lab::wait_until(
+        "the internet reaches w1's service on its floating IP",
+        Duration::from_secs(15),
+        || tcp(&inet, &vw1, &fip, 8000),
+    )
+    .expect("floating IP served on h1");
+    let out = |i: usize, t: &str| nft_count(&inet, &format!("up{i}-{t}"));
+    let inn = |s: &Site, t: &str| nft_count(s.host.ns(), &format!("uplink-{t}"));
+    eprintln!(
+        "frames of the floating IP out/in: h1 {}/{}, h0 {}/{}",
+        out(1, "fip"),
+        inn(&sites[1], "fip"),
+        out(0, "fip"),
+        inn(&sites[0], "fip")
+    );
+    assert!(
+        out(1, "fip") > 0 && inn(&sites[1], "fip") > 0,
+        "through h1's uplink"
+    );
+    assert_eq!((out(0, "fip"), inn(&sites[0], "fip")), (0, 0), "not h0's");
+    // SNAT only (s1, also on h1): through the gateway chassis h0.
+    lab::wait_until("s1 reaches the internet", Duration::from_secs(10), || {
+        pings(&vs1, "203.0.113.100")
+    })
+    .expect("SNAT through h0");
+    assert!(
+        out(0, "gw") > 0 && inn(&sites[0], "gw") > 0,
+        "SNAT through h0's uplink"
+    );
+    assert_eq!((out(1, "gw"), inn(&sites[1], "gw")), (0, 0), "not h1's");
+    let near = http_times(&inet, &vw1, &fip, 8001, samples);
+
+    // h1 loses its mapping (its agent restarted without it): the floating
+    // IP goes back to the gateway. Nothing announces the move (no
+    // gratuitous ARP yet): the internet forgets the old MAC.
+    sites[1].agent.take().expect("agent").stop();
+    sites[1].mappings = String::new();
+    sites[1].agent = Some(AgentTask::start(store.clone(), sites[1].cfg()));
+    let before = inn(&sites[0], "fip");
+    lab::wait_until(
+        "w1's floating IP through h0",
+        Duration::from_secs(15),
+        || {
+            let _ = inet.ip(&["neigh", "flush", "dev", "br0"]);
+            tcp(&inet, &vw1, &fip, 8002)
+        },
+    )
+    .expect("floating IP back on the gateway");
+    assert!(
+        inn(&sites[0], "fip") > before && out(0, "fip") > 0,
+        "through h0's uplink"
+    );
+    let far = http_times(&inet, &vw1, &fip, 8003, samples);
+    eprintln!(
+        "HTTP via floating IP, {samples} exchanges: distributed (h1) p50 {:?} p99 {:?}; \
+         through the gateway (h0) p50 {:?} p99 {:?}",
+        pct(&near, 50),
+        pct(&near, 99),
+        pct(&far, 50),
+        pct(&far, 99)
+    );
 }

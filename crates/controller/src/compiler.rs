@@ -21,7 +21,8 @@ pub enum Changed {
     /// A port was bound to, rebound on, or unbound from this host.
     Binding(String),
     /// The bridge mappings, the tunnel ports or the set of other chassis
-    /// changed (the gateway chassis of routers may have moved).
+    /// changed (the gateway chassis of routers, and the chassis serving
+    /// each floating IP, may have moved).
     Mappings,
 }
 
@@ -135,10 +136,16 @@ impl Compiler {
                     if let Some(p) = self.ix.ports.get(id) {
                         aff.insert(Owner::Network(p.network.clone()));
                     }
+                    // Its floating IPs follow it (distributed NAT: served
+                    // on the port's chassis when that has the uplink).
+                    for f in Index::get(&self.ix.port_fips, id) {
+                        aff.insert(Owner::Fip(f.clone()));
+                    }
                 }
                 Changed::Mappings => {
                     aff.extend(st.networks.keys().map(|n| Owner::Network(n.clone())));
                     aff.extend(st.routers.keys().map(|r| Owner::Router(r.clone())));
+                    aff.extend(st.floating_ips.keys().map(|f| Owner::Fip(f.clone())));
                 }
             }
         }

@@ -71,6 +71,8 @@ pub struct Index {
     /// Floating IP → (router, port).
     pub fips: HashMap<String, (Option<String>, Option<String>)>,
     pub router_fips: Multi,
+    /// Port → floating IPs associated with it.
+    pub port_fips: Multi,
 }
 
 static EMPTY: BTreeSet<String> = BTreeSet::new();
@@ -170,12 +172,20 @@ impl Index {
 
     pub fn update_fip(&mut self, st: &State, id: &str) -> Option<(Option<String>, Option<String>)> {
         let old = self.fips.remove(id);
-        if let Some((Some(r), _)) = &old {
-            unlink(&mut self.router_fips, r, id);
+        if let Some((r, p)) = &old {
+            if let Some(r) = r {
+                unlink(&mut self.router_fips, r, id);
+            }
+            if let Some(p) = p {
+                unlink(&mut self.port_fips, p, id);
+            }
         }
         if let Some(f) = st.floating_ips.get(id) {
             if let Some(r) = &f.router_id {
                 link(&mut self.router_fips, r, id);
+            }
+            if let Some(p) = &f.port_id {
+                link(&mut self.port_fips, p, id);
             }
             self.fips
                 .insert(id.to_string(), (f.router_id.clone(), f.port_id.clone()));

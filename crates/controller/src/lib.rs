@@ -16,6 +16,7 @@
 mod acl;
 mod compiler;
 mod ctx;
+mod dfip;
 pub mod dhcp;
 mod error;
 pub mod explain;

@@ -17,7 +17,7 @@ use crate::ctx::{Addr, Cx};
 use crate::flowset::LFlow;
 use crate::index::Index;
 use crate::tables::{self as t, reg};
-use crate::{util, CompileError};
+use crate::{tunnel, util, CompileError};
 
 fn next(table: u8) -> String {
     format!("resubmit(,{table})")
@@ -234,6 +234,16 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         ),
         None => crate::tunnel::Gateway::Here,
     };
+    if let (tunnel::Gateway::There(_), Some((g, gip)), Some(info)) =
+        (gw_at, &gw, &r.external_gateway_info)
+    {
+        v.extend(crate::dfip::not_resident(
+            cx,
+            &info.network_id,
+            &g.mac,
+            *gip,
+        )?);
+    }
     let cxr: &Cx = cx;
     if let (crate::tunnel::Gateway::There(gw_ip), Some((g, _))) = (gw_at, &gw) {
         // The external subnet itself (connected through the gateway port).
@@ -375,16 +385,7 @@ fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: std::net::Ipv4Addr) -> V
             "drop",
         ),
     ];
-    let learn = format!(
-        "learn(table={},priority=100,idle_timeout={},cookie={:#x},limit={},\
-         OXM_OF_METADATA[],NXM_NX_REG15[]=NXM_NX_REG14[],NXM_NX_REG0[]=NXM_OF_ARP_SPA[],\
-         load:NXM_NX_ARP_SHA[]->NXM_OF_ETH_DST[]),{}",
-        t::MAC_BINDING,
-        t::mac_binding::IDLE_TIMEOUT,
-        crate::flowset::mac_binding_cookie(router),
-        t::mac_binding::LIMIT,
-        next(t::LR_IN_IP_INPUT)
-    );
+    let learn = learn_binding(router);
     for (_, net) in &g.addrs {
         for dst in [mac.as_str(), "ff:ff:ff:ff:ff:ff"] {
             v.push(LFlow::new(
@@ -401,8 +402,27 @@ fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: std::net::Ipv4Addr) -> V
     v
 }
 
+/// The admission action that learns a MAC binding from an ARP on the
+/// gateway port (see [`arp_resolution`]), then goes on to IP input.
+pub(crate) fn learn_binding(router: &str) -> String {
+    format!(
+        "learn(table={},priority=100,idle_timeout={},cookie={:#x},limit={},\
+         OXM_OF_METADATA[],NXM_NX_REG15[]=NXM_NX_REG14[],NXM_NX_REG0[]=NXM_OF_ARP_SPA[],\
+         load:NXM_NX_ARP_SHA[]->NXM_OF_ETH_DST[]),{}",
+        t::MAC_BINDING,
+        t::mac_binding::IDLE_TIMEOUT,
+        crate::flowset::mac_binding_cookie(router),
+        t::mac_binding::LIMIT,
+        next(t::LR_IN_IP_INPUT)
+    )
+}
+
 /// A floating IP's flows: unSNAT/DNAT in, unDNAT/SNAT out, and the ARP
-/// answer on the external network with the router's gateway MAC.
+/// answer on the external network — on the chassis [`tunnel::fip_site`]
+/// chooses: the VM's own (distributed, with the floating IP's own MAC,
+/// see `dfip`), or the gateway chassis (the router's gateway MAC).
+///
+/// [`tunnel::fip_site`]: crate::tunnel::fip_site
 pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let st = cx.st;
     let Some(f) = st.floating_ips.get(id) else {
@@ -428,7 +448,48 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let dz = cx.dnat_zone(rid)?;
     let md = format!("metadata={rdp:#x}");
     let out = format!("{}={gk:#x}", reg::OUTPORT);
-    Ok(vec![
+    let physnet = st
+        .networks
+        .get(&f.floating_network_id)
+        .and_then(|n| n.physical_network.as_deref());
+    // Without a port of its own (records from before ports held floating
+    // IPs) it has no MAC of its own: the gateway serves it.
+    let fport = st.ports.get(&f.floating_port_id);
+    let site = match (&f.port_id, fport) {
+        (Some(p), Some(fp)) => (tunnel::fip_site(cx.b, p, physnet), Some(fp)),
+        _ => (tunnel::FipSite::Gateway, None),
+    };
+    let mut v = Vec::new();
+    // Distributed: frames from the floating IP leave with its own MAC
+    // (set before unDNAT, so replies and new connections both get it).
+    let mut src_mac = String::new();
+    match site {
+        (tunnel::FipSite::Here, Some(fp)) => {
+            let fmac = util::mac("port", &fp.meta.id, &fp.mac_address)?;
+            src_mac = format!("set_field:{fmac}->eth_src,");
+            let d = crate::dfip::Dfip {
+                router: rid,
+                md: &md,
+                fip,
+                fixed,
+                mac: &fmac,
+                gw_port: gwp,
+            };
+            v.extend(crate::dfip::flows(cx, &d)?);
+        }
+        (tunnel::FipSite::Elsewhere, _) => {}
+        _ => {
+            if tunnel::gateway(cx.b, physnet) == tunnel::Gateway::Here {
+                v.push(LFlow::new(
+                    t::LS_IN_ARP_ND_RSP,
+                    50,
+                    format!("metadata={edp:#x},arp,arp_op=1,arp_tpa={fip}"),
+                    util::userdata(&format!("cloudnet:arp-reply mac={gw_mac}")),
+                ));
+            }
+        }
+    }
+    v.extend([
         LFlow::new(
             t::LR_IN_UNSNAT,
             110,
@@ -448,7 +509,7 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             t::LR_OUT_UNDNAT,
             100,
             format!("{md},{out},ip,nw_src={fixed}"),
-            format!("ct(zone={dz},nat,table={})", t::LR_OUT_SNAT),
+            format!("{src_mac}ct(zone={dz},nat,table={})", t::LR_OUT_SNAT),
         ),
         LFlow::new(
             t::LR_OUT_SNAT,
@@ -459,11 +520,6 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                 t::LR_OUT_DELIVERY
             ),
         ),
-        LFlow::new(
-            t::LS_IN_ARP_ND_RSP,
-            50,
-            format!("metadata={edp:#x},arp,arp_op=1,arp_tpa={fip}"),
-            util::userdata(&format!("cloudnet:arp-reply mac={gw_mac}")),
-        ),
-    ])
+    ]);
+    Ok(v)
 }

@@ -95,6 +95,10 @@ pub mod reg {
     pub const ZONE_FIELD: &str = "NXM_NX_REG13[0..15]";
     pub const FLAG_IN_CT: u32 = 1;
     pub const FLAG_OUT_CT: u32 = 2;
+    /// Set in the router for a packet from the fixed address of a floating
+    /// IP served on this chassis (distributed NAT): the redirect to the
+    /// gateway chassis skips it, it is routed and NATed here.
+    pub const FLAG_DNAT_LOCAL: u32 = 4;
 }
 
 /// Learned MAC bindings (table [`MAC_BINDING`]).

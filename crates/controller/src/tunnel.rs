@@ -22,7 +22,9 @@
 //! * Distributed routing: east-west routing runs on the sender's host; the
 //!   routed packet leaves through the destination network's tunnel. Routes
 //!   through a router's external gateway are redirected, unrouted, to the
-//!   gateway chassis (OVN's chassis-redirect port), which routes and SNATs.
+//!   gateway chassis (OVN's chassis-redirect port), which routes and SNATs
+//!   — except from a floating IP served on the VM's own chassis
+//!   ([`fip_site`], crate::dfip).
 
 use std::net::Ipv4Addr;
 
@@ -159,11 +161,54 @@ pub(crate) fn gateway(b: &Bindings, physnet: Option<&str>) -> Gateway {
     }
 }
 
+/// Where a floating IP is served (its ARP answer, DNAT and SNAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FipSite {
+    /// Distributed, on this chassis: the port is bound here and this host
+    /// has the external network's bridge mapping.
+    Here,
+    /// Distributed, on the chassis the port is bound on, which has the
+    /// mapping: not here, and not on the gateway chassis either.
+    Elsewhere,
+    /// Through the router's gateway chassis (a single host, a port whose
+    /// chassis has no uplink for the external network, an unbound port).
+    Gateway,
+}
+
+/// Where the floating IP of `port` on an external network on `physnet` is
+/// served. OVN's distributed NAT (ovn-nb(5) NAT `logical_port` and
+/// `external_mac`: the rule is applied on the chassis where the logical
+/// port resides), restricted to chassis that have an uplink for the
+/// physnet (a distributed floating IP needs the provider network on the
+/// compute node). Every host computes the same answer from the chassis
+/// records and port bindings.
+pub(crate) fn fip_site(b: &Bindings, port: &str, physnet: Option<&str>) -> FipSite {
+    let Some(physnet) = physnet.filter(|_| !b.chassis.is_empty()) else {
+        return FipSite::Gateway;
+    };
+    if b.ports.contains_key(port) {
+        if b.bridge_mappings.contains_key(physnet) {
+            return FipSite::Here;
+        }
+        return FipSite::Gateway;
+    }
+    let remote = b
+        .remote_ports
+        .get(port)
+        .and_then(|c| b.remote_chassis.get(c));
+    match remote {
+        Some(c) if c.physnets.iter().any(|p| p == physnet) => FipSite::Elsewhere,
+        _ => FipSite::Gateway,
+    }
+}
+
 /// Redirect of a route through the gateway port to the remote gateway
 /// chassis: traffic that entered router `md` from internal port `lrp_key`
 /// (on network `net`) and matches `dest` is tunnelled unrouted, in `net`'s
 /// key, to `gw`, where the router pipeline runs again, routes and SNATs.
-/// One priority above the route itself.
+/// One priority above the route itself. Packets flagged
+/// [`reg::FLAG_DNAT_LOCAL`] (from a floating IP served here) are not
+/// redirected: they take the route itself.
 pub(crate) fn redirect(
     cx: &Cx,
     md: &str,
@@ -177,7 +222,12 @@ pub(crate) fn redirect(
     Some(LFlow::new(
         t::LR_IN_IP_ROUTING,
         prio + 1,
-        format!("{md},{}={lrp_key:#x},{dest}", reg::INPORT),
+        format!(
+            "{md},{}={lrp_key:#x},{}=0/{:#x},{dest}",
+            reg::INPORT,
+            reg::FLAGS,
+            reg::FLAG_DNAT_LOCAL
+        ),
         to_chassis(cx.b, ty, vni, gw)?,
     ))
 }

@@ -231,4 +231,23 @@ impl Builder {
         }));
         id
     }
+
+    /// A floating IP with its own port on the external network (as the
+    /// API makes it: device_owner `network:floatingip`, its own MAC).
+    pub fn fip_with_port(
+        &mut self,
+        ext: &str,
+        ext_subnet: &str,
+        addr: &str,
+        port: &str,
+        fixed: &str,
+        router: &str,
+    ) -> String {
+        let id = self.fip(ext, addr, port, fixed, router);
+        let holder = self.port_owned(ext, ext_subnet, addr, &[], owner::FLOATING_IP, &id);
+        let mut f = self.st.floating_ips[&id].clone();
+        f.floating_port_id = holder;
+        self.st.put(Resource::FloatingIp(f));
+        id
+    }
 }
