@@ -124,6 +124,9 @@ pub struct Agent {
     /// has run since start.
     seen: BTreeSet<String>,
     started: bool,
+    /// Conntrack flushes the changes since the last step call for, issued
+    /// once their flows are in ([`controller::ctflush`]).
+    ct_flushes: BTreeSet<controller::ctflush::CtFlush>,
 }
 
 impl Agent {
@@ -167,6 +170,7 @@ impl Agent {
             reg: None,
             seen: BTreeSet::new(),
             started: false,
+            ct_flushes: BTreeSet::new(),
         })
     }
 
@@ -283,7 +287,25 @@ impl Agent {
             // Seen through the bindings' difference in `step`.
             return Ok(());
         }
+        // What a security-policy change stops allowing is judged against
+        // the resource as it was.
+        let old = match model::Kind::from_store_name(&ev.kind) {
+            Some(k @ (model::Kind::Port | model::Kind::SecurityGroupRule)) => {
+                self.st.get(k, &ev.id)
+            }
+            _ => None,
+        };
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
+            if let (Changed::Resource(kind, id), Some(old)) = (&c, &old) {
+                self.ct_flushes.extend(controller::ctflush::for_change(
+                    &self.st,
+                    *kind,
+                    id,
+                    Some(old),
+                    self.compiler.keys(),
+                    &self.bindings,
+                ));
+            }
             changes.insert(c);
         }
         Ok(())
@@ -305,7 +327,22 @@ impl Agent {
         apply_delta(self.sw.as_ref(), &d)?;
         self.metrics.observe_apply(t.elapsed());
         self.flush_mac_bindings(&changes)?;
+        self.flush_conntrack();
         self.after_apply()
+    }
+
+    /// Cut the connections the changes no longer allow — after their
+    /// flows are in, so that a connection flushed here cannot be admitted
+    /// again by a flow about to go (Neutron deletes conntrack entries
+    /// after updating the firewall, too). A failed flush is logged, not
+    /// fatal: the flows are right, only old connections linger.
+    fn flush_conntrack(&mut self) {
+        for f in std::mem::take(&mut self.ct_flushes) {
+            let tuple = f.tuple();
+            if let Err(e) = self.sw.flush_conntrack(f.zone, &tuple) {
+                tracing::warn!(zone = f.zone, tuple = %tuple, error = %e, "conntrack flush failed");
+            }
+        }
     }
 
     /// A router deleted or without its external gateway leaves learned MAC
