@@ -22,9 +22,13 @@
 //!   port and the member's old addresses;
 //! * a **port deleted**: every connection to or from its addresses.
 //!
-//! As in Neutron, a flushed connection that another rule still allows is
-//! not lost: its next packet is `+new` again (TCP is picked up mid-stream,
-//! netfilter's `tcp_loose`), passes that rule and is committed anew.
+//! A connection that a rule still in force on the port admits just as well
+//! (the port moved to a group with the same rules, a remote-group member
+//! is still admitted by another rule) is not cut. One admitted only
+//! partly (say by a narrower rule) is cut and must be opened again: after
+//! a flush the ACL stage admits TCP only with a SYN (see the pipeline's
+//! `tcp_flags=-syn` drop), so a cut connection cannot come back as a
+//! mid-stream pickup under the peer's egress rules.
 
 use std::collections::BTreeSet;
 
@@ -163,6 +167,9 @@ impl Fx<'_> {
         out: &mut BTreeSet<CtFlush>,
     ) {
         let Some(zone) = self.zone(p) else { return };
+        if self.still_allowed(r, p, remote) {
+            return;
+        }
         let v6 = r.ethertype.eq_ignore_ascii_case("IPv6");
         let (proto, dport) = l4(r, v6);
         let remote = remote.or_else(|| remote_cidr(r));
@@ -185,6 +192,43 @@ impl Fx<'_> {
                 dport,
             });
         }
+    }
+
+    /// Whether a rule of `p`'s groups (as they are now) admits everything
+    /// `r` admitted — from `remote` when given: then nothing needs cutting
+    /// (a port moving to a group with the same rules keeps its
+    /// connections).
+    fn still_allowed(&self, r: &SecurityGroupRule, p: &Port, remote: Option<IpNet>) -> bool {
+        self.st
+            .rules
+            .values()
+            .filter(|r2| p.security_groups.contains(&r2.security_group_id))
+            .any(|r2| self.covers(r2, r, remote))
+    }
+
+    /// Whether rule `r2` admits every connection `r` admits (with
+    /// `remote`, those from or to that address only).
+    fn covers(&self, r2: &SecurityGroupRule, r: &SecurityGroupRule, remote: Option<IpNet>) -> bool {
+        let v6 = r.ethertype.eq_ignore_ascii_case("IPv6");
+        if r2.direction != r.direction || !r2.ethertype.eq_ignore_ascii_case(&r.ethertype) {
+            return false;
+        }
+        let l4_ok = match (l4(r2, v6).0, l4(r, v6).0) {
+            (None, _) => true,
+            (Some(a), Some(b)) if a == b => ports_within(r, r2),
+            _ => false,
+        };
+        let remote_ok = match (&r2.remote_group_id, remote_cidr(r2)) {
+            (None, None) => true,
+            (None, Some(n2)) => remote
+                .or_else(|| remote_cidr(r))
+                .is_some_and(|n| n2.contains(&n)),
+            (Some(g2), _) => match remote {
+                Some(a) => self.members(g2).any(|m| Self::addrs(m).contains(&a)),
+                None => r.remote_group_id.as_ref() == Some(g2) && remote_cidr(r).is_none(),
+            },
+        };
+        l4_ok && remote_ok
     }
 
     fn port_changed(&self, was: &Port, now: Option<&Port>, out: &mut BTreeSet<CtFlush>) {
@@ -248,6 +292,27 @@ impl Fx<'_> {
                         });
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Whether `r`'s port range (or ICMP type and code) lies within `r2`'s.
+fn ports_within(r: &SecurityGroupRule, r2: &SecurityGroupRule) -> bool {
+    match (r2.port_range_min, r.port_range_min) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(lo2), Some(lo)) => {
+            let hi = r.port_range_max.unwrap_or(lo);
+            let hi2 = r2.port_range_max.unwrap_or(lo2);
+            if matches!(
+                r.protocol.as_deref(),
+                Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58")
+            ) {
+                // Type and code: equal, or the code left open in r2.
+                lo == lo2 && (r2.port_range_max.is_none() || hi == hi2)
+            } else {
+                lo2 <= lo && hi <= hi2
             }
         }
     }

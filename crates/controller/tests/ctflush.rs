@@ -243,3 +243,45 @@ fn tuples_print_in_the_switch_syntax() {
         "ct_ipv6_src=2001:db8::/64,ct_ipv6_dst=2001:db8::5,ct_nw_proto=58"
     );
 }
+
+#[test]
+fn a_rule_still_in_force_keeps_what_it_covers() {
+    let mut w = world();
+    // `web2` admits all TCP from anyone: moving web1 there cuts nothing
+    // of web's (TCP 80, TCP 22 from admin).
+    let web2 = w.b.group("p");
+    w.b.rule(&web2, "ingress", Some("tcp"), None, None, None);
+    let mut p = w.port(&w.web1);
+    p.security_groups = vec![web2.clone()];
+    let id = w.web1.clone();
+    assert_eq!(
+        w.change(Kind::Port, &id, Change::Put(Resource::Port(p))),
+        vec![]
+    );
+    // A rule for 80-90 covers the deleted rule for 80 on the other port;
+    // a narrower one (81) would not.
+    let web = w.web.clone();
+    w.b.rule(&web, "ingress", Some("tcp"), Some((81, 81)), None, None);
+    let http = w.http.clone();
+    let v = w.change(
+        Kind::SecurityGroupRule,
+        &http,
+        Change::Delete(Kind::SecurityGroupRule, http.clone()),
+    );
+    assert_eq!(
+        tuples(&v),
+        ["ct_nw_dst=10.0.0.3,ct_nw_proto=6,ct_tp_dst=80"]
+    );
+    w.b.rule(&web, "ingress", Some("tcp"), Some((80, 90)), None, None);
+    let ssh = w.ssh.clone();
+    // SSH from admin is not within TCP 80-90: still cut.
+    let v = w.change(
+        Kind::SecurityGroupRule,
+        &ssh,
+        Change::Delete(Kind::SecurityGroupRule, ssh.clone()),
+    );
+    assert_eq!(
+        tuples(&v),
+        ["ct_nw_dst=10.0.0.3,ct_nw_proto=6,ct_tp_dst=22"]
+    );
+}
