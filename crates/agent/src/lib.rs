@@ -110,7 +110,8 @@ pub struct Agent {
     bindings: Bindings,
     /// Port ID → TAP interface name.
     taps: BTreeMap<String, String>,
-    qos: BTreeMap<String, controller::qos::PortQos>,
+    /// Port ID → the QoS applied to its TAP and the rows holding it.
+    qos: BTreeMap<String, qos::Applied>,
     status: Option<Box<dyn StatusSink>>,
     saved_keys: controller::keys::Snapshot,
     /// Trace requests from other threads ([`trace::TraceHandle`]).
@@ -399,13 +400,34 @@ impl Agent {
 
     /// QoS, keys and statuses after flows changed.
     fn after_apply(&mut self) -> Result<(), AgentError> {
-        for q in self.compiler.port_qos(&self.st, &self.bindings) {
-            if self.qos.get(&q.port_id) == Some(&q) {
+        let want: BTreeMap<String, controller::qos::PortQos> = self
+            .compiler
+            .port_qos(&self.st, &self.bindings)
+            .into_iter()
+            .map(|q| (q.port_id.clone(), q))
+            .collect();
+        // Policy detached or emptied, port deleted or unbound: nothing of
+        // its QoS may stay (policing, the Port's qos, the rows).
+        let gone: Vec<String> = self
+            .qos
+            .keys()
+            .filter(|id| !want.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(a) = self.qos.remove(&id) {
+                let tap = self.taps.get(&id).map(String::as_str);
+                qos::remove(self.sw.as_ref(), tap, a.rows.as_ref())?;
+            }
+        }
+        for (id, q) in want {
+            if self.qos.get(&id).map(|a| &a.qos) == Some(&q) {
                 continue;
             }
-            if let Some(tap) = self.taps.get(&q.port_id) {
-                qos::apply(self.sw.as_ref(), tap, &q)?;
-                self.qos.insert(q.port_id.clone(), q);
+            if let Some(tap) = self.taps.get(&id) {
+                let old = self.qos.get(&id).and_then(|a| a.rows.clone());
+                let rows = qos::apply(self.sw.as_ref(), tap, &q, old.as_ref())?;
+                self.qos.insert(id, qos::Applied { qos: q, rows });
             }
         }
         let snap = self.compiler.keys().snapshot();
