@@ -101,11 +101,11 @@ pub fn for_change(
     let cx = Fx { st, keys, b };
     let mut out = BTreeSet::new();
     match (kind, old) {
-        (Kind::SecurityGroupRule, Some(Resource::SecurityGroupRule(r))) => {
-            if st.rules.get(id) != Some(r) {
-                for p in cx.members(&r.security_group_id) {
-                    cx.rule_on_port(r, p, None, &mut out);
-                }
+        (Kind::SecurityGroupRule, Some(Resource::SecurityGroupRule(r)))
+            if st.rules.get(id) != Some(r) =>
+        {
+            for p in cx.members(&r.security_group_id) {
+                cx.rule_on_port(r, p, None, &mut out);
             }
         }
         (Kind::Port, Some(Resource::Port(was))) => {
