@@ -19,6 +19,8 @@ struct Inner {
     /// Substring to look for in added flows, and when it was first seen.
     watch: Option<(String, Option<Instant>)>,
     batches: u64,
+    /// Conntrack flushes asked for: (zone, ct-tuple).
+    ct_flushes: Vec<(u16, String)>,
 }
 
 /// The recording datapath. Shared (`Arc`) between the agent and the
@@ -68,6 +70,11 @@ impl DryRun {
         self.lock().watch = Some((needle.to_owned(), None));
     }
 
+    /// The conntrack flushes asked for so far, (zone, ct-tuple), in order.
+    pub fn ct_flushes(&self) -> Vec<(u16, String)> {
+        self.lock().ct_flushes.clone()
+    }
+
     /// When the watched flow was added, if it was.
     pub fn seen(&self) -> Option<Instant> {
         self.lock().watch.as_ref().and_then(|w| w.1)
@@ -112,6 +119,11 @@ impl Datapath for std::sync::Arc<DryRun> {
 
     fn trace(&self, _flow: &str) -> Result<String, AgentError> {
         Err(AgentError::Unsupported("trace"))
+    }
+
+    fn flush_conntrack(&self, zone: u16, tuple: &str) -> Result<(), AgentError> {
+        self.lock().ct_flushes.push((zone, tuple.to_owned()));
+        Ok(())
     }
 
     fn del_flows(&self, matches: &str, strict: bool) -> Result<(), AgentError> {

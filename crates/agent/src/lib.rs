@@ -112,7 +112,8 @@ pub struct Agent {
     bindings: Bindings,
     /// Port ID → TAP interface name.
     taps: BTreeMap<String, String>,
-    qos: BTreeMap<String, controller::qos::PortQos>,
+    /// Port ID → the QoS applied to its TAP and the rows holding it.
+    qos: BTreeMap<String, qos::Applied>,
     status: Option<Box<dyn StatusSink>>,
     saved_keys: controller::keys::Snapshot,
     /// Trace requests from other threads ([`trace::TraceHandle`]).
@@ -128,6 +129,9 @@ pub struct Agent {
     started: bool,
     /// Advertised in the chassis record ([`Agent::advertise_trace`]).
     trace_addr: Option<std::net::SocketAddr>,
+    /// Conntrack flushes the changes since the last step call for, issued
+    /// once their flows are in ([`controller::ctflush`]).
+    ct_flushes: BTreeSet<controller::ctflush::CtFlush>,
 }
 
 impl Agent {
@@ -172,6 +176,7 @@ impl Agent {
             seen: BTreeSet::new(),
             started: false,
             trace_addr: None,
+            ct_flushes: BTreeSet::new(),
         })
     }
 
@@ -295,7 +300,25 @@ impl Agent {
             // Seen through the bindings' difference in `step`.
             return Ok(());
         }
+        // What a security-policy change stops allowing is judged against
+        // the resource as it was.
+        let old = match model::Kind::from_store_name(&ev.kind) {
+            Some(k @ (model::Kind::Port | model::Kind::SecurityGroupRule)) => {
+                self.st.get(k, &ev.id)
+            }
+            _ => None,
+        };
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
+            if let (Changed::Resource(kind, id), Some(old)) = (&c, &old) {
+                self.ct_flushes.extend(controller::ctflush::for_change(
+                    &self.st,
+                    *kind,
+                    id,
+                    Some(old),
+                    self.compiler.keys(),
+                    &self.bindings,
+                ));
+            }
             changes.insert(c);
         }
         Ok(())
@@ -317,7 +340,22 @@ impl Agent {
         apply_delta(self.sw.as_ref(), &d)?;
         self.metrics.observe_apply(t.elapsed());
         self.flush_mac_bindings(&changes)?;
+        self.flush_conntrack();
         self.after_apply()
+    }
+
+    /// Cut the connections the changes no longer allow — after their
+    /// flows are in, so that a connection flushed here cannot be admitted
+    /// again by a flow about to go (Neutron deletes conntrack entries
+    /// after updating the firewall, too). A failed flush is logged, not
+    /// fatal: the flows are right, only old connections linger.
+    fn flush_conntrack(&mut self) {
+        for f in std::mem::take(&mut self.ct_flushes) {
+            let tuple = f.tuple();
+            if let Err(e) = self.sw.flush_conntrack(f.zone, &tuple) {
+                tracing::warn!(zone = f.zone, tuple = %tuple, error = %e, "conntrack flush failed");
+            }
+        }
     }
 
     /// A router deleted or without its external gateway leaves learned MAC
@@ -374,13 +412,34 @@ impl Agent {
 
     /// QoS, keys and statuses after flows changed.
     fn after_apply(&mut self) -> Result<(), AgentError> {
-        for q in self.compiler.port_qos(&self.st, &self.bindings) {
-            if self.qos.get(&q.port_id) == Some(&q) {
+        let want: BTreeMap<String, controller::qos::PortQos> = self
+            .compiler
+            .port_qos(&self.st, &self.bindings)
+            .into_iter()
+            .map(|q| (q.port_id.clone(), q))
+            .collect();
+        // Policy detached or emptied, port deleted or unbound: nothing of
+        // its QoS may stay (policing, the Port's qos, the rows).
+        let gone: Vec<String> = self
+            .qos
+            .keys()
+            .filter(|id| !want.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(a) = self.qos.remove(&id) {
+                let tap = self.taps.get(&id).map(String::as_str);
+                qos::remove(self.sw.as_ref(), tap, a.rows.as_ref())?;
+            }
+        }
+        for (id, q) in want {
+            if self.qos.get(&id).map(|a| &a.qos) == Some(&q) {
                 continue;
             }
-            if let Some(tap) = self.taps.get(&q.port_id) {
-                qos::apply(self.sw.as_ref(), tap, &q)?;
-                self.qos.insert(q.port_id.clone(), q);
+            if let Some(tap) = self.taps.get(&id) {
+                let old = self.qos.get(&id).and_then(|a| a.rows.clone());
+                let rows = qos::apply(self.sw.as_ref(), tap, &q, old.as_ref())?;
+                self.qos.insert(id, qos::Applied { qos: q, rows });
             }
         }
         let snap = self.compiler.keys().snapshot();

@@ -38,6 +38,9 @@ pub trait Datapath: Send {
     fn interfaces(&self) -> Result<Vec<Iface>, AgentError>;
     /// ofproto/trace of a microflow through the bridge's tables.
     fn trace(&self, flow: &str) -> Result<String, AgentError>;
+    /// `flush-conntrack zone=Z CT-TUPLE`: delete the tracked connections
+    /// of `zone` whose original tuple matches `tuple` (PROTOCOL.md 1.4).
+    fn flush_conntrack(&self, zone: u16, tuple: &str) -> Result<(), AgentError>;
     /// The control-socket client, when this is a real switch (metrics
     /// read its counters).
     fn client(&self) -> Option<&SwitchClient> {
@@ -63,6 +66,9 @@ impl Datapath for SwitchClient {
     }
     fn trace(&self, flow: &str) -> Result<String, AgentError> {
         SwitchClient::trace(self, flow)
+    }
+    fn flush_conntrack(&self, zone: u16, tuple: &str) -> Result<(), AgentError> {
+        SwitchClient::flush_conntrack(self, zone, tuple)
     }
     fn client(&self) -> Option<&SwitchClient> {
         Some(self)
@@ -136,6 +142,17 @@ impl SwitchClient {
             flow: flow.to_owned(),
         };
         self.call(&format!("trace {flow}"), &req)
+    }
+
+    /// `flush-conntrack`: the connections of `zone` matching `tuple`.
+    pub fn flush_conntrack(&self, zone: u16, tuple: &str) -> Result<(), AgentError> {
+        let req = Request::FlushConntrack {
+            bridge: Some(self.bridge.clone()),
+            zone: Some(zone),
+            tuple: Some(tuple.to_owned()),
+        };
+        self.call(&format!("flush-conntrack zone={zone} {tuple}"), &req)
+            .map(|_| ())
     }
 
     /// Every Interface row.

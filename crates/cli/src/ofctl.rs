@@ -108,7 +108,10 @@ pub enum Cmd {
         #[command(flatten)]
         online: Online,
     },
-    /// Delete tracked connections: `[BRIDGE] [zone=N]`.
+    /// Delete tracked connections, as `ovs-appctl dpctl/flush-conntrack`:
+    /// `[BRIDGE] [zone=N] [CT-TUPLE]`, the tuple being original-direction
+    /// fields `ct_nw_src=A[/P],ct_nw_dst=…,ct_nw_proto=N,ct_tp_src=…,ct_tp_dst=…`
+    /// (missing ones match anything).
     FlushConntrack {
         args: Vec<String>,
         #[command(flatten)]
@@ -243,10 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let (bridge, zone) = crate::ofctl_ct::bridge_zone(&args)?;
             online.call(vswitch::Request::DumpConntrack { bridge, zone })
         }
-        Cmd::FlushConntrack { args, online } => {
-            let (bridge, zone) = crate::ofctl_ct::bridge_zone(&args)?;
-            online.call(vswitch::Request::FlushConntrack { bridge, zone })
-        }
+        Cmd::FlushConntrack { args, online } => online.call(crate::ofctl_ct::flush(&args)?),
         Cmd::CtStats { online } => online.call(vswitch::Request::CtStats),
         Cmd::CtSetLimits { args, online } => online.call(crate::ofctl_ct::set_limits(&args)?),
     }

@@ -1,6 +1,6 @@
 //! Arguments of the conntrack subcommands of `cloudnet ofctl`, in the
 //! syntax of ovs-dpctl(8): `dump-conntrack [BR] [zone=N]`,
-//! `flush-conntrack [BR] [zone=N]`, and
+//! `flush-conntrack [BR] [zone=N] [CT-TUPLE]`, and
 //! `ct-set-limits [default=N] [zone=N,limit=M]... [maxconns=N]`.
 
 use anyhow::{anyhow, bail, Context};
@@ -22,6 +22,30 @@ pub fn bridge_zone(args: &[String]) -> anyhow::Result<(Option<String>, Option<u1
         }
     }
     Ok((bridge, zone))
+}
+
+/// The `flush-conntrack` request for `[BR] [zone=N] [CT-TUPLE]`: a
+/// ct-tuple is the argument with `ct_`/`icmp_` fields (ovs-dpctl(8)); it
+/// is checked here so that a typo is reported before anything is sent.
+pub fn flush(args: &[String]) -> anyhow::Result<vswitch::Request> {
+    let is_tuple = |a: &String| a.starts_with("ct_") || a.starts_with("icmp_");
+    let (tuples, rest): (Vec<String>, Vec<String>) = args.iter().cloned().partition(is_tuple);
+    if tuples.len() > 1 {
+        bail!(
+            "{:?}: one ct-tuple only (fields separated by commas)",
+            tuples[1]
+        );
+    }
+    let (bridge, zone) = bridge_zone(&rest)?;
+    let tuple = tuples.into_iter().next();
+    if let Some(t) = &tuple {
+        conntrack::CtFilter::default().parse_tuple(t)?;
+    }
+    Ok(vswitch::Request::FlushConntrack {
+        bridge,
+        zone,
+        tuple,
+    })
 }
 
 /// The `ct-set-limits` request for its arguments.
@@ -72,6 +96,38 @@ mod tests {
         let e = bridge_zone(&s(&["zone=x"])).unwrap_err().to_string();
         assert!(e.contains("zone=x"), "{e}");
         assert!(bridge_zone(&s(&["a", "b"])).is_err());
+    }
+
+    #[test]
+    fn flush_with_a_tuple() {
+        let r = flush(&s(&[
+            "br-int",
+            "zone=4",
+            "ct_nw_dst=10.0.0.5,ct_nw_proto=6",
+        ]))
+        .unwrap();
+        assert_eq!(
+            r,
+            vswitch::Request::FlushConntrack {
+                bridge: Some("br-int".into()),
+                zone: Some(4),
+                tuple: Some("ct_nw_dst=10.0.0.5,ct_nw_proto=6".into()),
+            }
+        );
+        let r = flush(&s(&[])).unwrap();
+        assert_eq!(
+            r,
+            vswitch::Request::FlushConntrack {
+                bridge: None,
+                zone: None,
+                tuple: None
+            }
+        );
+        let e = flush(&s(&["ct_nw_dst=10.0.0.5,ct_tp_dst=x"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ct_tp_dst=x"), "{e}");
+        assert!(flush(&s(&["ct_nw_src=10.0.0.1", "ct_nw_dst=10.0.0.2"])).is_err());
     }
 
     #[test]

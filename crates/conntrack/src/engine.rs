@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Config, TimeoutClass, Timeouts, TIMEOUT_CLASSES};
 use crate::conn::{Conn, ProtoState, ST_ASSURED, ST_DNAT, ST_SEEN_REPLY, ST_SNAT};
 use crate::dump::ConnEntry;
+use crate::filter::CtFilter;
 use crate::input::{echo_types, CtPacket, L4};
 use crate::nat::{find_tuple, NatSpec, Search};
 use crate::state::CtState;
@@ -641,10 +642,20 @@ impl<C: Clock> Conntrack<C> {
     /// Deletes all connections, or those of one zone (`flush-conntrack`).
     /// Returns how many were removed.
     pub fn flush(&mut self, zone: Option<u16>) -> usize {
+        self.flush_matching(&CtFilter {
+            zone,
+            ..CtFilter::default()
+        })
+    }
+
+    /// Deletes the connections `filter` names (`dpctl/flush-conntrack
+    /// [zone=N] ct-tuple` with wildcards, see [`CtFilter`]); returns how
+    /// many were removed. A scan of the table: control path only.
+    pub fn flush_matching(&mut self, filter: &CtFilter) -> usize {
         let victims: Vec<u32> = self
             .table
             .iter()
-            .filter(|(_, c)| zone.is_none_or(|z| z == c.zone))
+            .filter(|(_, c)| filter.matches(c.zone, &c.tuples[0]))
             .map(|(i, _)| i)
             .collect();
         for &i in &victims {

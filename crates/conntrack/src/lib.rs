@@ -17,7 +17,8 @@
 //!   DNAT on one connection), reply translation and ICMP-error inner header
 //!   translation ([`NatSpec`], [`Rewrite`]);
 //! * `ct_mark` / `ct_label` set by `exec` on commit; dump in
-//!   `dpctl/dump-conntrack` format ([`ConnEntry`]); flush; counters
+//!   `dpctl/dump-conntrack` format ([`ConnEntry`]); flush, all, of a zone or
+//!   by original-tuple fields ([`CtFilter`]); counters
 //!   ([`Stats`]).
 //!
 //! It knows nothing of packets' bytes or of flows: the switch extracts a
@@ -45,6 +46,7 @@ mod config;
 mod conn;
 mod dump;
 mod engine;
+mod filter;
 mod index;
 mod input;
 mod nat;
@@ -59,6 +61,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, TimeoutClass, Timeouts, TIMEOUT_CLASSES};
 pub use dump::ConnEntry;
 pub use engine::Conntrack;
+pub use filter::{CtFilter, FilterError};
 pub use input::{icmp_is_error, CtPacket, TcpFlags, TcpInfo, L4};
 pub use nat::{NatRange, NatRangeError, NatSpec, PortMode};
 pub use state::CtState;

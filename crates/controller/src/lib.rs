@@ -11,10 +11,12 @@
 //!   every flow carries), full and incremental compilation.
 //! * [`keys`]: datapath keys, port keys, conntrack zones, conjunction IDs.
 //! * [`qos`]: the per-port QoS the switch configures through vsctl.
+//! * [`ctflush`]: the conntrack flushes a security-policy change calls for.
 #![forbid(unsafe_code)]
 
 mod acl;
 mod compiler;
+pub mod ctflush;
 mod ctx;
 mod dfip;
 pub mod dhcp;

@@ -84,6 +84,25 @@ pub(crate) fn global() -> Vec<LFlow> {
         v.push(LFlow::new(tbl, p + 1, "ct_state=+inv+trk", "drop"));
         v.push(LFlow::new(tbl, p, "ct_state=-new+est+trk", next(nxt)));
         v.push(LFlow::new(tbl, p, "ct_state=-new+rel+trk", next(nxt)));
+        // Only a SYN starts a TCP connection (as OVS's userspace conntrack
+        // and netfilter with nf_conntrack_tcp_loose=0): a segment conntrack
+        // picks up mid-stream is not admitted as new. Otherwise, once a
+        // security-group change flushed a connection (crate::ctflush), the
+        // peer's next segment would be committed afresh under *its* egress
+        // rules, in the zone both ends share, and the cut side's packets
+        // would pass as its replies.
+        v.push(LFlow::new(
+            tbl,
+            p,
+            "ct_state=+new+trk,tcp,tcp_flags=-syn",
+            "drop",
+        ));
+        v.push(LFlow::new(
+            tbl,
+            p,
+            "ct_state=+new+trk,tcp6,tcp_flags=-syn",
+            "drop",
+        ));
         // Neutron always lets IPv6 neighbor discovery through, whatever
         // the groups say, and a VM's DHCP requests reach the local
         // responder (ls_in_dhcp). No DHCP bypass on the way *to* a VM:

@@ -158,7 +158,7 @@ fn compile(s: &Seed) -> (Compiler, Sim) {
 }
 
 fn tcp(inp: u32, src_mac: &str, dst_mac: &str, src: &str, dst: &str, dport: u16) -> String {
-    format!("in_port={inp},tcp,dl_src={src_mac},dl_dst={dst_mac},nw_src={src},nw_dst={dst},nw_ttl=64,tp_src=40000,tp_dst={dport}")
+    format!("in_port={inp},tcp,dl_src={src_mac},dl_dst={dst_mac},nw_src={src},nw_dst={dst},nw_ttl=64,tcp_flags=0x002,tp_src=40000,tp_dst={dport}")
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn snat_and_floating_ip() {
     assert_eq!(snat.addr_min, Some("198.51.100.50".parse().unwrap()));
     assert_eq!(o.outputs, vec![100]);
     // Inbound to the floating IP: DNAT to web1, allowed by its 8080 rule.
-    let inbound = format!("in_port=100,tcp,dl_src=02:00:00:00:00:77,dl_dst={gw},nw_src=198.51.100.77,nw_dst=198.51.100.50,nw_ttl=64,tp_src=40000,tp_dst=8080");
+    let inbound = format!("in_port=100,tcp,dl_src=02:00:00:00:00:77,dl_dst={gw},nw_src=198.51.100.77,nw_dst=198.51.100.50,nw_ttl=64,tcp_flags=0x002,tp_src=40000,tp_dst=8080");
     let o = sim.run(&inbound, NEW_);
     assert_eq!(o.outputs, vec![1], "{o:?}");
     assert_eq!(
@@ -387,7 +387,7 @@ fn router_icmp_and_dhcp_are_local_actions() {
     let s = seed();
     let (_, sim) = compile(&s);
     let (web1, r1) = (mac(&s.st, &s.web1), mac(&s.st, &s.r1_net1));
-    let p = format!("in_port=1,tcp,dl_src={web1},dl_dst={r1},nw_src=10.0.0.10,nw_dst=10.0.1.20,nw_ttl=1,tp_dst=3306");
+    let p = format!("in_port=1,tcp,dl_src={web1},dl_dst={r1},nw_src=10.0.0.10,nw_dst=10.0.1.20,nw_ttl=1,tcp_flags=0x002,tp_dst=3306");
     assert_eq!(
         sim.run(&p, NEW_).local,
         vec!["cloudnet:icmp4-time-exceeded src=10.0.0.1"]

@@ -5,7 +5,7 @@
 //! original tuple (zero when there is none).
 
 use crate::fields::{fi, ro, Field, FieldInfo, Fmt, Prereq as P};
-use crate::flowvec::{W_CT_IPV6_DST, W_CT_IPV6_SRC, W_CT_NW, W_CT_TP};
+use crate::flowvec::{Words, W_CT_IPV6_DST, W_CT_IPV6_SRC, W_CT_NW, W_CT_TP};
 
 /// Description of one of the fields above (any other field: `ct_tp_dst`'s,
 /// never asked for by `Field::info`).
@@ -20,6 +20,35 @@ pub(crate) fn info(f: Field) -> FieldInfo {
         Field::CtNwProto => ro(fi("ct_nw_proto", "NXM_NX_CT_NW_PROTO", W_CT_TP, 32, 8, false, P::Ip, Dec)),
         Field::CtTpSrc => ro(fi("ct_tp_src", "NXM_NX_CT_TP_SRC", W_CT_TP, 0, 16, true, P::Ip, Dec)),
         _ => ro(fi("ct_tp_dst", "NXM_NX_CT_TP_DST", W_CT_TP, 16, 16, true, P::Ip, Dec)),
+    }
+}
+
+/// The packet fields `resubmit(,T,ct)` exchanges with the original-direction
+/// tuple, as OVS's `tuple_swap` (ofproto-dpif-xlate.c): protocol and ports,
+/// then the addresses of the packet's family.
+const SWAP_COMMON: [(Field, Field); 3] = [
+    (Field::NwProto, Field::CtNwProto),
+    (Field::TpSrc, Field::CtTpSrc),
+    (Field::TpDst, Field::CtTpDst),
+];
+const SWAP_V4: [(Field, Field); 2] = [
+    (Field::NwSrc, Field::CtNwSrc),
+    (Field::NwDst, Field::CtNwDst),
+];
+const SWAP_V6: [(Field, Field); 2] = [
+    (Field::Ipv6Src, Field::CtIpv6Src),
+    (Field::Ipv6Dst, Field::CtIpv6Dst),
+];
+
+/// Exchanges the packet's L3/L4 tuple fields with the `ct_*` tuple fields
+/// in `w` (a flow or a megaflow mask: swapping the mask too makes the bits a
+/// lookup consulted on `nw_src` count against `ct_nw_src`). Its own inverse.
+pub(crate) fn swap_tuple(w: &mut Words, ipv6: bool) {
+    let addrs: &[(Field, Field)] = if ipv6 { &SWAP_V6 } else { &SWAP_V4 };
+    for &(pkt, ct) in SWAP_COMMON.iter().chain(addrs) {
+        let (a, b) = (pkt.get(w), ct.get(w));
+        pkt.set(w, b);
+        ct.set(w, a);
     }
 }
 

@@ -147,7 +147,13 @@ impl Ctx<'_, '_> {
 
     fn do_table(&mut self, table: u8) {
         let tables: &TableSet = self.tables;
-        let Some(rule) = tables.table(table).lookup(&self.flow, &mut self.x.mask) else {
+        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        self.run_rule(table, rule);
+    }
+
+    /// Trace, count and execute the flow a lookup in `table` found.
+    fn run_rule(&mut self, table: u8, rule: Option<&Arc<Rule>>) {
+        let Some(rule) = rule else {
             self.note(|| format!("{table:2}. No match.\n    drop"));
             return;
         };
@@ -287,8 +293,13 @@ impl Ctx<'_, '_> {
             Action::Resubmit {
                 port,
                 table: t,
-                ct: _,
+                ct: false,
             } => self.resubmit(*port, t.unwrap_or(table)),
+            Action::Resubmit {
+                port,
+                table: t,
+                ct: true,
+            } => self.resubmit_ct(*port, t.unwrap_or(table)),
             Action::GotoTable(t) => {
                 self.resubmit(None, *t);
                 self.stop = self.stop || self.depth > 0;
@@ -410,6 +421,46 @@ impl Ctx<'_, '_> {
             Field::InPort.set(&mut self.flow, p as u128);
         }
         self.do_table(table);
+        if port.is_some() {
+            Field::InPort.set(&mut self.flow, saved);
+        }
+    }
+
+    /// `resubmit(port,table,ct)` (ovs-actions(7), "resubmit"): the lookup
+    /// in `table` sees the connection's original-direction tuple
+    /// (`ct_nw_src`, `ct_nw_dst`, `ct_nw_proto`, `ct_tp_src`, `ct_tp_dst`,
+    /// or the IPv6 addresses) in place of the packet's fields, so one ACL
+    /// table can admit replies by the rule that admitted the original
+    /// direction. As OVS's `xlate_table_action`, the fields are exchanged for
+    /// the lookup only; the matched flow's actions act on the packet as it
+    /// is. A packet that is not IP or has no tuple (`ct_nw_proto=0`: not
+    /// tracked) is not resubmitted.
+    fn resubmit_ct(&mut self, port: Option<u32>, table: u8) {
+        self.consult(Field::DlType, 0xffff);
+        self.consult(Field::CtNwProto, 0xff);
+        let ipv6 = match Field::DlType.get(&self.flow) {
+            0x0800 => false,
+            0x86dd => true,
+            _ => return self.note(|| "    resubmit(ct) with non-IP packet: skipped".into()),
+        };
+        if Field::CtNwProto.get(&self.flow) == 0 {
+            return self.note(|| "    resubmit(ct) with non-tracked packet: skipped".into());
+        }
+        if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
+            return self.resubmit(port, table);
+        }
+        self.resubmits += 1;
+        let tables: &TableSet = self.tables;
+        let saved = Field::InPort.get(&self.flow);
+        if let Some(p) = port {
+            Field::InPort.set(&mut self.flow, p as u128);
+        }
+        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
+        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        self.run_rule(table, rule);
         if port.is_some() {
             Field::InPort.set(&mut self.flow, saved);
         }

@@ -1,7 +1,10 @@
 //! Server side of the conntrack commands: `dump-conntrack`,
 //! `flush-conntrack`, `ct-stats` and `ct-set-limits`, after ovs-dpctl(8)
 //! and `ovs-appctl dpctl/…` (the table is the datapath's, shared by all
-//! bridges; a bridge argument is only checked to exist). Limits set here
+//! bridges; a bridge argument is only checked to exist). A flush may name
+//! original-tuple fields ([`conntrack::CtFilter`]), as `dpctl/flush-conntrack
+//! [zone=N] ct-tuple` does; the agent uses it to cut the connections a
+//! removed security-group rule had admitted. Limits set here
 //! are runtime state, as with `dpctl/ct-set-limits`.
 
 use std::fmt::Write as _;
@@ -27,9 +30,20 @@ pub fn handle(dp: &mut Datapath, req: &Request) -> Result<String, String> {
                 let _ = writeln!(out, "{e}");
             }
         }
-        Request::FlushConntrack { bridge, zone } => {
+        Request::FlushConntrack {
+            bridge,
+            zone,
+            tuple,
+        } => {
             check_bridge(dp, bridge)?;
-            dp.ct.table.flush(*zone);
+            let base = conntrack::CtFilter {
+                zone: *zone,
+                ..conntrack::CtFilter::default()
+            };
+            let filter = base
+                .parse_tuple(tuple.as_deref().unwrap_or(""))
+                .map_err(|e| format!("flush-conntrack: {e}"))?;
+            dp.ct.table.flush_matching(&filter);
         }
         Request::CtStats => {
             let _ = write!(out, "{}", dp.ct.table.stats());

@@ -99,7 +99,8 @@ pub enum Request {
         #[serde(default)]
         zone: Option<u16>,
     },
-    /// `dpctl/flush-conntrack`: delete connections, optionally of a zone.
+    /// `dpctl/flush-conntrack`: delete connections, optionally of a zone
+    /// and (revision 1.4) of original-tuple fields.
     FlushConntrack {
         /// A bridge to check exists.
         #[serde(default)]
@@ -107,6 +108,12 @@ pub enum Request {
         /// Only this zone.
         #[serde(default)]
         zone: Option<u16>,
+        /// Only connections whose original tuple matches this ct-tuple
+        /// (`ct_nw_src=…,ct_nw_dst=…,ct_nw_proto=…,ct_tp_src=…,ct_tp_dst=…`,
+        /// missing fields are wildcards, see [`conntrack::CtFilter`]);
+        /// added in revision 1.4.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tuple: Option<String>,
     },
     /// Conntrack counters: connections per zone, limits, refusals.
     CtStats,

@@ -77,8 +77,13 @@ fn bad_requests_get_errors_and_the_connection_lives_on() {
             br#"{"version":1,"method":"dump-flows","params":{"bridge":"nobr","match":null}}"#,
             br#"{"version":1,"method":"version"}"#,
             b"\xff\xfe{}",
+            br#"{"version":1,"method":"flush-conntrack","params":{"zone":3,"tuple":"ct_nw_dst=10.0.0.5,ct_tp_dst=99999"}}"#,
+            br#"{"version":1,"method":"flush-conntrack","params":{"zone":3,"tuple":"ct_nw_dst=10.0.0.5,ct_nw_proto=6"}}"#,
         ],
     );
+    // A bad ct-tuple (protocol 1.4) is refused naming its token.
+    assert!(replies[9].contains("ct_tp_dst=99999"), "{}", replies[9]);
+    assert!(replies[10].contains("\"ok\""), "{}", replies[10]);
     assert!(replies[8].contains("UTF-8"), "{}", replies[8]);
     assert!(replies[0].contains("\"error\""), "{}", replies[0]);
     assert!(replies[1].contains("version 7"), "{}", replies[1]);

@@ -471,6 +471,9 @@ impl CreateBody for PortCreate {
 pub struct PortSet {
     #[arg(long)]
     name: Option<String>,
+    /// Detach the port's QoS policy.
+    #[arg(long, conflicts_with = "qos_policy")]
+    no_qos_policy: bool,
     #[command(flatten)]
     attrs: PortAttrs,
 }
@@ -480,6 +483,9 @@ impl SetBody for PortSet {
         let mut m = Map::new();
         put(&mut m, "name", s(&self.name));
         self.attrs.put_into(c, &mut m)?;
+        if self.no_qos_policy {
+            m.insert("qos_policy_id".into(), Value::Null);
+        }
         Ok(Value::Object(m))
     }
 }
