@@ -122,7 +122,7 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
                 .map(|t| (t, set.table(t).len()))
                 .filter(|&(_, n)| n > 0)
                 .collect();
-            let c = &b.cache.stats;
+            let c = &b.cache.stats();
             BridgeReport {
                 name: b.name.clone(),
                 drops: DropReason::ALL

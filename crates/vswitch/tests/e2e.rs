@@ -199,6 +199,10 @@ fn restart_restores_bridges_and_ports() {
         lab::ping(&a, "10.0.5.2".parse().unwrap(), 1).is_ok_and(|s| s.all_received())
     })
     .expect("ping did not resume");
+    eprintln!(
+        "ping resumed {:?} after the flows were re-added",
+        t.elapsed()
+    );
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "took {:?}",

@@ -18,6 +18,7 @@ use super::ct::{CtAt, Recirc};
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
+use super::txbatch::{TxBatch, TxIo};
 use super::{Datapath, MAX_PATCH_DEPTH};
 use crate::schema::OFPP_LOCAL;
 
@@ -204,7 +205,8 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
-            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth_len as u64, now);
+            let cache = b.cache.get_mut(self.cur_thread);
+            let x = flow::process(&b.tables, cache, &pkt, eth_len as u64, now);
             if !x.learns.is_empty() {
                 for _ in 0..b.tables.apply_learned(&x.learns, now) {
                     b.drops.bump(DropReason::LearnLimit);
@@ -465,6 +467,13 @@ impl Datapath {
             self.enqueue_egress(bi, out, &pieces);
             return;
         }
+        if let Some(mut tx) = self.cur_tx.take() {
+            let queued = self.batch(&mut tx, out, &pieces);
+            self.cur_tx = Some(tx);
+            if queued {
+                return;
+            }
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -540,6 +549,33 @@ impl Datapath {
                 self.drop_frame(bi, in_slot, DropReason::TxError);
             }
         }
+    }
+
+    /// Queue a frame for TAP or AF_PACKET port `out` in the current
+    /// thread's transmit batch (sent once the lock is released). False if
+    /// the port is of another type or the frame is too big for the batch:
+    /// the batch is then empty, so sending the frame at once keeps the
+    /// port's order.
+    fn batch(&mut self, tx: &mut TxBatch, out: usize, pieces: &Pieces<'_>) -> bool {
+        let gen = self.gens[out];
+        for attempt in 0..2 {
+            let Some(p) = self.ports.get(out).and_then(Option::as_ref) else {
+                return false;
+            };
+            if !matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)) {
+                return false;
+            }
+            if tx.push(out, gen, || TxIo::of(&p.io), pieces) {
+                return true;
+            }
+            if attempt == 0 {
+                // Full, too many ports, or too big: send what waits first
+                // (under the lock, rarely), then retry once.
+                tx.flush();
+                self.apply_tx(tx);
+            }
+        }
+        false
     }
 
     /// `ofproto/trace`: the flow crate's walk through the real tables of
