@@ -26,7 +26,7 @@ pub struct Args {
     persist_flows: bool,
     /// Datapath threads: each polls its share of the ports with its own
     /// flow cache (default: one per core, at most 2).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, env = "CLOUDNET_DP_THREADS", value_parser = clap::value_parser!(u16).range(1..=16))]
     dp_threads: Option<u16>,
 }
 
