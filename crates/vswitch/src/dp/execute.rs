@@ -96,6 +96,31 @@ fn supported(a: &DpAction) -> bool {
     )
 }
 
+/// Whether `a` changes the frame's bytes where they lie (header rewrites,
+/// `ct` NAT); VLAN edits are made on output (`Pieces`).
+fn rewrites_in_place(a: &DpAction) -> bool {
+    rewrites_header(a) || matches!(a, DpAction::Ct { .. })
+}
+
+/// Whether `a` is a header rewrite (`rewrite::apply`).
+fn rewrites_header(a: &DpAction) -> bool {
+    matches!(
+        a,
+        DpAction::SetEthSrc(_)
+            | DpAction::SetEthDst(_)
+            | DpAction::SetIpv4Src(_)
+            | DpAction::SetIpv4Dst(_)
+            | DpAction::SetIpv6Src(_)
+            | DpAction::SetIpv6Dst(_)
+            | DpAction::SetIpTos(_)
+            | DpAction::SetIpTtl(_)
+            | DpAction::SetTpSrc(_)
+            | DpAction::SetTpDst(_)
+            | DpAction::SetArp { .. }
+            | DpAction::SetNd { .. }
+    )
+}
+
 impl Datapath {
     pub(super) fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
@@ -228,7 +253,13 @@ impl Datapath {
         // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
         let mut enqueued: Option<Option<u32>> = None;
         let mut seen = recirc.seen;
+        // An output may leave by reference to the receive buffer only if
+        // no later action rewrites the frame in place (a `ct` action's NAT
+        // comes before its recirculation's outputs), nor the caller's.
+        let outer_ref_ok = self.tx_ref_ok;
+        let last_rewrite = x.actions.iter().rposition(rewrites_in_place);
         for (i, a) in x.actions.iter().enumerate() {
+            self.tx_ref_ok = outer_ref_ok && last_rewrite.is_none_or(|m| m <= i);
             if let Some(q) = enqueued.take() {
                 self.egress_meta.queue = q;
             }
@@ -258,18 +289,7 @@ impl Datapath {
                 // the frame forgets its connection, and a NATed frame stays
                 // translated (ovs-actions(7) ct_clear).
                 DpAction::CtClear => seen = None,
-                DpAction::SetEthSrc(_)
-                | DpAction::SetEthDst(_)
-                | DpAction::SetIpv4Src(_)
-                | DpAction::SetIpv4Dst(_)
-                | DpAction::SetIpv6Src(_)
-                | DpAction::SetIpv6Dst(_)
-                | DpAction::SetIpTos(_)
-                | DpAction::SetIpTtl(_)
-                | DpAction::SetTpSrc(_)
-                | DpAction::SetTpDst(_)
-                | DpAction::SetArp { .. }
-                | DpAction::SetNd { .. } => {
+                _ if rewrites_header(a) => {
                     if let Err(e) = rewrite::apply(frame, &layout, a) {
                         let why = match e {
                             RewriteError::NoHeader { .. } => DropReason::Malformed,
@@ -468,7 +488,15 @@ impl Datapath {
             return;
         }
         if let Some(mut tx) = self.cur_tx.take() {
-            let queued = self.batch(&mut tx, out, &pieces);
+            // The received frame itself, not rewritten after this output:
+            // the batch sends it from the receive buffer.
+            let by_ref = self
+                .cur_rx
+                .filter(|&(addr, len, _)| {
+                    self.tx_ref_ok && addr == frame.as_ptr() as usize && len == frame.len()
+                })
+                .map(|(_, len, buf)| (buf, len, e));
+            let queued = self.batch(&mut tx, out, &pieces, by_ref);
             self.cur_tx = Some(tx);
             if queued {
                 return;
@@ -556,7 +584,16 @@ impl Datapath {
     /// the port is of another type or the frame is too big for the batch:
     /// the batch is then empty, so sending the frame at once keeps the
     /// port's order.
-    fn batch(&mut self, tx: &mut TxBatch, out: usize, pieces: &Pieces<'_>) -> bool {
+    ///
+    /// `by_ref` (receive buffer, length, edit) says the frame may be sent
+    /// from the thread's receive buffer; a TAP then gets no copy.
+    fn batch(
+        &mut self,
+        tx: &mut TxBatch,
+        out: usize,
+        pieces: &Pieces<'_>,
+        by_ref: Option<(usize, usize, VlanEdit)>,
+    ) -> bool {
         let gen = self.gens[out];
         for attempt in 0..2 {
             let Some(p) = self.ports.get(out).and_then(Option::as_ref) else {
@@ -565,14 +602,24 @@ impl Datapath {
             if !matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)) {
                 return false;
             }
-            if tx.push(out, gen, || TxIo::of(&p.io), pieces) {
+            let io = || TxIo::of(&p.io);
+            let queued = match by_ref {
+                Some((buf, len, e)) if matches!(p.io, PortIo::Tap(_)) => {
+                    tx.push_ref(out, gen, io, buf, len, e)
+                }
+                _ => tx.push(out, gen, io, pieces),
+            };
+            if queued {
                 return true;
             }
-            if attempt == 0 {
-                // Full, too many ports, or too big: send what waits first
-                // (under the lock, rarely), then retry once.
-                tx.flush();
+            // Full, too many ports, or too big: send what waits first
+            // (under the lock, rarely), then retry once. A batch holding
+            // frames by reference cannot be sent from here (the receive
+            // buffers are in use): the frame goes out directly.
+            if attempt == 0 && tx.flush(&[]) {
                 self.apply_tx(tx);
+            } else {
+                return false;
             }
         }
         false

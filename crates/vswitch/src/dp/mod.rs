@@ -161,6 +161,11 @@ pub struct Datapath {
     cur_thread: usize,
     /// Its transmit batch, lent for the time it holds the lock.
     cur_tx: Option<Box<txbatch::TxBatch>>,
+    /// The received frame being processed (address, length, index of the
+    /// thread's receive buffer), and whether an output of it may be sent
+    /// by reference (no in-place rewrite follows, `execute.rs`).
+    cur_rx: Option<(usize, usize, usize)>,
+    tx_ref_ok: bool,
     /// Ports by slot; `None` for free slots.
     pub ports: Vec<Option<DpPort>>,
     gens: Vec<u32>,
@@ -225,6 +230,8 @@ impl Datapath {
             epolls,
             cur_thread: 0,
             cur_tx: None,
+            cur_rx: None,
+            tx_ref_ok: false,
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
@@ -586,27 +593,45 @@ impl Datapath {
         Some((slot, gen, io))
     }
 
-    /// Forward a burst a thread read from port `slot` (generation `gen`):
-    /// `rx[i][..lens[i]]` for `i < n`, after `rx_errors` failed reads.
+    /// Forward frames a thread read from port `slot` (generation `gen`):
+    /// `rx[i][..lens[i]]` from `i = from`, after `rx_errors` failed reads.
+    /// Stops early, after at least one frame, when the thread's transmit
+    /// batch is nearly full; returns the index to go on from.
     fn process_burst(
         &mut self,
         slot: usize,
         gen: u32,
         rx: &mut [Vec<u8>],
         lens: &[usize],
+        from: usize,
         rx_errors: u64,
-    ) {
+    ) -> usize {
         if self.gens.get(slot) != Some(&gen) {
-            return;
+            return lens.len();
         }
         if let Some(p) = self.ports[slot].as_mut() {
             p.stats.rx_errors += rx_errors;
         }
-        for (buf, &len) in rx.iter_mut().zip(lens) {
-            let len = len.min(buf.len());
+        let mut i = from;
+        while i < lens.len().min(rx.len()) {
+            let buf = &mut rx[i];
+            let len = lens[i].min(buf.len());
+            self.cur_rx = Some((buf.as_ptr() as usize, len, i));
+            self.tx_ref_ok = true;
             self.input(slot, &mut buf[..len], 0);
+            i += 1;
+            if self
+                .cur_tx
+                .as_ref()
+                .is_some_and(|t| t.room() < txbatch::HEADROOM)
+            {
+                break;
+            }
         }
+        self.cur_rx = None;
+        self.tx_ref_ok = false;
         self.flush_tx();
+        i
     }
 
     /// Fold the outcome of a thread's last unlocked transmit into the

@@ -313,6 +313,17 @@ impl<'a> Pieces<'a> {
         t.writev(&iov)
     }
 
+    /// Copy into the start of `out` as one contiguous frame; returns its
+    /// length. `out` must hold `hdr.len() + frame_len()` bytes.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut off = 0;
+        for s in self.slices() {
+            out[off..off + s.len()].copy_from_slice(s);
+            off += s.len();
+        }
+        off
+    }
+
     /// Copy into `out` (cleared first) as one contiguous frame.
     pub fn copy_into(&self, out: &mut Vec<u8>) {
         out.clear();

@@ -114,7 +114,7 @@ impl Worker {
     /// Send what the last locked section queued, without the lock.
     fn flush(&mut self) {
         if let Some(tx) = self.tx.as_mut() {
-            tx.flush();
+            tx.flush(&self.rx);
         }
     }
 
@@ -177,13 +177,22 @@ impl Worker {
                 if k == 0 && errors == 0 {
                     continue;
                 }
-                let mut rx = std::mem::take(&mut self.rx);
                 let lens = self.rx_len;
-                self.locked(dp, |d| {
-                    d.process_burst(slot, gen, &mut rx[..k], &lens[..k], errors)
-                });
-                self.rx = rx;
-                self.flush();
+                let mut from = 0;
+                // At least once: failed reads are counted there.
+                loop {
+                    let mut rx = std::mem::take(&mut self.rx);
+                    let errs = if from == 0 { errors } else { 0 };
+                    from = self.locked(dp, |d| {
+                        d.process_burst(slot, gen, &mut rx, &lens[..k], from, errs)
+                    });
+                    self.rx = rx;
+                    // Frames sent by reference are still in `self.rx`.
+                    self.flush();
+                    if from >= k {
+                        break;
+                    }
+                }
             }
             let id = self.id;
             self.locked(dp, |d| {
