@@ -315,19 +315,17 @@ impl Datapath {
     fn close_port(&mut self, slot: usize, deleting: bool) {
         if let Some(p) = self.ports[slot].take() {
             let ep = &self.epolls[p.thread];
-            match &p.io {
-                PortIo::Tap(t) => {
-                    if ep.delete(t.as_fd()).is_ok() {
-                        self.rx_load[p.thread] = self.rx_load[p.thread].saturating_sub(1);
-                    }
+            let polled = match &p.io {
+                PortIo::Tap(t) => ep.delete(t.as_fd()).is_ok(),
+                PortIo::Packet(s) => ep.delete(s.as_fd()).is_ok(),
+                PortIo::Tunnel(tp) => {
+                    self.tun.detach(slot, tp, &self.epoll);
+                    false
                 }
-                PortIo::Packet(s) => {
-                    if ep.delete(s.as_fd()).is_ok() {
-                        self.rx_load[p.thread] = self.rx_load[p.thread].saturating_sub(1);
-                    }
-                }
-                PortIo::Tunnel(tp) => self.tun.detach(slot, tp, &self.epoll),
-                _ => {}
+                _ => false,
+            };
+            if polled {
+                self.rx_load[p.thread] = self.rx_load[p.thread].saturating_sub(1);
             }
             if deleting {
                 port::release(&p.io);

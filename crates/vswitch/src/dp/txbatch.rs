@@ -371,8 +371,10 @@ mod tests {
 
     #[test]
     fn full_batch_refuses_until_flushed_and_results_taken() {
-        let mut b = TxBatch::default();
-        b.n = CAPACITY;
+        let mut b = TxBatch {
+            n: CAPACITY,
+            ..TxBatch::default()
+        };
         let small = vec![0u8; HDR + 60];
         let p = Pieces::new(&small, VlanEdit::Keep).unwrap();
         let never = || -> Option<TxIo> { unreachable!("batch is full") };
