@@ -62,38 +62,27 @@ fn edit(from: Option<u16>, to: Option<u16>) -> VlanEdit {
 /// [`DropReason::Unsupported`] and the frame is dropped rather than sent
 /// out half-processed).
 fn supported(a: &DpAction) -> bool {
-    matches!(
-        a,
-        DpAction::PopVlan
-            | DpAction::PushVlan { .. }
-            | DpAction::SetVlan { .. }
-            | DpAction::Output(_)
-            | DpAction::OutputInPort
-            | DpAction::Flood
-            | DpAction::All
-            | DpAction::Local
-            | DpAction::Normal
-            | DpAction::Enqueue { .. }
-            | DpAction::SetQueue(_)
-            | DpAction::SetPktMark(_)
-            | DpAction::Meter(_)
-            | DpAction::SetEthSrc(_)
-            | DpAction::SetEthDst(_)
-            | DpAction::SetIpv4Src(_)
-            | DpAction::SetIpv4Dst(_)
-            | DpAction::SetIpv6Src(_)
-            | DpAction::SetIpv6Dst(_)
-            | DpAction::SetIpTos(_)
-            | DpAction::SetIpTtl(_)
-            | DpAction::SetTpSrc(_)
-            | DpAction::SetTpDst(_)
-            | DpAction::Ct { .. }
-            | DpAction::CtClear
-            | DpAction::SetArp { .. }
-            | DpAction::SetNd { .. }
-            | DpAction::Controller { .. }
-            | DpAction::SetTunnel { .. }
-    )
+    rewrites_header(a)
+        || matches!(
+            a,
+            DpAction::PopVlan
+                | DpAction::PushVlan { .. }
+                | DpAction::SetVlan { .. }
+                | DpAction::Output(_)
+                | DpAction::OutputInPort
+                | DpAction::Flood
+                | DpAction::All
+                | DpAction::Local
+                | DpAction::Normal
+                | DpAction::Enqueue { .. }
+                | DpAction::SetQueue(_)
+                | DpAction::SetPktMark(_)
+                | DpAction::Meter(_)
+                | DpAction::Ct { .. }
+                | DpAction::CtClear
+                | DpAction::Controller { .. }
+                | DpAction::SetTunnel { .. }
+        )
 }
 
 /// Whether `a` changes the frame's bytes where they lie (header rewrites,
