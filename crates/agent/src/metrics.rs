@@ -376,6 +376,7 @@ mod tests {
                 bridge: "br-int".into(),
                 ofport: 1,
                 iface_id: Some("p-1".into()),
+                dp_thread: None,
                 stats: vswitch::dp::stats::PortStats {
                     rx_packets: 7,
                     ..Default::default()

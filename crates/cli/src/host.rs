@@ -67,6 +67,7 @@ pub fn start_switch(run_dir: PathBuf) -> anyhow::Result<()> {
         switch: vswitch::Options {
             run_dir: run_dir.clone(),
             persist_flows: false,
+            dp_threads: 0,
         },
         detach: false,
         pidfile: None,

@@ -24,6 +24,10 @@ pub struct Args {
     /// in OVS, flows are the controller's to re-install).
     #[arg(long)]
     persist_flows: bool,
+    /// Datapath threads: each polls its share of the ports with its own
+    /// flow cache (default: one per core, at most 2).
+    #[arg(long, env = "CLOUDNET_DP_THREADS", value_parser = clap::value_parser!(u16).range(1..=16))]
+    dp_threads: Option<u16>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -31,6 +35,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         switch: vswitch::Options {
             run_dir: a.run_dir,
             persist_flows: a.persist_flows,
+            dp_threads: a.dp_threads.map_or(0, usize::from),
         },
         detach: a.detach,
         pidfile: a.pidfile,

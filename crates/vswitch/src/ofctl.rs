@@ -218,7 +218,7 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         }
         Request::DumpTables { .. } => {
             let b = dp.bridge(bridge).ok_or("bridge vanished")?;
-            let c = &b.cache.stats;
+            let c = &b.cache.stats();
             let _ = writeln!(
                 out,
                 "OFPST_TABLE reply:\n  flows={}\n  cache: emc_hits={}, megaflow_hits={}, misses={}, flushes={}",

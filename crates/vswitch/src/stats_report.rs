@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dp::port::PortIo;
 use crate::dp::stats::{DropReason, PortStats};
 use crate::dp::Datapath;
 use crate::schema::Config;
@@ -26,6 +27,10 @@ pub struct PortReport {
     /// cloudnet agent bound it), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iface_id: Option<String>,
+    /// The datapath thread polling its receive side (`--dp-threads`);
+    /// none for ports without one (patch, tunnel, down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp_thread: Option<usize>,
     /// Its counters (rx/tx packets, bytes, dropped, errors).
     #[serde(flatten)]
     pub stats: PortStats,
@@ -108,6 +113,7 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
                 bridge: bridge_name(p.bridge).to_owned(),
                 ofport: p.ofport,
                 iface_id,
+                dp_thread: matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)).then_some(p.thread),
                 stats: p.stats,
             }
         })
@@ -122,7 +128,7 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
                 .map(|t| (t, set.table(t).len()))
                 .filter(|&(_, n)| n > 0)
                 .collect();
-            let c = &b.cache.stats;
+            let c = &b.cache.stats();
             BridgeReport {
                 name: b.name.clone(),
                 drops: DropReason::ALL

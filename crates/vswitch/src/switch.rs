@@ -34,6 +34,8 @@ pub struct Options {
     pub run_dir: PathBuf,
     /// Keep flows in the database across restarts.
     pub persist_flows: bool,
+    /// Datapath threads; 0 picks [`crate::dp::worker::default_threads`].
+    pub dp_threads: usize,
 }
 
 /// A running switch.
@@ -62,7 +64,11 @@ impl Switch {
     pub fn open_with_clock(opts: Options, clock: Arc<dyn Clock>) -> Result<Switch, StartError> {
         let db = Db::open(&opts.run_dir.join(DB_NAME))?;
         let cfg = db.load_config()?;
-        let dp = Datapath::new(clock)?;
+        let threads = match opts.dp_threads {
+            0 => crate::dp::worker::default_threads(),
+            n => n,
+        };
+        let dp = Datapath::with_threads(clock, threads)?;
         Ok(Switch {
             opts,
             db,

@@ -26,6 +26,7 @@ fn start(dir: &Path, persist_flows: bool) -> std::thread::JoinHandle<()> {
             Switch::open(Options {
                 run_dir: dir.clone(),
                 persist_flows,
+                dp_threads: 0,
             })
             .ok()
         })

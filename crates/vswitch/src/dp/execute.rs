@@ -18,6 +18,7 @@ use super::ct::{CtAt, Recirc};
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
+use super::txbatch::{TxBatch, TxIo};
 use super::{Datapath, MAX_PATCH_DEPTH};
 use crate::schema::OFPP_LOCAL;
 
@@ -61,22 +62,40 @@ fn edit(from: Option<u16>, to: Option<u16>) -> VlanEdit {
 /// [`DropReason::Unsupported`] and the frame is dropped rather than sent
 /// out half-processed).
 fn supported(a: &DpAction) -> bool {
+    rewrites_header(a)
+        || matches!(
+            a,
+            DpAction::PopVlan
+                | DpAction::PushVlan { .. }
+                | DpAction::SetVlan { .. }
+                | DpAction::Output(_)
+                | DpAction::OutputInPort
+                | DpAction::Flood
+                | DpAction::All
+                | DpAction::Local
+                | DpAction::Normal
+                | DpAction::Enqueue { .. }
+                | DpAction::SetQueue(_)
+                | DpAction::SetPktMark(_)
+                | DpAction::Meter(_)
+                | DpAction::Ct { .. }
+                | DpAction::CtClear
+                | DpAction::Controller { .. }
+                | DpAction::SetTunnel { .. }
+        )
+}
+
+/// Whether `a` changes the frame's bytes where they lie (header rewrites,
+/// `ct` NAT); VLAN edits are made on output (`Pieces`).
+fn rewrites_in_place(a: &DpAction) -> bool {
+    rewrites_header(a) || matches!(a, DpAction::Ct { .. })
+}
+
+/// Whether `a` is a header rewrite (`rewrite::apply`).
+fn rewrites_header(a: &DpAction) -> bool {
     matches!(
         a,
-        DpAction::PopVlan
-            | DpAction::PushVlan { .. }
-            | DpAction::SetVlan { .. }
-            | DpAction::Output(_)
-            | DpAction::OutputInPort
-            | DpAction::Flood
-            | DpAction::All
-            | DpAction::Local
-            | DpAction::Normal
-            | DpAction::Enqueue { .. }
-            | DpAction::SetQueue(_)
-            | DpAction::SetPktMark(_)
-            | DpAction::Meter(_)
-            | DpAction::SetEthSrc(_)
+        DpAction::SetEthSrc(_)
             | DpAction::SetEthDst(_)
             | DpAction::SetIpv4Src(_)
             | DpAction::SetIpv4Dst(_)
@@ -86,12 +105,8 @@ fn supported(a: &DpAction) -> bool {
             | DpAction::SetIpTtl(_)
             | DpAction::SetTpSrc(_)
             | DpAction::SetTpDst(_)
-            | DpAction::Ct { .. }
-            | DpAction::CtClear
             | DpAction::SetArp { .. }
             | DpAction::SetNd { .. }
-            | DpAction::Controller { .. }
-            | DpAction::SetTunnel { .. }
     )
 }
 
@@ -204,7 +219,8 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
-            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth_len as u64, now);
+            let cache = b.cache.get_mut(self.cur_thread);
+            let x = flow::process(&b.tables, cache, &pkt, eth_len as u64, now);
             if !x.learns.is_empty() {
                 for _ in 0..b.tables.apply_learned(&x.learns, now) {
                     b.drops.bump(DropReason::LearnLimit);
@@ -226,7 +242,13 @@ impl Datapath {
         // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
         let mut enqueued: Option<Option<u32>> = None;
         let mut seen = recirc.seen;
+        // An output may leave by reference to the receive buffer only if
+        // no later action rewrites the frame in place (a `ct` action's NAT
+        // comes before its recirculation's outputs), nor the caller's.
+        let outer_ref_ok = self.tx_ref_ok;
+        let last_rewrite = x.actions.iter().rposition(rewrites_in_place);
         for (i, a) in x.actions.iter().enumerate() {
+            self.tx_ref_ok = outer_ref_ok && last_rewrite.is_none_or(|m| m <= i);
             if let Some(q) = enqueued.take() {
                 self.egress_meta.queue = q;
             }
@@ -256,18 +278,7 @@ impl Datapath {
                 // the frame forgets its connection, and a NATed frame stays
                 // translated (ovs-actions(7) ct_clear).
                 DpAction::CtClear => seen = None,
-                DpAction::SetEthSrc(_)
-                | DpAction::SetEthDst(_)
-                | DpAction::SetIpv4Src(_)
-                | DpAction::SetIpv4Dst(_)
-                | DpAction::SetIpv6Src(_)
-                | DpAction::SetIpv6Dst(_)
-                | DpAction::SetIpTos(_)
-                | DpAction::SetIpTtl(_)
-                | DpAction::SetTpSrc(_)
-                | DpAction::SetTpDst(_)
-                | DpAction::SetArp { .. }
-                | DpAction::SetNd { .. } => {
+                _ if rewrites_header(a) => {
                     if let Err(e) = rewrite::apply(frame, &layout, a) {
                         let why = match e {
                             RewriteError::NoHeader { .. } => DropReason::Malformed,
@@ -465,6 +476,21 @@ impl Datapath {
             self.enqueue_egress(bi, out, &pieces);
             return;
         }
+        if let Some(mut tx) = self.cur_tx.take() {
+            // The received frame itself, not rewritten after this output:
+            // the batch sends it from the receive buffer.
+            let by_ref = self
+                .cur_rx
+                .filter(|&(addr, len, _)| {
+                    self.tx_ref_ok && addr == frame.as_ptr() as usize && len == frame.len()
+                })
+                .map(|(_, len, buf)| (buf, len, e));
+            let queued = self.batch(&mut tx, out, &pieces, by_ref);
+            self.cur_tx = Some(tx);
+            if queued {
+                return;
+            }
+        }
         let Some(p) = self.ports.get_mut(out).and_then(Option::as_mut) else {
             return;
         };
@@ -540,6 +566,52 @@ impl Datapath {
                 self.drop_frame(bi, in_slot, DropReason::TxError);
             }
         }
+    }
+
+    /// Queue a frame for TAP or AF_PACKET port `out` in the current
+    /// thread's transmit batch (sent once the lock is released). False if
+    /// the port is of another type or the frame is too big for the batch:
+    /// the batch is then empty, so sending the frame at once keeps the
+    /// port's order.
+    ///
+    /// `by_ref` (receive buffer, length, edit) says the frame may be sent
+    /// from the thread's receive buffer; a TAP then gets no copy.
+    fn batch(
+        &mut self,
+        tx: &mut TxBatch,
+        out: usize,
+        pieces: &Pieces<'_>,
+        by_ref: Option<(usize, usize, VlanEdit)>,
+    ) -> bool {
+        let gen = self.gens[out];
+        for attempt in 0..2 {
+            let Some(p) = self.ports.get(out).and_then(Option::as_ref) else {
+                return false;
+            };
+            if !matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)) {
+                return false;
+            }
+            let io = || TxIo::of(&p.io);
+            let queued = match by_ref {
+                Some((buf, len, e)) if matches!(p.io, PortIo::Tap(_)) => {
+                    tx.push_ref(out, gen, io, buf, len, e)
+                }
+                _ => tx.push(out, gen, io, pieces),
+            };
+            if queued {
+                return true;
+            }
+            // Full, too many ports, or too big: send what waits first
+            // (under the lock, rarely), then retry once. A batch holding
+            // frames by reference cannot be sent from here (the receive
+            // buffers are in use): the frame goes out directly.
+            if attempt == 0 && tx.flush(&[]) {
+                self.apply_tx(tx);
+            } else {
+                return false;
+            }
+        }
+        false
     }
 
     /// `ofproto/trace`: the flow crate's walk through the real tables of

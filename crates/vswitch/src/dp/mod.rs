@@ -1,12 +1,16 @@
 //! The datapath: bridges, their ports and flow tables, and the event loop
 //! that moves frames.
 //!
-//! One thread waits on an epoll set holding every port's fd. When ports are
-//! readable it takes the datapath lock, drains each ready port in bursts of
-//! up to [`BURST`] frames (`recvmmsg(2)` on AF_PACKET ports, a read loop on
-//! TAPs), and runs every frame through its bridge's flow table and the
-//! actions found (`execute.rs`). Frame buffers are allocated once, when the
-//! datapath starts, and reused; the per-frame path allocates nothing.
+//! One or more datapath threads (`--dp-threads`, see [`worker`]) each wait
+//! on an epoll set of their own; every receiving port belongs to one thread
+//! (the least loaded when it opens, as OVS assigns rx queues to PMD threads
+//! round-robin). A thread drains a ready port in bursts of up to [`BURST`]
+//! frames (`recvmmsg(2)` on AF_PACKET ports, a read loop on TAPs) without
+//! the datapath lock, runs the frames through their bridge's flow tables and
+//! the actions found (`execute.rs`) under the lock, with its own flow cache,
+//! and sends the small frames it produced from its own transmit batch
+//! ([`txbatch`]) after releasing the lock. Frame buffers are allocated once,
+//! when the threads start, and reused; the per-frame path allocates nothing.
 //!
 //! The control side (vsctl through the daemon) changes ports and flows under
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
@@ -27,15 +31,18 @@ pub mod stats;
 mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gso;
+pub mod txbatch;
 mod txq;
+pub mod worker;
+
+pub use worker::DpThread;
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use crate::schema::{Config, IfaceType, Interface, Port};
 use mac::{Clock, MacTable, DEFAULT_MAC_TABLE_SIZE};
@@ -100,6 +107,8 @@ pub struct DpPort {
     pub policer: Option<police::Policer>,
     /// Egress scheduler, when the port has QoS (see [`egress`]).
     pub egress: Option<egress::Egress>,
+    /// The datapath thread that polls its receive side.
+    pub thread: usize,
 }
 
 impl DpPort {
@@ -119,6 +128,7 @@ impl DpPort {
             txq: txq::TxQueue::default(),
             policer: None,
             egress: None,
+            thread: 0,
         }
     }
 }
@@ -133,15 +143,29 @@ pub struct DpBridge {
     pub mac: MacTable,
     /// OpenFlow tables (the `flow` crate's classifier).
     pub tables: flow::FlowTables,
-    /// Exact-match + megaflow cache in front of the tables.
-    pub cache: flow::FlowCache,
+    /// Exact-match + megaflow caches in front of the tables, one per
+    /// datapath thread.
+    pub cache: worker::ThreadCaches,
     /// Drop counters.
     pub drops: DropCounters,
 }
 
 /// All bridges and ports.
 pub struct Datapath {
+    /// The first thread's epoll set (also tunnel sockets, egress timer).
     epoll: Arc<Epoll>,
+    /// Epoll set of each datapath thread, and how many ports each polls.
+    epolls: Vec<Arc<Epoll>>,
+    rx_load: Vec<usize>,
+    /// The thread processing frames now (its flow cache is used).
+    cur_thread: usize,
+    /// Its transmit batch, lent for the time it holds the lock.
+    cur_tx: Option<Box<txbatch::TxBatch>>,
+    /// The received frame being processed (address, length, index of the
+    /// thread's receive buffer), and whether an output of it may be sent
+    /// by reference (no in-place rewrite follows, `execute.rs`).
+    cur_rx: Option<(usize, usize, usize)>,
+    tx_ref_ok: bool,
     /// Ports by slot; `None` for free slots.
     pub ports: Vec<Option<DpPort>>,
     gens: Vec<u32>,
@@ -177,9 +201,22 @@ fn token(slot: usize, gen: u32) -> u64 {
 }
 
 impl Datapath {
-    /// An empty datapath using `clock` for MAC aging.
+    /// An empty datapath with one thread using `clock` for MAC aging.
     pub fn new(clock: Arc<dyn Clock>) -> std::io::Result<Datapath> {
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(std::io::Error::from)?;
+        Self::with_threads(clock, 1)
+    }
+
+    /// An empty datapath for `threads` datapath threads (at least one).
+    pub fn with_threads(clock: Arc<dyn Clock>, threads: usize) -> std::io::Result<Datapath> {
+        let threads = threads.clamp(1, worker::MAX_THREADS);
+        let epolls = (0..threads)
+            .map(|_| {
+                Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+                    .map(Arc::new)
+                    .map_err(std::io::Error::from)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let epoll = epolls[0].clone();
         let timer = egress::new_timer()?;
         epoll
             .add(
@@ -188,7 +225,13 @@ impl Datapath {
             )
             .map_err(std::io::Error::from)?;
         Ok(Datapath {
-            epoll: Arc::new(epoll),
+            epoll,
+            rx_load: vec![0; epolls.len()],
+            epolls,
+            cur_thread: 0,
+            cur_tx: None,
+            cur_rx: None,
+            tx_ref_ok: false,
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
@@ -271,15 +314,18 @@ impl Datapath {
 
     fn close_port(&mut self, slot: usize, deleting: bool) {
         if let Some(p) = self.ports[slot].take() {
-            match &p.io {
-                PortIo::Tap(t) => {
-                    let _ = self.epoll.delete(t.as_fd());
+            let ep = &self.epolls[p.thread];
+            let polled = match &p.io {
+                PortIo::Tap(t) => ep.delete(t.as_fd()).is_ok(),
+                PortIo::Packet(s) => ep.delete(s.as_fd()).is_ok(),
+                PortIo::Tunnel(tp) => {
+                    self.tun.detach(slot, tp, &self.epoll);
+                    false
                 }
-                PortIo::Packet(s) => {
-                    let _ = self.epoll.delete(s.as_fd());
-                }
-                PortIo::Tunnel(tp) => self.tun.detach(slot, tp, &self.epoll),
-                _ => {}
+                _ => false,
+            };
+            if polled {
+                self.rx_load[p.thread] = self.rx_load[p.thread].saturating_sub(1);
             }
             if deleting {
                 port::release(&p.io);
@@ -342,10 +388,7 @@ impl Datapath {
                         ports: Vec::new(),
                         mac: MacTable::new(aging, DEFAULT_MAC_TABLE_SIZE),
                         tables,
-                        cache: flow::FlowCache::new(
-                            flow::cache::EMC_SLOTS,
-                            flow::cache::MAX_MEGAFLOWS,
-                        ),
+                        cache: worker::ThreadCaches::new(self.epolls.len()),
                         drops: DropCounters::default(),
                     };
                     match self.bridges.iter().position(Option::is_none) {
@@ -411,11 +454,21 @@ impl Datapath {
             }
         };
         let ev = EpollEvent::new(EpollFlags::EPOLLIN, token(slot, self.gens[slot]));
+        // The least loaded thread polls it (OVS's pmd-rxq-assign=roundrobin
+        // gives each PMD thread its share of rx queues).
+        let thread = (0..self.rx_load.len())
+            .min_by_key(|&t| self.rx_load[t])
+            .unwrap_or(0);
+        let ep = &self.epolls[thread];
         let reg = match &io {
-            PortIo::Tap(t) => self.epoll.add(t.as_fd(), ev),
-            PortIo::Packet(s) => self.epoll.add(s.as_fd(), ev),
+            PortIo::Tap(t) => ep.add(t.as_fd(), ev),
+            PortIo::Packet(s) => ep.add(s.as_fd(), ev),
             _ => Ok(()),
         };
+        let polled = reg.is_ok() && matches!(io, PortIo::Tap(_) | PortIo::Packet(_));
+        if polled {
+            self.rx_load[thread] += 1;
+        }
         let err = match (&mut io, err) {
             (PortIo::Tunnel(tp), None) => self.tun.attach(slot, tp, &self.epoll).err(),
             (PortIo::Tap(_), None) => port::apply_mtu(iface).err().map(|e| e.to_string()),
@@ -426,7 +479,9 @@ impl Datapath {
             (None, Err(e)) => Some(format!("interface {}: epoll: {e}", iface.name)),
             (None, Ok(())) => None,
         };
-        self.ports[slot] = Some(DpPort::new(bridge, iface, io));
+        let mut p = DpPort::new(bridge, iface, io);
+        p.thread = if polled { thread } else { 0 };
+        self.ports[slot] = Some(p);
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.ports.push(slot);
         }
@@ -504,56 +559,99 @@ impl Datapath {
         }
     }
 
-    /// Drain the port behind an epoll token and forward what it received.
+    /// Handle an epoll token that is not a port's receive side: a tunnel
+    /// socket (drained and forwarded here, under the lock) or the egress
+    /// timer. Ports are drained by their thread (`worker::Worker`).
     fn service(&mut self, tok: u64) {
         if tok & tunnel::TUN_TOKEN_HI == tunnel::TUN_TOKEN_HI {
             self.service_tunnel((tok & 0xffff_ffff) as usize);
             return;
         }
-        let slot = (tok & 0xffff_ffff) as usize;
-        let gen = (tok >> 32) as u32;
         if tok == egress::TIMER_TOKEN {
             // Consumed here; `run_egress` follows every wake-up.
             self.ack_timer();
-            return;
         }
+    }
+
+    /// Whether `tok` names a port's receive side (rather than a tunnel
+    /// socket or the egress timer).
+    fn is_port_token(tok: u64) -> bool {
+        tok & tunnel::TUN_TOKEN_HI != tunnel::TUN_TOKEN_HI && tok != egress::TIMER_TOKEN
+    }
+
+    /// The fd behind port token `tok`, to read from without the lock; None
+    /// if the port is gone or reopened since the event was queued.
+    fn rx_handle(&self, tok: u64) -> Option<(usize, u32, txbatch::TxIo)> {
+        let slot = (tok & 0xffff_ffff) as usize;
+        let gen = (tok >> 32) as u32;
         if self.gens.get(slot) != Some(&gen) {
-            return;
+            return None;
         }
-        let mut rx = std::mem::take(&mut self.rx);
-        let n = match self.ports[slot].as_mut().map(|p| (&p.io, &mut p.stats)) {
-            Some((PortIo::Tap(t), st)) => {
-                let mut n = 0;
-                while n < BURST {
-                    match t.read(&mut rx[n]) {
-                        Ok(len) => {
-                            self.rx_len[n] = len;
-                            n += 1;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(_) => {
-                            st.rx_errors += 1;
-                            break;
-                        }
-                    }
-                }
-                n
-            }
-            Some((PortIo::Packet(s), st)) => match s.recv_batch(&mut rx, &mut self.rx_len) {
-                Ok(n) => n,
-                Err(_) => {
-                    st.rx_errors += 1;
-                    0
-                }
-            },
-            _ => 0,
-        };
-        for (i, buf) in rx.iter_mut().enumerate().take(n) {
-            let len = self.rx_len[i].min(buf.len());
+        let io = txbatch::TxIo::of(&self.ports.get(slot)?.as_ref()?.io)?;
+        Some((slot, gen, io))
+    }
+
+    /// Forward frames a thread read from port `slot` (generation `gen`):
+    /// `rx[i][..lens[i]]` from `i = from`, after `rx_errors` failed reads.
+    /// Stops early, after at least one frame, when the thread's transmit
+    /// batch is nearly full; returns the index to go on from.
+    fn process_burst(
+        &mut self,
+        slot: usize,
+        gen: u32,
+        rx: &mut [Vec<u8>],
+        lens: &[usize],
+        from: usize,
+        rx_errors: u64,
+    ) -> usize {
+        if self.gens.get(slot) != Some(&gen) {
+            return lens.len();
+        }
+        if let Some(p) = self.ports[slot].as_mut() {
+            p.stats.rx_errors += rx_errors;
+        }
+        let mut i = from;
+        while i < lens.len().min(rx.len()) {
+            let buf = &mut rx[i];
+            let len = lens[i].min(buf.len());
+            self.cur_rx = Some((buf.as_ptr() as usize, len, i));
+            self.tx_ref_ok = true;
             self.input(slot, &mut buf[..len], 0);
+            i += 1;
+            if self
+                .cur_tx
+                .as_ref()
+                .is_some_and(|t| t.room() < txbatch::HEADROOM)
+            {
+                break;
+            }
         }
-        self.rx = rx;
+        self.cur_rx = None;
+        self.tx_ref_ok = false;
         self.flush_tx();
+        i
+    }
+
+    /// Fold the outcome of a thread's last unlocked transmit into the
+    /// ports' counters and drop reasons.
+    fn apply_tx(&mut self, tx: &mut txbatch::TxBatch) {
+        for d in tx.take_results() {
+            if self.gens.get(d.slot) != Some(&d.gen) {
+                continue;
+            }
+            let Some(p) = self.ports[d.slot].as_mut() else {
+                continue;
+            };
+            let c = d.counts;
+            p.stats.tx_packets += c.sent;
+            p.stats.tx_bytes += c.bytes;
+            p.stats.tx_dropped += c.dropped;
+            p.stats.tx_errors += c.errors;
+            if let Some(Some(b)) = self.bridges.get_mut(p.bridge) {
+                b.drops.add(stats::DropReason::TxFull, c.dropped);
+                b.drops.add(stats::DropReason::TxError, c.errors);
+            }
+        }
     }
 
     /// Send what AF_PACKET ports have queued (end of a burst).
@@ -595,59 +693,6 @@ impl Datapath {
                 b.tables.expire(now);
             }
             self.ct.table.sweep(ct::SWEEP_BUDGET);
-        }
-    }
-}
-
-/// The running datapath thread.
-pub struct DpThread {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DpThread {
-    /// Start the event loop over `dp`.
-    pub fn spawn(dp: Arc<Mutex<Datapath>>) -> std::io::Result<DpThread> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let epoll = dp
-            .lock()
-            .map_err(|_| std::io::Error::other("datapath lock poisoned"))?
-            .epoll
-            .clone();
-        let st = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("datapath".into())
-            .spawn(move || {
-                let mut events = [EpollEvent::empty(); 64];
-                while !st.load(Ordering::Relaxed) {
-                    let n = match epoll.wait(&mut events, EpollTimeout::from(100u16)) {
-                        Ok(n) => n,
-                        Err(nix::errno::Errno::EINTR) => continue,
-                        Err(e) => {
-                            tracing::error!("epoll_wait: {e}");
-                            break;
-                        }
-                    };
-                    let Ok(mut d) = dp.lock() else { break };
-                    for ev in &events[..n] {
-                        d.service(ev.data());
-                    }
-                    d.run_egress();
-                    d.housekeeping();
-                }
-            })?;
-        Ok(DpThread {
-            stop,
-            handle: Some(handle),
-        })
-    }
-}
-
-impl Drop for DpThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
         }
     }
 }

@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice};
+use std::sync::Arc;
 
 use netio::afpacket::{AfPacket, AfPacketOptions};
 use netio::tap::{Offloads, Tap, TapOptions, VnetHdrLen};
@@ -28,10 +29,12 @@ pub const BUF_LEN: usize = HDR + 65535 + 4 + 14;
 /// The I/O side of a port.
 #[derive(Debug)]
 pub enum PortIo {
-    /// A TAP (type `tap` or `internal`).
-    Tap(Tap),
-    /// An AF_PACKET socket on an existing netdev (type `system`).
-    Packet(AfPacket),
+    /// A TAP (type `tap` or `internal`); shared with the datapath threads
+    /// that read or send without the datapath lock.
+    Tap(Arc<Tap>),
+    /// An AF_PACKET socket on an existing netdev (type `system`), shared
+    /// likewise.
+    Packet(Arc<AfPacket>),
     /// Frames go to another port of the daemon.
     Patch,
     /// A VXLAN / Geneve / GRE tunnel (`super::tunnel`).
@@ -185,18 +188,21 @@ fn system_options() -> AfPacketOptions {
 /// Open the I/O side of `iface`.
 pub fn open(iface: &Interface) -> Result<PortIo, OpenError> {
     match iface.kind {
-        IfaceType::Internal => Ok(PortIo::Tap(Tap::open(&iface.name, &tap_options())?)),
+        IfaceType::Internal => Ok(PortIo::Tap(Arc::new(Tap::open(
+            &iface.name,
+            &tap_options(),
+        )?))),
         IfaceType::Tap => {
             let ifname = iface.options.get("ifname").unwrap_or(&iface.name);
             match iface.options.get("netns") {
-                Some(ns) => Ok(PortIo::Tap(open_tap_in(ns, ifname, &iface.name)?)),
-                None => Ok(PortIo::Tap(Tap::open(ifname, &tap_options())?)),
+                Some(ns) => Ok(PortIo::Tap(Arc::new(open_tap_in(ns, ifname, &iface.name)?))),
+                None => Ok(PortIo::Tap(Arc::new(Tap::open(ifname, &tap_options())?))),
             }
         }
-        IfaceType::System => Ok(PortIo::Packet(AfPacket::open(
+        IfaceType::System => Ok(PortIo::Packet(Arc::new(AfPacket::open(
             &iface.name,
             &system_options(),
-        )?)),
+        )?))),
         IfaceType::Vxlan | IfaceType::Geneve | IfaceType::Gre => {
             match super::tunnel_cfg::TunnelCfg::parse(&iface.name, iface.kind, &iface.options)? {
                 Some(cfg) => Ok(PortIo::Tunnel(super::tunnel::TunnelPort::new(cfg))),
@@ -305,6 +311,17 @@ impl<'a> Pieces<'a> {
             IoSlice::new(s[3]),
         ];
         t.writev(&iov)
+    }
+
+    /// Copy into the start of `out` as one contiguous frame; returns its
+    /// length. `out` must hold `hdr.len() + frame_len()` bytes.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut off = 0;
+        for s in self.slices() {
+            out[off..off + s.len()].copy_from_slice(s);
+            off += s.len();
+        }
+        off
     }
 
     /// Copy into `out` (cleared first) as one contiguous frame.

@@ -146,6 +146,12 @@ impl DropCounters {
         self.0[r.index()] += 1;
     }
 
+    /// Count `n` drops.
+    #[inline]
+    pub fn add(&mut self, r: DropReason, n: u64) {
+        self.0[r.index()] += n;
+    }
+
     /// The count for `r`.
     pub fn get(&self, r: DropReason) -> u64 {
         self.0[r.index()]

@@ -60,12 +60,7 @@ impl TxQueue {
         if len > SLOT || self.n == MAX_BATCH {
             return false;
         }
-        let slot = &mut self.buf[self.n * SLOT..(self.n + 1) * SLOT];
-        let mut off = 0;
-        for s in p.slices() {
-            slot[off..off + s.len()].copy_from_slice(s);
-            off += s.len();
-        }
+        p.copy_to(&mut self.buf[self.n * SLOT..(self.n + 1) * SLOT]);
         self.lens[self.n] = len;
         self.n += 1;
         true

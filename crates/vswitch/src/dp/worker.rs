@@ -1,0 +1,256 @@
+//! Datapath threads (`cloudnet vswitchd --dp-threads N`).
+//!
+//! Modelled on OVS's userspace datapath (ovs-vswitchd.conf.db(5),
+//! Open_vSwitch `other_config:pmd-cpu-mask` and `pmd-rxq-assign`): each
+//! thread polls the receive side of its own ports, keeps its own flow cache
+//! (EMC + megaflows) per bridge, and has its own transmit batch, so that
+//! one thread reads and sends while another forwards. What the threads
+//! share — ports, MAC tables, OpenFlow tables, the connection tracker,
+//! tunnels, egress schedulers, counters — stays in [`Datapath`] behind one
+//! lock, held only while frames are looked up and their actions run; the
+//! receive `read(2)` / `recvmmsg(2)` and the transmit of small frames
+//! happen outside it. Tunnel sockets, the egress timer and housekeeping
+//! (MAC aging, flow timeouts, conntrack sweeps) belong to thread 0.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::epoll::{Epoll, EpollEvent, EpollTimeout};
+
+use super::port::BUF_LEN;
+use super::txbatch::{TxBatch, TxIo};
+use super::{Datapath, BURST};
+
+/// Most datapath threads (ports are spread over them; more than the
+/// machine's cores only adds contention).
+pub const MAX_THREADS: usize = 16;
+
+/// Epoll events taken per wake-up.
+const EVENTS: usize = 64;
+
+/// The default number of datapath threads: one per core, at most two.
+/// With more, threads mostly wait for the shared lock; on a two-core
+/// machine two threads let one send while the other forwards.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(2)
+}
+
+/// The flow caches of one bridge, one per datapath thread (OVS keeps an
+/// EMC and a megaflow cache per PMD thread: lookups never contend).
+pub struct ThreadCaches(Vec<flow::FlowCache>);
+
+impl ThreadCaches {
+    /// Caches for `threads` threads.
+    pub fn new(threads: usize) -> ThreadCaches {
+        ThreadCaches(
+            (0..threads.max(1))
+                .map(|_| flow::FlowCache::new(flow::cache::EMC_SLOTS, flow::cache::MAX_MEGAFLOWS))
+                .collect(),
+        )
+    }
+
+    /// The cache of thread `t` (thread 0's if out of range).
+    pub fn get_mut(&mut self, t: usize) -> &mut flow::FlowCache {
+        let t = if t < self.0.len() { t } else { 0 };
+        &mut self.0[t]
+    }
+
+    /// Fold every cache's hits into the flows' counters.
+    pub fn sync_stats(&mut self) {
+        self.0.iter_mut().for_each(flow::FlowCache::sync_stats);
+    }
+
+    /// Counters summed over the threads.
+    pub fn stats(&self) -> flow::cache::CacheStats {
+        let mut s = flow::cache::CacheStats::default();
+        for c in &self.0 {
+            s.emc_hits += c.stats.emc_hits;
+            s.megaflow_hits += c.stats.megaflow_hits;
+            s.misses += c.stats.misses;
+            s.flushes += c.stats.flushes;
+        }
+        s
+    }
+
+    /// Megaflows cached, summed over the threads.
+    pub fn megaflows(&self) -> usize {
+        self.0.iter().map(flow::FlowCache::megaflows).sum()
+    }
+}
+
+/// What one thread owns: its epoll set and its buffers.
+struct Worker {
+    id: usize,
+    epoll: Arc<Epoll>,
+    rx: Vec<Vec<u8>>,
+    rx_len: [usize; BURST],
+    tx: Option<Box<TxBatch>>,
+}
+
+fn lock(dp: &Mutex<Datapath>) -> std::sync::MutexGuard<'_, Datapath> {
+    // A panic under the lock leaves plain data behind; carry on, as the
+    // control side does.
+    dp.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Worker {
+    /// Run `f` under the lock with this thread's cache and batch lent to
+    /// the datapath, after folding in the last transmit's outcome.
+    fn locked<R>(&mut self, dp: &Mutex<Datapath>, f: impl FnOnce(&mut Datapath) -> R) -> R {
+        let mut d = lock(dp);
+        if let Some(tx) = self.tx.as_mut() {
+            d.apply_tx(tx);
+        }
+        d.cur_thread = self.id;
+        d.cur_tx = self.tx.take();
+        let r = f(&mut d);
+        self.tx = d.cur_tx.take();
+        r
+    }
+
+    /// Send what the last locked section queued, without the lock.
+    fn flush(&mut self) {
+        if let Some(tx) = self.tx.as_mut() {
+            tx.flush(&self.rx);
+        }
+    }
+
+    /// Read one burst from `io` into the thread's buffers; returns how many
+    /// frames and how many reads failed.
+    fn read_burst(&mut self, io: &TxIo) -> (usize, u64) {
+        match io {
+            TxIo::Tap(t) => {
+                let mut n = 0;
+                while n < BURST {
+                    match t.read(&mut self.rx[n]) {
+                        Ok(len) => {
+                            self.rx_len[n] = len;
+                            n += 1;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => return (n, 1),
+                    }
+                }
+                (n, 0)
+            }
+            TxIo::Packet(s) => match s.recv_batch(&mut self.rx, &mut self.rx_len) {
+                Ok(n) => (n, 0),
+                Err(_) => (0, 1),
+            },
+        }
+    }
+
+    fn run(&mut self, dp: &Mutex<Datapath>, stop: &AtomicBool) {
+        let mut events = [EpollEvent::empty(); EVENTS];
+        let mut ready: [Option<(usize, u32, TxIo)>; EVENTS] = std::array::from_fn(|_| None);
+        while !stop.load(Ordering::Relaxed) {
+            let n = match self.epoll.wait(&mut events, EpollTimeout::from(100u16)) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!("datapath thread {}: epoll_wait: {e}", self.id);
+                    break;
+                }
+            };
+            // Under the lock: tunnel sockets and the timer are served; for
+            // ports, only their fd is taken.
+            self.locked(dp, |d| {
+                for (ev, r) in events[..n].iter().zip(ready.iter_mut()) {
+                    let tok = ev.data();
+                    if Datapath::is_port_token(tok) {
+                        *r = d.rx_handle(tok);
+                    } else {
+                        d.service(tok);
+                    }
+                }
+            });
+            self.flush();
+            for r in ready[..n].iter_mut() {
+                let Some((slot, gen, io)) = r.take() else {
+                    continue;
+                };
+                let (k, errors) = self.read_burst(&io);
+                drop(io);
+                if k == 0 && errors == 0 {
+                    continue;
+                }
+                let lens = self.rx_len;
+                let mut from = 0;
+                // At least once: failed reads are counted there.
+                loop {
+                    let mut rx = std::mem::take(&mut self.rx);
+                    let errs = if from == 0 { errors } else { 0 };
+                    from = self.locked(dp, |d| {
+                        d.process_burst(slot, gen, &mut rx, &lens[..k], from, errs)
+                    });
+                    self.rx = rx;
+                    // Frames sent by reference are still in `self.rx`.
+                    self.flush();
+                    if from >= k {
+                        break;
+                    }
+                }
+            }
+            let id = self.id;
+            self.locked(dp, |d| {
+                if id == 0 {
+                    d.run_egress();
+                    d.housekeeping();
+                }
+            });
+            self.flush();
+        }
+    }
+}
+
+/// The running datapath threads.
+pub struct DpThread {
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl DpThread {
+    /// Start one thread per epoll set of `dp` (see
+    /// [`Datapath::with_threads`]).
+    pub fn spawn(dp: Arc<Mutex<Datapath>>) -> std::io::Result<DpThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let epolls = lock(&dp).epolls.clone();
+        let mut t = DpThread {
+            stop: stop.clone(),
+            handles: Vec::with_capacity(epolls.len()),
+        };
+        for (id, epoll) in epolls.into_iter().enumerate() {
+            let mut w = Worker {
+                id,
+                epoll,
+                rx: (0..BURST).map(|_| vec![0u8; BUF_LEN]).collect(),
+                rx_len: [0; BURST],
+                tx: Some(Box::default()),
+            };
+            let (dp, st) = (dp.clone(), stop.clone());
+            // On error, dropping `t` stops and joins the threads started.
+            let h = std::thread::Builder::new()
+                .name(format!("datapath{id}"))
+                .spawn(move || w.run(&dp, &st))?;
+            t.handles.push(h);
+        }
+        Ok(t)
+    }
+
+    /// How many threads run.
+    pub fn threads(&self) -> usize {
+        self.handles.len()
+    }
+}
+
+impl Drop for DpThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
