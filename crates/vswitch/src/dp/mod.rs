@@ -26,6 +26,7 @@ pub mod rewrite;
 pub mod stats;
 mod tunnel;
 pub mod tunnel_cfg;
+mod tunnel_gro;
 mod tunnel_gso;
 mod txq;
 

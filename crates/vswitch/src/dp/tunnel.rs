@@ -14,6 +14,10 @@
 //!   not read, so ECN is not propagated on decapsulation (RFC 6040); GRE
 //!   ports of one host should agree on `local_ip` (a raw socket bound to an
 //!   address and a wildcard one would both get each packet).
+//! * **Coalescing.** In-order TCP segments of one flow in a receive burst
+//!   are merged into one GSO frame before the pipeline
+//!   ([`super::tunnel_gro`], software GRO), so the receiving TAP gets one
+//!   write per burst rather than one per MSS.
 //! * **Transmit.** One `IPPROTO_RAW` socket (`IP_HDRINCL`, raw(7)) sends
 //!   every tunnel's packets, outer IPv4 written here: the UDP source port is
 //!   the inner flow's hash (RFC 7348 §5, ECMP-friendly), DF is set
@@ -144,6 +148,8 @@ pub struct TunnelIo {
     rx_gso: [u16; BURST],
     /// UDP GSO send sockets (VXLAN / Geneve super-frames).
     gso: GsoTx,
+    /// Receive-side coalescing ([`super::tunnel_gro`]).
+    pub(super) gro: super::tunnel_gro::Gro,
     /// Counters.
     pub counters: TunnelCounters,
 }
@@ -160,6 +166,7 @@ impl Default for TunnelIo {
             srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
             rx_gso: [0; BURST],
             gso: GsoTx::default(),
+            gro: super::tunnel_gro::new_gro(),
             counters: TunnelCounters::default(),
         }
     }
@@ -295,6 +302,8 @@ impl TunnelIo {
 struct Rx {
     meta: TunnelMeta,
     inner: std::ops::Range<usize>,
+    /// Whether it carried Geneve options.
+    options: bool,
 }
 
 impl Datapath {
@@ -353,6 +362,7 @@ impl Datapath {
             }
         }
         self.rx = rx;
+        self.gro_flush();
         self.flush_tx();
     }
 
@@ -382,10 +392,12 @@ impl Datapath {
             return;
         };
         let start = at + r.inner.start;
+        let end = HDR + at + r.inner.end;
+        if !r.options && self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
+            return;
+        }
         buf[start..start + HDR].fill(0);
-        self.rx_tun = Some(r.meta);
-        self.input(slot, &mut buf[start..HDR + at + r.inner.end], 0);
-        self.rx_tun = None;
+        self.tunnel_deliver(slot, r.meta, &mut buf[start..end]);
     }
 
     /// The port of socket `idx` that `meta` belongs to: the most specific
@@ -709,6 +721,7 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::Deca
     };
     Ok(Rx {
         meta: d.meta,
+        options: !d.options.is_empty(),
         inner: d.inner_range,
     })
 }
