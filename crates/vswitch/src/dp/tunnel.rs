@@ -9,9 +9,13 @@
 //!   packet goes to the port whose `remote_ip` and `key` match its outer
 //!   source and key, an exact port before a `flow` one, as OVS's tunnel port
 //!   lookup does; the flow tables see `tun_id`, `tun_src`, `tun_dst`
-//!   (ovs-fields(7), "Tunnel Fields"). Limits: `tun_dst` is 0 on a socket
-//!   bound to the wildcard address (no `IP_PKTINFO` yet); the outer TOS is
-//!   not read, so ECN is not propagated on decapsulation (RFC 6040); GRE
+//!   (ovs-fields(7), "Tunnel Fields"). The outer TOS (`IP_RECVTOS`, or the
+//!   GRE packet's own header) is `tun_tos`, and a CE mark on it is copied
+//!   onto an ECN-capable inner packet, a not-ECN-capable one dropped
+//!   (RFC 6040 §4.2, [`DropReason::TunnelEcn`]); encapsulation copies the
+//!   inner ECN field outwards (RFC 6040 §4.1, normal mode). Limits:
+//!   `tun_dst` is 0 on a socket bound to the wildcard address (no
+//!   `IP_PKTINFO` yet); GRE
 //!   ports of one host should agree on `local_ip` (a raw socket bound to an
 //!   address and a wildcard one would both get each packet).
 //! * **Coalescing.** In-order TCP segments of one flow in a receive burst
@@ -127,6 +131,8 @@ pub struct TunnelCounters {
     pub tx_too_big: u64,
     /// ICMP frag-needed / Packet Too Big replies sent to VMs.
     pub icmp_too_big_sent: u64,
+    /// Outer CE over a not-ECN-capable inner packet (RFC 6040 §4.2).
+    pub rx_ecn_drops: u64,
 }
 
 /// The tunnel sockets and scratch buffers of a datapath.
@@ -146,6 +152,8 @@ pub struct TunnelIo {
     srcs: [SocketAddrV4; BURST],
     /// Segment sizes of a received burst (`UDP_GRO`; 0: one datagram).
     rx_gso: [u16; BURST],
+    /// Outer TOS of each message of a received burst (`IP_RECVTOS`).
+    rx_tos: [u8; BURST],
     /// UDP GSO send sockets (VXLAN / Geneve super-frames).
     gso: GsoTx,
     /// Receive-side coalescing ([`super::tunnel_gro`]).
@@ -165,6 +173,7 @@ impl Default for TunnelIo {
             icmp: vec![0u8; HDR + 1600],
             srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
             rx_gso: [0; BURST],
+            rx_tos: [0; BURST],
             gso: GsoTx::default(),
             gro: super::tunnel_gro::new_gro(),
             counters: TunnelCounters::default(),
@@ -193,6 +202,8 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
     // Coalesced reads where the kernel can (udp(7)); split in
     // `service_tunnel`. Without it, datagrams come one by one.
     let _ = netio::udpgso::set_gro(s.as_fd());
+    // The outer TOS, for ECN on decapsulation (RFC 6040 §4.2).
+    let _ = netio::udpgso::set_recv_tos(s.as_fd());
     let _ = s.set_recv_buffer_size(SOCK_BUF);
     Ok(RxIo::Udp(s.into()))
 }
@@ -330,12 +341,16 @@ impl Datapath {
                         u.as_fd(),
                         &mut rx,
                         HDR,
-                        &mut self.rx_len,
-                        &mut t.srcs,
-                        &mut t.rx_gso,
+                        netio::udpgso::RecvMeta {
+                            lens: &mut self.rx_len,
+                            srcs: &mut t.srcs,
+                            gso: &mut t.rx_gso,
+                            tos: &mut t.rx_tos,
+                        },
                     ),
                     RxIo::Gre(g) => {
                         t.rx_gso.fill(0);
+                        t.rx_tos.fill(0);
                         netio::dgram::recv_batch(
                             g.as_fd(),
                             &mut rx,
@@ -358,7 +373,7 @@ impl Datapath {
             };
             for at in (0..len).step_by(step) {
                 let end = (at + step).min(len);
-                self.tunnel_input(idx, key, buf, at, end, self.tun.srcs[i]);
+                self.tunnel_input(idx, key, buf, at, end, i);
             }
         }
         self.rx = rx;
@@ -366,8 +381,9 @@ impl Datapath {
         self.flush_tx();
     }
 
-    /// Decapsulate the datagram at `buf[HDR + at..HDR + end]` received on
-    /// socket `idx` from `src`, and switch its inner frame. The bytes
+    /// Decapsulate the datagram at `buf[HDR + at..HDR + end]`, part of
+    /// message `msg` of the burst received on socket `idx`, and switch its
+    /// inner frame. The bytes
     /// before the inner frame (its tunnel header, and for the first datagram
     /// the room reserved at the buffer start) become an empty virtio
     /// header: they precede a datagram already switched, never a later one.
@@ -378,9 +394,10 @@ impl Datapath {
         buf: &mut [u8],
         at: usize,
         end: usize,
-        src: SocketAddrV4,
+        msg: usize,
     ) {
-        let r = match decap(key, &buf[HDR + at..HDR + end], src) {
+        let (src, tos) = (self.tun.srcs[msg], self.tun.rx_tos[msg]);
+        let r = match decap(key, &buf[HDR + at..HDR + end], src, tos) {
             Ok(r) => r,
             Err(_) => {
                 self.tun.counters.rx_decap_errors += 1;
@@ -393,6 +410,17 @@ impl Datapath {
         };
         let start = at + r.inner.start;
         let end = HDR + at + r.inner.end;
+        // RFC 6040 §4.2: CE on the outer header marks the inner one; an
+        // inner packet that is not ECN-capable must then be dropped.
+        if tunnel::propagate_ecn(r.meta.tun_tos, &mut buf[HDR + start..end]).is_err() {
+            self.tun.counters.rx_ecn_drops += 1;
+            if let Some(Some(p)) = self.ports.get_mut(slot) {
+                p.stats.rx_dropped += 1;
+                let bi = p.bridge;
+                self.drop_frame(bi, slot, DropReason::TunnelEcn);
+            }
+            return;
+        }
         if !r.options && self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
             return;
         }
@@ -705,7 +733,7 @@ pub(super) fn send_error(e: &io::Error) -> DropReason {
 /// Decapsulate a packet read from the socket of `key`: a UDP payload from
 /// `src`, or (GRE) a whole IPv4 packet. The inner range is relative to
 /// `pkt`.
-fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::DecapError> {
+fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4, tos: u8) -> Result<Rx, tunnel::DecapError> {
     let d = if key.kind == TunnelKind::Gre {
         tunnel::decap_ipv4(pkt, &DecapConfig::default())?
     } else {
@@ -714,7 +742,7 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::Deca
             dst: key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
             src_port: src.port(),
             dst_port: key.port,
-            tos: 0,
+            tos,
             ttl: 0,
         };
         tunnel::decap_udp_payload(pkt, key.kind, &origin)?
@@ -771,7 +799,7 @@ mod tests {
             local: Some(B),
             port: 4789,
         };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 50000)).unwrap();
+        let r = decap(key, &pkt, SocketAddrV4::new(A, 50000), 0).unwrap();
         assert_eq!((r.meta.tun_id, r.meta.tun_src, r.meta.tun_dst), (101, A, B));
         assert_eq!(&pkt[r.inner.clone()], &[0x5a; 60][..]);
         assert_eq!(r.inner.start, 8, "after the VXLAN header");
@@ -783,11 +811,11 @@ mod tests {
             local: None,
             port: 0,
         };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 0)).unwrap();
+        let r = decap(key, &pkt, SocketAddrV4::new(A, 0), 0).unwrap();
         assert_eq!((r.meta.tun_id, r.meta.tun_src), (7, A));
         assert_eq!(r.inner.len(), 60);
         // A VXLAN payload on the GRE socket is not GRE.
-        assert!(decap(key, &pkt[20..], SocketAddrV4::new(A, 0)).is_err());
+        assert!(decap(key, &pkt[20..], SocketAddrV4::new(A, 0), 0).is_err());
     }
 
     #[test]
