@@ -96,7 +96,11 @@ impl Layout {
                 if h[0] != 0x45 || frag != 0 || h[9] != ip_proto::TCP {
                     return None;
                 }
-                (false, l3 + 20, usize::from(u16::from_be_bytes([h[2], h[3]])))
+                (
+                    false,
+                    l3 + 20,
+                    usize::from(u16::from_be_bytes([h[2], h[3]])),
+                )
             }
             ethertype::IPV6 => {
                 let h = ip.get(..40)?;
@@ -274,10 +278,9 @@ impl<C: Copy + PartialEq> Coalescer<C> {
             return false;
         };
         let fl = at.flags(frame);
-        let flow = self
-            .slots
-            .iter()
-            .position(|s| s.ctx == Some(ctx) && s.at.same_flow(&s.buf[self.hdr.bytes()..], &at, frame));
+        let flow = self.slots.iter().position(|s| {
+            s.ctx == Some(ctx) && s.at.same_flow(&s.buf[self.hdr.bytes()..], &at, frame)
+        });
         let csum_ok = at.checksum_ok(frame);
         if !csum_ok {
             self.stats.bad_checksum += 1;

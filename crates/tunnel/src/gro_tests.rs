@@ -68,7 +68,9 @@ fn build(s: &Spec) -> Vec<u8> {
         f[l3 + 9] = 6;
         f[l3 + 12..l3 + 16].copy_from_slice(&[10, 77, 0, 1]);
         f[l3 + 16..l3 + 20].copy_from_slice(&[10, 77, 0, 2]);
-        Ipv4Packet::new_checked(&mut f[l3..]).unwrap().fill_checksum();
+        Ipv4Packet::new_checked(&mut f[l3..])
+            .unwrap()
+            .fill_checksum();
     }
     let t = &mut f[l4..];
     t[0..2].copy_from_slice(&(40000 + u16::from(s.flow)).to_be_bytes());
@@ -245,7 +247,11 @@ fn control_segments_pass_alone_after_the_held_data() {
     assert!(c.push(0, &input[0].1, &mut emit));
     assert!(c.push(0, &input[1].1, &mut emit));
     assert!(!c.push(0, &input[2].1, &mut emit), "FIN goes alone");
-    assert_eq!(*order.borrow(), vec![66 + 200], "the held data came out first");
+    assert_eq!(
+        *order.borrow(),
+        vec![66 + 200],
+        "the held data came out first"
+    );
     assert!(!c.push(0, &input[3].1, &mut emit), "no payload: not held");
     assert!(c.is_empty());
 }

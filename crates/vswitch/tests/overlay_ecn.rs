@@ -112,11 +112,17 @@ fn ce_is_copied_inwards_and_not_ect_under_ce_is_dropped() {
     send(0x03, 0x00, b"not-ect-under-ce");
     send(0x00, 0x02, b"ect0-plain");
     let (text, tos) = recv_tos(&rx).expect("third datagram");
-    assert_eq!(text, b"ect0-plain", "the Not-ECT packet under CE was dropped");
+    assert_eq!(
+        text, b"ect0-plain",
+        "the Not-ECT packet under CE was dropped"
+    );
     assert_eq!(tos & 0x03, 0x02, "no CE without one outside");
 
     let tables = sw.of(Request::DumpTables {
         bridge: "br0".into(),
     });
-    assert!(tables.contains("tunnel_ecn=1"), "drop not counted:\n{tables}");
+    assert!(
+        tables.contains("tunnel_ecn=1"),
+        "drop not counted:\n{tables}"
+    );
 }

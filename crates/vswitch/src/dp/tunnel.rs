@@ -95,6 +95,8 @@ struct SockKey {
     kind: TunnelKind,
     local: Option<Ipv4Addr>,
     port: u16,
+    /// The multicast group of a VXLAN port flooding through one.
+    group: Option<Ipv4Addr>,
 }
 
 impl SockKey {
@@ -103,6 +105,7 @@ impl SockKey {
         kind: TunnelKind::Gre,
         local: None,
         port: 0,
+        group: None,
     };
 }
 
@@ -139,6 +142,8 @@ pub struct TunnelCounters {
 #[derive(Debug)]
 pub struct TunnelIo {
     tx: Option<Socket>,
+    /// Raw send sockets for VXLAN multicast groups, per local address.
+    mcast_tx: super::tunnel_mcast::McastTx,
     socks: Vec<Option<RxSock>>,
     /// Encapsulation buffer: headroom + one frame.
     enc: Vec<u8>,
@@ -166,6 +171,7 @@ impl Default for TunnelIo {
     fn default() -> Self {
         TunnelIo {
             tx: None,
+            mcast_tx: Default::default(),
             socks: Vec::new(),
             enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
             arena: vec![0u8; ARENA_LEN],
@@ -197,7 +203,17 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
         return Ok(RxIo::Gre(s));
     }
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.bind(&SockAddr::from(SocketAddrV4::new(local, key.port)))?;
+    // A group's socket is bound to the group: it gets only the datagrams
+    // sent there, the unicast socket of `local_ip` the rest. It joins on
+    // the interface of `local_ip` (IP_ADD_MEMBERSHIP, ip(7); RFC 7348
+    // §4.2: a VTEP joins the group of its VNI).
+    s.bind(&SockAddr::from(SocketAddrV4::new(
+        key.group.unwrap_or(local),
+        key.port,
+    )))?;
+    if let Some(group) = key.group {
+        s.join_multicast_v4(&group, &local)?;
+    }
     s.set_nonblocking(true)?;
     // Coalesced reads where the kernel can (udp(7)); split in
     // `service_tunnel`. Without it, datagrams come one by one.
@@ -208,11 +224,14 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
     Ok(RxIo::Udp(s.into()))
 }
 
-fn open_tx() -> io::Result<Socket> {
+pub(super) fn open_tx() -> io::Result<Socket> {
     // IPPROTO_RAW implies IP_HDRINCL (raw(7)).
     let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc_raw())))?;
     s.set_nonblocking(true)?;
     let _ = s.set_send_buffer_size(SOCK_BUF);
+    // Floods to a VXLAN group must not come back to this host's own group
+    // socket (ip(7) IP_MULTICAST_LOOP).
+    let _ = s.set_multicast_loop_v4(false);
     Ok(s)
 }
 
@@ -244,6 +263,7 @@ impl TunnelIo {
             kind: tp.cfg.kind,
             local: tp.cfg.local,
             port: tp.cfg.dst_port,
+            group: tp.cfg.group(),
         };
         let idx = match self
             .socks
@@ -632,7 +652,7 @@ impl TunnelIo {
         let mut total: Sent = (0, 0, None);
         loop {
             if k == BURST || arena.len() - off < need {
-                let r = self.send_spans(&arena, &spans[..k], params.remote);
+                let r = self.send_spans(&arena, &spans[..k], params);
                 total = (total.0 + r.0, total.1 + r.1, r.2);
                 (k, off) = (0, 0);
                 if total.2.is_some() || arena.len() < need {
@@ -663,16 +683,22 @@ impl TunnelIo {
             off = start + b.len();
         }
         if total.2.is_none() && k > 0 {
-            let r = self.send_spans(&arena, &spans[..k], params.remote);
+            let r = self.send_spans(&arena, &spans[..k], params);
             total = (total.0 + r.0, total.1 + r.1, r.2);
         }
         self.arena = arena;
         total
     }
 
-    /// Send the packets at `spans` of `arena` to `remote` in one
+    /// Send the packets at `spans` of `arena` to `params.remote` in one
     /// `sendmmsg(2)`.
-    fn send_spans(&mut self, arena: &[u8], spans: &[(usize, usize)], remote: Ipv4Addr) -> Sent {
+    fn send_spans(
+        &mut self,
+        arena: &[u8],
+        spans: &[(usize, usize)],
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let remote = params.remote;
         let mut pkts: [&[u8]; BURST] = [&[]; BURST];
         let mut bytes = 0u64;
         for (p, &(start, len)) in pkts.iter_mut().zip(spans) {
@@ -680,7 +706,7 @@ impl TunnelIo {
             bytes += len as u64;
         }
         let n = spans.len();
-        let Some(tx) = self.tx_socket() else {
+        let Some(tx) = self.tx_socket(remote, params.local) else {
             return (0, 0, Some(DropReason::TxError));
         };
         match netio::dgram::send_batch_to(tx.as_fd(), &pkts[..n], SocketAddrV4::new(remote, 0)) {
@@ -693,8 +719,12 @@ impl TunnelIo {
         }
     }
 
-    /// The raw send socket, opened on first use.
-    fn tx_socket(&mut self) -> Option<&Socket> {
+    /// The raw send socket towards `remote`, opened on first use: the
+    /// shared one, or for a multicast group the one of `local`.
+    fn tx_socket(&mut self, remote: Ipv4Addr, local: Ipv4Addr) -> Option<&Socket> {
+        if remote.is_multicast() {
+            return self.mcast_tx.socket(local);
+        }
         if self.tx.is_none() {
             self.tx = open_tx().ok();
         }
@@ -710,7 +740,7 @@ impl TunnelIo {
     ) -> Result<usize, DropReason> {
         tunnel::encap(b, params, &tunnel::Layout::Ipv4, PerPacket::default())
             .map_err(|_| DropReason::TunnelError)?;
-        let Some(tx) = self.tx_socket() else {
+        let Some(tx) = self.tx_socket(params.remote, params.local) else {
             return Err(DropReason::TxError);
         };
         let to = SockAddr::from(SocketAddrV4::new(params.remote, 0));
@@ -777,54 +807,5 @@ pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-    fn encapped(params: &tunnel::TunnelParams<'_>, layout: tunnel::Layout) -> Vec<u8> {
-        let inner = [0x5au8; 60];
-        let mut b = FrameBuf::with_frame(vec![0u8; 256], DEFAULT_HEADROOM, &inner).unwrap();
-        tunnel::encap(&mut b, params, &layout, PerPacket::default()).unwrap();
-        b.data().to_vec()
-    }
-
-    #[test]
-    fn decap_by_socket_kind() {
-        let vx = tunnel::TunnelParams::vxlan(A, B, 101);
-        let pkt = encapped(&vx, tunnel::Layout::UdpPayload);
-        let key = SockKey {
-            kind: TunnelKind::Vxlan,
-            local: Some(B),
-            port: 4789,
-        };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 50000), 0).unwrap();
-        assert_eq!((r.meta.tun_id, r.meta.tun_src, r.meta.tun_dst), (101, A, B));
-        assert_eq!(&pkt[r.inner.clone()], &[0x5a; 60][..]);
-        assert_eq!(r.inner.start, 8, "after the VXLAN header");
-
-        let gre = tunnel::TunnelParams::gre(A, B, Some(7));
-        let pkt = encapped(&gre, tunnel::Layout::Ipv4);
-        let key = SockKey {
-            kind: TunnelKind::Gre,
-            local: None,
-            port: 0,
-        };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 0), 0).unwrap();
-        assert_eq!((r.meta.tun_id, r.meta.tun_src), (7, A));
-        assert_eq!(r.inner.len(), 60);
-        // A VXLAN payload on the GRE socket is not GRE.
-        assert!(decap(key, &pkt[20..], SocketAddrV4::new(A, 0), 0).is_err());
-    }
-
-    #[test]
-    fn send_errors_map_to_drop_reasons() {
-        let e = io::Error::from_raw_os_error(nix::libc::EMSGSIZE);
-        assert_eq!(send_error(&e), DropReason::TunnelTooBig);
-        let e = io::Error::from(io::ErrorKind::WouldBlock);
-        assert_eq!(send_error(&e), DropReason::TxFull);
-        let e = io::Error::from_raw_os_error(nix::libc::ENETUNREACH);
-        assert_eq!(send_error(&e), DropReason::TxError);
-    }
-}
+#[path = "tunnel_tests.rs"]
+mod tests;
