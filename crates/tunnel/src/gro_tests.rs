@@ -235,7 +235,7 @@ fn control_segments_pass_alone_after_the_held_data() {
     fin.flags |= flags::FIN;
     let mut ack = Spec::data(1, 210, 4, 0);
     ack.payload.clear();
-    let input = vec![
+    let input = [
         (0, build(&Spec::data(1, 0, 1, 100))),
         (0, build(&Spec::data(1, 100, 2, 100))),
         (0, build(&fin)),

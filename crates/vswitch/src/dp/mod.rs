@@ -28,7 +28,7 @@ mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gro;
 mod tunnel_gso;
-mod tunnel_mcast;
+mod tunnel_sock;
 mod txq;
 
 use std::collections::BTreeMap;

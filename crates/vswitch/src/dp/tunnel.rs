@@ -53,6 +53,7 @@ use tunnel::{DecapConfig, FrameBuf, PerPacket, TunnelKind, TunnelMeta, DEFAULT_H
 use super::port::{Pieces, PortIo, VlanEdit, BUF_LEN, HDR};
 use super::stats::DropReason;
 use super::tunnel_cfg::{FromFlow, TunnelCfg};
+use super::tunnel_sock::{open_tx, path_mtu};
 use super::{Datapath, BURST};
 
 /// Epoll tokens of tunnel sockets: this in the high 32 bits, the socket
@@ -62,7 +63,7 @@ pub(super) const TUN_TOKEN_HI: u64 = 0xffff_ffff << 32;
 
 /// Receive buffer asked for each tunnel socket: bursts of 64 KB TSO
 /// traffic from the peer arrive faster than one wake-up drains.
-const SOCK_BUF: usize = 4 << 20;
+pub(super) const SOCK_BUF: usize = 4 << 20;
 
 /// Bytes of the segment arena: a 64 KB super-frame cut into [`BURST`]
 /// segments, each with its own headroom and copied headers.
@@ -143,7 +144,7 @@ pub struct TunnelCounters {
 pub struct TunnelIo {
     tx: Option<Socket>,
     /// Raw send sockets for VXLAN multicast groups, per local address.
-    mcast_tx: super::tunnel_mcast::McastTx,
+    mcast_tx: super::tunnel_sock::McastTx,
     socks: Vec<Option<RxSock>>,
     /// Encapsulation buffer: headroom + one frame.
     enc: Vec<u8>,
@@ -222,32 +223,6 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
     let _ = netio::udpgso::set_recv_tos(s.as_fd());
     let _ = s.set_recv_buffer_size(SOCK_BUF);
     Ok(RxIo::Udp(s.into()))
-}
-
-pub(super) fn open_tx() -> io::Result<Socket> {
-    // IPPROTO_RAW implies IP_HDRINCL (raw(7)).
-    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc_raw())))?;
-    s.set_nonblocking(true)?;
-    let _ = s.set_send_buffer_size(SOCK_BUF);
-    // Floods to a VXLAN group must not come back to this host's own group
-    // socket (ip(7) IP_MULTICAST_LOOP).
-    let _ = s.set_multicast_loop_v4(false);
-    Ok(s)
-}
-
-/// `IPPROTO_RAW` (255, RFC 790 "reserved"; Linux's send-only raw protocol).
-const fn libc_raw() -> i32 {
-    255
-}
-
-/// The underlay path MTU towards `remote`: `IP_MTU` of a UDP socket
-/// connected to it (ip(7); connecting a UDP socket sends nothing).
-pub fn path_mtu(local: Option<Ipv4Addr>, remote: Ipv4Addr) -> io::Result<u32> {
-    let s = UdpSocket::bind(SocketAddrV4::new(local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))?;
-    s.connect(SocketAddrV4::new(remote, 9))?;
-    let mtu = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::IpMtu)
-        .map_err(io::Error::from)?;
-    u32::try_from(mtu).map_err(|_| io::Error::other("negative IP_MTU"))
 }
 
 impl TunnelIo {
