@@ -34,17 +34,27 @@ pub const MAX_PAYLOAD: usize = 65_507;
 /// sends larger than the path MTU fail with `EMSGSIZE`, ip(7)) when `df`,
 /// else `IP_PMTUDISC_DONT` (DF clear, the kernel fragments).
 pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
-    let v: libc::c_int = if df {
+    let v = if df {
         libc::IP_PMTUDISC_DO
     } else {
         libc::IP_PMTUDISC_DONT
     };
+    set_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, v)
+}
+
+/// `setsockopt(2)` of an int-valued option.
+fn set_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `v` is a live c_int and the length passed is its size.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
+            level,
+            name,
             (&v as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -61,21 +71,7 @@ pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
 /// larger reads, and a GSO packet from the peer is not segmented on the
 /// way in.
 pub fn set_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_int(fd, libc::SOL_UDP, UDP_GRO, 1)
 }
 
 /// Control area of one received message: room for the `UDP_GRO` int and
@@ -100,21 +96,7 @@ pub struct RecvMeta<'a> {
 /// so that a tunnel endpoint can propagate ECN on decapsulation
 /// (RFC 6040 §4.2).
 pub fn set_recv_tos(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_RECVTOS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
 }
 
 /// [`crate::dgram::recv_batch`] on a socket with [`set_gro`]: `meta.gso[i]`

@@ -13,8 +13,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::overlay::{host_ip, vm_ip};
-use common::{vm, Daemon};
+use common::overlay::{host_ip, vm_ip, vxlan_site};
 use socket2::{Domain, Protocol, Socket, Type};
 use vswitch::Request;
 
@@ -65,17 +64,13 @@ fn ce_is_copied_inwards_and_not_ect_under_ce_is_dropped() {
     let mut peer = lab.host("e0").expect("host");
     peer.set_underlay_ip(format!("{}/24", host_ip(0)).parse().expect("ip"))
         .expect("underlay ip");
-    let mut host = lab.host("e1").expect("host");
-    host.set_underlay_ip(format!("{}/24", host_ip(1)).parse().expect("ip"))
-        .expect("underlay ip");
-    let dir = tempfile::tempdir().expect("run dir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
-    sw.vs("add-br br0");
-    sw.vs(&format!(
-        "add-port br0 vx0 -- set Interface vx0 type=vxlan options:remote_ip={} options:key={VNI}",
-        host_ip(0)
-    ));
-    let guest = vm(&lab, &sw, "br0", "e1vm", &format!("{}/24", vm_ip(0, 1)), "");
+    let site = vxlan_site(
+        &lab,
+        1,
+        "e",
+        &format!("options:remote_ip={} options:key={VNI}", host_ip(0)),
+    );
+    let (sw, guest) = (&site.sw, &site.vm);
     let mac = guest.mac("eth0").expect("mac").0;
     let vm_addr: std::net::Ipv4Addr = vm_ip(0, 1).parse().expect("ip");
     let src: std::net::Ipv4Addr = vm_ip(0, 0).parse().expect("ip");

@@ -8,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::overlay::{host_ip, vm_ip};
-use common::{pings, vm, Daemon};
+use common::overlay::{host_ip, vm_ip, vxlan_site};
+use common::pings;
 
 /// Bytes of the transfer.
 const LEN: usize = 8 << 20;
@@ -19,36 +19,19 @@ fn vxlan_bulk_tcp_reaches_the_vm_coalesced() {
     let Some(lab) = lab::Lab::new_or_skip("overlay_gro") else {
         return;
     };
-    let mut sites = Vec::new();
-    for i in 0..2 {
-        let mut host = lab.host(&format!("g{i}")).expect("host");
-        host.set_underlay_ip(format!("{}/24", host_ip(i)).parse().expect("ip"))
-            .expect("underlay ip");
-        let dir = tempfile::tempdir().expect("run dir");
-        let sw = Daemon::start(&host, dir.path(), &[]);
-        sw.vs("add-br br0");
-        sw.vs(&format!(
-            "add-port br0 vx0 -- set Interface vx0 type=vxlan options:remote_ip={} options:key=100",
-            host_ip(1 - i)
-        ));
-        let ns = vm(
-            &lab,
-            &sw,
-            "br0",
-            &format!("g{i}vm"),
-            &format!("{}/24", vm_ip(0, i)),
-            "",
-        );
-        ns.set_mtu("eth0", 1450).expect("mtu");
-        sites.push((ns, sw, dir, host));
-    }
-    assert!(pings(&sites[0].0, &vm_ip(0, 1)), "VMs reach each other");
-    let rx = &sites[1].0;
+    let sites: Vec<_> = (0..2)
+        .map(|i| {
+            let opts = format!("options:remote_ip={} options:key=100", host_ip(1 - i));
+            vxlan_site(&lab, i, "g", &opts)
+        })
+        .collect();
+    assert!(pings(&sites[0].vm, &vm_ip(0, 1)), "VMs reach each other");
+    let rx = &sites[1].vm;
     let count = |c: &str| rx.link_counter("eth0", c).expect("counter");
     let (p0, b0) = (count("rx_packets"), count("rx_bytes"));
     // Bounded in size and time; generous for a loaded CI machine.
     lab::tcp_check_timeout(
-        &sites[0].0,
+        &sites[0].vm,
         rx,
         format!("{}:5001", vm_ip(0, 1)).parse().expect("addr"),
         LEN,

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::overlay::{host_ip, vm_ip};
-use common::{pings, vm, Daemon};
+use common::overlay::{host_ip, vm_ip, vxlan_site};
+use common::pings;
 use vswitch::Request;
 
 const GROUP: &str = "239.1.1.1";
@@ -18,39 +18,29 @@ fn vxlan_floods_through_a_multicast_group() {
     let Some(lab) = lab::Lab::new_or_skip("overlay_mcast") else {
         return;
     };
-    let mut sites = Vec::new();
-    for i in 0..3 {
-        let mut host = lab.host(&format!("m{i}")).expect("host");
-        host.set_underlay_ip(format!("{}/24", host_ip(i)).parse().expect("ip"))
-            .expect("underlay ip");
-        let dir = tempfile::tempdir().expect("run dir");
-        let sw = Daemon::start(&host, dir.path(), &[]);
-        sw.vs("add-br br0");
-        sw.vs(&format!(
-            "add-port br0 vx0 -- set Interface vx0 type=vxlan options:remote_ip={GROUP} options:local_ip={} options:key=100",
-            host_ip(i)
-        ));
-        let ns = vm(
-            &lab,
-            &sw,
-            "br0",
-            &format!("m{i}vm"),
-            &format!("{}/24", vm_ip(0, i)),
-            "",
-        );
-        ns.set_mtu("eth0", 1450).expect("mtu");
-        sites.push((ns, sw, dir, host));
-    }
-    for (_, _, _, host) in &sites {
-        let groups = host.ip(&["maddr", "show", "dev", "eth0"]).expect("maddr");
+    let sites: Vec<_> = (0..3)
+        .map(|i| {
+            let opts = format!(
+                "options:remote_ip={GROUP} options:local_ip={} options:key=100",
+                host_ip(i)
+            );
+            vxlan_site(&lab, i, "m", &opts)
+        })
+        .collect();
+    for site in &sites {
+        let groups = site
+            .host
+            .ip(&["maddr", "show", "dev", "eth0"])
+            .expect("maddr");
         assert!(groups.contains(GROUP), "group not joined:\n{groups}");
     }
     for (i, j) in [(0, 1), (1, 2), (2, 0)] {
-        if !pings(&sites[i].0, &vm_ip(0, j)) {
+        if !pings(&sites[i].vm, &vm_ip(0, j)) {
             // What each switch sent and dropped, to tell a send failure
             // from a group that does not deliver.
             let mut diag = String::new();
-            for (_, sw, _, host) in &sites {
+            for site in &sites {
+                let (sw, host) = (&site.sw, &site.host);
                 diag += &sw.of(Request::DumpPorts {
                     bridge: "br0".into(),
                     port: None,
@@ -64,8 +54,8 @@ fn vxlan_floods_through_a_multicast_group() {
         }
     }
     lab::tcp_check(
-        &sites[2].0,
-        &sites[0].0,
+        &sites[2].vm,
+        &sites[0].vm,
         format!("{}:5001", vm_ip(0, 0)).parse().expect("addr"),
         2 << 20,
     )
