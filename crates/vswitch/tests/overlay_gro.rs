@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::overlay::{host_ip, vm_ip, vxlan_site};
 use common::pings;
+use vswitch::Request;
 
 /// Bytes of the transfer.
 const LEN: usize = 8 << 20;
@@ -46,5 +47,17 @@ fn vxlan_bulk_tcp_reaches_the_vm_coalesced() {
     assert!(
         avg > 3000,
         "{packets} frames for {bytes} bytes: {avg} bytes per TAP write, not coalesced"
+    );
+    // The receiving switch says so too.
+    let tables = sites[1].sw.of(Request::DumpTables {
+        bridge: "br0".into(),
+    });
+    let coalesced = tables
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("coalesced="))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        coalesced.is_some_and(|n| n > 0),
+        "no coalesced frames:\n{tables}"
     );
 }
