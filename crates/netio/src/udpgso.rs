@@ -34,17 +34,27 @@ pub const MAX_PAYLOAD: usize = 65_507;
 /// sends larger than the path MTU fail with `EMSGSIZE`, ip(7)) when `df`,
 /// else `IP_PMTUDISC_DONT` (DF clear, the kernel fragments).
 pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
-    let v: libc::c_int = if df {
+    let v = if df {
         libc::IP_PMTUDISC_DO
     } else {
         libc::IP_PMTUDISC_DONT
     };
+    set_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, v)
+}
+
+/// `setsockopt(2)` of an int-valued option.
+fn set_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `v` is a live c_int and the length passed is its size.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
+            level,
+            name,
             (&v as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -61,43 +71,56 @@ pub fn set_df(fd: BorrowedFd<'_>, df: bool) -> io::Result<()> {
 /// larger reads, and a GSO packet from the peer is not segmented on the
 /// way in.
 pub fn set_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_int(fd, libc::SOL_UDP, UDP_GRO, 1)
 }
 
-/// Control area of one received message: room for the `UDP_GRO` int.
-type GroCmsg = [u64; 4];
+/// Control area of one received message: room for the `UDP_GRO` int and
+/// the `IP_TOS` byte (each `CMSG_SPACE` of 24 bytes on 64-bit Linux).
+type GroCmsg = [u64; 8];
 
-/// [`crate::dgram::recv_batch`] on a socket with [`set_gro`]: `gso[i]`
+/// Per-message results of [`recv_batch_gro`] besides the data.
+pub struct RecvMeta<'a> {
+    /// Lengths received.
+    pub lens: &'a mut [usize],
+    /// Sources.
+    pub srcs: &'a mut [SocketAddrV4],
+    /// Segment size of a coalesced read, 0 for a single datagram.
+    pub gso: &'a mut [u16],
+    /// Outer TOS byte (`IP_TOS` control message, with [`set_recv_tos`]; 0
+    /// without). All datagrams of a coalesced read share it: the kernel's
+    /// GRO does not merge packets whose TOS differs (`inet_gro_receive`).
+    pub tos: &'a mut [u8],
+}
+
+/// Ask for the TOS byte of each received datagram (`IP_RECVTOS`, ip(7)),
+/// so that a tunnel endpoint can propagate ECN on decapsulation
+/// (RFC 6040 §4.2).
+pub fn set_recv_tos(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+}
+
+/// [`crate::dgram::recv_batch`] on a socket with [`set_gro`]: `meta.gso[i]`
 /// gets the segment size of a coalesced `bufs[i]` (it then holds
 /// `ceil(lens[i] / gso[i])` datagrams back to back), or 0 for a single
-/// datagram.
+/// datagram; `meta.tos[i]` the outer TOS.
 pub fn recv_batch_gro<B: AsMut<[u8]>>(
     fd: BorrowedFd<'_>,
     bufs: &mut [B],
     offset: usize,
-    lens: &mut [usize],
-    srcs: &mut [SocketAddrV4],
-    gso: &mut [u16],
+    meta: RecvMeta<'_>,
 ) -> io::Result<usize> {
+    let RecvMeta {
+        lens,
+        srcs,
+        gso,
+        tos,
+    } = meta;
     let n = bufs
         .len()
         .min(lens.len())
         .min(srcs.len())
         .min(gso.len())
+        .min(tos.len())
         .min(MAX_BATCH);
     if n == 0 {
         return Ok(0);
@@ -109,7 +132,7 @@ pub fn recv_batch_gro<B: AsMut<[u8]>>(
     let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    let mut ctl: [GroCmsg; MAX_BATCH] = [[0; 4]; MAX_BATCH];
+    let mut ctl: [GroCmsg; MAX_BATCH] = [[0; 8]; MAX_BATCH];
     for i in 0..n {
         let area = bufs[i].as_mut().get_mut(offset..).unwrap_or(&mut []);
         iov[i].iov_base = area.as_mut_ptr().cast();
@@ -134,17 +157,22 @@ pub fn recv_batch_gro<B: AsMut<[u8]>>(
             u16::from_be(sa.sin_port),
         );
         gso[i] = 0;
+        tos[i] = 0;
         let h = &msgs[i].msg_hdr;
         // SAFETY: `h` is the header the kernel filled, its control area
         // `ctl[i]` of `msg_controllen` bytes; CMSG_FIRSTHDR/NXTHDR stay
-        // inside it or return null, and a UDP_GRO message carries an int
-        // (read unaligned, as CMSG_DATA only promises byte alignment).
+        // inside it or return null, a UDP_GRO message carries an int and
+        // an IP_TOS one a byte (read unaligned, as CMSG_DATA only promises
+        // byte alignment).
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(h);
             while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                let (level, ty) = ((*c).cmsg_level, (*c).cmsg_type);
+                if level == libc::SOL_UDP && ty == UDP_GRO {
                     let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
                     gso[i] = u16::try_from(v).unwrap_or(0);
+                } else if level == libc::IPPROTO_IP && ty == libc::IP_TOS {
+                    tos[i] = std::ptr::read_unaligned(libc::CMSG_DATA(c));
                 }
                 c = libc::CMSG_NXTHDR(h, c);
             }
@@ -298,17 +326,27 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_nonblocking(true).unwrap();
         set_gro(rx.as_fd()).unwrap();
+        set_recv_tos(rx.as_fd()).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port());
         let payload: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
-        let outer = OuterIp { tos: 0, ttl: 64 };
+        // DSCP 10 with ECT(0), then a single datagram with CE.
+        let outer = OuterIp { tos: 0x2a, ttl: 64 };
         send_segmented(tx.as_fd(), &payload, 100, to, outer).unwrap();
-        tx.send_to(b"single", to).unwrap();
+        let ce = OuterIp { tos: 0x03, ttl: 64 };
+        send_segmented(tx.as_fd(), b"single", 100, to, ce).unwrap();
         let mut bufs = vec![vec![0u8; 1024]; 4];
-        let (mut lens, mut gso) = ([0usize; 4], [0u16; 4]);
+        let (mut lens, mut gso, mut tos) = ([0usize; 4], [0u16; 4], [0xffu8; 4]);
         let mut srcs = [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); 4];
-        let got = recv_batch_gro(rx.as_fd(), &mut bufs, 3, &mut lens, &mut srcs, &mut gso).unwrap();
+        let meta = RecvMeta {
+            lens: &mut lens,
+            srcs: &mut srcs,
+            gso: &mut gso,
+            tos: &mut tos,
+        };
+        let got = recv_batch_gro(rx.as_fd(), &mut bufs, 3, meta).unwrap();
         assert_eq!(got, 2);
+        assert_eq!(tos[..2], [0x2a, 0x03], "outer TOS of each read");
         // Loopback keeps the GSO packet whole up to the GRO socket.
         assert_eq!((lens[0], gso[0]), (250, 100));
         assert_eq!(&bufs[0][3..253], &payload[..]);

@@ -273,7 +273,7 @@ fn addrs(
 }
 
 /// Ethertype after up to two VLAN tags, and the L3 offset.
-fn l3_offset(frame: &[u8]) -> Result<(u16, usize), GsoError> {
+pub(crate) fn l3_offset(frame: &[u8]) -> Result<(u16, usize), GsoError> {
     let eth = packet::ethernet::EthernetFrame::new_checked(frame)?;
     let mut et = eth.ethertype();
     let mut at = packet::ethernet::HEADER_LEN;

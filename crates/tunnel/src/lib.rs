@@ -18,6 +18,9 @@
 //!   described by a [`VirtioNetHdr`](netio::vnet::VirtioNetHdr) into
 //!   caller-provided buffers; [`complete_checksum`] finishes `NEEDS_CSUM`
 //!   frames.
+//! * [`gro`]: [`Coalescer`] merges in-order received TCP segments of a flow
+//!   back into one GSO frame (software GRO), so a receiving TAP gets one
+//!   write per burst instead of one per MSS.
 //! * [`mtu`]: overheads (VXLAN 50, Geneve 50 + options, GRE with key 28 +
 //!   inner Ethernet) and [`icmp`]: frag-needed / Packet Too Big replies.
 //!
@@ -77,6 +80,7 @@ mod buf;
 mod decap;
 mod encap;
 mod error;
+pub mod gro;
 pub mod gso;
 pub mod icmp;
 mod inner;
@@ -90,6 +94,7 @@ pub use decap::{
 };
 pub use encap::encap;
 pub use error::{BufError, DecapError, EncapError, GsoError, IcmpError};
+pub use gro::{Coalescer, GroStats};
 pub use gso::{complete_checksum, Segmenter};
 pub use inner::{inspect as inspect_inner, src_port, InnerInfo, SRC_PORT_MAX, SRC_PORT_MIN};
 pub use params::{

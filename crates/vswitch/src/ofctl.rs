@@ -233,6 +233,13 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
                 let _ = write!(out, " {}={}", r.name(), b.drops.get(r));
             }
             out.push('\n');
+            // Datapath-wide: tunnel receive coalescing (software GRO).
+            let g = dp.gro_stats();
+            let _ = writeln!(
+                out,
+                "  tunnel_gro: coalesced={} merged={} bad_checksum={}",
+                g.coalesced, g.merged, g.bad_checksum
+            );
         }
         Request::Trace { flow, .. } => {
             out = dp.trace(bridge, flow)?;

@@ -30,8 +30,10 @@ pub mod rewrite;
 pub mod stats;
 mod tunnel;
 pub mod tunnel_cfg;
+mod tunnel_gro;
 mod tunnel_gso;
 pub mod txbatch;
+mod tunnel_sock;
 mod txq;
 pub mod worker;
 

@@ -58,6 +58,9 @@ pub enum DropReason {
     /// A tunnel output without a destination (`remote_ip=flow` and no
     /// `tun_dst`) or that failed to encapsulate.
     TunnelError,
+    /// A tunnel packet whose outer header says CE (congestion experienced)
+    /// around an inner packet that is not ECN-capable (RFC 6040 §4.2).
+    TunnelEcn,
     /// A shaped port's scheduler was at its queue limit.
     QosQueueFull,
     /// A shaped port's buffer pool was empty.
@@ -73,7 +76,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -94,6 +97,7 @@ impl DropReason {
         DropReason::LocalNoReply,
         DropReason::TunnelTooBig,
         DropReason::TunnelError,
+        DropReason::TunnelEcn,
         DropReason::QosQueueFull,
         DropReason::QosNoBuffer,
         DropReason::LearnLimit,
@@ -123,6 +127,7 @@ impl DropReason {
             DropReason::LocalNoReply => "local_no_reply",
             DropReason::TunnelTooBig => "tunnel_too_big",
             DropReason::TunnelError => "tunnel_error",
+            DropReason::TunnelEcn => "tunnel_ecn",
             DropReason::QosQueueFull => "qos_queue_full",
             DropReason::QosNoBuffer => "qos_no_buffer",
             DropReason::LearnLimit => "learn_limit",

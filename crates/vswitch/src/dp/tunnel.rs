@@ -9,11 +9,19 @@
 //!   packet goes to the port whose `remote_ip` and `key` match its outer
 //!   source and key, an exact port before a `flow` one, as OVS's tunnel port
 //!   lookup does; the flow tables see `tun_id`, `tun_src`, `tun_dst`
-//!   (ovs-fields(7), "Tunnel Fields"). Limits: `tun_dst` is 0 on a socket
-//!   bound to the wildcard address (no `IP_PKTINFO` yet); the outer TOS is
-//!   not read, so ECN is not propagated on decapsulation (RFC 6040); GRE
+//!   (ovs-fields(7), "Tunnel Fields"). The outer TOS (`IP_RECVTOS`, or the
+//!   GRE packet's own header) is `tun_tos`, and a CE mark on it is copied
+//!   onto an ECN-capable inner packet, a not-ECN-capable one dropped
+//!   (RFC 6040 §4.2, [`DropReason::TunnelEcn`]); encapsulation copies the
+//!   inner ECN field outwards (RFC 6040 §4.1, normal mode). Limits:
+//!   `tun_dst` is 0 on a socket bound to the wildcard address (no
+//!   `IP_PKTINFO` yet); GRE
 //!   ports of one host should agree on `local_ip` (a raw socket bound to an
 //!   address and a wildcard one would both get each packet).
+//! * **Coalescing.** In-order TCP segments of one flow in a receive burst
+//!   are merged into one GSO frame before the pipeline
+//!   ([`super::tunnel_gro`], software GRO), so the receiving TAP gets one
+//!   write per burst rather than one per MSS.
 //! * **Transmit.** One `IPPROTO_RAW` socket (`IP_HDRINCL`, raw(7)) sends
 //!   every tunnel's packets, outer IPv4 written here: the UDP source port is
 //!   the inner flow's hash (RFC 7348 §5, ECMP-friendly), DF is set
@@ -45,6 +53,7 @@ use tunnel::{DecapConfig, FrameBuf, PerPacket, TunnelKind, TunnelMeta, DEFAULT_H
 use super::port::{Pieces, PortIo, VlanEdit, BUF_LEN, HDR};
 use super::stats::DropReason;
 use super::tunnel_cfg::{FromFlow, TunnelCfg};
+use super::tunnel_sock::{open_tx, path_mtu};
 use super::{Datapath, BURST};
 
 /// Epoll tokens of tunnel sockets: this in the high 32 bits, the socket
@@ -54,7 +63,7 @@ pub(super) const TUN_TOKEN_HI: u64 = 0xffff_ffff << 32;
 
 /// Receive buffer asked for each tunnel socket: bursts of 64 KB TSO
 /// traffic from the peer arrive faster than one wake-up drains.
-const SOCK_BUF: usize = 4 << 20;
+pub(super) const SOCK_BUF: usize = 4 << 20;
 
 /// Bytes of the segment arena: a 64 KB super-frame cut into [`BURST`]
 /// segments, each with its own headroom and copied headers.
@@ -87,6 +96,8 @@ struct SockKey {
     kind: TunnelKind,
     local: Option<Ipv4Addr>,
     port: u16,
+    /// The multicast group of a VXLAN port flooding through one.
+    group: Option<Ipv4Addr>,
 }
 
 impl SockKey {
@@ -95,6 +106,7 @@ impl SockKey {
         kind: TunnelKind::Gre,
         local: None,
         port: 0,
+        group: None,
     };
 }
 
@@ -123,12 +135,16 @@ pub struct TunnelCounters {
     pub tx_too_big: u64,
     /// ICMP frag-needed / Packet Too Big replies sent to VMs.
     pub icmp_too_big_sent: u64,
+    /// Outer CE over a not-ECN-capable inner packet (RFC 6040 §4.2).
+    pub rx_ecn_drops: u64,
 }
 
 /// The tunnel sockets and scratch buffers of a datapath.
 #[derive(Debug)]
 pub struct TunnelIo {
     tx: Option<Socket>,
+    /// Raw send sockets for VXLAN multicast groups, per local address.
+    mcast_tx: super::tunnel_sock::McastTx,
     socks: Vec<Option<RxSock>>,
     /// Encapsulation buffer: headroom + one frame.
     enc: Vec<u8>,
@@ -142,8 +158,12 @@ pub struct TunnelIo {
     srcs: [SocketAddrV4; BURST],
     /// Segment sizes of a received burst (`UDP_GRO`; 0: one datagram).
     rx_gso: [u16; BURST],
+    /// Outer TOS of each message of a received burst (`IP_RECVTOS`).
+    rx_tos: [u8; BURST],
     /// UDP GSO send sockets (VXLAN / Geneve super-frames).
     gso: GsoTx,
+    /// Receive-side coalescing ([`super::tunnel_gro`]).
+    pub(super) gro: super::tunnel_gro::Gro,
     /// Counters.
     pub counters: TunnelCounters,
 }
@@ -152,6 +172,7 @@ impl Default for TunnelIo {
     fn default() -> Self {
         TunnelIo {
             tx: None,
+            mcast_tx: Default::default(),
             socks: Vec::new(),
             enc: vec![0u8; DEFAULT_HEADROOM + BUF_LEN],
             arena: vec![0u8; ARENA_LEN],
@@ -159,7 +180,9 @@ impl Default for TunnelIo {
             icmp: vec![0u8; HDR + 1600],
             srcs: [SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); BURST],
             rx_gso: [0; BURST],
+            rx_tos: [0; BURST],
             gso: GsoTx::default(),
+            gro: super::tunnel_gro::new_gro(),
             counters: TunnelCounters::default(),
         }
     }
@@ -181,36 +204,25 @@ fn open_rx(key: SockKey) -> io::Result<RxIo> {
         return Ok(RxIo::Gre(s));
     }
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.bind(&SockAddr::from(SocketAddrV4::new(local, key.port)))?;
+    // A group's socket is bound to the group: it gets only the datagrams
+    // sent there, the unicast socket of `local_ip` the rest. It joins on
+    // the interface of `local_ip` (IP_ADD_MEMBERSHIP, ip(7); RFC 7348
+    // §4.2: a VTEP joins the group of its VNI).
+    s.bind(&SockAddr::from(SocketAddrV4::new(
+        key.group.unwrap_or(local),
+        key.port,
+    )))?;
+    if let Some(group) = key.group {
+        s.join_multicast_v4(&group, &local)?;
+    }
     s.set_nonblocking(true)?;
     // Coalesced reads where the kernel can (udp(7)); split in
     // `service_tunnel`. Without it, datagrams come one by one.
     let _ = netio::udpgso::set_gro(s.as_fd());
+    // The outer TOS, for ECN on decapsulation (RFC 6040 §4.2).
+    let _ = netio::udpgso::set_recv_tos(s.as_fd());
     let _ = s.set_recv_buffer_size(SOCK_BUF);
     Ok(RxIo::Udp(s.into()))
-}
-
-fn open_tx() -> io::Result<Socket> {
-    // IPPROTO_RAW implies IP_HDRINCL (raw(7)).
-    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc_raw())))?;
-    s.set_nonblocking(true)?;
-    let _ = s.set_send_buffer_size(SOCK_BUF);
-    Ok(s)
-}
-
-/// `IPPROTO_RAW` (255, RFC 790 "reserved"; Linux's send-only raw protocol).
-const fn libc_raw() -> i32 {
-    255
-}
-
-/// The underlay path MTU towards `remote`: `IP_MTU` of a UDP socket
-/// connected to it (ip(7); connecting a UDP socket sends nothing).
-pub fn path_mtu(local: Option<Ipv4Addr>, remote: Ipv4Addr) -> io::Result<u32> {
-    let s = UdpSocket::bind(SocketAddrV4::new(local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))?;
-    s.connect(SocketAddrV4::new(remote, 9))?;
-    let mtu = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::IpMtu)
-        .map_err(io::Error::from)?;
-    u32::try_from(mtu).map_err(|_| io::Error::other("negative IP_MTU"))
 }
 
 impl TunnelIo {
@@ -226,6 +238,7 @@ impl TunnelIo {
             kind: tp.cfg.kind,
             local: tp.cfg.local,
             port: tp.cfg.dst_port,
+            group: tp.cfg.group(),
         };
         let idx = match self
             .socks
@@ -295,6 +308,8 @@ impl TunnelIo {
 struct Rx {
     meta: TunnelMeta,
     inner: std::ops::Range<usize>,
+    /// Whether it carried Geneve options.
+    options: bool,
 }
 
 impl Datapath {
@@ -321,12 +336,16 @@ impl Datapath {
                         u.as_fd(),
                         &mut rx,
                         HDR,
-                        &mut self.rx_len,
-                        &mut t.srcs,
-                        &mut t.rx_gso,
+                        netio::udpgso::RecvMeta {
+                            lens: &mut self.rx_len,
+                            srcs: &mut t.srcs,
+                            gso: &mut t.rx_gso,
+                            tos: &mut t.rx_tos,
+                        },
                     ),
                     RxIo::Gre(g) => {
                         t.rx_gso.fill(0);
+                        t.rx_tos.fill(0);
                         netio::dgram::recv_batch(
                             g.as_fd(),
                             &mut rx,
@@ -349,15 +368,17 @@ impl Datapath {
             };
             for at in (0..len).step_by(step) {
                 let end = (at + step).min(len);
-                self.tunnel_input(idx, key, buf, at, end, self.tun.srcs[i]);
+                self.tunnel_input(idx, key, buf, at, end, i);
             }
         }
         self.rx = rx;
+        self.gro_flush();
         self.flush_tx();
     }
 
-    /// Decapsulate the datagram at `buf[HDR + at..HDR + end]` received on
-    /// socket `idx` from `src`, and switch its inner frame. The bytes
+    /// Decapsulate the datagram at `buf[HDR + at..HDR + end]`, part of
+    /// message `msg` of the burst received on socket `idx`, and switch its
+    /// inner frame. The bytes
     /// before the inner frame (its tunnel header, and for the first datagram
     /// the room reserved at the buffer start) become an empty virtio
     /// header: they precede a datagram already switched, never a later one.
@@ -368,9 +389,10 @@ impl Datapath {
         buf: &mut [u8],
         at: usize,
         end: usize,
-        src: SocketAddrV4,
+        msg: usize,
     ) {
-        let r = match decap(key, &buf[HDR + at..HDR + end], src) {
+        let (src, tos) = (self.tun.srcs[msg], self.tun.rx_tos[msg]);
+        let r = match decap(key, &buf[HDR + at..HDR + end], src, tos) {
             Ok(r) => r,
             Err(_) => {
                 self.tun.counters.rx_decap_errors += 1;
@@ -382,10 +404,23 @@ impl Datapath {
             return;
         };
         let start = at + r.inner.start;
+        let end = HDR + at + r.inner.end;
+        // RFC 6040 §4.2: CE on the outer header marks the inner one; an
+        // inner packet that is not ECN-capable must then be dropped.
+        if tunnel::propagate_ecn(r.meta.tun_tos, &mut buf[HDR + start..end]).is_err() {
+            self.tun.counters.rx_ecn_drops += 1;
+            if let Some(Some(p)) = self.ports.get_mut(slot) {
+                p.stats.rx_dropped += 1;
+                let bi = p.bridge;
+                self.drop_frame(bi, slot, DropReason::TunnelEcn);
+            }
+            return;
+        }
+        if !r.options && self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
+            return;
+        }
         buf[start..start + HDR].fill(0);
-        self.rx_tun = Some(r.meta);
-        self.input(slot, &mut buf[start..HDR + at + r.inner.end], 0);
-        self.rx_tun = None;
+        self.tunnel_deliver(slot, r.meta, &mut buf[start..end]);
     }
 
     /// The port of socket `idx` that `meta` belongs to: the most specific
@@ -592,7 +627,7 @@ impl TunnelIo {
         let mut total: Sent = (0, 0, None);
         loop {
             if k == BURST || arena.len() - off < need {
-                let r = self.send_spans(&arena, &spans[..k], params.remote);
+                let r = self.send_spans(&arena, &spans[..k], params);
                 total = (total.0 + r.0, total.1 + r.1, r.2);
                 (k, off) = (0, 0);
                 if total.2.is_some() || arena.len() < need {
@@ -623,16 +658,22 @@ impl TunnelIo {
             off = start + b.len();
         }
         if total.2.is_none() && k > 0 {
-            let r = self.send_spans(&arena, &spans[..k], params.remote);
+            let r = self.send_spans(&arena, &spans[..k], params);
             total = (total.0 + r.0, total.1 + r.1, r.2);
         }
         self.arena = arena;
         total
     }
 
-    /// Send the packets at `spans` of `arena` to `remote` in one
+    /// Send the packets at `spans` of `arena` to `params.remote` in one
     /// `sendmmsg(2)`.
-    fn send_spans(&mut self, arena: &[u8], spans: &[(usize, usize)], remote: Ipv4Addr) -> Sent {
+    fn send_spans(
+        &mut self,
+        arena: &[u8],
+        spans: &[(usize, usize)],
+        params: &tunnel::TunnelParams<'_>,
+    ) -> Sent {
+        let remote = params.remote;
         let mut pkts: [&[u8]; BURST] = [&[]; BURST];
         let mut bytes = 0u64;
         for (p, &(start, len)) in pkts.iter_mut().zip(spans) {
@@ -640,7 +681,7 @@ impl TunnelIo {
             bytes += len as u64;
         }
         let n = spans.len();
-        let Some(tx) = self.tx_socket() else {
+        let Some(tx) = self.tx_socket(remote, params.local) else {
             return (0, 0, Some(DropReason::TxError));
         };
         match netio::dgram::send_batch_to(tx.as_fd(), &pkts[..n], SocketAddrV4::new(remote, 0)) {
@@ -653,8 +694,12 @@ impl TunnelIo {
         }
     }
 
-    /// The raw send socket, opened on first use.
-    fn tx_socket(&mut self) -> Option<&Socket> {
+    /// The raw send socket towards `remote`, opened on first use: the
+    /// shared one, or for a multicast group the one of `local`.
+    fn tx_socket(&mut self, remote: Ipv4Addr, local: Ipv4Addr) -> Option<&Socket> {
+        if remote.is_multicast() {
+            return self.mcast_tx.socket(local);
+        }
         if self.tx.is_none() {
             self.tx = open_tx().ok();
         }
@@ -670,7 +715,7 @@ impl TunnelIo {
     ) -> Result<usize, DropReason> {
         tunnel::encap(b, params, &tunnel::Layout::Ipv4, PerPacket::default())
             .map_err(|_| DropReason::TunnelError)?;
-        let Some(tx) = self.tx_socket() else {
+        let Some(tx) = self.tx_socket(params.remote, params.local) else {
             return Err(DropReason::TxError);
         };
         let to = SockAddr::from(SocketAddrV4::new(params.remote, 0));
@@ -693,7 +738,7 @@ pub(super) fn send_error(e: &io::Error) -> DropReason {
 /// Decapsulate a packet read from the socket of `key`: a UDP payload from
 /// `src`, or (GRE) a whole IPv4 packet. The inner range is relative to
 /// `pkt`.
-fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::DecapError> {
+fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4, tos: u8) -> Result<Rx, tunnel::DecapError> {
     let d = if key.kind == TunnelKind::Gre {
         tunnel::decap_ipv4(pkt, &DecapConfig::default())?
     } else {
@@ -702,13 +747,14 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4) -> Result<Rx, tunnel::Deca
             dst: key.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
             src_port: src.port(),
             dst_port: key.port,
-            tos: 0,
+            tos,
             ttl: 0,
         };
         tunnel::decap_udp_payload(pkt, key.kind, &origin)?
     };
     Ok(Rx {
         meta: d.meta,
+        options: !d.options.is_empty(),
         inner: d.inner_range,
     })
 }
@@ -736,54 +782,5 @@ pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-    fn encapped(params: &tunnel::TunnelParams<'_>, layout: tunnel::Layout) -> Vec<u8> {
-        let inner = [0x5au8; 60];
-        let mut b = FrameBuf::with_frame(vec![0u8; 256], DEFAULT_HEADROOM, &inner).unwrap();
-        tunnel::encap(&mut b, params, &layout, PerPacket::default()).unwrap();
-        b.data().to_vec()
-    }
-
-    #[test]
-    fn decap_by_socket_kind() {
-        let vx = tunnel::TunnelParams::vxlan(A, B, 101);
-        let pkt = encapped(&vx, tunnel::Layout::UdpPayload);
-        let key = SockKey {
-            kind: TunnelKind::Vxlan,
-            local: Some(B),
-            port: 4789,
-        };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 50000)).unwrap();
-        assert_eq!((r.meta.tun_id, r.meta.tun_src, r.meta.tun_dst), (101, A, B));
-        assert_eq!(&pkt[r.inner.clone()], &[0x5a; 60][..]);
-        assert_eq!(r.inner.start, 8, "after the VXLAN header");
-
-        let gre = tunnel::TunnelParams::gre(A, B, Some(7));
-        let pkt = encapped(&gre, tunnel::Layout::Ipv4);
-        let key = SockKey {
-            kind: TunnelKind::Gre,
-            local: None,
-            port: 0,
-        };
-        let r = decap(key, &pkt, SocketAddrV4::new(A, 0)).unwrap();
-        assert_eq!((r.meta.tun_id, r.meta.tun_src), (7, A));
-        assert_eq!(r.inner.len(), 60);
-        // A VXLAN payload on the GRE socket is not GRE.
-        assert!(decap(key, &pkt[20..], SocketAddrV4::new(A, 0)).is_err());
-    }
-
-    #[test]
-    fn send_errors_map_to_drop_reasons() {
-        let e = io::Error::from_raw_os_error(nix::libc::EMSGSIZE);
-        assert_eq!(send_error(&e), DropReason::TunnelTooBig);
-        let e = io::Error::from(io::ErrorKind::WouldBlock);
-        assert_eq!(send_error(&e), DropReason::TxFull);
-        let e = io::Error::from_raw_os_error(nix::libc::ENETUNREACH);
-        assert_eq!(send_error(&e), DropReason::TxError);
-    }
-}
+#[path = "tunnel_tests.rs"]
+mod tests;

@@ -5,7 +5,13 @@
 //!
 //! Supported keys, with OVS's defaults:
 //! * `remote_ip=IP|flow` (required): the outer destination, or the flow's
-//!   `tun_dst` (set by `set_field:…->tun_dst`) for flow-based ports;
+//!   `tun_dst` (set by `set_field:…->tun_dst`) for flow-based ports. For
+//!   VXLAN an IPv4 multicast group (224.0.0.0/4) is allowed, as the Linux
+//!   vxlan device's `group`: the port joins it on the interface of
+//!   `local_ip` (required then), sends everything there and accepts the
+//!   port's VNI from any sender to the group (RFC 7348 §4.2, flooding
+//!   without head-end replication). Unlike the kernel device, it does not
+//!   learn per-MAC unicast VTEPs: known unicast goes to the group too;
 //! * `local_ip=IP`: the outer source and the address receive sockets bind
 //!   to; without it the route to the remote chooses the source;
 //! * `key=N|flow`: VNI (24 bits) or GRE key (32 bits), 0 by default; `flow`
@@ -122,7 +128,7 @@ impl TunnelCfg {
             value: value.to_owned(),
             why,
         };
-        let remote = match opts.get("remote_ip").map(String::as_str) {
+        let remote: FromFlow<Ipv4Addr> = match opts.get("remote_ip").map(String::as_str) {
             None => return Err(TunnelCfgError::NoRemote(iface.to_owned())),
             Some("flow") => FromFlow::Flow,
             Some(v) => FromFlow::Fixed(
@@ -137,6 +143,22 @@ impl TunnelCfg {
                     .map_err(|_| bad("local_ip", v, "an IPv4 address"))?,
             ),
         };
+        if let FromFlow::Fixed(ip) = remote {
+            if ip.is_multicast() && kind != TunnelKind::Vxlan {
+                return Err(bad(
+                    "remote_ip",
+                    &ip.to_string(),
+                    "a multicast group is only for VXLAN (RFC 7348 §4.2)",
+                ));
+            }
+            if ip.is_multicast() && local.is_none() {
+                return Err(bad(
+                    "remote_ip",
+                    &ip.to_string(),
+                    "a multicast group needs options:local_ip (the interface to join on)",
+                ));
+            }
+        }
         let key_max: u64 = if kind == TunnelKind::Gre {
             u64::from(u32::MAX)
         } else {
@@ -229,6 +251,14 @@ impl TunnelCfg {
         p
     }
 
+    /// The multicast group a VXLAN port floods through, if any.
+    pub fn group(&self) -> Option<Ipv4Addr> {
+        match self.remote {
+            FromFlow::Fixed(ip) if ip.is_multicast() => Some(ip),
+            _ => None,
+        }
+    }
+
     /// The MTU VMs behind this tunnel should use on an underlay of
     /// `underlay_mtu` (e.g. 1450 for VXLAN on 1500, 1458 for keyed GRE).
     pub fn recommended_vm_mtu(&self, underlay_mtu: usize) -> usize {
@@ -242,6 +272,9 @@ impl TunnelCfg {
     pub fn rx_rank(&self, src: Ipv4Addr, id: u64) -> Option<u8> {
         let r = match self.remote {
             FromFlow::Fixed(ip) if ip == src => 2,
+            // Any member of the group may send (its socket gets only what
+            // was sent to the group).
+            FromFlow::Fixed(ip) if ip.is_multicast() => 1,
             FromFlow::Fixed(_) => return None,
             FromFlow::Flow => 0,
         };
@@ -364,6 +397,36 @@ mod tests {
         assert_eq!(exact.rx_rank(src, 6), None);
         assert_eq!(exact.rx_rank(Ipv4Addr::new(10, 0, 0, 3), 5), None);
         assert_eq!(any.rx_rank(src, 6), Some(0));
+    }
+
+    #[test]
+    fn vxlan_multicast_group() {
+        let g = TunnelCfg::parse(
+            "m",
+            IfaceType::Vxlan,
+            &opts(&[
+                ("remote_ip", "239.1.1.1"),
+                ("local_ip", "10.0.0.1"),
+                ("key", "5"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(g.group(), Some(Ipv4Addr::new(239, 1, 1, 1)));
+        // Any sender to the group, with the port's VNI.
+        assert_eq!(g.rx_rank(Ipv4Addr::new(10, 0, 0, 7), 5), Some(2));
+        assert_eq!(g.rx_rank(Ipv4Addr::new(10, 0, 0, 7), 6), None);
+        let no_local = opts(&[("remote_ip", "239.1.1.1")]);
+        let e = TunnelCfg::parse("m", IfaceType::Vxlan, &no_local).unwrap_err();
+        assert!(e.to_string().contains("local_ip"), "{e}");
+        let gre = opts(&[("remote_ip", "239.1.1.1"), ("local_ip", "10.0.0.1")]);
+        let e = TunnelCfg::parse("m", IfaceType::Gre, &gre).unwrap_err();
+        assert!(e.to_string().contains("only for VXLAN"), "{e}");
+        let unicast = opts(&[("remote_ip", "10.0.0.2")]);
+        let u = TunnelCfg::parse("u", IfaceType::Vxlan, &unicast)
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.group(), None);
     }
 
     #[test]

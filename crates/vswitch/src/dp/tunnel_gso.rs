@@ -74,6 +74,8 @@ fn open(local: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     let _ = s.set_send_buffer_size(SOCK_BUF);
     // Nothing is read from it: keep what strays in small.
     let _ = s.set_recv_buffer_size(0);
+    // No copy of a flood to a VXLAN multicast group for this host.
+    let _ = s.set_multicast_loop_v4(false);
     udpgso::set_df(s.as_fd(), true)?;
     Ok(s.into())
 }

@@ -154,3 +154,41 @@ pub fn table20(sw: &Daemon) -> String {
         matches: Some("table=20".into()),
     })
 }
+
+/// One host of a one-bridge VXLAN setup: a host namespace on the underlay
+/// at [`host_ip`]`(i)` running its own switch, bridge `br0` (NORMAL) with a
+/// `vxlan` port `vx0` and one VM (MTU 1450, [`vm_ip`]`(0, i)`).
+pub struct VxlanSite {
+    /// The VM (dropped first).
+    pub vm: Netns,
+    /// Its switch.
+    pub sw: Daemon,
+    /// The switch's run directory.
+    pub dir: TempDir,
+    /// The host namespace.
+    pub host: Host,
+}
+
+/// Build host `i` of a [`VxlanSite`] setup; `prefix` starts its namespace
+/// names, `vxlan_opts` are the port's options (`options:remote_ip=…`).
+pub fn vxlan_site(lab: &Lab, i: usize, prefix: &str, vxlan_opts: &str) -> VxlanSite {
+    let mut host = lab.host(&format!("{prefix}{i}")).expect("host");
+    host.set_underlay_ip(format!("{}/24", host_ip(i)).parse().expect("ip"))
+        .expect("underlay ip");
+    let dir = tempfile::tempdir().expect("run dir");
+    let sw = Daemon::start(&host, dir.path(), &[]);
+    sw.vs("add-br br0");
+    sw.vs(&format!(
+        "add-port br0 vx0 -- set Interface vx0 type=vxlan {vxlan_opts}"
+    ));
+    let vm = vm(
+        lab,
+        &sw,
+        "br0",
+        &format!("{prefix}{i}vm"),
+        &format!("{}/24", vm_ip(0, i)),
+        "",
+    );
+    vm.set_mtu("eth0", 1450).expect("mtu");
+    VxlanSite { vm, sw, dir, host }
+}
