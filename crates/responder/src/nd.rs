@@ -124,3 +124,30 @@ pub fn multicast_mac(ip: &Ipv6Addr) -> crate::Mac {
     let o = ip.octets();
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
+
+/// The modified EUI-64 interface identifier of `mac` (RFC 4291 §2.5.1,
+/// appendix A): `ff:fe` in the middle, the universal/local bit flipped.
+#[inline]
+pub fn eui64(mac: crate::Mac) -> [u8; 8] {
+    [
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]
+}
+
+/// The link-local address `fe80::/64` + [`eui64`] of `mac` (RFC 4862
+/// §5.3), which a router port advertises from and answers for.
+#[inline]
+pub fn link_local(mac: crate::Mac) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8..].copy_from_slice(&eui64(mac));
+    Ipv6Addr::from(o)
+}
