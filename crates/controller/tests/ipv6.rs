@@ -42,8 +42,15 @@ fn six() -> Six {
     let r_n1 = x.interface(&r, &n1, &s1, "2001:db8:1::1");
     x.interface(&r, &n2, &s2, "2001:db8:2::1");
     let g = x.group("A");
-    x.rule(&g, "egress", None, None, None, None);
-    x.rule(&g, "ingress", None, None, None, Some(&g.clone()));
+    // Neutron's default group, IPv6 half.
+    for r in [
+        x.rule(&g, "egress", None, None, None, None),
+        x.rule(&g, "ingress", None, None, None, Some(&g.clone())),
+    ] {
+        let mut rule = x.st.rules[&r].clone();
+        rule.ethertype = "IPv6".into();
+        x.st.put(Resource::SecurityGroupRule(rule));
+    }
     let vm1 = x.port(&n1, &s1, "2001:db8:1::a", &[&g]);
     let vm2 = x.port(&n1, &s1, "2001:db8:1::b", &[&g]);
     let vm3 = x.port(&n2, &s2, "2001:db8:2::c", &[&g]);
@@ -158,19 +165,18 @@ fn ra_guard_and_nd_anti_spoofing() {
     assert!(run(&s, &dhcp_server).dropped(), "DHCPv6 server in a VM");
     let na = |target: &str, tll: &str| {
         format!(
-            "in_port=2,icmp6,dl_src={},dl_dst=33:33:00:00:00:01,ipv6_src={},ipv6_dst=ff02::1,nw_ttl=255,icmp_type=136,icmp_code=0,nd_target={target},nd_tll={tll}",
+            "in_port=2,icmp6,dl_src={},dl_dst={},ipv6_src={},ipv6_dst={},nw_ttl=255,icmp_type=136,icmp_code=0,nd_target={target},nd_tll={tll}",
             s.vm2,
-            lla(&s.vm2)
+            s.vm1,
+            lla(&s.vm2),
+            lla(&s.vm1)
         )
     };
-    assert!(
-        !run(&s, &na("2001:db8:1::b", &s.vm2)).dropped(),
-        "own address"
-    );
-    assert!(
-        !run(&s, &na(&lla(&s.vm2), &s.vm2)).dropped(),
-        "own link-local"
-    );
+    // A solicited advertisement (unicast) to vm1.
+    let o = run(&s, &na("2001:db8:1::b", &s.vm2));
+    assert_eq!(o.outputs, vec![1], "own address: {o:?}");
+    let o = run(&s, &na(&lla(&s.vm2), &s.vm2));
+    assert_eq!(o.outputs, vec![1], "own link-local: {o:?}");
     assert!(
         run(&s, &na("2001:db8:1::a", &s.vm2)).dropped(),
         "vm1's address"
