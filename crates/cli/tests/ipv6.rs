@@ -262,12 +262,17 @@ fn ipv6_slaac_dhcpv6_routing() {
     assert!(pings(&vm3, IpAddr::V6(ip2)), "vm3 → vm2 through r1");
 
     // A rogue RA from vm2 is dropped at port security and never reaches vm1.
-    let before = flow_packets(&s, 9, "icmp_type=134");
+    let before = flow_packets(&s, 9, "icmpv6_type=134");
     rogue_ra(&vm2, 5);
     lab::wait_until("rogue RAs counted", Duration::from_secs(5), || {
-        flow_packets(&s, 9, "icmp_type=134") >= before + 5
+        flow_packets(&s, 9, "icmpv6_type=134") >= before + 5
     })
-    .expect("the RA guard flow drops vm2's advertisements");
+    .unwrap_or_else(|e| {
+        panic!(
+            "the RA guard flow drops vm2's advertisements: {e:?}\n{}",
+            s.cli(&["ofctl", "dump-flows", "br-int", "table=9"])
+        )
+    });
     let addrs = vm1
         .ip(&["-6", "addr", "show", "dev", "eth0"])
         .expect("addr");
