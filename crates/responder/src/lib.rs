@@ -66,6 +66,8 @@ mod error;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod fuzzing6;
 pub mod icmp_error;
 pub mod nd;
 pub mod ra;
