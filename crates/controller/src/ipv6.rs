@@ -69,12 +69,7 @@ pub(crate) fn switch_port(
         format!("metadata={dp:#x},icmp6,icmp_type=135,nd_target={lla}"),
         util::userdata(&format!("cloudnet:nd-na mac={mac} router=1")),
     ));
-    let mtu = cx
-        .st
-        .networks
-        .get(&p.network_id)
-        .map_or(0, |n| n.mtu)
-        .max(0);
+    let mtu = cx.st.networks.get(&p.network_id).map_or(0, |n| n.mtu);
     for a in addrs {
         let (IpNet::V6(prefix), Some(mode)) = (a.net, a.subnet.ipv6_ra_mode.as_deref()) else {
             continue;
