@@ -203,15 +203,7 @@ fn dhcp6_userdata(addrs: &[Addr]) -> Option<String> {
     if s.ipv6_address_mode.as_deref() == Some("dhcpv6-stateful") {
         ud.push_str(&format!(" addr={}", a.ip));
     }
-    let dns: Vec<&str> = s
-        .dns_nameservers
-        .iter()
-        .map(String::as_str)
-        .filter(|d| d.parse::<Ipv6Addr>().is_ok())
-        .collect();
-    if !dns.is_empty() {
-        ud.push_str(&format!(" dns={}", dns.join(",")));
-    }
+    dhcp::push_dns(&mut ud, s, true);
     Some(ud)
 }
 
