@@ -117,10 +117,11 @@ pub fn respond(frame: &[u8], cfg: &Dhcp6Config, out: &mut [u8]) -> Result<usize,
 }
 
 /// Whether the options in `rest` have the lengths RFC 8415 §21 gives them,
-/// where dhcproto 0.14 relies on it: it subtracts from a Status Code's
-/// length unchecked (a 0- or 1-byte one panics a build with overflow
-/// checks; found by the `ipv6` fuzz target, regression input
-/// `fuzz/corpus/ipv6/crash-status_code_len`), and reads fixed fields of
+/// where dhcproto 0.14 relies on it: it subtracts from the length of a
+/// Status Code, Authentication, Vendor Class and Vendor-specific option
+/// unchecked (a short one panics a build with overflow checks; found by
+/// the `ipv6` fuzz target, regression inputs
+/// `fuzz/corpus/ipv6/crash-*_len`), and reads fixed fields of
 /// the IA options. Nested options (in IA_NA, IA_TA, IAADDR, IA_PD,
 /// IAPREFIX) are checked too, two levels deep at most; Relay Message
 /// options are refused (no relays are served).
@@ -145,6 +146,8 @@ fn options_ok(mut rest: &[u8], depth: u8) -> bool {
             8 => len == 2,        // Elapsed Time
             12 => len == 16,      // Server Unicast
             13 => len >= 2,       // Status Code (§21.13)
+            11 => len >= 11,      // Authentication (§21.11)
+            16 | 17 => len >= 4,  // Vendor Class, Vendor-specific (§21.16-17)
             14 | 20 => len == 0,  // Rapid Commit, Reconfigure Accept
             23 => len % 16 == 0,  // DNS servers (RFC 3646)
             32 => len == 4,       // Information Refresh Time (§21.23)
