@@ -20,14 +20,13 @@
 use core::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
-use packet::ethernet::EthernetFrame;
 use packet::flowkey::ethertype;
 use packet::icmpv6::{msg_type, nd_opt, Icmpv6Packet, NdOptions};
 use packet::ip_proto;
-use packet::ipv6::{self, Ipv6Packet, Ipv6Repr};
+use packet::ipv6::{self, Ipv6Repr};
 
 use crate::frame::{need, write_eth, ETH_LEN};
-use crate::nd::{link_local, multicast_mac};
+use crate::nd::{link_local, multicast_mac, nd_message};
 use crate::{Mac, NoReply};
 
 /// How hosts on the link get their addresses (Neutron's `ipv6_ra_mode`).
@@ -123,23 +122,10 @@ pub fn reply_len(cfg: &RaConfig) -> usize {
 /// address. The answer goes to the solicitor's address and MAC (§6.2.6
 /// allows unicast), or to all-nodes when it solicited from `::`.
 pub fn respond(frame: &[u8], cfg: &RaConfig, out: &mut [u8]) -> Result<usize, NoReply> {
-    let eth = EthernetFrame::new_checked(frame)?;
-    if eth.ethertype() != ethertype::IPV6 {
-        return Err(NoReply::NotForUs);
-    }
-    let ip = Ipv6Packet::new_checked(eth.payload())?;
-    if ip.next_header() != ip_proto::ICMPV6 {
-        return Err(NoReply::NotForUs);
-    }
+    let (eth, ip) = nd_message(frame, msg_type::ROUTER_SOLICIT, "rs")?;
     let icmp = ip.payload();
-    if icmp.first() != Some(&msg_type::ROUTER_SOLICIT) {
-        return Err(NoReply::NotForUs);
-    }
     let (src, dst) = (ip.src(), ip.dst());
     let malformed = |field| NoReply::Malformed(packet::Error::Malformed { layer: "rs", field });
-    if ip.hop_limit() != 255 {
-        return Err(malformed("hop limit"));
-    }
     if icmp.len() < 8 || icmp.get(1) != Some(&0) {
         return Err(malformed("length or code"));
     }
