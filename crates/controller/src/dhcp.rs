@@ -61,15 +61,7 @@ pub(crate) fn userdata(
     if let Some(g) = gateway {
         ud.push_str(&format!(" router={g}"));
     }
-    let dns: Vec<&str> = s
-        .dns_nameservers
-        .iter()
-        .map(String::as_str)
-        .filter(|d| d.parse::<Ipv4Addr>().is_ok())
-        .collect();
-    if !dns.is_empty() {
-        ud.push_str(&format!(" dns={}", dns.join(",")));
-    }
+    push_dns(&mut ud, s, false);
     // The network's MTU already has the overlay overhead subtracted
     // (model::IpamConfig::mtu_for); option 26 carries it as is.
     if mtu > 0 {
@@ -97,6 +89,20 @@ pub(crate) fn userdata(
         offer.to_string().replace('.', "-")
     ));
     Ok(Some(ud))
+}
+
+/// Appends ` dns=A,B` with the subnet's name servers of one family (IPv6
+/// when `v6`), if it has any.
+pub(crate) fn push_dns(ud: &mut String, s: &model::Subnet, v6: bool) {
+    let dns: Vec<&str> = s
+        .dns_nameservers
+        .iter()
+        .map(String::as_str)
+        .filter(|d| d.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6() == v6))
+        .collect();
+    if !dns.is_empty() {
+        ud.push_str(&format!(" dns={}", dns.join(",")));
+    }
 }
 
 /// A locally administered MAC for the DHCP server of a subnet, stable

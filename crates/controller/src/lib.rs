@@ -24,6 +24,7 @@ mod error;
 pub mod explain;
 pub mod flowset;
 mod index;
+mod ipv6;
 pub mod keys;
 pub mod qos;
 mod router;

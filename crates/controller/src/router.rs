@@ -54,6 +54,9 @@ pub(crate) fn resolve_entries(
         for lrp_port in lrps {
             let lrp = cx.lrp_key(&lrp_port)?;
             for a in addrs {
+                if let IpAddr::V6(ip) = a.ip {
+                    v.push(crate::ipv6::resolve_entry(rdp, lrp, ip, mac));
+                }
                 if let IpAddr::V4(ip) = a.ip {
                     v.push(LFlow::new(
                         t::LR_IN_ARP_RESOLVE,
@@ -121,6 +124,10 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         let inport = format!("{}={k:#x}", reg::INPORT);
         let mac = &l.mac;
         let is_gw = p.device_owner == owner::ROUTER_GATEWAY;
+        v.extend(crate::ipv6::router_port(
+            &md,
+            &crate::ipv6::lrp6(cx, p, k, mac)?,
+        ));
         // Admission: frames to the port's MAC or broadcast.
         v.push(LFlow::new(
             t::LR_IN_ADMISSION,

@@ -113,6 +113,12 @@ pub(crate) fn global() -> Vec<LFlow> {
         // only its own server's MAC and address (ovn-northd(8)).
         if tbl == t::LS_IN_ACL {
             v.push(LFlow::new(tbl, p - 1, "udp,tp_src=68,tp_dst=67", next(nxt)));
+            v.push(LFlow::new(
+                tbl,
+                p - 1,
+                "udp6,tp_src=546,tp_dst=547",
+                next(nxt),
+            ));
         }
         for ty in [133, 134, 135, 136] {
             v.push(LFlow::new(
@@ -282,6 +288,7 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         ),
     ));
     v.extend(crate::router::resolve_entries(cx, p, &mac, &addrs)?);
+    v.extend(crate::ipv6::switch_port(cx, p, &mac, dp, &addrs)?);
 
     if p.device_owner == owner::ROUTER_INTERFACE || p.device_owner == owner::ROUTER_GATEWAY {
         // Switch → router: enter the router datapath at admission with the
@@ -545,6 +552,7 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         }
     }
 
+    v.extend(crate::ipv6::vm_port(p, &mac, &inport, &addrs, sec)?);
     // DHCP: answered in the switch for the port's IPv4 address on a subnet
     // with enable_dhcp.
     if let Some(ud) = dhcp::userdata(cx, p, &mac, &addrs)? {

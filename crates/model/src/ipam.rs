@@ -332,6 +332,34 @@ pub fn next_free(pools: &[Pool], v6: bool, in_use: impl Fn(&IpAddr) -> bool) -> 
     None
 }
 
+/// Neutron's `ipv6_address_mode`s whose hosts form their own addresses
+/// (`ipv6_utils.is_auto_address_subnet`): SLAAC, with or without DHCPv6
+/// for other configuration.
+pub fn is_auto_address(s: &crate::Subnet) -> bool {
+    s.ip_version == 6
+        && matches!(
+            s.ipv6_address_mode.as_deref(),
+            Some("slaac" | "dhcpv6-stateless")
+        )
+}
+
+/// The address a host with `mac` forms on the /64 `net` by SLAAC: the
+/// prefix and the modified EUI-64 interface identifier (RFC 4862 §5.5.3,
+/// RFC 4291 §2.5.1 and appendix A) — what Neutron records as the port's
+/// fixed IP on an auto-address subnet. `None` for an invalid MAC.
+pub fn eui64_address(net: &ipnet::Ipv6Net, mac: &str) -> Option<std::net::Ipv6Addr> {
+    let m = normalize_mac(mac)?;
+    let b: Vec<u8> = m
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    let iid = [b[0] ^ 2, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]];
+    let mut o = net.network().octets();
+    o[8..].copy_from_slice(&iid);
+    Some(std::net::Ipv6Addr::from(o))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

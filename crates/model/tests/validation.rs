@@ -855,3 +855,35 @@ fn stateless_groups_and_switching_one_in_use() {
     h.update(Kind::SecurityGroup, &sl, json!({"stateful": false}), None)
         .unwrap();
 }
+
+#[test]
+fn auto_address_subnets_give_eui64_addresses() {
+    let mut h = H::new();
+    let (n, _) = h.net_subnet("10.0.0.0/24");
+    let s6 = h.create(
+        Kind::Subnet,
+        json!({"network_id": n, "cidr": "2001:db8:5::/64", "ip_version": 6,
+               "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
+    );
+    let p = h.create(
+        Kind::Port,
+        json!({"network_id": n, "mac_address": "52:54:00:12:34:56"}),
+    );
+    let ips: Vec<String> = h.state.ports[&p]
+        .fixed_ips
+        .iter()
+        .filter(|f| f.subnet_id == s6)
+        .map(|f| f.ip_address.clone())
+        .collect();
+    assert_eq!(
+        ips,
+        ["2001:db8:5:0:5054:ff:fe12:3456"],
+        "RFC 4291 appendix A"
+    );
+    // SLAAC needs a /64.
+    let (st, _, _) = err(h.try_create(
+        Kind::Subnet,
+        json!({"network_id": n, "cidr": "2001:db8:6::/80", "ipv6_address_mode": "slaac"}),
+    ));
+    assert_eq!(st, 400);
+}

@@ -32,6 +32,8 @@ pub mod msg_type {
 pub mod nd_opt {
     pub const SOURCE_LL_ADDR: u8 = 1;
     pub const TARGET_LL_ADDR: u8 = 2;
+    pub const PREFIX_INFO: u8 = 3;
+    pub const MTU: u8 = 5;
 }
 
 /// NA flags in the first byte of the message body (RFC 4861 §4.4).
@@ -218,6 +220,15 @@ impl NdOption<'_> {
 #[derive(Debug, Clone)]
 pub struct NdOptions<'a> {
     rest: &'a [u8],
+}
+
+impl<'a> NdOptions<'a> {
+    /// The options in `rest` (the bytes after a message's fixed part: 8
+    /// for a Router Solicitation, 16 for an Advertisement, RFC 4861 §4.1-4.2).
+    #[inline]
+    pub fn new(rest: &'a [u8]) -> Self {
+        NdOptions { rest }
+    }
 }
 
 impl<'a> Iterator for NdOptions<'a> {

@@ -18,6 +18,8 @@
 //! |---|---|---|
 //! | [`arp`] | ARP requests for addresses in a table | RFC 826, RFC 5227 |
 //! | [`nd`] | Neighbor Solicitations → Advertisements with a TLL option | RFC 4861 §7.2 |
+//! | [`ra`] | Router Solicitations → Advertisements (M/O flags, prefix, MTU) | RFC 4861 §6.2 |
+//! | [`dhcp6`] | DHCPv6 Solicit/Request/Renew/Rebind/Confirm/Release/Information-request for one port | RFC 8415, RFC 3646 |
 //! | [`echo`] | ICMP / ICMPv6 echo requests to router addresses | RFC 792, RFC 4443 §4 |
 //! | [`icmp_error`] | time exceeded, destination unreachable, too big | RFC 792, RFC 1812 §4.3, RFC 4443 §3 |
 //! | [`dhcp`] | DHCPv4 DISCOVER/REQUEST/INFORM/RELEASE/DECLINE for known MACs | RFC 2131, RFC 2132, RFC 3442 |
@@ -58,13 +60,17 @@
 
 pub mod arp;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod echo;
 mod error;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod fuzzing6;
 pub mod icmp_error;
 pub mod nd;
+pub mod ra;
 
 pub use error::{Counters, NoReply, NoReplyKind};
 pub use frame::L2Addrs;

@@ -37,27 +37,9 @@ pub fn respond(
     config: NdConfig,
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
-    let eth = EthernetFrame::new_checked(frame)?;
-    if eth.ethertype() != ethertype::IPV6 {
-        return Err(NoReply::NotForUs);
-    }
-    let ip = Ipv6Packet::new_checked(eth.payload())?;
-    // ND messages carry no extension headers in practice; a solicitation
-    // hidden behind one is not answered (the kernel of the owner would be).
-    if ip.next_header() != ip_proto::ICMPV6 {
-        return Err(NoReply::NotForUs);
-    }
+    let (eth, ip) = nd_message(frame, packet::icmpv6::msg_type::NEIGHBOR_SOLICIT, "nd")?;
     let icmp = ip.payload();
-    if icmp.first() != Some(&packet::icmpv6::msg_type::NEIGHBOR_SOLICIT) {
-        return Err(NoReply::NotForUs);
-    }
     let (src, dst) = (ip.src(), ip.dst());
-    if ip.hop_limit() != 255 {
-        return Err(NoReply::Malformed(packet::Error::Malformed {
-            layer: "nd",
-            field: "hop limit",
-        }));
-    }
     if !Icmpv6Packet::new_checked(icmp)?.verify_checksum(&src, &dst) {
         return Err(NoReply::BadChecksum("icmpv6"));
     }
@@ -117,10 +99,64 @@ pub fn respond(
     Ok(REPLY_LEN)
 }
 
+/// The Ethernet frame and IPv6 packet of the ND message of type `kind` in
+/// `frame`, with hop limit 255 (RFC 4861 §6.1.1, §7.1.1: never forwarded
+/// by a router). ND messages carry no extension headers in practice; one
+/// hidden behind them is not answered (the owner's kernel would be).
+#[allow(clippy::type_complexity)]
+pub(crate) fn nd_message<'a>(
+    frame: &'a [u8],
+    kind: u8,
+    layer: &'static str,
+) -> Result<(EthernetFrame<&'a [u8]>, Ipv6Packet<&'a [u8]>), NoReply> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    if eth.ethertype() != ethertype::IPV6 {
+        return Err(NoReply::NotForUs);
+    }
+    let ip = Ipv6Packet::new_checked(&frame[ETH_LEN..])?;
+    if ip.next_header() != ip_proto::ICMPV6 || ip.payload().first() != Some(&kind) {
+        return Err(NoReply::NotForUs);
+    }
+    if ip.hop_limit() != 255 {
+        return Err(NoReply::Malformed(packet::Error::Malformed {
+            layer,
+            field: "hop limit",
+        }));
+    }
+    Ok((eth, ip))
+}
+
 /// The Ethernet address an IPv6 multicast address maps to (RFC 2464 §7):
 /// 33:33 followed by the last four bytes of the address.
 #[inline]
 pub fn multicast_mac(ip: &Ipv6Addr) -> crate::Mac {
     let o = ip.octets();
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+/// The modified EUI-64 interface identifier of `mac` (RFC 4291 §2.5.1,
+/// appendix A): `ff:fe` in the middle, the universal/local bit flipped.
+#[inline]
+pub fn eui64(mac: crate::Mac) -> [u8; 8] {
+    [
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]
+}
+
+/// The link-local address `fe80::/64` + [`eui64`] of `mac` (RFC 4862
+/// §5.3), which a router port advertises from and answers for.
+#[inline]
+pub fn link_local(mac: crate::Mac) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8..].copy_from_slice(&eui64(mac));
+    Ipv6Addr::from(o)
 }

@@ -62,6 +62,8 @@ fn run_all(frame: &[u8], server: &DhcpServer) {
         );
         let _ = server.respond(frame, &mut out);
         let _ = is_dhcp_server_reply(frame);
+        // The IPv6 configuration responders check their own replies.
+        responder::fuzzing6::ipv6_target(&[[0u8].as_slice(), frame].concat());
     }
 }
 

@@ -132,6 +132,36 @@ pub(crate) fn allocate<'a>(
     Ok(out)
 }
 
+/// On an auto-address IPv6 subnet (slaac, dhcpv6-stateless) the port's
+/// address is the one its host forms from our Router Advertisement: the
+/// prefix plus the EUI-64 of its MAC (Neutron's IPAM does the same), unless
+/// the request named the address.
+fn auto_addresses(state: &State, mac: &str, ips: &mut [FixedIp], requested: Option<&[IpRequest]>) {
+    let named: Vec<&str> = requested
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.ip_address.as_deref())
+        .collect();
+    for f in ips.iter_mut() {
+        if named.contains(&f.ip_address.as_str()) {
+            continue;
+        }
+        let Some(s) = state
+            .subnets
+            .get(&f.subnet_id)
+            .filter(|s| crate::ipam::is_auto_address(s))
+        else {
+            continue;
+        };
+        let Ok(IpNet::V6(net)) = s.cidr.parse::<IpNet>() else {
+            continue;
+        };
+        if let Some(a) = crate::ipam::eui64_address(&net, mac) {
+            f.ip_address = a.to_string();
+        }
+    }
+}
+
 /// A port Neutron creates for itself (router interface/gateway, floating IP).
 pub(crate) fn internal_port(
     state: &State,
@@ -275,7 +305,8 @@ pub(super) fn create(
             .generate_mac(env.rng, &|m| mac_used(state, &network_id, m, ""))?,
     };
     let requested = input.list::<IpRequest>("fixed_ips")?;
-    let fixed_ips = allocate(state, &network_id, requested, &[])?;
+    let mut fixed_ips = allocate(state, &network_id, requested.clone(), &[])?;
+    auto_addresses(state, &mac, &mut fixed_ips, requested.as_deref());
     let port_security = input
         .bool("port_security_enabled")?
         .unwrap_or(net.port_security_enabled);
@@ -354,7 +385,8 @@ pub(super) fn update(
         p.mac_address = m;
     }
     if let Some(reqs) = input.list::<IpRequest>("fixed_ips")? {
-        p.fixed_ips = allocate(state, &p.network_id, Some(reqs), &p.fixed_ips)?;
+        p.fixed_ips = allocate(state, &p.network_id, Some(reqs.clone()), &p.fixed_ips)?;
+        auto_addresses(state, &p.mac_address, &mut p.fixed_ips, Some(&reqs));
     }
     if let Some(v) = input.string("device_id")? {
         p.device_id = v;

@@ -144,6 +144,17 @@ pub(super) fn create(
     };
     let ipv6_ra_mode = mode("ipv6_ra_mode")?;
     let ipv6_address_mode = mode("ipv6_address_mode")?;
+    // EUI-64 addresses need a /64 (Neutron: "OpenStack uses the EUI-64
+    // address format, which requires the prefix to be /64").
+    if matches!(
+        ipv6_address_mode.as_deref(),
+        Some("slaac" | "dhcpv6-stateless")
+    ) && net.prefix_len() != 64
+    {
+        return Err(ModelError::invalid(format!(
+            "Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64"
+        )));
+    }
     let service_types = input.list("service_types")?.unwrap_or_default();
     let _ = input.nullable_string("segment_id")?;
     for other in state

@@ -156,3 +156,45 @@ pub fn ns(
 pub fn icmpv4_ok(msg: &[u8]) -> bool {
     Icmpv4Packet::new_checked(msg).unwrap().verify_checksum()
 }
+
+/// A Router Solicitation (RFC 4861 §4.1) to all-routers, with an SLL
+/// option when given.
+pub fn rs(src: Ipv6Addr, sll: Option<Mac>, eth_src: Mac, hop: u8) -> Vec<u8> {
+    let dst: Ipv6Addr = "ff02::2".parse().unwrap();
+    let mut m = vec![0u8; 8 + if sll.is_some() { 8 } else { 0 }];
+    m[0] = 133;
+    if let Some(mac) = sll {
+        m[8] = 1;
+        m[9] = 1;
+        m[10..16].copy_from_slice(&mac);
+    }
+    packet::icmpv6::Icmpv6Packet::new_checked(&mut m[..])
+        .unwrap()
+        .fill_checksum(&src, &dst);
+    let ip = ipv6(src, dst, ip_proto::ICMPV6, hop, &m);
+    eth([0x33, 0x33, 0, 0, 0, 2], eth_src, ethertype::IPV6, &ip)
+}
+
+/// A UDP datagram over IPv6 in an Ethernet frame to `dst`'s multicast MAC.
+pub fn udp_v6(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + data.len()];
+    u[8..].copy_from_slice(data);
+    UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        payload_len: data.len() as u16,
+    }
+    .emit(&mut u)
+    .unwrap();
+    UdpPacket::new_checked(&mut u[..])
+        .unwrap()
+        .fill_checksum_v6(&src, &dst);
+    let ip = ipv6(src, dst, ip_proto::UDP, 1, &u);
+    let o = dst.octets();
+    eth(
+        [0x33, 0x33, o[12], o[13], o[14], o[15]],
+        VM_MAC,
+        ethertype::IPV6,
+        &ip,
+    )
+}

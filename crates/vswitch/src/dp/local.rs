@@ -96,6 +96,8 @@ pub fn respond(
         LocalOp::Icmp6Echo => echo::respond(frame, |ip| ip.is_ipv6(), out),
         LocalOp::Dhcp4(binding) => responder::dhcp::respond_for(frame, binding, out),
         LocalOp::ArpRequest { spa, sha, tpa } => arp::request(*sha, *spa, tpa.get(regs), out),
+        LocalOp::NdRa(cfg) => responder::ra::respond(frame, cfg, out),
+        LocalOp::Dhcp6(cfg) => responder::dhcp6::respond(frame, cfg, out),
     }
 }
 
@@ -133,9 +135,17 @@ impl Datapath {
         let Some(mut bufs) = self.local.get_mut(depth).map(std::mem::take) else {
             return;
         };
+        let partial = frame.first().is_some_and(|f| f & NEEDS_CSUM != 0);
         let input = match Pieces::new(frame, VlanEdit::Pop) {
             Some(p) => {
                 p.copy_into(&mut bufs.untagged);
+                finish_partial_csum(&mut bufs.untagged);
+                &bufs.untagged[..]
+            }
+            None if partial => {
+                bufs.untagged.clear();
+                bufs.untagged.extend_from_slice(frame);
+                finish_partial_csum(&mut bufs.untagged);
                 &bufs.untagged[..]
             }
             None => frame,
@@ -180,6 +190,41 @@ impl Datapath {
     }
 }
 
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM` in the first byte of the virtio header.
+const NEEDS_CSUM: u8 = 1;
+
+/// Completes the checksum a guest left partial (`NEEDS_CSUM`: the field
+/// holds the pseudo-header sum, virtio 1.x §5.1.6.2) in `buf` (virtio
+/// header first), as the NIC would: the responders verify checksums and a
+/// kernel's UDP over a TAP with offloads (a DHCPv6 client's socket) sends
+/// them partial. A zero UDP result is sent as 0xffff (RFC 768), which
+/// verifies the same for TCP.
+fn finish_partial_csum(buf: &mut [u8]) {
+    if buf.first().is_none_or(|f| f & NEEDS_CSUM == 0) {
+        return;
+    }
+    let le16 = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map(|x| usize::from(u16::from_le_bytes([x[0], x[1]])))
+    };
+    let (Some(start), Some(off)) = (le16(buf, 6), le16(buf, 8)) else {
+        return;
+    };
+    let start = HDR + start;
+    let Some(data) = buf.get(start..) else {
+        return;
+    };
+    if off + 2 > data.len() {
+        return;
+    }
+    let c = match packet::checksum::checksum(data) {
+        0 => 0xffff,
+        c => c,
+    };
+    buf[start + off..start + off + 2].copy_from_slice(&c.to_be_bytes());
+    buf[0] &= !NEEDS_CSUM;
+}
+
 fn op_name(op: &LocalOp) -> &'static str {
     match op {
         LocalOp::Icmp4Error { .. } => "icmp4 error",
@@ -190,6 +235,8 @@ fn op_name(op: &LocalOp) -> &'static str {
         LocalOp::Icmp6Echo => "icmp6-echo-reply",
         LocalOp::Dhcp4(_) => "dhcp4",
         LocalOp::ArpRequest { .. } => "arp-request",
+        LocalOp::NdRa(_) => "nd-ra",
+        LocalOp::Dhcp6(_) => "dhcp6",
     }
 }
 

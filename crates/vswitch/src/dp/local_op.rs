@@ -120,6 +120,13 @@ pub enum LocalOp {
     /// `dhcp4 server=IP server_mac=MAC offer=IP mask=N ...`: answer this
     /// client's DHCPv4 message with the binding (RFC 2131).
     Dhcp4(Binding),
+    /// `nd-ra mac=MAC prefix=CIDR mode=slaac|dhcpv6-stateful|dhcpv6-stateless
+    /// [mtu=N] [lifetime=S]`: a Router Advertisement answering the Router
+    /// Solicitation (RFC 4861 §6.2.6), OVN's `put_nd_ra_opts`.
+    NdRa(responder::ra::RaConfig),
+    /// `dhcp6 server_mac=MAC [addr=IPv6] [dns=IPv6,IPv6]`: answer this
+    /// port's DHCPv6 message (RFC 8415), OVN's `put_dhcpv6_opts`.
+    Dhcp6(responder::dhcp6::Dhcp6Config),
     /// `arp-request spa=IP sha=MAC tpa=IP|regN`: an ARP request for `tpa`
     /// (an address, or a register of the packet-in) from `sha`/`spa` to
     /// the broadcast address (RFC 826) — OVN's `arp { ... }`. The packet
@@ -209,6 +216,8 @@ fn parse_text(text: &str) -> Result<LocalAction, LocalActionError> {
         "icmp6-echo-reply" => ("icmp6-echo-reply", &[]),
         "dhcp4" => ("dhcp4", DHCP_KEYS),
         "arp-request" => ("arp-request", &["spa", "sha", "tpa"]),
+        "nd-ra" => ("nd-ra", &["mac", "prefix", "mode", "mtu", "lifetime"]),
+        "dhcp6" => ("dhcp6", &["server_mac", "addr", "dns"]),
         _ => return Err(LocalActionError::UnknownOp(name.to_owned())),
     };
     let kv = Kv::new(op, rest, keys)?;
@@ -261,6 +270,18 @@ fn parse_text(text: &str) -> Result<LocalAction, LocalActionError> {
             sha: kv.need::<MacText>("sha")?.0,
             tpa: kv.need("tpa")?,
         },
+        "nd-ra" => LocalOp::NdRa(nd_ra(&kv)?),
+        "dhcp6" => LocalOp::Dhcp6(responder::dhcp6::Dhcp6Config {
+            server_mac: kv.need::<MacText>("server_mac")?.0,
+            addr: kv.opt("addr")?,
+            dns: match kv.get("dns") {
+                None => Vec::new(),
+                Some(v) => v
+                    .split(',')
+                    .map(|ip| ip.parse().map_err(|_| kv.bad("dns", "IPv6,IPv6,...")))
+                    .collect::<Result<_, _>>()?,
+            },
+        }),
         _ => LocalOp::Dhcp4(dhcp4(&kv)?),
     };
     Ok(LocalAction { op, resume })
@@ -283,6 +304,35 @@ fn icmp4_unreachable(kv: &Kv) -> Result<Icmpv4Error, LocalActionError> {
         },
         13 => Icmpv4Error::AdminProhibited,
         _ => return Err(kv.bad("code", "one of 0, 1, 2, 3, 4, 13")),
+    })
+}
+
+fn nd_ra(kv: &Kv) -> Result<responder::ra::RaConfig, LocalActionError> {
+    use responder::ra::{defaults, RaConfig, RaMode};
+    let prefix = kv
+        .get("prefix")
+        .ok_or(LocalActionError::Missing {
+            op: "nd-ra",
+            key: "prefix",
+        })?
+        .parse::<ipnet::Ipv6Net>()
+        .map_err(|_| kv.bad("prefix", "an IPv6 prefix ADDR/LEN"))?;
+    let mode = kv.get("mode").ok_or(LocalActionError::Missing {
+        op: "nd-ra",
+        key: "mode",
+    })?;
+    let mode = RaMode::from_neutron(mode)
+        .ok_or_else(|| kv.bad("mode", "slaac, dhcpv6-stateful or dhcpv6-stateless"))?;
+    let mtu = match kv.opt::<u32>("mtu")? {
+        Some(m) if m < 1280 => return Err(kv.bad("mtu", "at least 1280 (RFC 8200 §5)")),
+        m => m,
+    };
+    Ok(RaConfig {
+        mac: kv.need::<MacText>("mac")?.0,
+        prefix: prefix.trunc(),
+        mode,
+        mtu,
+        lifetime: kv.opt("lifetime")?.unwrap_or(defaults::ROUTER_LIFETIME),
     })
 }
 
@@ -545,6 +595,22 @@ mod tests {
         assert_eq!(b.subnet.lease_time, 600);
         assert_eq!(b.subnet.routes.len(), 1);
         assert_eq!(b.subnet.domain_name.as_deref(), Some("x.test"));
+        let LocalOp::NdRa(ra) =
+            p("cloudnet:nd-ra mac=02:00:00:00:00:01 prefix=2001:db8:1::/64 mode=dhcpv6-stateful mtu=1450")
+                .unwrap()
+        else {
+            panic!("not nd-ra")
+        };
+        assert_eq!(ra.mode, responder::ra::RaMode::Dhcpv6Stateful);
+        assert_eq!((ra.mtu, ra.lifetime), (Some(1450), 1800));
+        let LocalOp::Dhcp6(d) =
+            p("cloudnet:dhcp6 server_mac=02:00:00:00:00:01 addr=2001:db8::5 dns=2001:db8::53")
+                .unwrap()
+        else {
+            panic!("not dhcp6")
+        };
+        assert_eq!(d.addr, Some("2001:db8::5".parse().unwrap()));
+        assert_eq!(d.dns.len(), 1);
     }
 
     #[test]
@@ -569,6 +635,16 @@ mod tests {
                    offer=10.0.0.5 mask=24 routes=10.9.0.0/16"
         )
         .contains("routes"));
+        assert!(
+            e("cloudnet:nd-ra mac=02:00:00:00:00:01 prefix=2001:db8::/64 mode=dhcp")
+                .contains("mode=\"dhcp\"")
+        );
+        assert!(
+            e("cloudnet:nd-ra mac=02:00:00:00:00:01 prefix=10.0.0.0/24 mode=slaac")
+                .contains("prefix=")
+        );
+        assert!(e("cloudnet:nd-ra mac=02:00:00:00:00:01 mode=slaac").contains("missing prefix="));
+        assert!(e("cloudnet:dhcp6 server_mac=02:00:00:00:00:01 addr=10.0.0.1").contains("addr="));
         assert_eq!(
             parse(b"cloudnet:\xff"),
             Some(Err(LocalActionError::NotText))

@@ -159,3 +159,45 @@ fn neighbor_advertisement_with_router_flag() {
     assert_eq!(&icmp[8..24], &target.octets());
     assert_eq!(&icmp[24..32], &[2, 1, 2, 0, 0, 0, 0, 1], "TLL option");
 }
+
+#[test]
+fn partial_checksum_is_completed_before_responding() {
+    // A UDP/IPv6 datagram whose checksum field holds only the
+    // pseudo-header sum, as a kernel leaves it with NEEDS_CSUM.
+    let (src, dst): (Ipv6Addr, Ipv6Addr) =
+        ("fe80::5".parse().unwrap(), "ff02::1:2".parse().unwrap());
+    let payload = b"dhcpv6 client message";
+    let udp_len = 8 + payload.len();
+    let mut f = vec![0u8; HDR];
+    f.extend(eth([0x33, 0x33, 0, 1, 0, 2], VM_MAC, 0x86dd));
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend((udp_len as u16).to_be_bytes());
+    ip.extend([17, 1]);
+    ip.extend(src.octets());
+    ip.extend(dst.octets());
+    f.extend(ip);
+    let l4 = f.len();
+    f.extend(546u16.to_be_bytes());
+    f.extend(547u16.to_be_bytes());
+    f.extend((udp_len as u16).to_be_bytes());
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, 17, udp_len as u32);
+    f.extend(pseudo.to_be_bytes());
+    f.extend_from_slice(payload);
+    f[0] = NEEDS_CSUM;
+    f[6..8].copy_from_slice(&((l4 - HDR) as u16).to_le_bytes());
+    f[8..10].copy_from_slice(&6u16.to_le_bytes());
+    let mut done = f.clone();
+    finish_partial_csum(&mut done);
+    assert_eq!(done[0] & NEEDS_CSUM, 0);
+    let udp = packet::udp::UdpPacket::new_checked(&done[l4..]).unwrap();
+    assert!(
+        udp.verify_checksum_v6(&src, &dst),
+        "completed checksum verifies"
+    );
+    // Bad offsets from a guest are ignored, never a panic.
+    let mut bad = f.clone();
+    bad[6..8].copy_from_slice(&u16::MAX.to_le_bytes());
+    let before = bad.clone();
+    finish_partial_csum(&mut bad);
+    assert_eq!(bad, before);
+}
