@@ -347,13 +347,15 @@ impl Agent {
                 taps.insert(id.clone(), i.name.clone());
             }
         }
-        if self.reg.is_some() {
-            self.resolve_claims(&mut b, &by_name)?;
-        }
+        // The mappings first: they choose the gateway chassis, part of
+        // what the host compiles and so of the remote ports it keeps.
         for (phys, iface) in &self.cfg.bridge_mappings {
             if let Some(of) = by_name.get(iface).and_then(|i| i.ofport) {
                 b.bridge_mappings.insert(phys.clone(), of);
             }
+        }
+        if self.reg.is_some() {
+            self.resolve_claims(&mut b, &by_name)?;
         }
         self.bindings = b;
         self.taps = taps;
@@ -385,7 +387,19 @@ impl Agent {
     /// the status the API gave them).
     fn update_statuses(&self) {
         let Some(sink) = &self.status else { return };
-        for (id, p) in &self.st.ports {
+        // Among several hosts only this host's own ports are written: no
+        // need to walk the whole cloud's ports.
+        let ports: Box<dyn Iterator<Item = (&String, &model::Port)>> = if self.reg.is_some() {
+            Box::new(
+                self.bindings
+                    .ports
+                    .keys()
+                    .filter_map(|id| Some((id, self.st.ports.get(id)?))),
+            )
+        } else {
+            Box::new(self.st.ports.iter())
+        };
+        for (id, p) in ports {
             if !p.device_owner.is_empty() && !p.device_owner.starts_with("compute:") {
                 continue;
             }

@@ -10,6 +10,7 @@
 //! * [`Compiler`]: per-owner flow sets ([`Owner`], whose [`Owner::cookie`]
 //!   every flow carries), full and incremental compilation.
 //! * [`keys`]: datapath keys, port keys, conntrack zones, conjunction IDs.
+//! * [`locality`]: the datapaths a host of several compiles ([`Scope`]).
 //! * [`qos`]: the per-port QoS the switch configures through vsctl.
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod explain;
 pub mod flowset;
 mod index;
 pub mod keys;
+pub mod locality;
 pub mod qos;
 mod router;
 mod switch;
@@ -34,3 +36,4 @@ pub use ctx::{Bindings, Chassis};
 pub use error::CompileError;
 pub use flowset::{Delta, Flow, Key, LFlow, Owner};
 pub use keys::Keys;
+pub use locality::Scope;
