@@ -27,12 +27,15 @@
 //!   tunnel port per encapsulation joins br-int to the others (the mesh
 //!   itself is flows, see controller's `tunnel`). With several hosts an
 //!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
-//!   releases, never for ports of other hosts.
+//!   releases, never for ports of other hosts. It keeps and compiles
+//!   only what its ports can reach ([`interest`], controller's
+//!   `locality`).
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod dryrun;
 mod error;
+pub mod interest;
 pub mod metrics;
 mod multi;
 pub mod qos;
@@ -124,6 +127,11 @@ pub struct Agent {
     /// has run since start.
     seen: BTreeSet<String>,
     started: bool,
+    /// The VM ports kept of the intent ([`interest`]).
+    interest: interest::Interest,
+    /// Ports the last [`interest`] refresh put or dropped, for the next
+    /// incremental compile.
+    pending: BTreeSet<Changed>,
 }
 
 impl Agent {
@@ -167,6 +175,8 @@ impl Agent {
             reg: None,
             seen: BTreeSet::new(),
             started: false,
+            interest: interest::Interest::default(),
+            pending: BTreeSet::new(),
         })
     }
 
@@ -201,6 +211,8 @@ impl Agent {
             )?);
         }
         self.read_bindings()?;
+        // A full compile sees every port the refresh put or dropped.
+        self.pending.clear();
         let t = Instant::now();
         self.compiler.full(&self.st, &self.bindings);
         self.metrics.observe_compile(true, t.elapsed());
@@ -270,6 +282,7 @@ impl Agent {
         let (st, revision) = state::load(self.store.as_ref())?;
         self.st = st;
         self.revision = revision;
+        self.interest.reset();
         self.start()
     }
 
@@ -283,6 +296,9 @@ impl Agent {
             // Seen through the bindings' difference in `step`.
             return Ok(());
         }
+        if !self.interest.admits(&self.st, &self.bindings.ports, &ev)? {
+            return Ok(());
+        }
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
             changes.insert(c);
         }
@@ -293,6 +309,7 @@ impl Agent {
     pub fn step(&mut self, mut changes: BTreeSet<Changed>) -> Result<(), AgentError> {
         let before = self.bindings.clone();
         self.read_bindings()?;
+        changes.append(&mut self.pending);
         changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
             return Ok(());

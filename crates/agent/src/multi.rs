@@ -88,7 +88,10 @@ impl Agent {
         b.ports = c.local;
         b.remote_chassis = self.cluster.remote_chassis(&me);
         b.chassis = me;
-        b.remote_ports = self.remote_ports(b);
+        let scope =
+            self.interest
+                .refresh(self.store.as_ref(), &mut self.st, b, &mut self.pending)?;
+        b.remote_ports = self.remote_ports(b, scope.as_ref());
         Ok(())
     }
 
@@ -96,8 +99,8 @@ impl Agent {
     /// compiles (controller `locality`): found through the networks in
     /// scope, so a change costs the size of this host's share of the
     /// cloud, not of the cloud; ports of other networks are not kept.
-    fn remote_ports(&self, b: &Bindings) -> BTreeMap<String, String> {
-        let Some(scope) = Scope::of(&self.st, b) else {
+    fn remote_ports(&self, b: &Bindings, scope: Option<&Scope>) -> BTreeMap<String, String> {
+        let Some(scope) = scope else {
             return BTreeMap::new();
         };
         let mut out = BTreeMap::new();
