@@ -228,8 +228,10 @@ impl Agent {
     /// OVSDB monitors instead).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), AgentError> {
         let mut watch = self.watch()?;
+        let mut last_step = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
+            let mut relevant = false;
             // A store that is away (etcd down) does not stop the agent: the
             // switch keeps forwarding with the flows it has, and the lease
             // is renewed — or the chassis registered again — once the
@@ -242,12 +244,12 @@ impl Agent {
             }
             match watch.recv_timeout(Duration::from_millis(200)) {
                 Ok(Some(ev)) => {
-                    self.event(ev, &mut changes)?;
+                    relevant |= self.event(ev, &mut changes)?;
                     while let Some(ev) = watch.try_next() {
-                        self.event(ev, &mut changes)?;
+                        relevant |= self.event(ev, &mut changes)?;
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => relevant = true,
                 Err(store::StoreError::Compacted(_)) => {
                     self.resync()?;
                     watch = self.watch()?;
@@ -255,7 +257,13 @@ impl Agent {
                 }
                 Err(e) => return Err(e.into()),
             }
-            self.step(changes)?;
+            // Events about other hosts' networks (most of them, in a large
+            // cloud) change nothing here: they do not force a round; the
+            // bindings are still read every 200 ms.
+            if relevant || last_step.elapsed() >= Duration::from_millis(200) {
+                self.step(changes)?;
+                last_step = Instant::now();
+            }
             self.answer_traces();
         }
         Ok(())
@@ -286,23 +294,27 @@ impl Agent {
         self.start()
     }
 
+    /// Apply a store event; whether it can change this host's flows (a
+    /// chassis, a claim on a port the host holds, intent it keeps).
     fn event(
         &mut self,
         ev: store::Event,
         changes: &mut BTreeSet<Changed>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         self.revision = ev.revision;
         if self.cluster.apply(&ev)? {
             // Seen through the bindings' difference in `step`.
-            return Ok(());
+            return Ok(ev.kind != cluster::PORT_BINDINGS
+                || self.st.ports.contains_key(&ev.id)
+                || self.bindings.ports.contains_key(&ev.id));
         }
         if !self.interest.admits(&self.st, &self.bindings.ports, &ev)? {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(c) = state::apply_event(&mut self.st, &ev)? {
             changes.insert(c);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Apply `changes` plus any binding change; one delta.
