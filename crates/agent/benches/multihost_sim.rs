@@ -13,6 +13,8 @@
 
 #[path = "../../controller/tests/common/mod.rs"]
 mod common;
+#[path = "../tests/store_ops/mod.rs"]
+mod store_ops;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use agent::dryrun::DryRun;
 use common::Builder;
 use model::Resource;
-use store::{Op, Store};
+use store::Store;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -36,14 +38,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn put(r: &Resource) -> Op {
-    Op::Put {
-        kind: r.kind().store_name().to_owned(),
-        id: r.meta().id.clone(),
-        value: serde_json::to_vec(&r.to_json()).expect("json"),
-    }
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -86,29 +80,7 @@ fn main() {
         }
         subnets.push((net, sub, group.clone()));
     }
-    let mut ops: Vec<Op> = Vec::new();
-    let st = &x.st;
-    ops.extend(
-        st.security_groups
-            .values()
-            .map(|r| put(&Resource::SecurityGroup(r.clone()))),
-    );
-    ops.extend(
-        st.rules
-            .values()
-            .map(|r| put(&Resource::SecurityGroupRule(r.clone()))),
-    );
-    ops.extend(
-        st.networks
-            .values()
-            .map(|r| put(&Resource::Network(r.clone()))),
-    );
-    ops.extend(
-        st.subnets
-            .values()
-            .map(|r| put(&Resource::Subnet(r.clone()))),
-    );
-    ops.extend(st.ports.values().map(|r| put(&Resource::Port(r.clone()))));
+    let ops = store_ops::intent(&x.st);
     for chunk in ops.chunks(1000) {
         store.commit(&[], chunk).expect("commit");
     }
@@ -191,7 +163,7 @@ fn main() {
         let watch = store.watch(store.revision().expect("rev")).expect("watch");
         let t0 = Instant::now();
         dps[host].plug(&format!("tap{}", &id[..id.len().min(11)]), &id);
-        store.commit(&[], &[put(&port)]).expect("commit");
+        store.commit(&[], &[store_ops::put(&port)]).expect("commit");
         let deadline = Instant::now() + Duration::from_secs(60);
         while relevant.iter().any(|d| d.seen().is_none()) {
             assert!(

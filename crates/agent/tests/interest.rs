@@ -4,6 +4,7 @@
 
 #[path = "../../controller/tests/common/mod.rs"]
 mod common;
+mod store_ops;
 
 use std::collections::BTreeSet;
 
@@ -11,15 +12,7 @@ use agent::interest::Interest;
 use common::Builder;
 use controller::{Bindings, Changed};
 use model::{Kind, Resource};
-use store::{Event, Op, Store};
-
-fn put(r: &Resource) -> Op {
-    Op::Put {
-        kind: r.kind().store_name().to_owned(),
-        id: r.meta().id.clone(),
-        value: serde_json::to_vec(&r.to_json()).expect("json"),
-    }
-}
+use store::{Event, Store};
 
 fn ev(r: &Resource) -> Event {
     Event {
@@ -46,18 +39,7 @@ fn ports_out_of_scope_are_dropped_and_read_back_when_it_grows() {
     let later1 = x.port(&n1, &s1, "10.0.1.11", &[]);
     let later2 = x.port(&n2, &s2, "10.0.2.12", &[]);
     let mut st = x.st.clone();
-    let mut ops: Vec<Op> = Vec::new();
-    ops.extend(
-        st.networks
-            .values()
-            .map(|r| put(&Resource::Network(r.clone()))),
-    );
-    ops.extend(
-        st.subnets
-            .values()
-            .map(|r| put(&Resource::Subnet(r.clone()))),
-    );
-    ops.extend(st.ports.values().map(|r| put(&Resource::Port(r.clone()))));
+    let ops = store_ops::intent(&st);
     store.commit(&[], &ops).unwrap();
     for id in [&later1, &later2] {
         st.apply(&[model::Change::Delete(Kind::Port, id.clone())]);

@@ -6,6 +6,7 @@
 
 #[path = "../../controller/tests/common/mod.rs"]
 mod common;
+mod store_ops;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,43 +18,9 @@ use agent::dryrun::DryRun;
 use common::Builder;
 use controller::Owner;
 use model::{Resource, State};
-use store::{Op, Store};
+use store::Store;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn put(r: &Resource) -> Op {
-    Op::Put {
-        kind: r.kind().store_name().to_owned(),
-        id: r.meta().id.clone(),
-        value: serde_json::to_vec(&r.to_json()).expect("json"),
-    }
-}
-
-fn ops(st: &State) -> Vec<Op> {
-    let mut v: Vec<Op> = Vec::new();
-    v.extend(
-        st.security_groups
-            .values()
-            .map(|r| put(&Resource::SecurityGroup(r.clone()))),
-    );
-    v.extend(
-        st.rules
-            .values()
-            .map(|r| put(&Resource::SecurityGroupRule(r.clone()))),
-    );
-    v.extend(
-        st.networks
-            .values()
-            .map(|r| put(&Resource::Network(r.clone()))),
-    );
-    v.extend(
-        st.subnets
-            .values()
-            .map(|r| put(&Resource::Subnet(r.clone()))),
-    );
-    v.extend(st.ports.values().map(|r| put(&Resource::Port(r.clone()))));
-    v
-}
 
 /// The cookies of a network's flows: its own and its ports'.
 fn cookies_of(st: &State, net: &str) -> BTreeSet<String> {
@@ -130,7 +97,9 @@ fn a_host_has_flows_only_for_networks_with_a_local_port() {
     let a1 = x.port(&n1, &s1, "10.0.1.10", &[&g]);
     let b1 = x.port(&n1, &s1, "10.0.1.11", &[&g]);
     let b2 = x.port(&n2, &s2, "10.0.2.10", &[&g]);
-    store.commit(&[], &ops(&x.st)).expect("commit");
+    store
+        .commit(&[], &store_ops::intent(&x.st))
+        .expect("commit");
     // h0: a1 (net1); h1: b1 (net1), b2 (net2); h2: nothing.
     let dps: Vec<Arc<DryRun>> = (0..3).map(|_| Arc::new(DryRun::default())).collect();
     dps[0].plug("tap-a1", &a1);
@@ -167,7 +136,7 @@ fn a_host_has_flows_only_for_networks_with_a_local_port() {
     let a2 = x.port(&n2, &s2, "10.0.2.11", &[&g]);
     dps[0].plug("tap-a2", &a2);
     let port = Resource::Port(x.st.ports[&a2].clone());
-    store.commit(&[], &[put(&port)]).expect("commit");
+    store.commit(&[], &[store_ops::put(&port)]).expect("commit");
     lab::wait_until("h0 tunnels to b2 on h1", WAIT, || {
         dps[0]
             .flows()
