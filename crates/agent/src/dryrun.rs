@@ -65,6 +65,16 @@ impl DryRun {
         Self::add_iface(&mut self.lock(), tap, ids);
     }
 
+    /// A TAP goes away (the VM was deleted or migrated off this host).
+    pub fn unplug(&self, tap: &str) {
+        self.lock().ifaces.remove(tap);
+    }
+
+    /// The installed flows, as ovs-ofctl text with their cookies.
+    pub fn flows(&self) -> Vec<String> {
+        self.lock().flows.values().cloned().collect()
+    }
+
     /// Record when a flow containing `needle` is first added.
     pub fn watch_for(&self, needle: &str) {
         self.lock().watch = Some((needle.to_owned(), None));

@@ -27,13 +27,16 @@
 //!   tunnel port per encapsulation joins br-int to the others (the mesh
 //!   itself is flows, see controller's `tunnel`). With several hosts an
 //!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
-//!   releases, never for ports of other hosts.
+//!   releases, never for ports of other hosts. It keeps and compiles
+//!   only what its ports can reach ([`interest`], controller's
+//!   `locality`).
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod dryrun;
 mod error;
 mod http;
+pub mod interest;
 pub mod metrics;
 mod multi;
 pub mod qos;
@@ -132,6 +135,11 @@ pub struct Agent {
     /// Conntrack flushes the changes since the last step call for, issued
     /// once their flows are in ([`controller::ctflush`]).
     ct_flushes: BTreeSet<controller::ctflush::CtFlush>,
+    /// The VM ports kept of the intent ([`interest`]).
+    interest: interest::Interest,
+    /// Ports the last [`interest`] refresh put or dropped, for the next
+    /// incremental compile.
+    pending: BTreeSet<Changed>,
 }
 
 impl Agent {
@@ -177,6 +185,8 @@ impl Agent {
             started: false,
             trace_addr: None,
             ct_flushes: BTreeSet::new(),
+            interest: interest::Interest::default(),
+            pending: BTreeSet::new(),
         })
     }
 
@@ -218,6 +228,8 @@ impl Agent {
             )?);
         }
         self.read_bindings()?;
+        // A full compile sees every port the refresh put or dropped.
+        self.pending.clear();
         let t = Instant::now();
         self.compiler.full(&self.st, &self.bindings);
         self.metrics.observe_compile(true, t.elapsed());
@@ -233,8 +245,10 @@ impl Agent {
     /// OVSDB monitors instead).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), AgentError> {
         let mut watch = self.watch()?;
+        let mut last_step = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let mut changes = BTreeSet::new();
+            let mut relevant = false;
             // A store that is away (etcd down) does not stop the agent: the
             // switch keeps forwarding with the flows it has, and the lease
             // is renewed — or the chassis registered again — once the
@@ -247,12 +261,12 @@ impl Agent {
             }
             match watch.recv_timeout(Duration::from_millis(200)) {
                 Ok(Some(ev)) => {
-                    self.event(ev, &mut changes)?;
+                    relevant |= self.event(ev, &mut changes)?;
                     while let Some(ev) = watch.try_next() {
-                        self.event(ev, &mut changes)?;
+                        relevant |= self.event(ev, &mut changes)?;
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => relevant = true,
                 Err(store::StoreError::Compacted(_)) => {
                     self.resync()?;
                     watch = self.watch()?;
@@ -260,7 +274,13 @@ impl Agent {
                 }
                 Err(e) => return Err(e.into()),
             }
-            self.step(changes)?;
+            // Events about other hosts' networks (most of them, in a large
+            // cloud) change nothing here: they do not force a round; the
+            // bindings are still read every 200 ms.
+            if relevant || last_step.elapsed() >= Duration::from_millis(200) {
+                self.step(changes)?;
+                last_step = Instant::now();
+            }
             self.answer_traces();
         }
         Ok(())
@@ -287,18 +307,26 @@ impl Agent {
         let (st, revision) = state::load(self.store.as_ref())?;
         self.st = st;
         self.revision = revision;
+        self.interest.reset();
         self.start()
     }
 
+    /// Apply a store event; whether it can change this host's flows (a
+    /// chassis, a claim on a port the host holds, intent it keeps).
     fn event(
         &mut self,
         ev: store::Event,
         changes: &mut BTreeSet<Changed>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         self.revision = ev.revision;
         if self.cluster.apply(&ev)? {
             // Seen through the bindings' difference in `step`.
-            return Ok(());
+            return Ok(ev.kind != cluster::PORT_BINDINGS
+                || self.st.ports.contains_key(&ev.id)
+                || self.bindings.ports.contains_key(&ev.id));
+        }
+        if !self.interest.admits(&self.st, &self.bindings.ports, &ev)? {
+            return Ok(false);
         }
         // What a security-policy change stops allowing is judged against
         // the resource as it was.
@@ -321,13 +349,14 @@ impl Agent {
             }
             changes.insert(c);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Apply `changes` plus any binding change; one delta.
     pub fn step(&mut self, mut changes: BTreeSet<Changed>) -> Result<(), AgentError> {
         let before = self.bindings.clone();
         self.read_bindings()?;
+        changes.append(&mut self.pending);
         changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
             return Ok(());
@@ -397,13 +426,15 @@ impl Agent {
                 taps.insert(id.clone(), i.name.clone());
             }
         }
-        if self.reg.is_some() {
-            self.resolve_claims(&mut b, &by_name)?;
-        }
+        // The mappings first: they choose the gateway chassis, part of
+        // what the host compiles and so of the remote ports it keeps.
         for (phys, iface) in &self.cfg.bridge_mappings {
             if let Some(of) = by_name.get(iface).and_then(|i| i.ofport) {
                 b.bridge_mappings.insert(phys.clone(), of);
             }
+        }
+        if self.reg.is_some() {
+            self.resolve_claims(&mut b, &by_name)?;
         }
         self.bindings = b;
         self.taps = taps;
@@ -456,7 +487,19 @@ impl Agent {
     /// the status the API gave them).
     fn update_statuses(&self) {
         let Some(sink) = &self.status else { return };
-        for (id, p) in &self.st.ports {
+        // Among several hosts only this host's own ports are written: no
+        // need to walk the whole cloud's ports.
+        let ports: Box<dyn Iterator<Item = (&String, &model::Port)>> = if self.reg.is_some() {
+            Box::new(
+                self.bindings
+                    .ports
+                    .keys()
+                    .filter_map(|id| Some((id, self.st.ports.get(id)?))),
+            )
+        } else {
+            Box::new(self.st.ports.iter())
+        };
+        for (id, p) in ports {
             if !p.device_owner.is_empty() && !p.device_owner.starts_with("compute:") {
                 continue;
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use controller::{Bindings, Changed};
+use controller::{Bindings, Changed, Scope};
 
 use crate::{cluster, switch, tunnel_port, Agent, AgentError, BRIDGE};
 
@@ -87,17 +87,38 @@ impl Agent {
         }
         b.ports = c.local;
         b.remote_chassis = self.cluster.remote_chassis(&me);
-        b.remote_ports = self
-            .cluster
-            .bindings
-            .iter()
-            .filter(|(p, ch)| {
-                **ch != me && !b.ports.contains_key(*p) && b.remote_chassis.contains_key(*ch)
-            })
-            .map(|(p, ch)| (p.clone(), ch.clone()))
-            .collect();
         b.chassis = me;
+        let scope =
+            self.interest
+                .refresh(self.store.as_ref(), &mut self.st, b, &mut self.pending)?;
+        b.remote_ports = self.remote_ports(b, scope.as_ref());
         Ok(())
+    }
+
+    /// The ports bound on other live chassis, on the networks this host
+    /// compiles (controller `locality`): found through the networks in
+    /// scope, so a change costs the size of this host's share of the
+    /// cloud, not of the cloud; ports of other networks are not kept.
+    fn remote_ports(&self, b: &Bindings, scope: Option<&Scope>) -> BTreeMap<String, String> {
+        let Some(scope) = scope else {
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for net in &scope.networks {
+            for p in self.st.ports_on_network(net) {
+                let id = &p.meta.id;
+                let Some(ch) = self.cluster.bindings.get(id) else {
+                    continue;
+                };
+                if *ch != b.chassis
+                    && !b.ports.contains_key(id)
+                    && b.remote_chassis.contains_key(ch)
+                {
+                    out.insert(id.clone(), ch.clone());
+                }
+            }
+        }
+        out
     }
 }
 

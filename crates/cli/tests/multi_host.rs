@@ -555,6 +555,24 @@ fn scenario(
         "h1 floods nothing to h0, which hosts no VM"
     );
 
+    // Locality: h0 (the gateway) hosts no port of netb and no router
+    // joins netb to anything, so it compiles nothing of netb; h1 does.
+    let netb_cookies = |s: &Site| {
+        let flows = s.sw.flows();
+        [&b1.id, &b2.id]
+            .iter()
+            .map(|id| {
+                format!(
+                    "cookie={:#x},",
+                    controller::Owner::Port(id.to_string()).cookie()
+                )
+            })
+            .filter(|c| flows.contains(c.as_str()))
+            .count()
+    };
+    assert_eq!(netb_cookies(&sites[0]), 0, "h0 has no flow of netb's ports");
+    assert_eq!(netb_cookies(&sites[1]), 2, "h1 has both netb ports' flows");
+
     // A port moving h2 → h0 with traffic running (unbind on h2, bind on
     // h0, as in live migration).
     let p = probe(va1.clone(), &a2.ip, Duration::from_secs(4));

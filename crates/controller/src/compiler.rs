@@ -11,6 +11,7 @@ use crate::ctx::{Bindings, Cx};
 use crate::flowset::{Delta, Flow, FlowSet, Key, Owner};
 use crate::index::Index;
 use crate::keys::Keys;
+use crate::locality::Scope;
 use crate::{acl, router, switch, CompileError};
 
 /// Something that changed since the last compile.
@@ -36,6 +37,11 @@ pub struct Compiler {
     errors: HashMap<Owner, CompileError>,
     /// Subnet → network, to find the network of a deleted subnet.
     subnet_net: HashMap<String, String>,
+    /// The datapaths compiled ([`crate::locality`]); `None`: all of them.
+    scope: Option<Scope>,
+    /// Compile every datapath even with a chassis name (the reference
+    /// the locality oracle compares against).
+    everywhere: bool,
 }
 
 impl Compiler {
@@ -49,6 +55,81 @@ impl Compiler {
 
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    /// Compile every logical datapath, not only the host's
+    /// [`Scope`] (for comparisons; an agent never needs it).
+    pub fn everywhere(mut self) -> Compiler {
+        self.everywhere = true;
+        self
+    }
+
+    /// The datapaths compiled last (`None`: every one).
+    pub fn scope(&self) -> Option<&Scope> {
+        self.scope.as_ref()
+    }
+
+    fn scope_of(&self, st: &State, b: &Bindings) -> Option<Scope> {
+        if self.everywhere {
+            return None;
+        }
+        Scope::of(st, b)
+    }
+
+    /// Whether an owner's datapath is in scope (out of scope it compiles
+    /// to nothing). Security-group rules and the table defaults are
+    /// global; a port follows its network, a floating IP its router.
+    fn in_scope(&self, o: &Owner) -> bool {
+        let Some(s) = &self.scope else { return true };
+        match o {
+            Owner::Global | Owner::Rule(_) => true,
+            Owner::Network(n) => s.networks.contains(n),
+            Owner::Port(p) | Owner::PortAcl(p) => self
+                .ix
+                .ports
+                .get(p)
+                .is_none_or(|r| s.networks.contains(&r.network)),
+            Owner::Router(r) => s.routers.contains(r),
+            Owner::Fip(f) => match self.ix.fips.get(f) {
+                Some((Some(r), _)) => s.routers.contains(r),
+                _ => true,
+            },
+        }
+    }
+
+    /// The owners of the datapaths entering or leaving the scope.
+    fn rescope(&mut self, st: &State, b: &Bindings, aff: &mut BTreeSet<Owner>) {
+        let new = self.scope_of(st, b);
+        if new == self.scope {
+            return;
+        }
+        let empty = Scope::default();
+        let old = self.scope.take();
+        let (o, n) = (old.as_ref(), new.as_ref());
+        // `None` is everything: compare against every datapath there is.
+        let all = || Scope {
+            networks: st.networks.keys().cloned().collect(),
+            routers: st.routers.keys().cloned().collect(),
+        };
+        let (o_all, n_all) = (o.is_none().then(all), n.is_none().then(all));
+        let o = o.or(o_all.as_ref()).unwrap_or(&empty);
+        let n = n.or(n_all.as_ref()).unwrap_or(&empty);
+        for (nets, routers) in [o.difference(n), n.difference(o)] {
+            for net in nets {
+                aff.insert(Owner::Network(net.clone()));
+                for p in st.ports_on_network(net) {
+                    aff.insert(Owner::Port(p.meta.id.clone()));
+                    aff.insert(Owner::PortAcl(p.meta.id.clone()));
+                }
+            }
+            for r in routers {
+                aff.insert(Owner::Router(r.clone()));
+                for f in Index::get(&self.ix.router_fips, r) {
+                    aff.insert(Owner::Fip(f.clone()));
+                }
+            }
+        }
+        self.scope = new;
     }
 
     /// Every flow, sorted.
@@ -93,6 +174,7 @@ impl Compiler {
             .values()
             .map(|s| (s.meta.id.clone(), s.network_id.clone()))
             .collect();
+        self.scope = self.scope_of(st, b);
         let mut all: HashSet<Owner> = old_owners.into_iter().collect();
         all.insert(Owner::Global);
         all.extend(st.networks.keys().map(|i| Owner::Network(i.clone())));
@@ -149,6 +231,7 @@ impl Compiler {
                 }
             }
         }
+        self.rescope(st, b, &mut aff);
         let mut touched = HashSet::new();
         let aff: Vec<Owner> = aff.into_iter().collect();
         let snap = self.snapshot_owned(&aff);
@@ -179,6 +262,12 @@ impl Compiler {
         mut touched: Option<&mut HashSet<Key>>,
     ) {
         for o in owners {
+            if !self.in_scope(o) {
+                self.errors.remove(o);
+                self.owners.remove(&o.cookie());
+                self.set.replace(o, Vec::new(), touched.as_deref_mut());
+                continue;
+            }
             let mut cx = Cx {
                 st,
                 ix: &self.ix,

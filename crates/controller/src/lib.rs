@@ -10,6 +10,7 @@
 //! * [`Compiler`]: per-owner flow sets ([`Owner`], whose [`Owner::cookie`]
 //!   every flow carries), full and incremental compilation.
 //! * [`keys`]: datapath keys, port keys, conntrack zones, conjunction IDs.
+//! * [`locality`]: the datapaths a host of several compiles ([`Scope`]).
 //! * [`qos`]: the per-port QoS the switch configures through vsctl.
 //! * [`ctflush`]: the conntrack flushes a security-policy change calls for.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod flowset;
 mod index;
 mod ipv6;
 pub mod keys;
+pub mod locality;
 pub mod qos;
 mod router;
 mod switch;
@@ -38,3 +40,4 @@ pub use ctx::{Bindings, Chassis};
 pub use error::CompileError;
 pub use flowset::{Delta, Flow, Key, LFlow, Owner};
 pub use keys::Keys;
+pub use locality::Scope;

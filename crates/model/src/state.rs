@@ -168,6 +168,16 @@ impl State {
             .filter_map(|id| self.ports.get(id))
     }
 
+    /// The ports of a device (a router's interfaces and gateway port, a
+    /// VM's ports), by index lookup, in ID order.
+    pub fn ports_of_device<'a>(&'a self, device_id: &str) -> impl Iterator<Item = &'a Port> + 'a {
+        self.idx
+            .ids_with(Kind::Port, "device_id", device_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.ports.get(id))
+    }
+
     /// The subnets of a network (index lookup), in ID order.
     pub fn subnets_of_network<'a>(
         &'a self,

@@ -1,0 +1,162 @@
+//! What an agent among several hosts keeps of the intent: OVN's
+//! conditional monitoring (ovn-controller(8), `ovn-monitor-all=false`),
+//! where a chassis asks the Southbound database only for the rows of its
+//! local datapaths. The store watch still delivers every change (etcd
+//! watches a prefix, not a condition), so the condition is applied on
+//! receipt:
+//!
+//! * every network, subnet, router, security group, rule, floating IP and
+//!   QoS object is kept (few, and what the scope is computed from);
+//! * ports that Neutron owns (`network:*`: router interfaces and
+//!   gateways, DHCP, floating-IP holders) are kept — they are the edges of
+//!   the router graph the scope walks;
+//! * a VM port is kept when its network is in the host's scope
+//!   ([`controller::Scope`]) or it is bound here; the others are dropped
+//!   on receipt and never indexed or compiled.
+//!
+//! When the scope grows (a port of a new network bound here, a router
+//! joining a network), the ports of the networks entering it are read from
+//! the store; when it shrinks, the ports of the networks leaving it are
+//! dropped. Either way the compiler is told, port by port.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use controller::{Bindings, Changed, Scope};
+use model::{Change, Kind, Resource, State};
+use serde::Deserialize;
+use store::{Event, Store};
+
+use crate::AgentError;
+
+/// The fields of a stored port that decide whether to keep it.
+#[derive(Deserialize)]
+struct PortHead {
+    network_id: String,
+    #[serde(default)]
+    device_owner: String,
+}
+
+fn head(id: &str, v: &[u8]) -> Result<PortHead, AgentError> {
+    serde_json::from_slice(v).map_err(|e| AgentError::Decode {
+        kind: Kind::Port.store_name().to_owned(),
+        id: id.to_owned(),
+        why: e.to_string(),
+    })
+}
+
+/// The networks whose VM ports are kept; `None`: every one (a single
+/// host, or before the first scope is known).
+#[derive(Debug, Default)]
+pub struct Interest {
+    networks: Option<BTreeSet<String>>,
+}
+
+impl Interest {
+    fn wants(&self, h: &PortHead, local: &BTreeMap<String, u32>, id: &str) -> bool {
+        match &self.networks {
+            None => true,
+            Some(n) => {
+                h.device_owner.starts_with("network:")
+                    || n.contains(&h.network_id)
+                    || local.contains_key(id)
+            }
+        }
+    }
+
+    /// Whether a store event about a port is for this host: false when
+    /// it is about a VM port of a network out of scope that the intent
+    /// does not hold (dropped unseen).
+    pub fn admits(
+        &self,
+        st: &State,
+        local: &BTreeMap<String, u32>,
+        ev: &Event,
+    ) -> Result<bool, AgentError> {
+        if ev.kind != Kind::Port.store_name() || st.ports.contains_key(&ev.id) {
+            return Ok(true);
+        }
+        match &ev.value {
+            None => Ok(false),
+            Some(v) => Ok(self.wants(&head(&ev.id, v)?, local, &ev.id)),
+        }
+    }
+
+    /// Bring the kept ports in line with the scope of bindings `b`: fetch
+    /// the ports bound here that the intent lacks, read the ports of the
+    /// networks entering the scope, drop those of the networks leaving
+    /// it. The ports put or removed are pushed to `changes`. Returns the
+    /// scope (`None` on a single host).
+    pub fn refresh(
+        &mut self,
+        store: &dyn Store,
+        st: &mut State,
+        b: &Bindings,
+        changes: &mut BTreeSet<Changed>,
+    ) -> Result<Option<Scope>, AgentError> {
+        let port = Kind::Port.store_name();
+        let missing: Vec<&String> = b
+            .ports
+            .keys()
+            .filter(|id| !st.ports.contains_key(*id))
+            .collect();
+        for id in missing {
+            if let Some(rec) = store.get(port, id)? {
+                put(st, id, &rec.value, rec.version, changes)?;
+            }
+        }
+        let Some(scope) = Scope::of(st, b) else {
+            self.networks = None;
+            return Ok(None);
+        };
+        let held: BTreeSet<String> = match &self.networks {
+            Some(n) => n.clone(),
+            None => st.networks.keys().cloned().collect(),
+        };
+        let entering: BTreeSet<&String> = scope.networks.difference(&held).collect();
+        if !entering.is_empty() {
+            for rec in store.list(port)? {
+                let h = head(&rec.id, &rec.value)?;
+                if entering.contains(&h.network_id) && !st.ports.contains_key(&rec.id) {
+                    put(st, &rec.id, &rec.value, rec.version, changes)?;
+                }
+            }
+        }
+        for net in held.difference(&scope.networks) {
+            let gone: Vec<String> = st
+                .ports_on_network(net)
+                .filter(|p| !p.device_owner.starts_with("network:"))
+                .filter(|p| !b.ports.contains_key(&p.meta.id))
+                .map(|p| p.meta.id.clone())
+                .collect();
+            for id in gone {
+                st.apply(&[Change::Delete(Kind::Port, id.clone())]);
+                changes.insert(Changed::Resource(Kind::Port, id));
+            }
+        }
+        self.networks = Some(scope.networks.clone());
+        Ok(Some(scope))
+    }
+
+    /// Everything is held again (the intent was reloaded in full).
+    pub fn reset(&mut self) {
+        self.networks = None;
+    }
+}
+
+fn put(
+    st: &mut State,
+    id: &str,
+    v: &[u8],
+    version: u64,
+    changes: &mut BTreeSet<Changed>,
+) -> Result<(), AgentError> {
+    let mut r = Resource::from_json(Kind::Port, v).map_err(|e| AgentError::Decode {
+        kind: Kind::Port.store_name().to_owned(),
+        id: id.to_owned(),
+        why: e.to_string(),
+    })?;
+    r.meta_mut().revision_number = version;
+    st.put(r);
+    changes.insert(Changed::Resource(Kind::Port, id.to_owned()));
+    Ok(())
+}
