@@ -28,7 +28,7 @@
 //! recent use.
 
 use crate::actions::DpAction;
-use crate::classifier::{FlowTables, Rule};
+use crate::classifier::FlowTables;
 use crate::flowvec::{hash_words, Packet, Words};
 use crate::translate::translate;
 use crate::tuple::TupleTable;
@@ -45,7 +45,7 @@ pub struct CachedXlate {
     pub learns: Vec<crate::Learned>,
     /// The megaflow mask the verdict is valid for.
     pub mask: Words,
-    rules: Vec<Arc<Rule>>,
+    rules: crate::translate::RuleList,
     // Single writer (the owning cache's thread): relaxed load + store.
     pending_packets: AtomicU64,
     pending_bytes: AtomicU64,
@@ -63,11 +63,14 @@ impl CachedXlate {
     }
 
     fn sync(&self) {
-        let n = self.pending_packets.swap(0, Relaxed);
-        let b = self.pending_bytes.swap(0, Relaxed);
+        // Single writer: a load and a store, no read-modify-write.
+        let n = self.pending_packets.load(Relaxed);
         if n == 0 {
             return;
         }
+        let b = self.pending_bytes.load(Relaxed);
+        self.pending_packets.store(0, Relaxed);
+        self.pending_bytes.store(0, Relaxed);
         let used = Duration::from_nanos(self.used_ns.load(Relaxed));
         for r in &self.rules {
             r.add_stats(n, b, used);
@@ -100,6 +103,9 @@ pub struct FlowCache {
 
 /// Default EMC slots (a power of two).
 pub const EMC_SLOTS: usize = 8192;
+/// Empty megaflow subtables a flush keeps for reuse (an empty one costs a
+/// lookup one load and a branch).
+pub const KEPT_SUBTABLES: usize = 64;
 /// Default megaflow capacity.
 pub const MAX_MEGAFLOWS: usize = 65_536;
 
@@ -140,14 +146,24 @@ impl FlowCache {
         }
     }
 
-    /// Drops every entry (after pushing their counters).
+    /// Drops every entry (after pushing their counters). The subtables
+    /// stay, empty, with their allocations, since the next generation
+    /// mostly brings the same masks back; beyond [`KEPT_SUBTABLES`] only
+    /// those used in the generation that ends are kept, so the list stays
+    /// bounded.
     pub fn flush(&mut self) {
         self.sync_stats();
         // Every EMC entry points at a megaflow: none exists without one.
         if self.n_mega != 0 {
             self.emc.iter_mut().for_each(|s| *s = None);
         }
-        self.mega.clear();
+        if self.mega.len() > KEPT_SUBTABLES {
+            self.mega.retain(|t| t.len() != 0);
+        }
+        self.mega
+            .iter_mut()
+            .filter(|t| t.len() != 0)
+            .for_each(|t| t.clear());
         self.n_mega = 0;
         self.stats.flushes += 1;
     }

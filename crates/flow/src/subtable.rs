@@ -15,6 +15,7 @@ use crate::classifier::Rule;
 use crate::flowvec::*;
 use crate::tuple::{fmix, mix};
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// The stage a word belongs to (0 metadata, 1 L2, 2 L3, 3 L4). Words added
@@ -31,7 +32,10 @@ fn stage_of(word: usize) -> u8 {
 }
 
 /// Flows with the same masked value, best (highest priority, oldest) first.
-pub(crate) type Bucket = Vec<Arc<Rule>>;
+/// Almost every bucket holds one flow: keeping it inline in the hash entry
+/// saves the lookup a dependent load (the miss path is bound by memory
+/// latency: control bytes, entry, rule).
+pub(crate) type Bucket = SmallVec<[Arc<Rule>; 1]>;
 
 /// The partial hashes of the flows up to one stage boundary, with counts.
 struct StageIndex {
@@ -241,7 +245,7 @@ impl Subtable {
                 |b| Self::eq(words, &value, b),
                 |b| Self::bucket_hash(words, b),
             )
-            .or_insert_with(|| Vec::with_capacity(1))
+            .or_insert_with(SmallVec::new)
             .into_mut();
         let pos = bucket
             .iter()
@@ -295,7 +299,11 @@ impl Subtable {
     pub(crate) fn heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<Bucket>() + 1;
         self.table.capacity() * entry
-            + self.buckets().map(|b| b.capacity() * 8).sum::<usize>()
+            + self
+                .buckets()
+                .filter(|b| b.spilled())
+                .map(|b| b.capacity() * 8)
+                .sum::<usize>()
             + self
                 .stages
                 .iter()

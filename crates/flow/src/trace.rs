@@ -34,12 +34,21 @@ pub fn trace(tables: &FlowTables, pkt: &Packet) -> TraceReport {
     }
 }
 
-const PACKET_FIELDS: [Field; 30] = [
+/// A packet's fields as a trace prints them, the conntrack original
+/// direction included (after `ct`, it is part of the packet's state).
+const PACKET_FIELDS: [Field; 37] = [
     Field::RecircId,
     Field::CtState,
     Field::CtZone,
     Field::CtMark,
     Field::CtLabel,
+    Field::CtNwSrc,
+    Field::CtNwDst,
+    Field::CtIpv6Src,
+    Field::CtIpv6Dst,
+    Field::CtNwProto,
+    Field::CtTpSrc,
+    Field::CtTpDst,
     Field::PktMark,
     Field::TunId,
     Field::TunSrc,

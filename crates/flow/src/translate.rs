@@ -28,7 +28,7 @@ use crate::fields::{prereq_holds, Field, FieldRef, Prereq};
 use crate::flowvec::*;
 use crate::learn::learned_flow;
 use packet::flowkey::VLAN_CFI;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Nested resubmit limit (OVS: MAX_DEPTH 64).
 pub const MAX_DEPTH: u32 = 64;
@@ -43,7 +43,7 @@ pub struct Xlate {
     /// The megaflow mask: every packet bit the result depended on.
     pub mask: Words,
     /// Flows that matched (their counters are bumped per packet).
-    pub rules: Vec<Arc<Rule>>,
+    pub rules: RuleList,
     /// Flows that `learn` actions want added.
     pub learns: Vec<Learned>,
     /// The packet's fields after all actions (OVS's "Final flow").
@@ -56,12 +56,17 @@ impl Default for Xlate {
         Xlate {
             actions: Vec::new(),
             mask: [0; NW],
-            rules: Vec::new(),
+            rules: RuleList::new(),
             learns: Vec::new(),
             final_flow: [0; NW],
         }
     }
 }
+
+/// The flows one translation matched: inline up to 16 (a miss through the
+/// controller's pipeline visits about a dozen tables), so a miss does not
+/// allocate for them.
+pub type RuleList = smallvec::SmallVec<[Arc<Rule>; 16]>;
 
 /// A flow a `learn` action wants added, with the action's `limit`
 /// (0: none), which [`crate::FlowTables::apply_learned`] enforces.
@@ -119,7 +124,6 @@ pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLin
         written: [0; NW],
         x: Xlate {
             actions: Vec::with_capacity(8),
-            rules: Vec::with_capacity(16),
             ..Xlate::default()
         },
         depth: 0,
@@ -505,21 +509,9 @@ impl Ctx<'_, '_> {
     }
 
     fn unwildcard_written(&mut self) {
-        const GROUPS: [&[Field]; 12] = [
-            &[Field::TunId, Field::TunSrc, Field::TunDst],
-            &[Field::PktMark],
-            &[Field::VlanTci],
-            &[Field::DlSrc],
-            &[Field::DlDst],
-            &[Field::NwSrc, Field::NwDst],
-            &[Field::Ipv6Src, Field::Ipv6Dst],
-            &[Field::NwTos, Field::NwTtl],
-            &[Field::TpSrc, Field::TpDst],
-            // ARP and ND rewrites commit whole headers (`SetArp`, `SetNd`).
-            &[Field::ArpOp],
-            &[Field::ArpSha, Field::ArpTha],
-            &[Field::NdTarget],
-        ];
+        if !overlaps(&self.written, &COMMITTED) {
+            return;
+        }
         for g in GROUPS {
             if g.iter().any(|f| f.get(&self.written) != 0) {
                 for f in g {
@@ -531,6 +523,11 @@ impl Ctx<'_, '_> {
 
     /// Emits the header rewrites that make the frame look like `flow`.
     fn commit(&mut self) {
+        if !overlaps(&self.written, &COMMITTED) {
+            // Only registers, metadata and the like were written.
+            self.base = self.flow;
+            return;
+        }
         if self.flow == self.base {
             // Unchanged only because the written values equal the
             // original ones: that equality is part of the verdict.
@@ -618,6 +615,43 @@ impl Ctx<'_, '_> {
         self.x.actions.extend(out);
         self.base = self.flow;
     }
+}
+
+/// The fields a commit can rewrite, grouped as the rewrites carry them: a
+/// write to one field of a group makes the whole group part of the verdict.
+const GROUPS: [&[Field]; 12] = [
+    &[Field::TunId, Field::TunSrc, Field::TunDst],
+    &[Field::PktMark],
+    &[Field::VlanTci],
+    &[Field::DlSrc],
+    &[Field::DlDst],
+    &[Field::NwSrc, Field::NwDst],
+    &[Field::Ipv6Src, Field::Ipv6Dst],
+    &[Field::NwTos, Field::NwTtl],
+    &[Field::TpSrc, Field::TpDst],
+    // ARP and ND rewrites commit whole headers (`SetArp`, `SetNd`).
+    &[Field::ArpOp],
+    &[Field::ArpSha, Field::ArpTha],
+    &[Field::NdTarget],
+];
+
+/// Every bit a commit turns into a datapath rewrite (the groups above,
+/// plus the fields only compared: ARP addresses and ND link-layer
+/// addresses). Writes elsewhere (registers, metadata) never produce one,
+/// so a commit after them alone has nothing to emit or unwildcard.
+static COMMITTED: LazyLock<Words> = LazyLock::new(|| {
+    let mut m = [0; NW];
+    let extra = [Field::ArpSpa, Field::ArpTpa, Field::NdSll, Field::NdTll];
+    for f in GROUPS.iter().flat_map(|g| g.iter()).chain(extra.iter()) {
+        f.unwildcard(&mut m, f.full_mask());
+    }
+    m
+});
+
+/// Whether two word arrays share a set bit.
+#[inline]
+fn overlaps(a: &Words, b: &Words) -> bool {
+    a.iter().zip(b.iter()).any(|(x, y)| x & y != 0)
 }
 
 /// The ARP header rewrite, if any ARP field changed (`diff` holds the

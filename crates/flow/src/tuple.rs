@@ -4,6 +4,12 @@
 
 use crate::flowvec::{Words, NW};
 use hashbrown::HashTable;
+use smallvec::SmallVec;
+
+/// The masked words of one entry. Megaflow masks rarely have more than four
+/// non-zero words, so the key lives in the entry: inserting a megaflow
+/// allocates nothing for it.
+type Key = SmallVec<[u64; 4]>;
 
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -28,13 +34,15 @@ pub(crate) fn fmix(mut h: u64) -> u64 {
 /// are not all-zero in the mask.
 pub(crate) struct TupleTable<V> {
     pub(crate) mask: Words,
-    idx: Box<[u8]>,
-    table: HashTable<(Box<[u64]>, V)>,
+    /// Indices of the mask's non-zero words (inline: building a table for
+    /// a new mask allocates only the hash table).
+    idx: SmallVec<[u8; NW]>,
+    table: HashTable<(Key, V)>,
 }
 
 impl<V> TupleTable<V> {
     pub(crate) fn new(mask: Words) -> Self {
-        let idx: Box<[u8]> = (0..NW).filter(|&i| mask[i] != 0).map(|i| i as u8).collect();
+        let idx = (0..NW).filter(|&i| mask[i] != 0).map(|i| i as u8).collect();
         TupleTable {
             mask,
             idx,
@@ -66,6 +74,10 @@ impl<V> TupleTable<V> {
     /// The value stored for the masked packet words.
     #[inline]
     pub(crate) fn find(&self, w: &Words) -> Option<&V> {
+        if self.table.is_empty() {
+            // Kept across a flush (see [`Self::clear`]): no hashing needed.
+            return None;
+        }
         if self.idx.is_empty() {
             // The fully wildcarded tuple (a table's catch-all flows) holds at
             // most one entry, keyed on nothing: no hash or compare needed.
@@ -106,9 +118,14 @@ impl<V> TupleTable<V> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Drops every entry but keeps the table's allocation: after a flush
+    /// the same masks come back, so their tables need not be rebuilt.
+    pub(crate) fn clear(&mut self) {
+        self.table.clear();
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
