@@ -48,6 +48,8 @@ pub struct Args {
     /// long disappears from the others' tunnel mesh.
     #[arg(long, default_value_t = 10)]
     lease_ttl: u64,
+    #[command(flatten)]
+    protect: crate::host::ProtectOpts,
 }
 
 /// Open the store named by `spec`: `etcd://HOST:PORT,…[/PREFIX]` (the
@@ -92,6 +94,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             encaps,
             lease_ttl: Duration::from_secs(a.lease_ttl),
         }),
+        protection: a.protect.protection(),
     };
     let status = agent::StoreStatus(store.clone());
     let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;

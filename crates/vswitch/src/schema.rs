@@ -143,6 +143,10 @@ pub struct Interface {
     pub mtu_request: Option<u32>,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
+    /// `other_config`: `storm-control-pps`, `storm-control-burst`
+    /// (broadcast/multicast storm control, see `dp::storm`).
+    #[serde(default)]
+    pub other_config: BTreeMap<String, String>,
 }
 
 /// The whole configuration, persisted as one record.
@@ -461,6 +465,7 @@ impl Interface {
         "ingress_policing_burst",
         "mtu_request",
         "external_ids",
+        "other_config",
     ];
 
     /// Read a column (not `statistics`, which lives in the datapath).
@@ -481,6 +486,7 @@ impl Interface {
             "ingress_policing_burst" => plain(self.ingress_policing_burst.to_string()),
             "mtu_request" => plain(fmt_opt(&self.mtu_request)),
             "external_ids" => map_get(&self.external_ids, col, key),
+            "other_config" => map_get(&self.other_config, col, key),
             _ => Err(no_column("Interface", col)),
         }
     }
@@ -523,6 +529,16 @@ impl Interface {
                 self.mtu_request = parse_opt_num(col, v)?;
             }
             "external_ids" => map_set(&mut self.external_ids, col, key, v)?,
+            "other_config" => {
+                map_set(&mut self.other_config, col, key, v)?;
+                crate::dp::storm::StormCfg::from_other_config(&self.other_config).map_err(|e| {
+                    VsctlError::BadValue {
+                        column: format!("other_config:{}", e.key),
+                        value: e.value,
+                        why: e.why,
+                    }
+                })?;
+            }
             "name" | "ofport" | "statistics" => return Err(VsctlError::ReadOnly(col.to_owned())),
             _ => return Err(no_column("Interface", col)),
         }
@@ -563,6 +579,21 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         p.set("tag", "[]").unwrap();
         assert_eq!(p.tag, None);
+    }
+
+    #[test]
+    fn interface_storm_control_is_checked_when_set() {
+        let mut i = Interface::default();
+        i.set("other_config:storm-control-pps", "500").unwrap();
+        assert_eq!(i.get("other_config:storm-control-pps").unwrap(), "500");
+        let e = i
+            .set("other_config:storm-control-burst", "lots")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("storm-control-burst") && e.contains("lots"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -109,6 +109,7 @@ impl Datapath {
                 | DropReason::PatchLoop
                 | DropReason::Unsupported
                 | DropReason::Policed
+                | DropReason::StormControl
                 | DropReason::CtLimit
                 | DropReason::CtNat
                 | DropReason::RecircLimit
@@ -131,10 +132,16 @@ impl Datapath {
         let eth_len = frame.len().saturating_sub(HDR);
         p.stats.rx_packets += 1;
         p.stats.rx_bytes += eth_len as u64;
+        let now = self.clock.now();
         let policed = p
             .policer
             .as_mut()
-            .is_some_and(|pol| !pol.admit(eth_len, self.clock.now()));
+            .is_some_and(|pol| !pol.admit(eth_len, now));
+        // Storm control (`storm.rs`): the one call into the limiter.
+        let stormed = !policed
+            && p.storm
+                .as_mut()
+                .is_some_and(|s| !s.admit(frame.get(HDR..).unwrap_or(&[]), now));
         // A policed frame was still seen at the port: capture it first.
         if !self.captures.is_empty() {
             let eth = frame.get(HDR..).unwrap_or(&[]);
@@ -142,6 +149,10 @@ impl Datapath {
         }
         if policed {
             self.drop_frame(bi, slot, DropReason::Policed);
+            return;
+        }
+        if stormed {
+            self.drop_frame(bi, slot, DropReason::StormControl);
             return;
         }
         // Tunnel fields come with a frame from a tunnel port and are

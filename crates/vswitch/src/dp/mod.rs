@@ -24,6 +24,7 @@ pub mod police;
 pub mod port;
 pub mod rewrite;
 pub mod stats;
+pub mod storm;
 mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gso;
@@ -100,6 +101,9 @@ pub struct DpPort {
     pub policer: Option<police::Policer>,
     /// Egress scheduler, when the port has QoS (see [`egress`]).
     pub egress: Option<egress::Egress>,
+    /// Broadcast/multicast storm control, when `other_config` sets it
+    /// (see [`storm`]).
+    pub storm: Option<storm::StormControl>,
 }
 
 impl DpPort {
@@ -119,6 +123,7 @@ impl DpPort {
             txq: txq::TxQueue::default(),
             policer: None,
             egress: None,
+            storm: None,
         }
     }
 }
@@ -463,6 +468,15 @@ impl Datapath {
             ))
         {
             p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
+        }
+        // Validated when set (`Interface::set`); a value that still does
+        // not parse (an old database edited by hand) turns storm control off.
+        let storm = storm::StormCfg::from_other_config(&iface.other_config).unwrap_or_else(|e| {
+            tracing::warn!("interface {}: {e}; storm control off", iface.name);
+            None
+        });
+        if p.storm.as_ref().map(storm::StormControl::cfg) != storm {
+            p.storm = storm.map(|c| storm::StormControl::new(c, self.clock.now()));
         }
         let vlan = VlanCfg {
             tag: cport.tag,

@@ -69,11 +69,14 @@ pub enum DropReason {
     /// A local action's generated packet would re-enter the pipeline
     /// deeper than the loop guard allows (LOCAL_ACTIONS.md `table=`).
     LocalLoop,
+    /// A broadcast or multicast frame over its input port's storm-control
+    /// rate (Interface `other_config:storm-control-pps`, see `dp::storm`).
+    StormControl,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -98,6 +101,7 @@ impl DropReason {
         DropReason::QosNoBuffer,
         DropReason::LearnLimit,
         DropReason::LocalLoop,
+        DropReason::StormControl,
     ];
 
     /// Stable name used in output.
@@ -127,6 +131,7 @@ impl DropReason {
             DropReason::QosNoBuffer => "qos_no_buffer",
             DropReason::LearnLimit => "learn_limit",
             DropReason::LocalLoop => "local_loop",
+            DropReason::StormControl => "storm_control",
         }
     }
 
