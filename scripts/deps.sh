@@ -12,6 +12,8 @@ have nft     || need_apt+=(nftables)
 have tcpdump || need_apt+=(tcpdump)
 have ethtool || need_apt+=(ethtool)
 have busybox || need_apt+=(busybox)
+# mausezahn: the floods and broadcast storm of crates/cli/tests/floods.rs
+have mausezahn || need_apt+=(netsniff-ng)
 # etcd back end of the store (tests start members on loopback); etcdctl
 # for debugging them; protoc for the etcd-client crate's gRPC code ...
 have etcd     || need_apt+=(etcd-server)

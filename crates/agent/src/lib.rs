@@ -349,7 +349,7 @@ impl Agent {
             .collect();
         for i in by_name.values() {
             if let (Some(id), Some(of)) = (i.external_ids.get("iface-id"), i.ofport) {
-                protect::apply_storm(self.sw.as_ref(), i, &self.cfg.protection)?;
+                protect::apply_port(self.sw.as_ref(), i, &self.cfg.protection)?;
                 b.ports.insert(id.clone(), of);
                 taps.insert(id.clone(), i.name.clone());
             }

@@ -10,9 +10,15 @@
 //!   other network. Set when the agent starts; 0 leaves the switch's
 //!   setting alone (unlimited unless an operator set one).
 //! * **Broadcast/multicast storm control** on every VM port
-//!   (Interface `other_config:storm-control-pps`, vswitch `dp::storm`):
-//!   set on each bound TAP that has no storm-control setting yet, so an
-//!   operator's own value (even 0, off) is kept. 0 sets nothing.
+//!   (Interface `other_config:storm-control-pps`, vswitch `dp::storm`).
+//! * **New-connection rate** on every VM port (Interface
+//!   `other_config:ct-new-pps`, vswitch `dp::ct`): a SYN flood's packets
+//!   past the rate are dropped before they are committed, delivered and
+//!   answered, which is what costs the shared datapath its time (measured:
+//!   RELIABILITY.md "Floods").
+//!
+//! Both are set on each bound TAP that has no setting of that key yet, so
+//! an operator's own value (even 0, off) is kept; 0 here sets nothing.
 
 use crate::switch::{Datapath, Iface};
 use crate::AgentError;
@@ -24,6 +30,12 @@ pub const DEFAULT_CT_ZONE_LIMIT: u32 = 65_536;
 pub const DEFAULT_STORM_PPS: u64 = 1_000;
 /// The Interface `other_config` key of the storm-control rate.
 pub const STORM_KEY: &str = "storm-control-pps";
+/// Default new connections per second a VM port may open (commits of
+/// `+new` packets; a connection crossing two stages of one zone commits
+/// twice): far above what a busy client needs, far below a flood.
+pub const DEFAULT_CT_NEW_PPS: u64 = 2_000;
+/// The Interface `other_config` key of the new-connection rate.
+pub const CT_NEW_KEY: &str = "ct-new-pps";
 
 /// What the agent sets; [`Default`] is the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +44,8 @@ pub struct Protection {
     pub ct_zone_limit: u32,
     /// `other_config:storm-control-pps` of VM ports; 0: not set.
     pub storm_pps: u64,
+    /// `other_config:ct-new-pps` of VM ports; 0: not set.
+    pub ct_new_pps: u64,
 }
 
 impl Default for Protection {
@@ -39,6 +53,7 @@ impl Default for Protection {
         Protection {
             ct_zone_limit: DEFAULT_CT_ZONE_LIMIT,
             storm_pps: DEFAULT_STORM_PPS,
+            ct_new_pps: DEFAULT_CT_NEW_PPS,
         }
     }
 }
@@ -51,13 +66,20 @@ pub fn apply_ct_limit(sw: &dyn Datapath, p: &Protection) -> Result<(), AgentErro
     sw.ct_set_default_limit(p.ct_zone_limit)
 }
 
-/// Storm control on `iface` (a bound VM TAP) unless it has a setting.
-pub fn apply_storm(sw: &dyn Datapath, iface: &Iface, p: &Protection) -> Result<(), AgentError> {
-    if p.storm_pps == 0 || iface.other_config.contains_key(STORM_KEY) {
+/// Storm control and the new-connection rate on `iface` (a bound VM
+/// TAP), each unless it has a setting; one transaction.
+pub fn apply_port(sw: &dyn Datapath, iface: &Iface, p: &Protection) -> Result<(), AgentError> {
+    let sets: Vec<String> = [(STORM_KEY, p.storm_pps), (CT_NEW_KEY, p.ct_new_pps)]
+        .into_iter()
+        .filter(|(k, v)| *v > 0 && !iface.other_config.contains_key(*k))
+        .map(|(k, v)| format!("other_config:{k}={v}"))
+        .collect();
+    if sets.is_empty() {
         return Ok(());
     }
-    let set = format!("other_config:{STORM_KEY}={}", p.storm_pps);
-    sw.vsctl(&["set", "Interface", &iface.name, &set])?;
+    let mut args = vec!["set", "Interface", iface.name.as_str()];
+    args.extend(sets.iter().map(String::as_str));
+    sw.vsctl(&args)?;
     Ok(())
 }
 
@@ -104,17 +126,20 @@ mod tests {
             name: "tap1".into(),
             ..Iface::default()
         };
-        apply_storm(&d, &i, &Protection::default()).unwrap();
-        let first = "set Interface tap1 other_config:storm-control-pps=1000";
+        apply_port(&d, &i, &Protection::default()).unwrap();
+        let first =
+            "set Interface tap1 other_config:storm-control-pps=1000 other_config:ct-new-pps=2000";
         assert_eq!(d.0.lock().unwrap().0, vec![first]);
         i.other_config.insert(STORM_KEY.into(), "0".into());
-        apply_storm(&d, &i, &Protection::default()).unwrap();
+        i.other_config.insert(CT_NEW_KEY.into(), "5".into());
+        apply_port(&d, &i, &Protection::default()).unwrap();
         let off = Protection {
             ct_zone_limit: 0,
             storm_pps: 0,
+            ct_new_pps: 0,
         };
         i.other_config.clear();
-        apply_storm(&d, &i, &off).unwrap();
+        apply_port(&d, &i, &off).unwrap();
         apply_ct_limit(&d, &off).unwrap();
         assert_eq!(d.0.lock().unwrap().0.len(), 1, "nothing more was set");
         assert_eq!(d.0.lock().unwrap().1, None);

@@ -56,6 +56,11 @@ pub struct ProtectOpts {
     /// no setting of its own); 0 sets nothing.
     #[arg(long, default_value_t = agent::protect::DEFAULT_STORM_PPS)]
     storm_control_pps: u64,
+    /// New connections per second each VM port may commit (Interface
+    /// `other_config:ct-new-pps`, set where the port has no setting of its
+    /// own); 0 sets nothing.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_CT_NEW_PPS)]
+    ct_new_pps: u64,
 }
 
 impl ProtectOpts {
@@ -64,6 +69,7 @@ impl ProtectOpts {
         agent::Protection {
             ct_zone_limit: self.ct_zone_limit,
             storm_pps: self.storm_control_pps,
+            ct_new_pps: self.ct_new_pps,
         }
     }
 }

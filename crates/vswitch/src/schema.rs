@@ -144,7 +144,8 @@ pub struct Interface {
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
     /// `other_config`: `storm-control-pps`, `storm-control-burst`
-    /// (broadcast/multicast storm control, see `dp::storm`).
+    /// (broadcast/multicast storm control, see `dp::storm`), `ct-new-pps`,
+    /// `ct-new-burst` (new connections per second, see `dp::ct`).
     #[serde(default)]
     pub other_config: BTreeMap<String, String>,
 }
@@ -531,13 +532,19 @@ impl Interface {
             "external_ids" => map_set(&mut self.external_ids, col, key, v)?,
             "other_config" => {
                 map_set(&mut self.other_config, col, key, v)?;
-                crate::dp::storm::StormCfg::from_other_config(&self.other_config).map_err(|e| {
-                    VsctlError::BadValue {
-                        column: format!("other_config:{}", e.key),
-                        value: e.value,
-                        why: e.why,
-                    }
-                })?;
+                use crate::dp::{ct, pps::PpsCfg, storm};
+                for (rate, burst) in [
+                    (storm::PPS_KEY, storm::BURST_KEY),
+                    (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY),
+                ] {
+                    PpsCfg::from_other_config(&self.other_config, rate, burst).map_err(|e| {
+                        VsctlError::BadValue {
+                            column: format!("other_config:{}", e.key),
+                            value: e.value,
+                            why: e.why,
+                        }
+                    })?;
+                }
             }
             "name" | "ofport" | "statistics" => return Err(VsctlError::ReadOnly(col.to_owned())),
             _ => return Err(no_column("Interface", col)),
@@ -594,6 +601,11 @@ mod tests {
             e.contains("storm-control-burst") && e.contains("lots"),
             "{e}"
         );
+        let e = i
+            .set("other_config:ct-new-pps", "1e3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ct-new-pps") && e.contains("1e3"), "{e}");
     }
 
     #[test]

@@ -165,6 +165,15 @@ impl Datapath {
                     return false;
                 }
             };
+            // A new connection's commit spends a token of its input
+            // port's rate (the lookup before it said +new).
+            if *commit
+                && meta.ct_state & flow::fields::ct_state::NEW != 0
+                && !self.admit_new_conn(at.slot)
+            {
+                self.drop_frame(at.bi, at.slot, DropReason::CtNewRate);
+                return false;
+            }
             let act = CtAction {
                 zone: *zone,
                 commit: *commit,
@@ -461,5 +470,28 @@ mod tests {
         n.src = Some(false);
         n.addr_max = Some("::1".parse().unwrap());
         assert!(nat_spec(&n).is_err(), "mixed families are refused");
+    }
+}
+
+/// Interface `other_config` key of the new-connection rate: how many
+/// connections per second a port may commit (`ct(commit)` of a packet the
+/// tracker saw as `+new`); absent or 0: no limit. Past it the packet is
+/// dropped as [`DropReason::CtNewRate`] before the commit, so a SYN flood
+/// costs the switch a lookup per packet instead of an entry, a delivery
+/// and the victim's answer. A per-port allowance in the spirit of the
+/// cloud providers' per-interface connection-tracking allowances; OVS has
+/// only the per-zone count limit (`ct-set-limits`).
+pub const CT_NEW_PPS_KEY: &str = "ct-new-pps";
+/// `other_config` key of the new-connection burst (default one second).
+pub const CT_NEW_BURST_KEY: &str = "ct-new-burst";
+
+impl Datapath {
+    /// Whether port `slot` may commit one more new connection now.
+    fn admit_new_conn(&mut self, slot: usize) -> bool {
+        let now = self.clock.now();
+        match self.ports.get_mut(slot).and_then(Option::as_mut) {
+            Some(p) => p.ct_new.as_mut().is_none_or(|b| b.take(now)),
+            None => true,
+        }
     }
 }

@@ -110,6 +110,7 @@ impl Datapath {
                 | DropReason::Unsupported
                 | DropReason::Policed
                 | DropReason::StormControl
+                | DropReason::CtNewRate
                 | DropReason::CtLimit
                 | DropReason::CtNat
                 | DropReason::RecircLimit
@@ -141,7 +142,7 @@ impl Datapath {
         let stormed = !policed
             && p.storm
                 .as_mut()
-                .is_some_and(|s| !s.admit(frame.get(HDR..).unwrap_or(&[]), now));
+                .is_some_and(|s| !super::storm::admit(s, frame.get(HDR..).unwrap_or(&[]), now));
         // A policed frame was still seen at the port: capture it first.
         if !self.captures.is_empty() {
             let eth = frame.get(HDR..).unwrap_or(&[]);

@@ -22,6 +22,7 @@ pub mod mac;
 mod nat;
 pub mod police;
 pub mod port;
+pub mod pps;
 pub mod rewrite;
 pub mod stats;
 pub mod storm;
@@ -103,7 +104,10 @@ pub struct DpPort {
     pub egress: Option<egress::Egress>,
     /// Broadcast/multicast storm control, when `other_config` sets it
     /// (see [`storm`]).
-    pub storm: Option<storm::StormControl>,
+    pub storm: Option<pps::PpsBucket>,
+    /// New connections per second this port may commit, when
+    /// `other_config:ct-new-pps` sets it (see [`ct::CT_NEW_PPS_KEY`]).
+    pub ct_new: Option<pps::PpsBucket>,
 }
 
 impl DpPort {
@@ -124,6 +128,7 @@ impl DpPort {
             policer: None,
             egress: None,
             storm: None,
+            ct_new: None,
         }
     }
 }
@@ -470,13 +475,18 @@ impl Datapath {
             p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
         }
         // Validated when set (`Interface::set`); a value that still does
-        // not parse (an old database edited by hand) turns storm control off.
-        let storm = storm::StormCfg::from_other_config(&iface.other_config).unwrap_or_else(|e| {
-            tracing::warn!("interface {}: {e}; storm control off", iface.name);
-            None
-        });
-        if p.storm.as_ref().map(storm::StormControl::cfg) != storm {
-            p.storm = storm.map(|c| storm::StormControl::new(c, self.clock.now()));
+        // not parse (a database edited by hand) turns its limit off.
+        let now = self.clock.now();
+        for (slot, (rate, burst)) in [
+            (&mut p.storm, (storm::PPS_KEY, storm::BURST_KEY)),
+            (&mut p.ct_new, (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY)),
+        ] {
+            let want = pps::PpsCfg::from_other_config(&iface.other_config, rate, burst)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("interface {}: {e}; limit off", iface.name);
+                    None
+                });
+            pps::PpsBucket::update(slot, want, now);
         }
         let vlan = VlanCfg {
             tag: cport.tag,

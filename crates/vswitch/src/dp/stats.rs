@@ -72,11 +72,14 @@ pub enum DropReason {
     /// A broadcast or multicast frame over its input port's storm-control
     /// rate (Interface `other_config:storm-control-pps`, see `dp::storm`).
     StormControl,
+    /// `ct(commit)` of a new connection over its input port's rate
+    /// (Interface `other_config:ct-new-pps`, see `dp::ct`).
+    CtNewRate,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -102,6 +105,7 @@ impl DropReason {
         DropReason::LearnLimit,
         DropReason::LocalLoop,
         DropReason::StormControl,
+        DropReason::CtNewRate,
     ];
 
     /// Stable name used in output.
@@ -132,6 +136,7 @@ impl DropReason {
             DropReason::LearnLimit => "learn_limit",
             DropReason::LocalLoop => "local_loop",
             DropReason::StormControl => "storm_control",
+            DropReason::CtNewRate => "ct_new_rate",
         }
     }
 
