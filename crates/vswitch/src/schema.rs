@@ -592,7 +592,7 @@ mod tests {
     fn interface_storm_control_is_checked_when_set() {
         let mut i = Interface::default();
         i.set("other_config:storm-control-pps", "500").unwrap();
-        assert_eq!(i.get("other_config:storm-control-pps").unwrap(), "500");
+        assert_eq!(i.get("other_config:storm-control-pps").unwrap(), "\"500\"");
         let e = i
             .set("other_config:storm-control-burst", "lots")
             .unwrap_err()
