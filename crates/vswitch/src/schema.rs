@@ -601,7 +601,8 @@ mod tests {
             e.contains("storm-control-burst") && e.contains("lots"),
             "{e}"
         );
-        let e = i
+        // (A failed set leaves its value; the transaction is discarded.)
+        let e = Interface::default()
             .set("other_config:ct-new-pps", "1e3")
             .unwrap_err()
             .to_string();
