@@ -16,8 +16,12 @@
 //!   past the rate are dropped before they are committed, delivered and
 //!   answered, which is what costs the shared datapath its time (measured:
 //!   RELIABILITY.md "Floods").
+//! * **Upcall rate** on every VM port (Interface `other_config:upcall-pps`,
+//!   vswitch `dp::ct`): flow-cache misses past the rate are dropped
+//!   untranslated, so a random-source flood (every frame a new flow)
+//!   cannot spend the datapath's time in the classifier.
 //!
-//! Both are set on each bound TAP that has no setting of that key yet, so
+//! Each is set on each bound TAP that has no setting of that key yet, so
 //! an operator's own value (even 0, off) is kept; 0 here sets nothing.
 
 use crate::switch::{Datapath, Iface};
@@ -36,6 +40,12 @@ pub const STORM_KEY: &str = "storm-control-pps";
 pub const DEFAULT_CT_NEW_PPS: u64 = 2_000;
 /// The Interface `other_config` key of the new-connection rate.
 pub const CT_NEW_KEY: &str = "ct-new-pps";
+/// Default flow-cache misses per second a VM port may cause: a miss is a
+/// new megaflow (a new connection costs a few), so busy clients stay far
+/// below it.
+pub const DEFAULT_UPCALL_PPS: u64 = 2_000;
+/// The Interface `other_config` key of the upcall rate.
+pub const UPCALL_KEY: &str = "upcall-pps";
 
 /// What the agent sets; [`Default`] is the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +56,8 @@ pub struct Protection {
     pub storm_pps: u64,
     /// `other_config:ct-new-pps` of VM ports; 0: not set.
     pub ct_new_pps: u64,
+    /// `other_config:upcall-pps` of VM ports; 0: not set.
+    pub upcall_pps: u64,
 }
 
 impl Default for Protection {
@@ -54,6 +66,7 @@ impl Default for Protection {
             ct_zone_limit: DEFAULT_CT_ZONE_LIMIT,
             storm_pps: DEFAULT_STORM_PPS,
             ct_new_pps: DEFAULT_CT_NEW_PPS,
+            upcall_pps: DEFAULT_UPCALL_PPS,
         }
     }
 }
@@ -69,11 +82,15 @@ pub fn apply_ct_limit(sw: &dyn Datapath, p: &Protection) -> Result<(), AgentErro
 /// Storm control and the new-connection rate on `iface` (a bound VM
 /// TAP), each unless it has a setting; one transaction.
 pub fn apply_port(sw: &dyn Datapath, iface: &Iface, p: &Protection) -> Result<(), AgentError> {
-    let sets: Vec<String> = [(STORM_KEY, p.storm_pps), (CT_NEW_KEY, p.ct_new_pps)]
-        .into_iter()
-        .filter(|(k, v)| *v > 0 && !iface.other_config.contains_key(*k))
-        .map(|(k, v)| format!("other_config:{k}={v}"))
-        .collect();
+    let sets: Vec<String> = [
+        (STORM_KEY, p.storm_pps),
+        (CT_NEW_KEY, p.ct_new_pps),
+        (UPCALL_KEY, p.upcall_pps),
+    ]
+    .into_iter()
+    .filter(|(k, v)| *v > 0 && !iface.other_config.contains_key(*k))
+    .map(|(k, v)| format!("other_config:{k}={v}"))
+    .collect();
     if sets.is_empty() {
         return Ok(());
     }
@@ -128,15 +145,17 @@ mod tests {
         };
         apply_port(&d, &i, &Protection::default()).unwrap();
         let first =
-            "set Interface tap1 other_config:storm-control-pps=1000 other_config:ct-new-pps=2000";
+            "set Interface tap1 other_config:storm-control-pps=1000 other_config:ct-new-pps=2000 other_config:upcall-pps=2000";
         assert_eq!(d.0.lock().unwrap().0, vec![first]);
         i.other_config.insert(STORM_KEY.into(), "0".into());
         i.other_config.insert(CT_NEW_KEY.into(), "5".into());
+        i.other_config.insert(UPCALL_KEY.into(), "5".into());
         apply_port(&d, &i, &Protection::default()).unwrap();
         let off = Protection {
             ct_zone_limit: 0,
             storm_pps: 0,
             ct_new_pps: 0,
+            upcall_pps: 0,
         };
         i.other_config.clear();
         apply_port(&d, &i, &off).unwrap();

@@ -61,6 +61,11 @@ pub struct ProtectOpts {
     /// own); 0 sets nothing.
     #[arg(long, default_value_t = agent::protect::DEFAULT_CT_NEW_PPS)]
     ct_new_pps: u64,
+    /// Flow-cache misses per second each VM port may send to the tables
+    /// (Interface `other_config:upcall-pps`, set where the port has no
+    /// setting of its own); 0 sets nothing.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_UPCALL_PPS)]
+    upcall_pps: u64,
 }
 
 impl ProtectOpts {
@@ -70,6 +75,7 @@ impl ProtectOpts {
             ct_zone_limit: self.ct_zone_limit,
             storm_pps: self.storm_control_pps,
             ct_new_pps: self.ct_new_pps,
+            upcall_pps: self.upcall_pps,
         }
     }
 }

@@ -10,6 +10,14 @@
 //! CI: 3 rounds, each killed after a random number (1 to 150) of writes. The long run:
 //! `CRASH_ROUNDS=20 CRASH_WRITES=1000 cargo test --release -p cli --test crash_rounds -- --nocapture`
 //! (`CRASH_SEED` replays the kill times of a run).
+//!
+//! [`agent_crash_rounds`] does the same to a standalone `cloudnet agent`
+//! (its switch in the same process; etcd and `serve --api-only` apart, all
+//! in one host namespace): SIGKILL while it applies a stream of writes,
+//! restart, and its flows must equal a fresh compile of the stored intent
+//! with its bindings, and two VMs plugged before the first round must still
+//! talk. CI: 3 rounds; longer:
+//! `AGENT_CRASH_ROUNDS=20 CRASH_WRITES=300 cargo test --release -p cli --test crash_rounds agent_crash_rounds -- --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -243,11 +243,11 @@ fn floods_spare_other_tenants() {
                 "sp=1-65535,dp=80,flags=syn",
             ],
         ),
-        // Random spoofed sources: port security drops every frame, each
-        // a new flow-cache entry.
+        // Random spoofed sources: every frame a new flow; past the port's
+        // upcall-pps, dropped untranslated (the rest by port security).
         (
             "random-source UDP flood",
-            "action_drop",
+            "upcall_limit",
             vec![
                 "-A",
                 "rand",

@@ -536,6 +536,7 @@ impl Interface {
                 for (rate, burst) in [
                     (storm::PPS_KEY, storm::BURST_KEY),
                     (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY),
+                    (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY),
                 ] {
                     PpsCfg::from_other_config(&self.other_config, rate, burst).map_err(|e| {
                         VsctlError::BadValue {

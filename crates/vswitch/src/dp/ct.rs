@@ -484,6 +484,15 @@ mod tests {
 pub const CT_NEW_PPS_KEY: &str = "ct-new-pps";
 /// `other_config` key of the new-connection burst (default one second).
 pub const CT_NEW_BURST_KEY: &str = "ct-new-burst";
+/// Interface `other_config` key of the upcall rate: flow-cache misses per
+/// second the port's frames may send to the tables (absent or 0: no
+/// limit); past it a missing frame is dropped untranslated as
+/// `upcall_limit` (checked in `execute.rs` through
+/// `flow::process_limited`). A flood of ever-new flows (random spoofed
+/// sources) costs the switch a translation per frame without it.
+pub const UPCALL_PPS_KEY: &str = "upcall-pps";
+/// `other_config` key of the upcall burst (default one second).
+pub const UPCALL_BURST_KEY: &str = "upcall-burst";
 
 impl Datapath {
     /// Whether port `slot` may commit one more new connection now.

@@ -111,6 +111,7 @@ impl Datapath {
                 | DropReason::Policed
                 | DropReason::StormControl
                 | DropReason::CtNewRate
+                | DropReason::UpcallLimit
                 | DropReason::CtLimit
                 | DropReason::CtNat
                 | DropReason::RecircLimit
@@ -216,7 +217,22 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
-            let x = flow::process(&b.tables, &mut b.cache, &pkt, eth_len as u64, now);
+            // The per-port upcall limit (`dp/ct.rs` UPCALL_PPS_KEY): a
+            // cache miss over the port's rate is not translated.
+            let ports = &mut self.ports;
+            let admit = || {
+                ports
+                    .get_mut(slot)
+                    .and_then(Option::as_mut)
+                    .and_then(|p| p.upcall.as_mut())
+                    .is_none_or(|u| u.take(now))
+            };
+            let Some(x) =
+                flow::process_limited(&b.tables, &mut b.cache, &pkt, eth_len as u64, now, admit)
+            else {
+                self.drop_frame(bi, slot, DropReason::UpcallLimit);
+                return;
+            };
             if !x.learns.is_empty() {
                 for _ in 0..b.tables.apply_learned(&x.learns, now) {
                     b.drops.bump(DropReason::LearnLimit);

@@ -108,6 +108,9 @@ pub struct DpPort {
     /// New connections per second this port may commit, when
     /// `other_config:ct-new-pps` sets it (see [`ct::CT_NEW_PPS_KEY`]).
     pub ct_new: Option<pps::PpsBucket>,
+    /// Flow-cache misses per second this port may send to the tables,
+    /// when `other_config:upcall-pps` sets it (see [`ct::UPCALL_PPS_KEY`]).
+    pub upcall: Option<pps::PpsBucket>,
 }
 
 impl DpPort {
@@ -129,6 +132,7 @@ impl DpPort {
             egress: None,
             storm: None,
             ct_new: None,
+            upcall: None,
         }
     }
 }
@@ -480,6 +484,7 @@ impl Datapath {
         for (slot, (rate, burst)) in [
             (&mut p.storm, (storm::PPS_KEY, storm::BURST_KEY)),
             (&mut p.ct_new, (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY)),
+            (&mut p.upcall, (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY)),
         ] {
             let want = pps::PpsCfg::from_other_config(&iface.other_config, rate, burst)
                 .unwrap_or_else(|e| {

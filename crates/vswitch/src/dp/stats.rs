@@ -75,11 +75,14 @@ pub enum DropReason {
     /// `ct(commit)` of a new connection over its input port's rate
     /// (Interface `other_config:ct-new-pps`, see `dp::ct`).
     CtNewRate,
+    /// A flow-cache miss over its input port's upcall rate (Interface
+    /// `other_config:upcall-pps`): not translated, dropped.
+    UpcallLimit,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -106,6 +109,7 @@ impl DropReason {
         DropReason::LocalLoop,
         DropReason::StormControl,
         DropReason::CtNewRate,
+        DropReason::UpcallLimit,
     ];
 
     /// Stable name used in output.
@@ -137,6 +141,7 @@ impl DropReason {
             DropReason::LocalLoop => "local_loop",
             DropReason::StormControl => "storm_control",
             DropReason::CtNewRate => "ct_new_rate",
+            DropReason::UpcallLimit => "upcall_limit",
         }
     }
 
