@@ -221,7 +221,11 @@ pub fn process(
 }
 
 fn uncached_entry(tables: &FlowTables, pkt: &Packet) -> Arc<CachedXlate> {
-    let x = process_uncached(tables, pkt);
+    entry(process_uncached(tables, pkt))
+}
+
+/// A cache entry for translation `x`, with no hits yet.
+fn entry(x: crate::translate::Xlate) -> Arc<CachedXlate> {
     Arc::new(CachedXlate {
         actions: x.actions,
         learns: x.learns,
@@ -262,16 +266,7 @@ pub fn process_limited(
                 return None;
             }
             let set = tables.read();
-            let x = translate(&set, &w, None);
-            let e = Arc::new(CachedXlate {
-                actions: x.actions,
-                learns: x.learns,
-                mask: x.mask,
-                rules: x.rules,
-                pending_packets: AtomicU64::new(0),
-                pending_bytes: AtomicU64::new(0),
-                used_ns: AtomicU64::new(0),
-            });
+            let e = entry(translate(&set, &w, None));
             // Only cache what was computed from the generation we hold.
             if tables.generation() == cache.generation {
                 cache.insert(&w, h, e.clone());
