@@ -14,6 +14,8 @@ have ethtool || need_apt+=(ethtool)
 have busybox || need_apt+=(busybox)
 # DHCPv6 client of the IPv6 test (Debian's busybox has no udhcpc6).
 have dhclient || need_apt+=(isc-dhcp-client)
+# mausezahn: the floods and broadcast storm of crates/cli/tests/floods.rs
+have mausezahn || need_apt+=(netsniff-ng)
 # etcd back end of the store (tests start members on loopback); etcdctl
 # for debugging them; protoc for the etcd-client crate's gRPC code ...
 have etcd     || need_apt+=(etcd-server)

@@ -106,6 +106,7 @@ fn main() {
                 encaps: vec!["vxlan".into()],
                 lease_ttl: Duration::from_secs(60),
             }),
+            protection: agent::Protection::default(),
         };
         let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
             .expect("agent");

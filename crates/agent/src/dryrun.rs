@@ -55,6 +55,7 @@ impl DryRun {
                 name: name.to_owned(),
                 ofport: Some(of),
                 external_ids: ids,
+                other_config: BTreeMap::new(),
             },
         );
     }

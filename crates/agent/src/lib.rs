@@ -39,6 +39,7 @@ mod http;
 pub mod interest;
 pub mod metrics;
 mod multi;
+pub mod protect;
 pub mod qos;
 pub mod reconcile;
 pub mod state;
@@ -58,6 +59,7 @@ use store::Store;
 
 pub use error::AgentError;
 pub use metrics::AgentMetrics;
+pub use protect::Protection;
 pub use state::StoreStatus;
 pub use switch::{Datapath, SwitchClient};
 pub use trace::TraceHandle;
@@ -81,6 +83,9 @@ pub struct Config {
     pub bridge_mappings: BTreeMap<String, String>,
     /// This host among several (`None`: a single host, no tunnels).
     pub chassis: Option<cluster::ChassisConfig>,
+    /// Conntrack zone limit and storm control set on the switch
+    /// ([`protect`]; `Protection::default()` is the documented default).
+    pub protection: Protection,
 }
 
 /// Name of this host's flow-based tunnel port of `encap` on br-int.
@@ -213,6 +218,7 @@ impl Agent {
     /// Bridge, uplinks, full compile and reconciliation with the switch.
     pub fn start(&mut self) -> Result<(), AgentError> {
         self.sw.vsctl(&["--may-exist", "add-br", BRIDGE])?;
+        protect::apply_ct_limit(self.sw.as_ref(), &self.cfg.protection)?;
         for iface in self.cfg.bridge_mappings.values() {
             self.sw.vsctl(&["--may-exist", "add-port", BRIDGE, iface])?;
         }
@@ -422,6 +428,7 @@ impl Agent {
             .collect();
         for i in by_name.values() {
             if let (Some(id), Some(of)) = (i.external_ids.get("iface-id"), i.ofport) {
+                protect::apply_port(self.sw.as_ref(), i, &self.cfg.protection)?;
                 b.ports.insert(id.clone(), of);
                 taps.insert(id.clone(), i.name.clone());
             }

@@ -19,6 +19,8 @@ pub struct Iface {
     /// OpenFlow port number; `None` while unassigned (-1).
     pub ofport: Option<u32>,
     pub external_ids: BTreeMap<String, String>,
+    /// `other_config` (storm control, see [`crate::protect`]).
+    pub other_config: BTreeMap<String, String>,
 }
 
 /// What the agent needs from a switch: ovs-vsctl(8) transactions, flow
@@ -46,6 +48,12 @@ pub trait Datapath: Send {
     fn client(&self) -> Option<&SwitchClient> {
         None
     }
+    /// `dpctl/ct-set-limits default=N`: the connection limit of every
+    /// conntrack zone without its own (see [`crate::protect`]). A switch
+    /// without conntrack (a dry run) ignores it.
+    fn ct_set_default_limit(&self, _limit: u32) -> Result<(), AgentError> {
+        Ok(())
+    }
 }
 
 impl Datapath for SwitchClient {
@@ -72,6 +80,15 @@ impl Datapath for SwitchClient {
     }
     fn client(&self) -> Option<&SwitchClient> {
         Some(self)
+    }
+    fn ct_set_default_limit(&self, limit: u32) -> Result<(), AgentError> {
+        let req = Request::CtSetLimits {
+            default: Some(limit),
+            zones: Vec::new(),
+            max_conns: None,
+        };
+        self.call(&format!("ct-set-limits default={limit}"), &req)
+            .map(|_| ())
     }
 }
 
@@ -214,6 +231,7 @@ pub fn parse_interfaces(out: &str) -> Vec<Iface> {
                 "name" => i.name = unquote(val),
                 "ofport" => i.ofport = val.trim().parse::<u32>().ok().filter(|&p| p > 0),
                 "external_ids" => i.external_ids = parse_map(val),
+                "other_config" => i.other_config = parse_map(val),
                 _ => {}
             }
         }

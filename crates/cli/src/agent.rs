@@ -58,6 +58,8 @@ pub struct Args {
     /// long disappears from the others' tunnel mesh.
     #[arg(long, default_value_t = 10)]
     lease_ttl: u64,
+    #[command(flatten)]
+    protect: crate::host::ProtectOpts,
 }
 
 /// How long the trace endpoint waits for the agent's thread: less than
@@ -107,6 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             encaps,
             lease_ttl: Duration::from_secs(a.lease_ttl),
         }),
+        protection: a.protect.protection(),
     };
     let status = agent::StoreStatus(store.clone());
     let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;

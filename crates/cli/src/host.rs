@@ -43,6 +43,43 @@ impl agent::StatusSink for AppStatus {
     }
 }
 
+/// Tenant protection the agent sets on the switch (`agent::protect`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProtectOpts {
+    /// Connections per conntrack zone (every network is a zone), set as
+    /// `ct-set-limits default=N` when the agent starts; 0 leaves the
+    /// switch's setting alone.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_CT_ZONE_LIMIT)]
+    ct_zone_limit: u32,
+    /// Broadcast + multicast frames per second each VM port may send
+    /// (Interface `other_config:storm-control-pps`, set where the port has
+    /// no setting of its own); 0 sets nothing.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_STORM_PPS)]
+    storm_control_pps: u64,
+    /// New connections per second each VM port may commit (Interface
+    /// `other_config:ct-new-pps`, set where the port has no setting of its
+    /// own); 0 sets nothing.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_CT_NEW_PPS)]
+    ct_new_pps: u64,
+    /// Flow-cache misses per second each VM port may send to the tables
+    /// (Interface `other_config:upcall-pps`, set where the port has no
+    /// setting of its own); 0 sets nothing.
+    #[arg(long, default_value_t = agent::protect::DEFAULT_UPCALL_PPS)]
+    upcall_pps: u64,
+}
+
+impl ProtectOpts {
+    /// As the agent's configuration.
+    pub fn protection(&self) -> agent::Protection {
+        agent::Protection {
+            ct_zone_limit: self.ct_zone_limit,
+            storm_pps: self.storm_control_pps,
+            ct_new_pps: self.ct_new_pps,
+            upcall_pps: self.upcall_pps,
+        }
+    }
+}
+
 /// How long the API waits for the agent's thread to answer a trace.
 const TRACE_TIMEOUT: Duration = Duration::from_secs(20);
 

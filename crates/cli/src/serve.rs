@@ -101,6 +101,8 @@ pub struct Args {
     /// `DATA_DIR/run`.
     #[arg(long)]
     run_dir: Option<PathBuf>,
+    #[command(flatten)]
+    protect: crate::host::ProtectOpts,
 }
 
 fn parse_range(flag: &str, s: &str) -> anyhow::Result<(u32, u32)> {
@@ -182,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             keys_path: agent::keys_file(&args.data_dir),
             bridge_mappings: mappings,
             chassis: None,
+            protection: args.protect.protection(),
         };
         crate::host::start_agent(cfg, store, app.clone(), fail_tx)?;
     }

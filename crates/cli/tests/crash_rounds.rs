@@ -10,6 +10,14 @@
 //! CI: 3 rounds, each killed after a random number (1 to 150) of writes. The long run:
 //! `CRASH_ROUNDS=20 CRASH_WRITES=1000 cargo test --release -p cli --test crash_rounds -- --nocapture`
 //! (`CRASH_SEED` replays the kill times of a run).
+//!
+//! [`agent_crash_rounds`] does the same to a standalone `cloudnet agent`
+//! (its switch in the same process; etcd and `serve --api-only` apart, all
+//! in one host namespace): SIGKILL while it applies a stream of writes,
+//! restart, and its flows must equal a fresh compile of the stored intent
+//! with its bindings, and two VMs plugged before the first round must still
+//! talk. CI: 3 rounds; longer:
+//! `AGENT_CRASH_ROUNDS=20 CRASH_WRITES=300 cargo test --release -p cli --test crash_rounds agent_crash_rounds -- --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -20,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Serve;
-use lab::{Lab, Netns};
+use lab::{Background, Lab, Netns};
 
 mod common;
 
@@ -426,4 +434,223 @@ fn crash_rounds() {
         "crash rounds: {rounds} rounds, {total_writes} acknowledged writes, {} resources checked, {flows_checked} flows compared",
         cl.acked.len()
     );
+}
+
+/// etcd's client address inside the host namespace of the agent rounds.
+const ETCD: &str = "127.0.0.1:2379";
+
+/// One etcd member inside `ns` (on its loopback, where the API server and
+/// the agent in that namespace reach it); stopped when dropped.
+fn etcd_in(ns: &Netns, dir: &Path) -> Background {
+    let dir = dir.to_string_lossy().into_owned();
+    let client = format!("http://{ETCD}");
+    let peer = "http://127.0.0.1:2380";
+    let initial = format!("m0={peer}");
+    let e = ns
+        .spawn(&[
+            "etcd",
+            "--name",
+            "m0",
+            "--log-level",
+            "error",
+            "--data-dir",
+            &dir,
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+            "--initial-cluster",
+            &initial,
+        ])
+        .expect("start etcd");
+    let addr: SocketAddr = ETCD.parse().expect("addr");
+    lab::wait_until("etcd listens", Duration::from_secs(30), || {
+        ns.tcp_connect(addr, Duration::from_secs(1)).is_ok()
+    })
+    .expect("etcd up");
+    e
+}
+
+/// `cloudnet agent` (switch in the same process, run dir `DATA/run`) in
+/// `ns` on the etcd store; SIGKILLed when dropped.
+fn agent_in(ns: &Netns, data: &Path) -> Background {
+    let mut c = ns.command(&[common::BIN, "agent"]);
+    c.args(["--store", &format!("etcd://{ETCD}"), "--host", "h1"])
+        .args([
+            "--underlay-ip",
+            "192.0.2.1",
+            "--encap",
+            "vxlan",
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let a = Background::spawn(c, "cloudnet agent").expect("start agent");
+    lab::wait_until(
+        "the agent's switch answers",
+        Duration::from_secs(20),
+        || {
+            vswitch::call(
+                &data.join("run"),
+                &vswitch::Request::Version,
+                Duration::from_secs(1),
+            )
+            .is_ok()
+        },
+    )
+    .expect("agent up");
+    a
+}
+
+/// What a fresh agent would install: the stored intent (read from etcd
+/// inside `ns`) compiled with the persisted keys and the switch's
+/// bindings (plugged ports, the tunnel port; this chassis alone).
+fn fresh_compile_chassis(ns: &Netns, data: &Path) -> BTreeSet<String> {
+    let sw = agent::SwitchClient::new(&data.join("run"), agent::BRIDGE);
+    let mut b = controller::Bindings {
+        chassis: "h1".into(),
+        ..Default::default()
+    };
+    for i in sw.interfaces().expect("interfaces") {
+        match (i.external_ids.get("iface-id"), i.ofport) {
+            (Some(id), Some(of)) => {
+                b.ports.insert(id.clone(), of);
+            }
+            (None, Some(of)) if i.name == agent::tunnel_port("vxlan") => {
+                b.tunnels.insert("vxlan".into(), of);
+            }
+            _ => {}
+        }
+    }
+    let st = ns
+        .run(|| {
+            let store = store::open(&format!("etcd://{ETCD}")).expect("open etcd");
+            agent::state::load(store.as_ref()).expect("load intent").0
+        })
+        .expect("enter namespace");
+    let keys = agent::state::load_keys(&agent::keys_file(data)).expect("load keys");
+    let mut c = controller::Compiler::new(controller::Keys::restore(&keys));
+    c.full(&st, &b);
+    c.flows().iter().map(|f| canon(&f.to_string())).collect()
+}
+
+/// The flows on br-int of the switch in `run_dir`.
+fn dump_run_dir(run_dir: &Path) -> Option<BTreeSet<String>> {
+    let req = vswitch::Request::DumpFlows {
+        bridge: agent::BRIDGE.into(),
+        matches: None,
+    };
+    let out = vswitch::call(run_dir, &req, Duration::from_secs(10)).ok()?;
+    Some(
+        out.lines()
+            .filter(|l| l.contains("cookie="))
+            .map(canon)
+            .collect(),
+    )
+}
+
+/// A standalone `cloudnet agent` (etcd store, the API server a separate
+/// process) killed with SIGKILL while the API takes writes and the agent
+/// applies them, then restarted: its flows settle on a fresh compile of
+/// the stored intent, and two VMs plugged before the first round still
+/// talk. CI: 3 rounds (1–60 writes before each kill); longer:
+/// `AGENT_CRASH_ROUNDS=20 CRASH_WRITES=300`.
+#[test]
+fn agent_crash_rounds() {
+    let Some((lab, bb, tmp, host)) = common::bench("agent_crash_rounds") else {
+        return;
+    };
+    if !lab::etcd::available() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "agent_crash_rounds: etcd not found; CI=true, so this fails: run scripts/deps.sh"
+        );
+        eprintln!("skipping agent_crash_rounds: no etcd (run scripts/deps.sh)");
+        return;
+    }
+    let data: PathBuf = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let _etcd = etcd_in(&host, &tmp.path().join("etcd"));
+    let store = format!("etcd://{ETCD}");
+    let (api, addr) = {
+        let s = Serve::start_with(&host, &data, &["--api-only", "--store", &store]);
+        let a: SocketAddr = s
+            .endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        (s, a)
+    };
+    let mut agent = Some(agent_in(&host, &data));
+    // Two VMs whose traffic must survive every kill.
+    api.network("vmnet", "10.99.0.0/24");
+    let p1 = api.create(&["port", "create", "v1", "--network", "vmnet"]);
+    let p2 = api.create(&["port", "create", "v2", "--network", "vmnet"]);
+    let (v1, _) = common::vm(&lab, &api, &bb, "v1", &p1, tmp.path());
+    let (_v2, ip2) = common::vm(&lab, &api, &bb, "v2", &p2, tmp.path());
+    assert!(common::pings(&v1, ip2), "VMs ping before the rounds");
+
+    let rounds = env_num("AGENT_CRASH_ROUNDS", 3);
+    let max_writes = env_num("CRASH_WRITES", 60).max(1);
+    let seed = env_num("CRASH_SEED", u64::from(std::process::id()) | 1);
+    println!("agent crash rounds: CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+    let mut cl = Client::default();
+    let (mut total_writes, mut flows_checked) = (0, 0);
+    let run_dir = data.join("run");
+    for round in 0..rounds {
+        let at = 1 + rng.below(max_writes);
+        let count = Arc::new(AtomicU64::new(0));
+        let seen = count.clone();
+        let victim = agent.take();
+        let killer = std::thread::spawn(move || {
+            let reached =
+                lab::wait_until("writes before the kill", Duration::from_secs(60), || {
+                    seen.load(Ordering::Relaxed) >= at
+                });
+            drop(victim); // SIGKILL, mid-apply: writes keep coming
+            reached.is_ok()
+        });
+        // Writes go on past the kill (the API is up): the restarted agent
+        // has to catch up with what it missed.
+        total_writes += writes(&host, addr, at + 10, &mut rng, &mut cl, &count);
+        assert!(
+            killer.join().expect("killer"),
+            "round {round}: {at} writes did not happen"
+        );
+        agent = Some(agent_in(&host, &data));
+        verify(&host, addr, &cl.acked);
+        // The restarted switch starts with the default flow only: wait
+        // for what a fresh agent would install (the writes have stopped).
+        let (mut last, mut want) = (BTreeSet::new(), BTreeSet::new());
+        let settled = lab::wait_until("the agent's flows", Duration::from_secs(30), || {
+            last = dump_run_dir(&run_dir).unwrap_or_default();
+            want = fresh_compile_chassis(&host, &data);
+            last == want
+        });
+        let missing: Vec<_> = want.difference(&last).take(5).collect();
+        let extra: Vec<_> = last.difference(&want).take(5).collect();
+        assert!(
+            settled.is_ok(),
+            "round {round}: installed flows differ from a fresh compile ({} vs {}): missing {missing:#?}, extra {extra:#?}",
+            last.len(),
+            want.len()
+        );
+        flows_checked += last.len();
+        lab::wait_until(
+            "VMs ping after the restart",
+            Duration::from_secs(10),
+            || common::pings(&v1, ip2),
+        )
+        .unwrap_or_else(|_| panic!("round {round}: no traffic after the agent's restart"));
+    }
+    println!(
+        "agent crash rounds: {rounds} rounds, {total_writes} acknowledged writes, {flows_checked} flows compared, VM traffic after every restart"
+    );
+    drop(agent);
 }

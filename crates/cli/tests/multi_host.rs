@@ -132,6 +132,7 @@ impl Site {
                 encaps: vec!["vxlan".into(), "geneve".into(), "gre".into()],
                 lease_ttl: LEASE_TTL,
             }),
+            protection: agent::Protection::default(),
         }
     }
 

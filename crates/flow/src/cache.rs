@@ -228,6 +228,45 @@ pub fn process(
     bytes: u64,
     now: Duration,
 ) -> Arc<CachedXlate> {
+    match process_limited(tables, cache, pkt, bytes, now, || true) {
+        Some(e) => e,
+        // Every miss is admitted above, so this arm is never taken; it
+        // costs a translation without the cache rather than a panic.
+        None => uncached_entry(tables, pkt),
+    }
+}
+
+fn uncached_entry(tables: &FlowTables, pkt: &Packet) -> Arc<CachedXlate> {
+    entry(process_uncached(tables, pkt))
+}
+
+/// A cache entry for translation `x`, with no hits yet.
+fn entry(x: crate::translate::Xlate) -> Arc<CachedXlate> {
+    Arc::new(CachedXlate {
+        actions: x.actions,
+        learns: x.learns,
+        mask: x.mask,
+        rules: x.rules,
+        pending_packets: AtomicU64::new(0),
+        pending_bytes: AtomicU64::new(0),
+        used_ns: AtomicU64::new(0),
+    })
+}
+
+/// [`process`], asking `admit_miss` before a cache miss goes to the
+/// tables (the upcall, in OVS's words): `None` when it says no, and
+/// nothing is translated or cached. The switch uses it to bound the
+/// misses one port may cause per second, so a flood of ever-new flows
+/// cannot spend the datapath's time on translations (OVS's handler
+/// threads give each port a fair share of upcalls for the same reason).
+pub fn process_limited(
+    tables: &FlowTables,
+    cache: &mut FlowCache,
+    pkt: &Packet,
+    bytes: u64,
+    now: Duration,
+    admit_miss: impl FnOnce() -> bool,
+) -> Option<Arc<CachedXlate>> {
     let w = pkt.to_words();
     let h = hash_words(&w);
     let gen = tables.generation();
@@ -239,17 +278,11 @@ pub fn process(
         Some(e) => e,
         None => {
             cache.stats.misses += 1;
+            if !admit_miss() {
+                return None;
+            }
             let set = tables.read();
-            let x = translate(&set, &w, None);
-            let e = Arc::new(CachedXlate {
-                actions: x.actions,
-                learns: x.learns,
-                mask: x.mask,
-                rules: x.rules,
-                pending_packets: AtomicU64::new(0),
-                pending_bytes: AtomicU64::new(0),
-                used_ns: AtomicU64::new(0),
-            });
+            let e = entry(translate(&set, &w, None));
             // Only cache what was computed from the generation we hold.
             if tables.generation() == cache.generation {
                 cache.insert(&w, h, e.clone());
@@ -257,13 +290,13 @@ pub fn process(
                 for r in &e.rules {
                     r.hit(bytes, now);
                 }
-                return e;
+                return Some(e);
             }
             e
         }
     };
     e.count(bytes, now);
-    e
+    Some(e)
 }
 
 /// The uncached path: translate with the tables directly.

@@ -41,7 +41,7 @@ mod trie;
 mod tuple;
 
 pub use actions::{Action, DpAction, FlowMod};
-pub use cache::{process, CachedXlate, FlowCache};
+pub use cache::{process, process_limited, CachedXlate, FlowCache};
 pub use classifier::{FlowOp, FlowTables, Rule};
 pub use error::{ParseError, TableError};
 pub use fields::{Field, FieldRef};

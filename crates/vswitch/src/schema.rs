@@ -143,6 +143,11 @@ pub struct Interface {
     pub mtu_request: Option<u32>,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
+    /// `other_config`: `storm-control-pps`, `storm-control-burst`
+    /// (broadcast/multicast storm control, see `dp::storm`), `ct-new-pps`,
+    /// `ct-new-burst` (new connections per second, see `dp::ct`).
+    #[serde(default)]
+    pub other_config: BTreeMap<String, String>,
 }
 
 /// The whole configuration, persisted as one record.
@@ -461,6 +466,7 @@ impl Interface {
         "ingress_policing_burst",
         "mtu_request",
         "external_ids",
+        "other_config",
     ];
 
     /// Read a column (not `statistics`, which lives in the datapath).
@@ -481,6 +487,7 @@ impl Interface {
             "ingress_policing_burst" => plain(self.ingress_policing_burst.to_string()),
             "mtu_request" => plain(fmt_opt(&self.mtu_request)),
             "external_ids" => map_get(&self.external_ids, col, key),
+            "other_config" => map_get(&self.other_config, col, key),
             _ => Err(no_column("Interface", col)),
         }
     }
@@ -523,6 +530,23 @@ impl Interface {
                 self.mtu_request = parse_opt_num(col, v)?;
             }
             "external_ids" => map_set(&mut self.external_ids, col, key, v)?,
+            "other_config" => {
+                map_set(&mut self.other_config, col, key, v)?;
+                use crate::dp::{ct, pps::PpsCfg, storm};
+                for (rate, burst) in [
+                    (storm::PPS_KEY, storm::BURST_KEY),
+                    (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY),
+                    (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY),
+                ] {
+                    PpsCfg::from_other_config(&self.other_config, rate, burst).map_err(|e| {
+                        VsctlError::BadValue {
+                            column: format!("other_config:{}", e.key),
+                            value: e.value,
+                            why: e.why,
+                        }
+                    })?;
+                }
+            }
             "name" | "ofport" | "statistics" => return Err(VsctlError::ReadOnly(col.to_owned())),
             _ => return Err(no_column("Interface", col)),
         }
@@ -563,6 +587,27 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         p.set("tag", "[]").unwrap();
         assert_eq!(p.tag, None);
+    }
+
+    #[test]
+    fn interface_storm_control_is_checked_when_set() {
+        let mut i = Interface::default();
+        i.set("other_config:storm-control-pps", "500").unwrap();
+        assert_eq!(i.get("other_config:storm-control-pps").unwrap(), "\"500\"");
+        let e = i
+            .set("other_config:storm-control-burst", "lots")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("storm-control-burst") && e.contains("lots"),
+            "{e}"
+        );
+        // (A failed set leaves its value; the transaction is discarded.)
+        let e = Interface::default()
+            .set("other_config:ct-new-pps", "1e3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ct-new-pps") && e.contains("1e3"), "{e}");
     }
 
     #[test]

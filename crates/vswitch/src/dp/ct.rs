@@ -165,6 +165,15 @@ impl Datapath {
                     return false;
                 }
             };
+            // A new connection's commit spends a token of its input
+            // port's rate (the lookup before it said +new).
+            if *commit
+                && meta.ct_state & flow::fields::ct_state::NEW != 0
+                && !self.admit_new_conn(at.slot)
+            {
+                self.drop_frame(at.bi, at.slot, DropReason::CtNewRate);
+                return false;
+            }
             let act = CtAction {
                 zone: *zone,
                 commit: *commit,
@@ -427,6 +436,38 @@ pub fn ct_packet(f: &[u8], lay: &Layout, key: &FlowKey) -> Option<CtPacket> {
         proto: p,
         l4: l4sum.unwrap_or(L4::Other),
     })
+}
+
+/// Interface `other_config` key of the new-connection rate: how many
+/// connections per second a port may commit (`ct(commit)` of a packet the
+/// tracker saw as `+new`); absent or 0: no limit. Past it the packet is
+/// dropped as [`DropReason::CtNewRate`] before the commit, so a SYN flood
+/// costs the switch a lookup per packet instead of an entry, a delivery
+/// and the victim's answer. A per-port allowance in the spirit of the
+/// cloud providers' per-interface connection-tracking allowances; OVS has
+/// only the per-zone count limit (`ct-set-limits`).
+pub const CT_NEW_PPS_KEY: &str = "ct-new-pps";
+/// `other_config` key of the new-connection burst (default one second).
+pub const CT_NEW_BURST_KEY: &str = "ct-new-burst";
+/// Interface `other_config` key of the upcall rate: flow-cache misses per
+/// second the port's frames may send to the tables (absent or 0: no
+/// limit); past it a missing frame is dropped untranslated as
+/// `upcall_limit` (checked in `execute.rs` through
+/// `flow::process_limited`). A flood of ever-new flows (random spoofed
+/// sources) costs the switch a translation per frame without it.
+pub const UPCALL_PPS_KEY: &str = "upcall-pps";
+/// `other_config` key of the upcall burst (default one second).
+pub const UPCALL_BURST_KEY: &str = "upcall-burst";
+
+impl Datapath {
+    /// Whether port `slot` may commit one more new connection now.
+    fn admit_new_conn(&mut self, slot: usize) -> bool {
+        let now = self.clock.now();
+        match self.ports.get_mut(slot).and_then(Option::as_mut) {
+            Some(p) => p.ct_new.as_mut().is_none_or(|b| b.take(now)),
+            None => true,
+        }
+    }
 }
 
 #[cfg(test)]

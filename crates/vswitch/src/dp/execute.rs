@@ -124,6 +124,9 @@ impl Datapath {
                 | DropReason::PatchLoop
                 | DropReason::Unsupported
                 | DropReason::Policed
+                | DropReason::StormControl
+                | DropReason::CtNewRate
+                | DropReason::UpcallLimit
                 | DropReason::CtLimit
                 | DropReason::CtNat
                 | DropReason::RecircLimit
@@ -146,10 +149,16 @@ impl Datapath {
         let eth_len = frame.len().saturating_sub(HDR);
         p.stats.rx_packets += 1;
         p.stats.rx_bytes += eth_len as u64;
+        let now = self.clock.now();
         let policed = p
             .policer
             .as_mut()
-            .is_some_and(|pol| !pol.admit(eth_len, self.clock.now()));
+            .is_some_and(|pol| !pol.admit(eth_len, now));
+        // Storm control (`storm.rs`): the one call into the limiter.
+        let stormed = !policed
+            && p.storm
+                .as_mut()
+                .is_some_and(|s| !super::storm::admit(s, frame.get(HDR..).unwrap_or(&[]), now));
         // A policed frame was still seen at the port: capture it first.
         if !self.captures.is_empty() {
             let eth = frame.get(HDR..).unwrap_or(&[]);
@@ -157,6 +166,10 @@ impl Datapath {
         }
         if policed {
             self.drop_frame(bi, slot, DropReason::Policed);
+            return;
+        }
+        if stormed {
+            self.drop_frame(bi, slot, DropReason::StormControl);
             return;
         }
         // Tunnel fields come with a frame from a tunnel port and are
@@ -219,8 +232,23 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
+            // The per-port upcall limit (`dp/ct.rs` UPCALL_PPS_KEY): a
+            // cache miss over the port's rate is not translated.
             let cache = b.cache.get_mut(self.cur_thread);
-            let x = flow::process(&b.tables, cache, &pkt, eth_len as u64, now);
+            let ports = &mut self.ports;
+            let admit = || {
+                ports
+                    .get_mut(slot)
+                    .and_then(Option::as_mut)
+                    .and_then(|p| p.upcall.as_mut())
+                    .is_none_or(|u| u.take(now))
+            };
+            let Some(x) =
+                flow::process_limited(&b.tables, cache, &pkt, eth_len as u64, now, admit)
+            else {
+                self.drop_frame(bi, slot, DropReason::UpcallLimit);
+                return;
+            };
             if !x.learns.is_empty() {
                 for _ in 0..b.tables.apply_learned(&x.learns, now) {
                     b.drops.bump(DropReason::LearnLimit);

@@ -26,8 +26,10 @@ pub mod mac;
 mod nat;
 pub mod police;
 pub mod port;
+pub mod pps;
 pub mod rewrite;
 pub mod stats;
+pub mod storm;
 mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gro;
@@ -111,6 +113,15 @@ pub struct DpPort {
     pub egress: Option<egress::Egress>,
     /// The datapath thread that polls its receive side.
     pub thread: usize,
+    /// Broadcast/multicast storm control, when `other_config` sets it
+    /// (see [`storm`]).
+    pub storm: Option<pps::PpsBucket>,
+    /// New connections per second this port may commit, when
+    /// `other_config:ct-new-pps` sets it (see [`ct::CT_NEW_PPS_KEY`]).
+    pub ct_new: Option<pps::PpsBucket>,
+    /// Flow-cache misses per second this port may send to the tables,
+    /// when `other_config:upcall-pps` sets it (see [`ct::UPCALL_PPS_KEY`]).
+    pub upcall: Option<pps::PpsBucket>,
 }
 
 impl DpPort {
@@ -131,6 +142,9 @@ impl DpPort {
             policer: None,
             egress: None,
             thread: 0,
+            storm: None,
+            ct_new: None,
+            upcall: None,
         }
     }
 }
@@ -520,6 +534,21 @@ impl Datapath {
             ))
         {
             p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
+        }
+        // Validated when set (`Interface::set`); a value that still does
+        // not parse (a database edited by hand) turns its limit off.
+        let now = self.clock.now();
+        for (slot, (rate, burst)) in [
+            (&mut p.storm, (storm::PPS_KEY, storm::BURST_KEY)),
+            (&mut p.ct_new, (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY)),
+            (&mut p.upcall, (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY)),
+        ] {
+            let want = pps::PpsCfg::from_other_config(&iface.other_config, rate, burst)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("interface {}: {e}; limit off", iface.name);
+                    None
+                });
+            pps::PpsBucket::update(slot, want, now);
         }
         let vlan = VlanCfg {
             tag: cport.tag,

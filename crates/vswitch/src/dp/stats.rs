@@ -72,11 +72,20 @@ pub enum DropReason {
     /// A local action's generated packet would re-enter the pipeline
     /// deeper than the loop guard allows (LOCAL_ACTIONS.md `table=`).
     LocalLoop,
+    /// A broadcast or multicast frame over its input port's storm-control
+    /// rate (Interface `other_config:storm-control-pps`, see `dp::storm`).
+    StormControl,
+    /// `ct(commit)` of a new connection over its input port's rate
+    /// (Interface `other_config:ct-new-pps`, see `dp::ct`).
+    CtNewRate,
+    /// A flow-cache miss over its input port's upcall rate (Interface
+    /// `other_config:upcall-pps`): not translated, dropped.
+    UpcallLimit,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -102,6 +111,9 @@ impl DropReason {
         DropReason::QosNoBuffer,
         DropReason::LearnLimit,
         DropReason::LocalLoop,
+        DropReason::StormControl,
+        DropReason::CtNewRate,
+        DropReason::UpcallLimit,
     ];
 
     /// Stable name used in output.
@@ -132,6 +144,9 @@ impl DropReason {
             DropReason::QosNoBuffer => "qos_no_buffer",
             DropReason::LearnLimit => "learn_limit",
             DropReason::LocalLoop => "local_loop",
+            DropReason::StormControl => "storm_control",
+            DropReason::CtNewRate => "ct_new_rate",
+            DropReason::UpcallLimit => "upcall_limit",
         }
     }
 
