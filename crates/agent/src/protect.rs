@@ -130,6 +130,9 @@ mod tests {
         fn trace(&self, _: &str) -> Result<String, AgentError> {
             Ok(String::new())
         }
+        fn flush_conntrack(&self, _: u16, _: &str) -> Result<(), AgentError> {
+            Ok(())
+        }
         fn ct_set_default_limit(&self, limit: u32) -> Result<(), AgentError> {
             self.0.lock().unwrap().1 = Some(limit);
             Ok(())

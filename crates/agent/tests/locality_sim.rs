@@ -72,6 +72,7 @@ fn start(store: &Arc<dyn Store>, dps: &[Arc<DryRun>], dir: &std::path::Path) -> 
                 encaps: vec!["vxlan".into()],
                 lease_ttl: Duration::from_secs(60),
             }),
+            protection: agent::Protection::default(),
         };
         let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
             .expect("agent");
