@@ -147,7 +147,7 @@ fn answered(o: &Outcome) -> Option<String> {
 fn tcp(inp: u32, src_mac: &str, dst_mac: &str, src: &str, dst: &str) -> String {
     format!(
         "in_port={inp},tcp,dl_src={src_mac},dl_dst={dst_mac},nw_src={src},nw_dst={dst},\
-         nw_ttl=64,tp_src=40000,tp_dst=80"
+         nw_ttl=64,tcp_flags=0x002,tp_src=40000,tp_dst=80"
     )
 }
 
