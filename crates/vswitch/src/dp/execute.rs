@@ -243,8 +243,7 @@ impl Datapath {
                     .and_then(|p| p.upcall.as_mut())
                     .is_none_or(|u| u.take(now))
             };
-            let Some(x) =
-                flow::process_limited(&b.tables, cache, &pkt, eth_len as u64, now, admit)
+            let Some(x) = flow::process_limited(&b.tables, cache, &pkt, eth_len as u64, now, admit)
             else {
                 self.drop_frame(bi, slot, DropReason::UpcallLimit);
                 return;

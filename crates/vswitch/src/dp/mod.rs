@@ -34,8 +34,8 @@ mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gro;
 mod tunnel_gso;
-pub mod txbatch;
 mod tunnel_sock;
+pub mod txbatch;
 mod txq;
 pub mod worker;
 
