@@ -20,6 +20,10 @@
 //! One `FlowCache` per datapath thread (`&mut self`, no locking); the
 //! tables are shared.
 //!
+//! **No allocation per miss**: a flush keeps up to [`SPARE_ENTRIES`]
+//! entries nobody else holds, emptied but with their buffers, and the next
+//! misses translate into them ([`crate::translate::translate_into`]).
+//!
 //! **Counters**: a hit counts into the entry (plain loads and stores, no
 //! atomic read-modify-write on the hot path); [`FlowCache::sync_stats`]
 //! pushes the totals into the flows' counters, as OVS's revalidators push
@@ -27,29 +31,31 @@
 //! it periodically and before [`FlowTables::expire`] so idle timeouts see
 //! recent use.
 
-use crate::actions::DpAction;
 use crate::classifier::FlowTables;
 use crate::flowvec::{hash_words, Packet, Words};
-use crate::translate::translate;
+use crate::translate::{translate_into, Xlate};
 use crate::tuple::TupleTable;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A cached verdict.
+/// A cached verdict: the translation (read its `actions`, `learns` and
+/// `mask` through `Deref`) plus the hits not yet pushed to its flows.
 #[derive(Debug)]
 pub struct CachedXlate {
-    /// Datapath actions; empty means drop.
-    pub actions: Vec<DpAction>,
-    /// Flows to add (from `learn`); apply with [`FlowTables::apply_learned`].
-    pub learns: Vec<crate::Learned>,
-    /// The megaflow mask the verdict is valid for.
-    pub mask: Words,
-    rules: crate::translate::RuleList,
+    xlate: Xlate,
     // Single writer (the owning cache's thread): relaxed load + store.
     pending_packets: AtomicU64,
     pending_bytes: AtomicU64,
     used_ns: AtomicU64,
+}
+
+impl std::ops::Deref for CachedXlate {
+    type Target = Xlate;
+    #[inline]
+    fn deref(&self) -> &Xlate {
+        &self.xlate
+    }
 }
 
 impl CachedXlate {
@@ -62,6 +68,29 @@ impl CachedXlate {
         self.used_ns.store(now.as_nanos() as u64, Relaxed);
     }
 
+    /// An entry with no verdict yet, for [`translate_into`].
+    fn empty() -> CachedXlate {
+        CachedXlate {
+            xlate: Xlate {
+                actions: Vec::with_capacity(8),
+                ..Xlate::default()
+            },
+            pending_packets: AtomicU64::new(0),
+            pending_bytes: AtomicU64::new(0),
+            used_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets the verdict (releasing its flows) but keeps the buffers.
+    fn reset(&mut self) {
+        self.xlate.actions.clear();
+        self.xlate.learns.clear();
+        self.xlate.rules.clear();
+        *self.pending_packets.get_mut() = 0;
+        *self.pending_bytes.get_mut() = 0;
+        *self.used_ns.get_mut() = 0;
+    }
+
     fn sync(&self) {
         // Single writer: a load and a store, no read-modify-write.
         let n = self.pending_packets.load(Relaxed);
@@ -72,7 +101,7 @@ impl CachedXlate {
         self.pending_packets.store(0, Relaxed);
         self.pending_bytes.store(0, Relaxed);
         let used = Duration::from_nanos(self.used_ns.load(Relaxed));
-        for r in &self.rules {
+        for r in &self.xlate.rules {
             r.add_stats(n, b, used);
         }
     }
@@ -97,6 +126,8 @@ pub struct FlowCache {
     mega: Vec<TupleTable<Arc<CachedXlate>>>,
     n_mega: usize,
     max_megaflows: usize,
+    /// Emptied entries for the next misses (see the module docs).
+    spare: Vec<Arc<CachedXlate>>,
     /// Counters since creation.
     pub stats: CacheStats,
 }
@@ -106,6 +137,8 @@ pub const EMC_SLOTS: usize = 8192;
 /// Empty megaflow subtables a flush keeps for reuse (an empty one costs a
 /// lookup one load and a branch).
 pub const KEPT_SUBTABLES: usize = 64;
+/// Emptied entries a flush keeps for reuse (about 1 KB each).
+pub const SPARE_ENTRIES: usize = 1024;
 /// Default megaflow capacity.
 pub const MAX_MEGAFLOWS: usize = 65_536;
 
@@ -130,6 +163,7 @@ impl FlowCache {
             mega: Vec::new(),
             n_mega: 0,
             max_megaflows: max_megaflows.max(1),
+            spare: Vec::new(),
             stats: CacheStats::default(),
         }
     }
@@ -160,10 +194,18 @@ impl FlowCache {
         if self.mega.len() > KEPT_SUBTABLES {
             self.mega.retain(|t| t.len() != 0);
         }
-        self.mega
-            .iter_mut()
-            .filter(|t| t.len() != 0)
-            .for_each(|t| t.clear());
+        let spare = &mut self.spare;
+        for t in self.mega.iter_mut().filter(|t| t.len() != 0) {
+            for mut e in t.drain_values() {
+                // Entries the switch still holds are left to it.
+                if spare.len() < SPARE_ENTRIES {
+                    if let Some(x) = Arc::get_mut(&mut e) {
+                        x.reset();
+                        spare.push(e);
+                    }
+                }
+            }
+        }
         self.n_mega = 0;
         self.stats.flushes += 1;
     }
@@ -195,6 +237,13 @@ impl FlowCache {
             let slot = (h as usize) & (self.emc.len() - 1);
             self.emc[slot] = Some((*w, e.clone()));
         }
+    }
+
+    /// A uniquely owned, empty entry: a spare one if there is one.
+    fn take_spare(&mut self) -> Arc<CachedXlate> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Arc::new(CachedXlate::empty()))
     }
 
     fn insert(&mut self, w: &Words, h: u64, e: Arc<CachedXlate>) {
@@ -237,20 +286,9 @@ pub fn process(
 }
 
 fn uncached_entry(tables: &FlowTables, pkt: &Packet) -> Arc<CachedXlate> {
-    entry(process_uncached(tables, pkt))
-}
-
-/// A cache entry for translation `x`, with no hits yet.
-fn entry(x: crate::translate::Xlate) -> Arc<CachedXlate> {
-    Arc::new(CachedXlate {
-        actions: x.actions,
-        learns: x.learns,
-        mask: x.mask,
-        rules: x.rules,
-        pending_packets: AtomicU64::new(0),
-        pending_bytes: AtomicU64::new(0),
-        used_ns: AtomicU64::new(0),
-    })
+    let mut e = CachedXlate::empty();
+    e.xlate = process_uncached(tables, pkt);
+    Arc::new(e)
 }
 
 /// [`process`], asking `admit_miss` before a cache miss goes to the
@@ -281,13 +319,21 @@ pub fn process_limited(
             if !admit_miss() {
                 return None;
             }
+            let mut e = cache.take_spare();
             let set = tables.read();
-            let e = entry(translate(&set, &w, None));
+            if Arc::get_mut(&mut e).is_none() {
+                // A spare is never shared; should one be, start afresh.
+                e = Arc::new(CachedXlate::empty());
+            }
+            if let Some(x) = Arc::get_mut(&mut e) {
+                translate_into(&set, &w, None, &mut x.xlate);
+            }
+            drop(set);
             // Only cache what was computed from the generation we hold.
             if tables.generation() == cache.generation {
                 cache.insert(&w, h, e.clone());
             } else {
-                for r in &e.rules {
+                for r in &e.xlate.rules {
                     r.hit(bytes, now);
                 }
                 return Some(e);
@@ -300,7 +346,7 @@ pub fn process_limited(
 }
 
 /// The uncached path: translate with the tables directly.
-pub fn process_uncached(tables: &FlowTables, pkt: &Packet) -> crate::translate::Xlate {
+pub fn process_uncached(tables: &FlowTables, pkt: &Packet) -> Xlate {
     let set = tables.read();
-    translate(&set, &pkt.to_words(), None)
+    crate::translate::translate(&set, &pkt.to_words(), None)
 }

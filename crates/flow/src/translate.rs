@@ -99,14 +99,16 @@ pub fn recirc_id_for_table(t: u8) -> u32 {
     0x100 | t as u32
 }
 
-struct Ctx<'a, 't> {
+struct Ctx<'a, 't, 'x> {
     tables: &'a TableSet,
     flow: Words,
     base: Words,
     /// Bits written by actions: the commit's outcome depends on the
     /// original values of these fields, so they join the megaflow mask.
     written: Words,
-    x: Xlate,
+    /// The output, written in place (the flow cache hands in a recycled
+    /// entry's buffers, so a miss allocates nothing for them).
+    x: &'x mut Xlate,
     depth: u32,
     resubmits: u32,
     stop: bool,
@@ -117,15 +119,33 @@ struct Ctx<'a, 't> {
 
 /// Translates `pkt` (already flattened) through `tables`.
 pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLine>>) -> Xlate {
+    let mut x = Xlate {
+        actions: Vec::with_capacity(8),
+        ..Xlate::default()
+    };
+    translate_into(tables, pkt, trace, &mut x);
+    x
+}
+
+/// [`translate`] into `out`, whose previous contents are discarded but
+/// whose allocations (action and learn lists) are reused: the flow cache
+/// recycles its entries this way so that a miss allocates nothing.
+pub fn translate_into(
+    tables: &TableSet,
+    pkt: &Words,
+    trace: Option<&mut Vec<TraceLine>>,
+    out: &mut Xlate,
+) {
+    out.actions.clear();
+    out.learns.clear();
+    out.rules.clear();
+    out.mask = [0; NW];
     let mut c = Ctx {
         tables,
         flow: *pkt,
         base: *pkt,
         written: [0; NW],
-        x: Xlate {
-            actions: Vec::with_capacity(8),
-            ..Xlate::default()
-        },
+        x: out,
         depth: 0,
         resubmits: 0,
         stop: false,
@@ -136,10 +156,9 @@ pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLin
     let t = start_table(Field::RecircId.get(pkt) as u32);
     c.do_table(t);
     c.x.final_flow = c.flow;
-    c.x
 }
 
-impl Ctx<'_, '_> {
+impl Ctx<'_, '_, '_> {
     fn note(&mut self, text: impl FnOnce() -> String) {
         if let Some(t) = self.trace.as_deref_mut() {
             t.push(TraceLine {

@@ -75,7 +75,7 @@ impl<V> TupleTable<V> {
     #[inline]
     pub(crate) fn find(&self, w: &Words) -> Option<&V> {
         if self.table.is_empty() {
-            // Kept across a flush (see [`Self::clear`]): no hashing needed.
+            // Kept across a flush (see [`Self::drain_values`]): no hashing needed.
             return None;
         }
         if self.idx.is_empty() {
@@ -122,10 +122,10 @@ impl<V> TupleTable<V> {
         self.table.len()
     }
 
-    /// Drops every entry but keeps the table's allocation: after a flush
-    /// the same masks come back, so their tables need not be rebuilt.
-    pub(crate) fn clear(&mut self) {
-        self.table.clear();
+    /// Takes every value out but keeps the table's allocation: after a
+    /// flush the same masks come back, so their tables need not be rebuilt.
+    pub(crate) fn drain_values(&mut self) -> impl Iterator<Item = V> + '_ {
+        self.table.drain().map(|(_, v)| v)
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
