@@ -85,14 +85,20 @@ impl StageIndex {
     }
 }
 
+/// What a probe reads comes first and fills exactly one cache line
+/// (`repr(C, align(64))`): the hash table's header and the two slices'
+/// pointers. The table keeps the priorities the search order needs in an
+/// array of its own ([`crate::table::Table`]), so subtables that are not
+/// probed are not touched at all.
+#[repr(C, align(64))]
 pub(crate) struct Subtable {
-    pub(crate) mask: Words,
-    /// The non-zero words of the mask as `(index, mask)`, in stage order.
-    words: Box<[(u8, u64)]>,
-    stages: Box<[StageIndex]>,
     /// Non-empty buckets, keyed on their flows' (common) masked value,
     /// which is read from the first flow rather than stored again.
     table: HashTable<Bucket>,
+    /// The non-zero words of the mask as `(index, mask)`, in stage order.
+    words: Box<[(u8, u64)]>,
+    stages: Box<[StageIndex]>,
+    pub(crate) mask: Words,
     pub(crate) max_priority: u16,
     pub(crate) n_rules: usize,
     /// Prefix length of the CIDR mask on `nw_src` / `nw_dst`, if the mask
@@ -316,6 +322,12 @@ impl Subtable {
 mod tests {
     use super::*;
     use crate::fields::Field;
+
+    #[test]
+    fn probe_fields_share_the_first_cache_line() {
+        assert_eq!(std::mem::align_of::<Subtable>(), 64);
+        assert!(std::mem::offset_of!(Subtable, stages) + 16 <= 64);
+    }
 
     #[test]
     fn cidr_lengths() {

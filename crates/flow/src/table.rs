@@ -37,10 +37,21 @@ pub const PREFIX_FIELDS: [Field; 2] = [Field::NwSrc, Field::NwDst];
 pub struct Table {
     /// Sorted by `max_priority`, highest first.
     subtables: Vec<Subtable>,
+    /// Per subtable (same order), what the search reads before deciding
+    /// to probe it: a compact array, so the priority walk touches a few
+    /// bytes rather than one subtable header per step.
+    heads: Vec<Head>,
     tries: [PrefixTrie; 2],
     /// Which of [`PREFIX_FIELDS`] have a trie.
     prefixes: [bool; 2],
     n_rules: usize,
+}
+
+/// A subtable's highest priority and whether a prefix trie may skip it.
+#[derive(Clone, Copy, Default)]
+struct Head {
+    max_priority: u16,
+    uses_trie: bool,
 }
 
 /// The CIDR prefix of `rule` on prefix field `f`, if it has one.
@@ -112,12 +123,17 @@ impl Table {
         let mut best_pri = -1i32;
         // Trie walks, done at most once per field and only when needed.
         let mut walks: [Option<TrieMatch>; 2] = [None; 2];
-        'subtables: for st in &self.subtables {
-            if i32::from(st.max_priority) < best_pri {
+        debug_assert_eq!(self.heads.len(), self.subtables.len());
+        let n = self.heads.len().min(self.subtables.len());
+        'subtables: for i in 0..n {
+            let head = self.heads[i];
+            if i32::from(head.max_priority) < best_pri {
                 break;
             }
+            // An address only: the header is read if the subtable is probed.
+            let st = &self.subtables[i];
             for f in 0..2 {
-                if !st.uses_trie {
+                if !head.uses_trie {
                     break;
                 }
                 let Some(plen) = st.plens[f].filter(|_| self.prefixes[f]) else {
@@ -171,6 +187,16 @@ impl Table {
         for st in &mut self.subtables {
             st.uses_trie = uses_trie(prefixes, st);
         }
+        self.reindex();
+    }
+
+    /// Rebuilds [`Self::heads`] after the subtables changed.
+    fn reindex(&mut self) {
+        self.heads.clear();
+        self.heads.extend(self.subtables.iter().map(|s| Head {
+            max_priority: s.max_priority,
+            uses_trie: s.uses_trie,
+        }));
     }
 
     fn subtable_mut(&mut self, mask: &Words) -> usize {
@@ -189,6 +215,7 @@ impl Table {
         self.subtables.retain(|s| s.n_rules > 0);
         self.subtables
             .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+        self.reindex();
     }
 
     fn bucket_of(&self, f: &crate::actions::FlowMod) -> Option<&Bucket> {
