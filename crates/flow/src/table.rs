@@ -124,28 +124,12 @@ impl Table {
         // Trie walks, done at most once per field and only when needed.
         let mut walks: [Option<TrieMatch>; 2] = [None; 2];
         debug_assert_eq!(self.heads.len(), self.subtables.len());
-        let n = self.heads.len().min(self.subtables.len());
-        'subtables: for i in 0..n {
-            let head = self.heads[i];
+        for (head, st) in self.heads.iter().zip(&self.subtables) {
             if i32::from(head.max_priority) < best_pri {
                 break;
             }
-            // An address only: the header is read if the subtable is probed.
-            let st = &self.subtables[i];
-            for f in 0..2 {
-                if !head.uses_trie {
-                    break;
-                }
-                let Some(plen) = st.plens[f].filter(|_| self.prefixes[f]) else {
-                    continue;
-                };
-                let m = *walks[f]
-                    .get_or_insert_with(|| self.tries[f].lookup(PREFIX_FIELDS[f].get(w) as u32));
-                if let Some(bits) = m.miss_bits(plen) {
-                    let mask = (u32::MAX as u128) << (32 - bits) & u32::MAX as u128;
-                    PREFIX_FIELDS[f].unwildcard(consulted, mask);
-                    continue 'subtables;
-                }
+            if head.uses_trie && self.trie_skips(st, w, consulted, &mut walks) {
+                continue;
             }
             let Some(bucket) = st.find(w, consulted) else {
                 continue;
@@ -166,6 +150,33 @@ impl Table {
             }
         }
         best
+    }
+
+    /// Whether the prefix tries rule subtable `st` out for `w`, ORing the
+    /// address bits that decided it into `consulted`. Out of line: it
+    /// runs only in tables with `prefixes`, and keeping it out of
+    /// [`Self::scan`]'s loop keeps that loop's state in registers.
+    #[inline(never)]
+    fn trie_skips(
+        &self,
+        st: &Subtable,
+        w: &Words,
+        consulted: &mut Words,
+        walks: &mut [Option<TrieMatch>; 2],
+    ) -> bool {
+        for f in 0..2 {
+            let Some(plen) = st.plens[f].filter(|_| self.prefixes[f]) else {
+                continue;
+            };
+            let m = *walks[f]
+                .get_or_insert_with(|| self.tries[f].lookup(PREFIX_FIELDS[f].get(w) as u32));
+            if let Some(bits) = m.miss_bits(plen) {
+                let mask = (u32::MAX as u128) << (32 - bits) & u32::MAX as u128;
+                PREFIX_FIELDS[f].unwildcard(consulted, mask);
+                return true;
+            }
+        }
+        false
     }
 
     /// Chooses which of [`PREFIX_FIELDS`] get a prefix trie (OVS's
