@@ -59,7 +59,7 @@ fn ns(d: Duration) -> u64 {
 }
 
 impl Rule {
-    fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
+    pub(crate) fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
         let t = ns(now);
         Rule {
             priority: flow.priority,

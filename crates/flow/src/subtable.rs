@@ -37,6 +37,19 @@ fn stage_of(word: usize) -> u8 {
 /// latency: control bytes, entry, rule).
 pub(crate) type Bucket = SmallVec<[Arc<Rule>; 1]>;
 
+/// One step of a probe ([`Subtable::find`]), 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Hash in masked word `.0` (mask `.1`), marking its bits consulted.
+    Word(u8, u64),
+    /// End of a stage whose flows all share one partial hash: the hash so
+    /// far must equal it (a compare instead of a probe).
+    Only(u64),
+    /// End of stage `.0` (index into `stages`): the hash so far must be one
+    /// of its partial hashes.
+    Index(u8),
+}
+
 /// The partial hashes of the flows up to one stage boundary, with counts.
 struct StageIndex {
     /// Number of entries of `words` the stage covers (a prefix).
@@ -95,6 +108,10 @@ pub(crate) struct Subtable {
     /// Non-empty buckets, keyed on their flows' (common) masked value,
     /// which is read from the first flow rather than stored again.
     table: HashTable<Bucket>,
+    /// The probe as one contiguous program: `words` with the stage checks
+    /// between them (one slice, so a probe reads a line or two of it and
+    /// no stage index unless a stage has several partial hashes).
+    steps: Box<[Step]>,
     /// The non-zero words of the mask as `(index, mask)`, in stage order.
     words: Box<[(u8, u64)]>,
     stages: Box<[StageIndex]>,
@@ -135,8 +152,16 @@ impl Subtable {
         }
         let plens = [crate::fields::Field::NwSrc, crate::fields::Field::NwDst]
             .map(|f| cidr_len(f.get(&mask) as u32));
+        let mut steps = Vec::with_capacity(words.len() + stages.len());
+        for (k, &(i, m)) in words.iter().enumerate() {
+            if let Some(j) = stages.iter().position(|st| st.end == k) {
+                steps.push(Step::Index(j as u8));
+            }
+            steps.push(Step::Word(i, m));
+        }
         Subtable {
             mask,
+            steps: steps.into(),
             words: words.into(),
             stages: stages.into(),
             table: HashTable::new(),
@@ -175,42 +200,57 @@ impl Subtable {
 
     /// The flows whose masked value equals the packet's, ORing into
     /// `consulted` the bits the answer depended on (only the stages looked
-    /// at when a stage index rules the subtable out).
+    /// at when a stage check rules the subtable out).
     #[inline]
     pub(crate) fn find(&self, w: &Words, consulted: &mut Words) -> Option<&Bucket> {
-        let mut h = 0;
-        let mut from = 0;
-        for st in self.stages.iter() {
-            h = self.hash_unwildcard(h, w, consulted, from, st.end);
-            if !st.contains(h) {
-                return None;
-            }
-            from = st.end;
-        }
-        h = self.hash_unwildcard(h, w, consulted, from, self.words.len());
-        if self.words.is_empty() {
+        if self.steps.is_empty() {
             // The catch-all tuple holds at most one bucket.
             return self.table.iter().next();
         }
-        self.table.find(fmix(h), |b| Self::eq(&self.words, w, b))
+        let mut h = 0;
+        for s in self.steps.iter() {
+            match *s {
+                Step::Word(i, m) => {
+                    let i = i as usize;
+                    consulted[i] |= m;
+                    h = mix(h, w[i] & m);
+                }
+                Step::Only(o) if o != h => return None,
+                Step::Only(_) => {}
+                Step::Index(j) => {
+                    if !self.stages[j as usize].contains(h) {
+                        return None;
+                    }
+                }
+            }
+        }
+        let steps = &self.steps;
+        self.table.find(fmix(h), |b| {
+            b.first().is_some_and(|r| {
+                let v = &r.flow.matches.value;
+                steps.iter().all(|s| match *s {
+                    Step::Word(i, m) => w[i as usize] & m == v[i as usize],
+                    _ => true,
+                })
+            })
+        })
     }
 
-    /// [`Self::hash_range`], also ORing the words' masks into `consulted`.
-    #[inline]
-    fn hash_unwildcard(
-        &self,
-        mut h: u64,
-        w: &Words,
-        consulted: &mut Words,
-        from: usize,
-        to: usize,
-    ) -> u64 {
-        for &(i, m) in &self.words[from..to] {
-            let i = i as usize;
-            consulted[i] |= m;
-            h = mix(h, w[i] & m);
+    /// Points each stage check at its stage's current partial hashes.
+    fn refresh_steps(&mut self) {
+        let mut k = 0;
+        for (j, st) in self.stages.iter().enumerate() {
+            while k < self.steps.len() && !matches!(self.steps[k], Step::Index(_) | Step::Only(_)) {
+                k += 1;
+            }
+            if let Some(s) = self.steps.get_mut(k) {
+                *s = match st.only {
+                    Some(o) => Step::Only(o),
+                    None => Step::Index(j as u8),
+                };
+            }
+            k += 1;
         }
-        h
     }
 
     /// The bucket for exactly this (masked) value, without touching a
@@ -242,6 +282,7 @@ impl Subtable {
         for (st, h) in self.stages.iter_mut().zip(hs) {
             st.add(h);
         }
+        self.refresh_steps();
         let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
         let words = &self.words;
         let bucket = self
@@ -285,6 +326,7 @@ impl Subtable {
         for (st, h) in self.stages.iter_mut().zip(hs) {
             st.sub(h);
         }
+        self.refresh_steps();
         self.n_rules -= 1;
         if rule.priority() == self.max_priority {
             self.max_priority = self
@@ -326,7 +368,59 @@ mod tests {
     #[test]
     fn probe_fields_share_the_first_cache_line() {
         assert_eq!(std::mem::align_of::<Subtable>(), 64);
-        assert!(std::mem::offset_of!(Subtable, stages) + 16 <= 64);
+        assert!(std::mem::offset_of!(Subtable, steps) + 16 <= 64);
+        assert_eq!(std::mem::size_of::<Step>(), 16);
+    }
+
+    fn rule(s: &str, seq: u64) -> Arc<Rule> {
+        let f = crate::parse_flow(s).unwrap().flow;
+        Arc::new(Rule::new(f, seq, std::time::Duration::ZERO))
+    }
+
+    fn checks(st: &Subtable) -> Vec<Step> {
+        st.steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Word(..)))
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn stage_checks_compare_or_probe_as_the_stages_fill() {
+        let a = rule("in_port=1,ip,nw_dst=10.0.0.0/24,actions=drop", 0);
+        let b = rule("in_port=1,ip,nw_dst=10.0.1.0/24,actions=drop", 1);
+        let c = rule("in_port=2,ip,nw_dst=10.0.2.0/24,actions=drop", 2);
+        let mut st = Subtable::new(a.flow.matches.mask);
+        st.insert(a.clone());
+        st.insert(b.clone());
+        // One in_port and one (in_port, dl_type) among the flows: compares.
+        assert!(checks(&st).iter().all(|s| matches!(s, Step::Only(_))));
+        assert_eq!(checks(&st).len(), 2);
+        st.insert(c.clone());
+        assert_eq!(checks(&st), [Step::Index(0), Step::Index(1)]);
+
+        let mut p = crate::Packet::default();
+        p.meta.in_port = 2;
+        p.key.dl_type = 0x0800;
+        p.key.nw_dst = 0x0a00_0205;
+        let mut consulted = [0; NW];
+        let found = st.find(&p.to_words(), &mut consulted).unwrap();
+        assert!(Arc::ptr_eq(&found[0], &c));
+        assert_eq!(consulted, st.mask);
+        // A port no flow has: only in_port was consulted.
+        p.meta.in_port = 3;
+        let mut consulted = [0; NW];
+        assert!(st.find(&p.to_words(), &mut consulted).is_none());
+        let mut only_port = [0; NW];
+        Field::InPort.unwildcard(&mut only_port, u32::MAX as u128);
+        assert_eq!(consulted, only_port);
+
+        assert!(st.remove(&c));
+        assert!(checks(&st).iter().all(|s| matches!(s, Step::Only(_))));
+        p.meta.in_port = 1;
+        p.key.nw_dst = 0x0a00_0105;
+        let found = st.find(&p.to_words(), &mut [0; NW]).unwrap();
+        assert!(Arc::ptr_eq(&found[0], &b));
     }
 
     #[test]
