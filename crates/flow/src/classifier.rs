@@ -92,7 +92,12 @@ impl Rule {
     pub fn add_stats(&self, packets: u64, bytes: u64, used: Duration) {
         self.n_packets.fetch_add(packets, Relaxed);
         self.n_bytes.fetch_add(bytes, Relaxed);
-        self.used_ns.fetch_max(ns(used), Relaxed);
+        // A plain load first: the read-modify-write (a CAS loop) only when
+        // it would move the time forward.
+        let used = ns(used);
+        if self.used_ns.load(Relaxed) < used {
+            self.used_ns.fetch_max(used, Relaxed);
+        }
     }
 
     /// Packet and byte counters and age.
