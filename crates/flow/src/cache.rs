@@ -20,9 +20,11 @@
 //! One `FlowCache` per datapath thread (`&mut self`, no locking); the
 //! tables are shared.
 //!
-//! **No allocation per miss**: a flush keeps up to [`SPARE_ENTRIES`]
-//! entries nobody else holds, emptied but with their buffers, and the next
-//! misses translate into them ([`crate::translate::translate_into`]).
+//! **Recycled entries**: a flush keeps up to [`SPARE_ENTRIES`] entries
+//! nobody else holds (and an insert keeps the entry it replaces), emptied
+//! but with their buffers, and the next misses translate into them
+//! ([`crate::translate::translate_into`]): the burst of misses after a
+//! flush allocates nothing per miss.
 //!
 //! **Counters**: a hit counts into the entry (plain loads and stores, no
 //! atomic read-modify-write on the hot path); [`FlowCache::sync_stats`]
@@ -137,8 +139,10 @@ pub const EMC_SLOTS: usize = 8192;
 /// Empty megaflow subtables a flush keeps for reuse (an empty one costs a
 /// lookup one load and a branch).
 pub const KEPT_SUBTABLES: usize = 64;
-/// Emptied entries a flush keeps for reuse (about 1 KB each).
-pub const SPARE_ENTRIES: usize = 1024;
+/// Emptied entries a flush keeps for reuse: about 2.5 KB each with their
+/// action lists, so at most about 640 KB per thread; enough for the burst
+/// of misses that follows a flush, after which entries are allocated.
+pub const SPARE_ENTRIES: usize = 256;
 /// Default megaflow capacity.
 pub const MAX_MEGAFLOWS: usize = 65_536;
 
@@ -196,15 +200,7 @@ impl FlowCache {
         }
         let spare = &mut self.spare;
         for t in self.mega.iter_mut().filter(|t| t.len() != 0) {
-            for mut e in t.drain_values() {
-                // Entries the switch still holds are left to it.
-                if spare.len() < SPARE_ENTRIES {
-                    if let Some(x) = Arc::get_mut(&mut e) {
-                        x.reset();
-                        spare.push(e);
-                    }
-                }
-            }
+            t.drain_values().for_each(|e| recycle(spare, e));
         }
         self.n_mega = 0;
         self.stats.flushes += 1;
@@ -259,8 +255,22 @@ impl FlowCache {
         };
         self.emc_insert(w, h, &e);
         match self.mega[i].insert(w, e) {
-            Some(old) => old.sync(),
+            Some(old) => {
+                old.sync();
+                recycle(&mut self.spare, old);
+            }
             None => self.n_mega += 1,
+        }
+    }
+}
+
+/// Keeps `e`, emptied, for a later miss if nobody else holds it (the
+/// switch may still be executing it) and `spare` has room.
+fn recycle(spare: &mut Vec<Arc<CachedXlate>>, mut e: Arc<CachedXlate>) {
+    if spare.len() < SPARE_ENTRIES {
+        if let Some(x) = Arc::get_mut(&mut e) {
+            x.reset();
+            spare.push(e);
         }
     }
 }
