@@ -49,6 +49,10 @@ pub enum Field {
     TunId,
     TunSrc,
     TunDst,
+    /// `tun_flags` (only `oam` is meaningful), see [`crate::tun_md`].
+    TunFlags,
+    /// `tun_metadataN`, N < 64, see [`crate::tun_md`].
+    TunMetadata(u8),
     Metadata,
     Reg(u8),
     CtState,
@@ -98,6 +102,8 @@ pub enum Fmt {
     CtState,
     TcpFlags,
     Frag,
+    /// `tun_flags`: `+oam` / `-oam` or a number.
+    TunFlags,
 }
 
 /// Static description of one field.
@@ -687,6 +693,7 @@ impl Field {
             | Field::CtNwProto
             | Field::CtTpSrc
             | Field::CtTpDst => crate::ct_fields::info(self),
+            Field::TunFlags | Field::TunMetadata(_) => crate::tun_md::info(self),
         }
     }
 
@@ -732,6 +739,13 @@ impl Field {
             let a = i.word as usize;
             let m = (mask as u64) << i.shift;
             w[a] = (w[a] & !m) | ((value as u64) << i.shift);
+        }
+        // Writing a tunnel metadata field makes it present (and matching
+        // one matches its presence), as in OVS.
+        if let Field::TunMetadata(n) = self {
+            if mask != 0 {
+                crate::tun_md::mark_present(w, n);
+            }
         }
     }
 
