@@ -154,6 +154,27 @@ pub enum Request {
         #[serde(default)]
         queue: Option<usize>,
     },
+    /// ovs-ofctl `add-tlv-map`: Geneve option → `tun_metadataN` mappings
+    /// (see [`crate::tlv`]).
+    AddTlvMap {
+        /// Bridge name.
+        bridge: String,
+        /// `{class=C,type=T,len=L}->tun_metadataN[,...]`.
+        map: String,
+    },
+    /// ovs-ofctl `del-tlv-map`: the given mappings, all when `None`.
+    DelTlvMap {
+        /// Bridge name.
+        bridge: String,
+        /// Mappings to delete.
+        #[serde(default)]
+        map: Option<String>,
+    },
+    /// ovs-ofctl `dump-tlv-map`.
+    DumpTlvMap {
+        /// Bridge name.
+        bridge: String,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }

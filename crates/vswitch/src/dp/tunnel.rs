@@ -308,8 +308,8 @@ impl TunnelIo {
 struct Rx {
     meta: TunnelMeta,
     inner: std::ops::Range<usize>,
-    /// Whether it carried Geneve options.
-    options: bool,
+    /// Length of its Geneve options (they end where the inner frame starts).
+    opts_len: usize,
 }
 
 impl Datapath {
@@ -416,7 +416,12 @@ impl Datapath {
             }
             return;
         }
-        if !r.options && self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
+        if r.opts_len > 0 {
+            let opts = &buf[HDR + start - r.opts_len..HDR + start];
+            if !self.geneve_rx_options(slot, opts) {
+                return;
+            }
+        } else if self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
             return;
         }
         buf[start..start + HDR].fill(0);
@@ -456,6 +461,7 @@ impl Datapath {
         depth: usize,
     ) {
         let set = self.tx_tun;
+        let opts = self.geneve_tx_options(bi, out, &set.md);
         let Some(Some(p)) = self.ports.get_mut(out) else {
             return;
         };
@@ -482,7 +488,10 @@ impl Datapath {
             tp.path_mtu = path_mtu(cfg.local, remote).ok();
         }
         let mtu = tp.path_mtu;
-        let params = cfg.params(remote, id);
+        let params = ::tunnel::TunnelParams {
+            geneve_options: opts.as_ref().map_or(&[][..], |o| o.as_bytes()),
+            ..cfg.params(remote, id)
+        };
         let vnet = VirtioNetHdr::parse(&pieces.hdr, VnetHdrLen::V10).unwrap_or_default();
 
         // The largest wire frame this will produce.
@@ -754,7 +763,7 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4, tos: u8) -> Result<Rx, tun
     };
     Ok(Rx {
         meta: d.meta,
-        options: !d.options.is_empty(),
+        opts_len: d.options.len(),
         inner: d.inner_range,
     })
 }
@@ -770,6 +779,10 @@ pub struct TunSet {
     pub src: u32,
     /// `tun_dst`, host order.
     pub dst: u32,
+    /// `tun_flags` (received: `oam` from the Geneve O bit).
+    pub flags: u16,
+    /// `tun_metadataN` (Geneve options through the bridge's TLV map).
+    pub md: flow::TunMetadata,
 }
 
 /// The tunnel fields a frame received with `meta` enters the pipeline with.
@@ -778,6 +791,12 @@ pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
         id: meta.tun_id,
         src: u32::from(meta.tun_src),
         dst: u32::from(meta.tun_dst),
+        flags: if meta.flags & ::tunnel::tun_flags::OAM != 0 {
+            flow::tun_md::TUN_FLAG_OAM as u16
+        } else {
+            0
+        },
+        md: flow::TunMetadata::default(),
     }
 }
 

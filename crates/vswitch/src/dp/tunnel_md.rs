@@ -1,0 +1,66 @@
+//! Geneve options ↔ `tun_metadataN` in the datapath (ovs-fields(7)
+//! "Tunnel Fields", RFC 8926 §3.5), through each bridge's TLV map
+//! ([`crate::tlv`]).
+//!
+//! * Receive: a packet's options become the `tun_metadata` it enters the
+//!   pipeline with; an unmapped critical option drops it
+//!   ([`DropReason::GeneveCriticalOption`], counted per bridge and on the
+//!   port's `rx_dropped`).
+//! * Send: the `tun_metadata` present after the actions become the
+//!   options of a Geneve output (VXLAN and GRE carry none); the options
+//!   are part of the header length the MTU check and frag-needed use.
+
+use super::port::PortIo;
+use super::stats::DropReason;
+use super::Datapath;
+use ::tunnel::{GeneveOptsBuf, TunnelKind};
+
+impl Datapath {
+    /// Decode the Geneve options `raw` of a packet received on tunnel port
+    /// `slot` into `rx_md`; `false` when the packet was dropped.
+    pub(super) fn geneve_rx_options(&mut self, slot: usize, raw: &[u8]) -> bool {
+        let Some(Some(p)) = self.ports.get_mut(slot) else {
+            return false;
+        };
+        let bi = p.bridge;
+        let decoded = match self.bridges.get(bi) {
+            Some(Some(b)) => b.tlv.decode(raw),
+            _ => return false,
+        };
+        match decoded {
+            Ok(md) => {
+                self.rx_md = md;
+                true
+            }
+            Err(_) => {
+                p.stats.rx_dropped += 1;
+                self.drop_frame(bi, slot, DropReason::GeneveCriticalOption);
+                false
+            }
+        }
+    }
+
+    /// The Geneve options for `md` on output port `out` of bridge `bi`:
+    /// `None` when there are none to send or the port is not Geneve.
+    pub(super) fn geneve_tx_options(
+        &self,
+        bi: usize,
+        out: usize,
+        md: &flow::TunMetadata,
+    ) -> Option<GeneveOptsBuf> {
+        if md.present == 0 {
+            return None;
+        }
+        let Some(Some(p)) = self.ports.get(out) else {
+            return None;
+        };
+        match &p.io {
+            PortIo::Tunnel(tp) if tp.cfg.kind == TunnelKind::Geneve => {}
+            _ => return None,
+        }
+        let Some(Some(b)) = self.bridges.get(bi) else {
+            return None;
+        };
+        Some(b.tlv.encode(md)).filter(|o| !o.as_bytes().is_empty())
+    }
+}
