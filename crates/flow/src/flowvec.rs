@@ -128,6 +128,7 @@ fn split128(v: u128) -> (u64, u64) {
 
 impl Packet {
     /// Flattens the packet into the word layout (once per packet).
+    #[inline(always)]
     pub fn to_words(&self) -> Words {
         let k = &self.key;
         let m = &self.meta;
@@ -164,7 +165,9 @@ impl Packet {
         }
         w[W_CT] = m.ct_state as u64 | (m.ct_mark as u64) << 32;
         w[W_CT_ZONE] = m.ct_zone as u64 | (m.recirc_id as u64) << 16 | (m.tun_flags as u64) << 48;
-        m.tun_md.to_words(&mut w);
+        if m.tun_md.present != 0 {
+            m.tun_md.to_words(&mut w);
+        }
         let (a, b) = split128(m.ct_label);
         w[W_CT_LABEL] = a;
         w[W_CT_LABEL + 1] = b;
@@ -238,17 +241,37 @@ impl Packet {
 }
 
 /// Hash of a whole word array (exact-match cache): one multiply per pair of
-/// words and a final avalanche; collisions only cost an EMC miss.
+/// words and a final avalanche; collisions only cost an EMC miss. The
+/// tunnel metadata slots are all zero when no field is present (see
+/// [`crate::tun_md`]), so they are hashed only when one is: a packet
+/// without Geneve options costs what it did before they existed.
 #[inline]
 pub(crate) fn hash_words(words: &Words) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut i = 0;
-    while i + 1 < NW {
-        h = (h ^ words[i].rotate_left(23) ^ words[i + 1]).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        i += 2;
+    // Constant bounds, so that both loops unroll.
+    const _: () = assert!(W_TUN_MD_PRESENT % 2 == 0 && (NW - W_TUN_MD) % 2 == 0);
+    #[inline(always)]
+    fn pairs<const A: usize, const B: usize>(mut h: u64, w: &Words) -> u64 {
+        let mut i = A;
+        while i < B {
+            h = (h ^ w[i].rotate_left(23) ^ w[i + 1]).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            i += 2;
+        }
+        h
     }
-    h ^= words[NW - 1];
+    let mut h = pairs::<0, W_TUN_MD_PRESENT>(0x9e37_79b9_7f4a_7c15, words);
+    let present = words[W_TUN_MD_PRESENT];
+    h ^= present;
+    if present != 0 {
+        h = pairs::<W_TUN_MD, NW>(h, words);
+    }
     crate::tuple::fmix(h)
+}
+
+/// Packet equality for the exact-match cache: the tunnel metadata slots
+/// are compared only when a field is present (they are zero otherwise).
+#[inline]
+pub(crate) fn words_eq(a: &Words, b: &Words) -> bool {
+    a[..W_TUN_MD] == b[..W_TUN_MD] && (a[W_TUN_MD_PRESENT] == 0 || a[W_TUN_MD..] == b[W_TUN_MD..])
 }
 
 #[cfg(test)]
@@ -277,5 +300,20 @@ mod tests {
         p.meta.tun_md.set(3, 0x1234);
         p.meta.tun_md.set(12, u64::MAX);
         assert_eq!(Packet::from_words(&p.to_words()), p);
+    }
+
+    #[test]
+    fn emc_hash_and_equality_cover_present_metadata() {
+        let plain = Packet::default().to_words();
+        let mut p = Packet::default();
+        p.meta.tun_md.set(0, 5);
+        let a = p.to_words();
+        p.meta.tun_md.set(0, 6);
+        let b = p.to_words();
+        assert!(!words_eq(&a, &b));
+        assert!(!words_eq(&a, &plain));
+        assert!(words_eq(&a, &a));
+        assert_ne!(hash_words(&a), hash_words(&b));
+        assert_ne!(hash_words(&a), hash_words(&plain));
     }
 }

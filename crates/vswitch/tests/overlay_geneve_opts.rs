@@ -40,7 +40,6 @@ fn host(lab: &lab::Lab, i: usize) -> Host {
         &format!("{}/24", vm_ip(0, i)),
         "",
     );
-    vm.set_mtu("eth0", 1400).expect("mtu");
     sw.vs(&format!(
         "add-port br0 gnv0 -- set Interface gnv0 type=geneve options:remote_ip={} options:key=100 ofport_request=2",
         host_ip(1 - i)
@@ -148,6 +147,22 @@ fn tun_metadata_admits_tags_and_critical_unknown_options_drop() {
     assert!(dump.contains("tun_metadata0=0x1234,in_port=2"), "{dump}");
     let to_b = vm_ip(0, 1);
     assert!(pings(&a.vm, &to_b), "tagged 0x1234: A's VM reaches B's");
+    // The option is part of the overhead: a full-size DF frame from the
+    // VM (MTU 1500) gets frag-needed with 1500 - 50 - 8 (RFC 8926 §3.4:
+    // a 4-byte option and its 4-byte header).
+    let out =
+        a.vm.exec_output(
+            &[
+                "ping", "-M", "do", "-s", "1472", "-c", "1", "-W", "2", &to_b,
+            ],
+            Duration::from_secs(5),
+        )
+        .expect("ping runs");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("mtu = 1442") || text.contains("mtu=1442"),
+        "no frag-needed with mtu 1442:\n{text}"
+    );
     let admitted = n_packets(&b.sw, "tun_metadata0=0x1234");
     assert!(admitted >= 3, "B admitted {admitted} tagged packets");
 
