@@ -248,7 +248,7 @@ impl Packet {
 #[inline]
 pub(crate) fn hash_words(words: &Words) -> u64 {
     // Constant bounds, so that both loops unroll.
-    const _: () = assert!(W_TUN_MD_PRESENT % 2 == 0 && (NW - W_TUN_MD) % 2 == 0);
+    const _: () = assert!(W_TUN_MD_PRESENT.is_multiple_of(2) && (NW - W_TUN_MD).is_multiple_of(2));
     #[inline(always)]
     fn pairs<const A: usize, const B: usize>(mut h: u64, w: &Words) -> u64 {
         let mut i = A;

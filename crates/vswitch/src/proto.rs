@@ -312,6 +312,33 @@ mod tests {
     }
 
     #[test]
+    fn tlv_map_methods_have_ovs_names() {
+        let r = decode_request(
+            r#"{"version":1,"method":"add-tlv-map","params":{"bridge":"br0","map":"{class=0xffff,type=0,len=4}->tun_metadata0"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(r, Request::AddTlvMap { ref map, .. } if map.ends_with("tun_metadata0")));
+        let r = decode_request(r#"{"version":1,"method":"del-tlv-map","params":{"bridge":"br0"}}"#)
+            .unwrap();
+        assert_eq!(
+            r,
+            Request::DelTlvMap {
+                bridge: "br0".into(),
+                map: None
+            }
+        );
+        let r =
+            decode_request(r#"{"version":1,"method":"dump-tlv-map","params":{"bridge":"br0"}}"#)
+                .unwrap();
+        assert_eq!(
+            r,
+            Request::DumpTlvMap {
+                bridge: "br0".into()
+            }
+        );
+    }
+
+    #[test]
     fn bad_requests_are_named() {
         let e = decode_request(r#"{"version":2,"method":"version"}"#).unwrap_err();
         assert!(e.to_string().contains("version 2"), "{e}");

@@ -53,6 +53,8 @@ use tunnel::{DecapConfig, FrameBuf, PerPacket, TunnelKind, TunnelMeta, DEFAULT_H
 use super::port::{Pieces, PortIo, VlanEdit, BUF_LEN, HDR};
 use super::stats::DropReason;
 use super::tunnel_cfg::{FromFlow, TunnelCfg};
+pub(super) use super::tunnel_md::tun_set;
+pub use super::tunnel_md::TunSet;
 use super::tunnel_sock::{open_tx, path_mtu};
 use super::{Datapath, BURST};
 
@@ -766,38 +768,6 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4, tos: u8) -> Result<Rx, tun
         opts_len: d.options.len(),
         inner: d.inner_range,
     })
-}
-
-/// The tunnel fields of the packet being processed (ovs-fields(7)
-/// `tun_id`, `tun_src`, `tun_dst`): those it arrived with, changed by
-/// `set_tunnel` / `set_field:…->tun_*`, read by outputs to `flow` ports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TunSet {
-    /// `tun_id`.
-    pub id: u64,
-    /// `tun_src`, host order.
-    pub src: u32,
-    /// `tun_dst`, host order.
-    pub dst: u32,
-    /// `tun_flags` (received: `oam` from the Geneve O bit).
-    pub flags: u16,
-    /// `tun_metadataN` (Geneve options through the bridge's TLV map).
-    pub md: flow::TunMetadata,
-}
-
-/// The tunnel fields a frame received with `meta` enters the pipeline with.
-pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
-    TunSet {
-        id: meta.tun_id,
-        src: u32::from(meta.tun_src),
-        dst: u32::from(meta.tun_dst),
-        flags: if meta.flags & ::tunnel::tun_flags::OAM != 0 {
-            flow::tun_md::TUN_FLAG_OAM as u16
-        } else {
-            0
-        },
-        md: flow::TunMetadata::default(),
-    }
 }
 
 #[cfg(test)]

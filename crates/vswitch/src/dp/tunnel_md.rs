@@ -13,7 +13,7 @@
 use super::port::PortIo;
 use super::stats::DropReason;
 use super::Datapath;
-use ::tunnel::{GeneveOptsBuf, TunnelKind};
+use ::tunnel::{GeneveOptsBuf, TunnelKind, TunnelMeta};
 
 impl Datapath {
     /// Decode the Geneve options `raw` of a packet received on tunnel port
@@ -62,5 +62,37 @@ impl Datapath {
             return None;
         };
         Some(b.tlv.encode(md)).filter(|o| !o.as_bytes().is_empty())
+    }
+}
+
+/// The tunnel fields of the packet being processed (ovs-fields(7)
+/// `tun_id`, `tun_src`, `tun_dst`): those it arrived with, changed by
+/// `set_tunnel` / `set_field:…->tun_*`, read by outputs to `flow` ports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunSet {
+    /// `tun_id`.
+    pub id: u64,
+    /// `tun_src`, host order.
+    pub src: u32,
+    /// `tun_dst`, host order.
+    pub dst: u32,
+    /// `tun_flags` (received: `oam` from the Geneve O bit).
+    pub flags: u16,
+    /// `tun_metadataN` (Geneve options through the bridge's TLV map).
+    pub md: flow::TunMetadata,
+}
+
+/// The tunnel fields a frame received with `meta` enters the pipeline with.
+pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
+    TunSet {
+        id: meta.tun_id,
+        src: u32::from(meta.tun_src),
+        dst: u32::from(meta.tun_dst),
+        flags: if meta.flags & ::tunnel::tun_flags::OAM != 0 {
+            flow::tun_md::TUN_FLAG_OAM as u16
+        } else {
+            0
+        },
+        md: flow::TunMetadata::default(),
     }
 }
