@@ -60,6 +60,27 @@ pub enum Cmd {
         #[command(flatten)]
         online: Online,
     },
+    /// Map Geneve options to `tun_metadataN` fields, as `ovs-ofctl
+    /// add-tlv-map`: "{class=0xffff,type=0,len=4}->tun_metadata0[,...]".
+    AddTlvMap {
+        bridge: String,
+        map: String,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Remove the given mappings, or all of them (`ovs-ofctl del-tlv-map`).
+    DelTlvMap {
+        bridge: String,
+        map: Option<String>,
+        #[command(flatten)]
+        online: Online,
+    },
+    /// Print the bridge's Geneve option mappings (`ovs-ofctl dump-tlv-map`).
+    DumpTlvMap {
+        bridge: String,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Add a flow to a running switch.
     AddFlow {
         bridge: String,
@@ -242,6 +263,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             online,
         } => online.call(vswitch::Request::DumpPorts { bridge, port }),
         Cmd::DumpTables { bridge, online } => online.call(vswitch::Request::DumpTables { bridge }),
+        Cmd::AddTlvMap {
+            bridge,
+            map,
+            online,
+        } => online.call(vswitch::Request::AddTlvMap { bridge, map }),
+        Cmd::DelTlvMap {
+            bridge,
+            map,
+            online,
+        } => online.call(vswitch::Request::DelTlvMap { bridge, map }),
+        Cmd::DumpTlvMap { bridge, online } => online.call(vswitch::Request::DumpTlvMap { bridge }),
         Cmd::DumpConntrack { args, online } => {
             let (bridge, zone) = crate::ofctl_ct::bridge_zone(&args)?;
             online.call(vswitch::Request::DumpConntrack { bridge, zone })

@@ -311,6 +311,9 @@ pub enum DpAction {
         src: u32,
         dst: u32,
     },
+    /// Geneve option values for a subsequent output on a Geneve port: the
+    /// packet's whole `tun_metadata` (ovs-fields(7)) after the actions.
+    SetTunMetadata(crate::tun_md::TunMetadata),
     SetPktMark(u32),
     SetQueue(u32),
     Output(u32),

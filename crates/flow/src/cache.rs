@@ -34,7 +34,7 @@
 //! recent use.
 
 use crate::classifier::FlowTables;
-use crate::flowvec::{hash_words, Packet, Words};
+use crate::flowvec::{hash_words, words_eq, Packet, Words};
 use crate::translate::{translate_into, Xlate};
 use crate::tuple::TupleTable;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -216,7 +216,7 @@ impl FlowCache {
         if !self.emc.is_empty() {
             let slot = (h as usize) & (self.emc.len() - 1);
             if let Some((k, e)) = &self.emc[slot] {
-                if k == w {
+                if words_eq(k, w) {
                     self.stats.emc_hits += 1;
                     return Some(e.clone());
                 }

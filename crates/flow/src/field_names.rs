@@ -48,6 +48,7 @@ impl Field {
             "tun_id" | "tunnel_id" | "NXM_NX_TUN_ID" | "OXM_OF_TUNNEL_ID" => TunId,
             "tun_src" | "NXM_NX_TUN_IPV4_SRC" => TunSrc,
             "tun_dst" | "NXM_NX_TUN_IPV4_DST" => TunDst,
+            "tun_flags" | "NXM_NX_TUN_FLAGS" => TunFlags,
             "metadata" | "OXM_OF_METADATA" => Metadata,
             "ct_state" | "NXM_NX_CT_STATE" => CtState,
             "ct_zone" | "NXM_NX_CT_ZONE" => CtZone,
@@ -63,6 +64,9 @@ impl Field {
             "ct_nw_proto" | "NXM_NX_CT_NW_PROTO" => CtNwProto,
             "ct_tp_src" | "NXM_NX_CT_TP_SRC" => CtTpSrc,
             "ct_tp_dst" | "NXM_NX_CT_TP_DST" => CtTpDst,
+            _ if name.starts_with("tun_metadata") || name.starts_with("NXM_NX_TUN_METADATA") => {
+                return crate::tun_md::from_name(name);
+            }
             _ => {
                 let n = name
                     .strip_prefix("reg")

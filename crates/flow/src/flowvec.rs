@@ -11,7 +11,7 @@
 use packet::FlowKey;
 
 /// Number of 64-bit words of the flat flow layout.
-pub const NW: usize = 36;
+pub const NW: usize = 45;
 
 /// The flat flow layout: one fixed bit range per field ([`crate::fields`]).
 pub type Words = [u64; NW];
@@ -34,7 +34,7 @@ pub(crate) const W_TUN_ADDR: usize = 15; // tun_src | tun_dst<<32
 pub(crate) const W_METADATA: usize = 16;
 pub(crate) const W_REGS: usize = 17; // 17..=24, two registers per word
 pub(crate) const W_CT: usize = 25; // ct_state:32 | ct_mark:32<<32
-pub(crate) const W_CT_ZONE: usize = 26; // ct_zone:16 | recirc_id:32<<16
+pub(crate) const W_CT_ZONE: usize = 26; // ct_zone:16 | recirc_id:32<<16 | tun_flags:16<<48
 pub(crate) const W_CT_LABEL: usize = 27; // 27,28
 /// `conj_id` (ovs-fields(7), "Conjunctive Match Fields"): always 0 in a
 /// packet; the classifier sets it on a copy for the second lookup of a
@@ -44,6 +44,10 @@ pub(crate) const W_CT_NW: usize = 30; // ct_nw_src:32 | ct_nw_dst:32<<32
 pub(crate) const W_CT_TP: usize = 31; // ct_tp_src | ct_tp_dst<<16 | ct_nw_proto<<32
 pub(crate) const W_CT_IPV6_SRC: usize = 32; // 32,33
 pub(crate) const W_CT_IPV6_DST: usize = 34; // 34,35
+/// `tun_metadata` present bitmap (bit N: `tun_metadataN`), [`crate::tun_md`].
+pub(crate) const W_TUN_MD_PRESENT: usize = 36;
+/// `tun_metadata` value slots: 37..=44.
+pub(crate) const W_TUN_MD: usize = 37;
 
 /// Pipeline metadata that does not come from the frame (ovs-fields(7):
 /// "Metadata fields", "Register fields", "Tunnel fields", "Connection
@@ -62,6 +66,10 @@ pub struct Metadata {
     pub tun_src: u32,
     /// Outer IPv4 destination of the tunnel (`tun_dst`), host order.
     pub tun_dst: u32,
+    /// Tunnel flags (`tun_flags`, [`crate::tun_md::TUN_FLAG_OAM`]).
+    pub tun_flags: u16,
+    /// Geneve option values (`tun_metadataN`, [`crate::tun_md`]).
+    pub tun_md: crate::tun_md::TunMetadata,
     /// Connection tracking state bits (`ct_state`, [`crate::fields::ct_state`]).
     pub ct_state: u32,
     /// Conntrack zone (`ct_zone`).
@@ -120,6 +128,7 @@ fn split128(v: u128) -> (u64, u64) {
 
 impl Packet {
     /// Flattens the packet into the word layout (once per packet).
+    #[inline(always)]
     pub fn to_words(&self) -> Words {
         let k = &self.key;
         let m = &self.meta;
@@ -155,7 +164,10 @@ impl Packet {
             w[W_REGS + i] = m.regs[2 * i] as u64 | (m.regs[2 * i + 1] as u64) << 32;
         }
         w[W_CT] = m.ct_state as u64 | (m.ct_mark as u64) << 32;
-        w[W_CT_ZONE] = m.ct_zone as u64 | (m.recirc_id as u64) << 16;
+        w[W_CT_ZONE] = m.ct_zone as u64 | (m.recirc_id as u64) << 16 | (m.tun_flags as u64) << 48;
+        if m.tun_md.present != 0 {
+            m.tun_md.to_words(&mut w);
+        }
         let (a, b) = split128(m.ct_label);
         w[W_CT_LABEL] = a;
         w[W_CT_LABEL + 1] = b;
@@ -213,6 +225,8 @@ impl Packet {
             ct_mark: (w[W_CT] >> 32) as u32,
             ct_zone: w[W_CT_ZONE] as u16,
             recirc_id: (w[W_CT_ZONE] >> 16) as u32,
+            tun_flags: (w[W_CT_ZONE] >> 48) as u16,
+            tun_md: crate::tun_md::TunMetadata::from_words(w),
             ct_label: (w[W_CT_LABEL] as u128) << 64 | w[W_CT_LABEL + 1] as u128,
             ct_nw_src: w[W_CT_NW] as u32,
             ct_nw_dst: (w[W_CT_NW] >> 32) as u32,
@@ -227,17 +241,37 @@ impl Packet {
 }
 
 /// Hash of a whole word array (exact-match cache): one multiply per pair of
-/// words and a final avalanche; collisions only cost an EMC miss.
+/// words and a final avalanche; collisions only cost an EMC miss. The
+/// tunnel metadata slots are all zero when no field is present (see
+/// [`crate::tun_md`]), so they are hashed only when one is: a packet
+/// without Geneve options costs what it did before they existed.
 #[inline]
 pub(crate) fn hash_words(words: &Words) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut i = 0;
-    while i + 1 < NW {
-        h = (h ^ words[i].rotate_left(23) ^ words[i + 1]).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        i += 2;
+    // Constant bounds, so that both loops unroll.
+    const _: () = assert!(W_TUN_MD_PRESENT.is_multiple_of(2) && (NW - W_TUN_MD).is_multiple_of(2));
+    #[inline(always)]
+    fn pairs<const A: usize, const B: usize>(mut h: u64, w: &Words) -> u64 {
+        let mut i = A;
+        while i < B {
+            h = (h ^ w[i].rotate_left(23) ^ w[i + 1]).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            i += 2;
+        }
+        h
     }
-    h ^= words[NW - 1];
+    let mut h = pairs::<0, W_TUN_MD_PRESENT>(0x9e37_79b9_7f4a_7c15, words);
+    let present = words[W_TUN_MD_PRESENT];
+    h ^= present;
+    if present != 0 {
+        h = pairs::<W_TUN_MD, NW>(h, words);
+    }
     crate::tuple::fmix(h)
+}
+
+/// Packet equality for the exact-match cache: the tunnel metadata slots
+/// are compared only when a field is present (they are zero otherwise).
+#[inline]
+pub(crate) fn words_eq(a: &Words, b: &Words) -> bool {
+    a[..W_TUN_MD] == b[..W_TUN_MD] && (a[W_TUN_MD_PRESENT] == 0 || a[W_TUN_MD..] == b[W_TUN_MD..])
 }
 
 #[cfg(test)]
@@ -262,6 +296,24 @@ mod tests {
         p.meta.ct_ipv6_dst[15] = 2;
         p.meta.ct_tp_dst = 80;
         p.meta.ct_nw_proto = 6;
+        p.meta.tun_flags = 1;
+        p.meta.tun_md.set(3, 0x1234);
+        p.meta.tun_md.set(12, u64::MAX);
         assert_eq!(Packet::from_words(&p.to_words()), p);
+    }
+
+    #[test]
+    fn emc_hash_and_equality_cover_present_metadata() {
+        let plain = Packet::default().to_words();
+        let mut p = Packet::default();
+        p.meta.tun_md.set(0, 5);
+        let a = p.to_words();
+        p.meta.tun_md.set(0, 6);
+        let b = p.to_words();
+        assert!(!words_eq(&a, &b));
+        assert!(!words_eq(&a, &plain));
+        assert!(words_eq(&a, &a));
+        assert_ne!(hash_words(&a), hash_words(&b));
+        assert_ne!(hash_words(&a), hash_words(&plain));
     }
 }

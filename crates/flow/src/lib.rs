@@ -38,6 +38,7 @@ pub mod table;
 pub mod trace;
 pub mod translate;
 mod trie;
+pub mod tun_md;
 mod tuple;
 
 pub use actions::{Action, DpAction, FlowMod};
@@ -51,6 +52,7 @@ pub use parse::{parse_filter, parse_flow, parse_packet};
 pub use print::{format_flow, format_match};
 pub use trace::trace;
 pub use translate::{recirc_id_for_table, translate, translate_into, Learned, Xlate};
+pub use tun_md::TunMetadata;
 
 /// The priority a flow gets when none is given (ovs-ofctl(8): 32768).
 pub const DEFAULT_PRIORITY: u16 = 32768;

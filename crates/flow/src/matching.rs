@@ -57,6 +57,10 @@ impl Match {
     pub fn clear(&mut self, field: Field) {
         field.set(&mut self.mask, 0);
         field.set(&mut self.value, 0);
+        if let Field::TunMetadata(n) = field {
+            crate::tun_md::clear_present(&mut self.mask, n);
+            crate::tun_md::clear_present(&mut self.value, n);
+        }
     }
 
     /// `(value, mask)` of a field.
@@ -66,7 +70,11 @@ impl Match {
 
     /// Whether the field is matched on at all.
     pub fn has(&self, field: Field) -> bool {
-        field.get(&self.mask) != 0
+        match field {
+            // Slots are shared: the present bit says which field it is.
+            Field::TunMetadata(n) => crate::tun_md::is_present(&self.mask, n),
+            _ => field.get(&self.mask) != 0,
+        }
     }
 
     /// Whether the packet words satisfy the match.

@@ -256,6 +256,12 @@ pub fn parse_field_value(field: Field, s: &str) -> Result<(u128, u128), String> 
             }
             return parse_flags(s, &TCP_FLAG_NAMES, "tcp_flags");
         }
+        Fmt::TunFlags => {
+            if s.starts_with("0x") || s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                return parse_num_masked(s, 16);
+            }
+            return parse_flags(s, &crate::tun_md::TUN_FLAG_NAMES, "tun_flags");
+        }
         Fmt::Frag => {
             use packet::flowkey::{FRAG_ANY, FRAG_LATER};
             let (a, l) = (FRAG_ANY as u128, FRAG_LATER as u128);
@@ -353,6 +359,11 @@ pub(crate) fn set_match_field(m: &mut Match, field: Field, s: &str) -> Result<()
                 ));
             }
             m.set_masked(Field::NwTos, v, 0xfc);
+        }
+        Field::TunMetadata(n) => {
+            let (v, mask) = parse_field_value(field, s)?;
+            crate::tun_md::check_slot_free(&m.mask, n)?;
+            m.set_masked(field, v, mask);
         }
         _ => {
             let (v, mask) = parse_field_value(field, s)?;

@@ -90,6 +90,10 @@ pub fn value_str(field: Field, v: u128, m: u128) -> String {
         Fmt::TcpFlags => flags_str(v, m, &TCP_FLAG_NAMES)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("0x{v:03x}/0x{m:03x}")),
+        Fmt::TunFlags if exact => format!("{v:#x}"),
+        Fmt::TunFlags => flags_str(v, m, &crate::tun_md::TUN_FLAG_NAMES)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{v:#x}/{m:#x}")),
         Fmt::Frag => match (v, m) {
             (0, 1) => "no".into(),
             (1, 1) => "yes".into(),
@@ -115,7 +119,7 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
     }
     let put = |out: &mut Vec<String>, f: Field| {
         let (v, mk) = m.get(f);
-        if mk != 0 {
+        if m.has(f) {
             out.push(format!("{}={}", f.info().name, value_str(f, v, mk)));
         }
     };
@@ -163,13 +167,14 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
     for r in 0..16 {
         put(&mut out, Field::Reg(r));
     }
-    for f in [
-        Field::TunId,
-        Field::TunSrc,
-        Field::TunDst,
-        Field::Metadata,
-        Field::InPort,
-    ] {
+    for f in [Field::TunId, Field::TunSrc, Field::TunDst, Field::TunFlags] {
+        put(&mut out, f);
+    }
+    // OVS prints the tunnel metadata after the other tunnel fields.
+    for n in 0..crate::tun_md::FIELDS {
+        put(&mut out, Field::TunMetadata(n));
+    }
+    for f in [Field::Metadata, Field::InPort] {
         put(&mut out, f);
     }
     let (tci, tci_m) = m.get(Field::VlanTci);

@@ -36,7 +36,7 @@ pub fn trace(tables: &FlowTables, pkt: &Packet) -> TraceReport {
 
 /// A packet's fields as a trace prints them, the conntrack original
 /// direction included (after `ct`, it is part of the packet's state).
-const PACKET_FIELDS: [Field; 37] = [
+const PACKET_FIELDS: [Field; 38] = [
     Field::RecircId,
     Field::CtState,
     Field::CtZone,
@@ -53,6 +53,7 @@ const PACKET_FIELDS: [Field; 37] = [
     Field::TunId,
     Field::TunSrc,
     Field::TunDst,
+    Field::TunFlags,
     Field::Metadata,
     Field::InPort,
     Field::VlanTci,
@@ -96,6 +97,9 @@ pub fn packet_match(w: &Words) -> Match {
         if v != 0 {
             m.set(Field::Reg(r), v);
         }
+    }
+    for (n, v) in crate::TunMetadata::from_words(w).iter() {
+        m.set(Field::TunMetadata(n), v as u128);
     }
     m.normalize();
     m
@@ -177,6 +181,13 @@ pub fn dp_action_str(a: &DpAction) -> String {
                 let _ = write!(s, ",dst={}", Ipv4Addr::from(*dst));
             }
             s + "))"
+        }
+        DpAction::SetTunMetadata(md) => {
+            let fields: Vec<String> = md
+                .iter()
+                .map(|(n, v)| format!("tun_metadata{n}={v:#x}"))
+                .collect();
+            format!("set(tun_metadata({}))", fields.join(","))
         }
         DpAction::SetPktMark(m) => format!("set(skb_mark({m:#x}))"),
         DpAction::SetQueue(q) => format!("set_queue({q})"),

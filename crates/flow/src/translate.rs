@@ -538,6 +538,10 @@ impl Ctx<'_, '_, '_> {
                 }
             }
         }
+        // `SetTunMetadata` carries the whole area.
+        if crate::tun_md::touched(&self.written) {
+            crate::tun_md::unwildcard_all(&mut self.x.mask);
+        }
     }
 
     /// Emits the header rewrites that make the frame look like `flow`.
@@ -570,6 +574,9 @@ impl Ctx<'_, '_, '_> {
                 src: get(f, Field::TunSrc) as u32,
                 dst: get(f, Field::TunDst) as u32,
             });
+        }
+        if crate::tun_md::touched(&diff) {
+            out.push(DpAction::SetTunMetadata(crate::TunMetadata::from_words(f)));
         }
         if changed(Field::PktMark) {
             out.push(DpAction::SetPktMark(get(f, Field::PktMark) as u32));
@@ -664,6 +671,7 @@ static COMMITTED: LazyLock<Words> = LazyLock::new(|| {
     for f in GROUPS.iter().flat_map(|g| g.iter()).chain(extra.iter()) {
         f.unwildcard(&mut m, f.full_mask());
     }
+    crate::tun_md::unwildcard_all(&mut m);
     m
 });
 

@@ -82,6 +82,19 @@ fn action() -> impl Strategy<Value = Action> {
             value: (v & m) as u128,
             mask: m as u128
         }),
+        (0u8..64, any::<u64>()).prop_map(|(n, v)| Action::SetField {
+            field: Field::TunMetadata(n),
+            value: v as u128,
+            mask: u64::MAX as u128
+        }),
+        (0u8..64, 0u8..64, 1u8..=64).prop_map(|(n, ofs, k)| Action::Load {
+            dst: FieldRef {
+                field: Field::TunMetadata(n),
+                ofs,
+                nbits: k.min(64 - ofs)
+            },
+            value: 1
+        }),
         mac().prop_map(|v| Action::SetField {
             field: Field::DlDst,
             value: v,
@@ -161,6 +174,7 @@ prop_compose! {
         tun in proptest::option::of((any::<u64>(), any::<u64>())),
         reg in proptest::option::of((0u8..16, any::<u32>(), any::<u32>())),
         ct in proptest::option::of((0u128..256, 0u128..256)),
+        tmd in proptest::option::of((0u8..64, any::<u64>(), any::<u64>(), 0u128..2)),
         actions in proptest::collection::vec(action(), 0..5),
     ) -> FlowMod {
         let mut m = Match::catchall();
@@ -180,6 +194,10 @@ prop_compose! {
         if let Some((v, mk)) = tun { m.set_masked(Field::TunId, (v & mk) as u128, mk as u128); }
         if let Some((r, v, mk)) = reg { m.set_masked(Field::Reg(r), (v & mk) as u128, mk as u128); }
         if let Some((v, mk)) = ct { m.set_masked(Field::CtState, v & mk, mk); }
+        if let Some((n, v, mk, oam)) = tmd {
+            if mk != 0 { m.set_masked(Field::TunMetadata(n), (v & mk) as u128, mk as u128); }
+            m.set_masked(Field::TunFlags, oam, 1);
+        }
         m.normalize();
         let actions = actions.into_iter().filter(|a| !matches!(a, Action::Resubmit { port: None, table: Some(t), .. } if *t == 255)).collect();
         FlowMod { table, priority, cookie, idle_timeout: idle, hard_timeout: hard, matches: m, actions, ..FlowMod::default() }

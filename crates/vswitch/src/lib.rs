@@ -13,7 +13,8 @@
 //! Frames go through `packet::extract`, then the `flow` crate's flow cache
 //! and classifier, and the datapath actions it returns are executed on the
 //! bytes here.
-//! * [`ofctl`] — the online ovs-ofctl(8) commands.
+//! * [`ofctl`] — the online ovs-ofctl(8) commands; [`tlv`] — the Geneve
+//!   option map behind `tun_metadataN` (`add-tlv-map`).
 //! * [`stats_report`], [`capture`] — counters for metrics exporters and
 //!   frame capture over the control socket (protocol 1.3).
 //! * [`qos_table`], [`qos_spec`], [`tc`] — egress QoS: the QoS and Queue
@@ -38,6 +39,7 @@ pub mod server;
 pub mod stats_report;
 pub mod switch;
 pub mod tc;
+pub mod tlv;
 pub mod vsctl;
 
 pub use error::{DbError, ProtoError, VsctlError};

@@ -20,7 +20,10 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::Show { bridge }
         | Request::DumpPorts { bridge, .. }
         | Request::DumpTables { bridge }
-        | Request::Trace { bridge, .. } => Some(bridge),
+        | Request::Trace { bridge, .. }
+        | Request::AddTlvMap { bridge, .. }
+        | Request::DelTlvMap { bridge, .. }
+        | Request::DumpTlvMap { bridge } => Some(bridge),
         Request::Version
         | Request::Vsctl { .. }
         | Request::DumpConntrack { .. }
@@ -66,8 +69,8 @@ fn filter(text: &Option<String>) -> Result<FlowMod, String> {
     }
 }
 
-/// The flows of a bridge as add-flow text (what `--persist-flows` stores).
-pub fn flows_text(dp: &Datapath, bridge: &str) -> Vec<String> {
+/// The flows of a bridge.
+pub fn flow_mods(dp: &Datapath, bridge: &str) -> Vec<FlowMod> {
     let Some(b) = dp.bridge(bridge) else {
         return Vec::new();
     };
@@ -78,8 +81,29 @@ pub fn flows_text(dp: &Datapath, bridge: &str) -> Vec<String> {
     b.tables
         .dump(&all, false, dp.now())
         .into_iter()
-        .map(|(f, _)| flow::format_flow(&f, None).trim().to_owned())
+        .map(|(f, _)| f)
         .collect()
+}
+
+/// The flows of a bridge as add-flow text (what `--persist-flows` stores).
+pub fn flows_text(dp: &Datapath, bridge: &str) -> Vec<String> {
+    flow_mods(dp, bridge)
+        .iter()
+        .map(|f| flow::format_flow(f, None).trim().to_owned())
+        .collect()
+}
+
+/// Flows may use only mapped `tun_metadataN` fields (OVS refuses the
+/// others too): the map decides what a field means on the wire, and it
+/// keeps fields sharing an inline slot apart (see [`crate::tlv`]).
+fn check_mapped(tlv: &crate::tlv::TlvMap, f: &FlowMod) -> Result<(), String> {
+    let used = crate::tlv::fields_used(f);
+    match (0..flow::tun_md::FIELDS).find(|&n| used >> n & 1 != 0 && !tlv.is_mapped(n)) {
+        Some(n) => Err(format!(
+            "tun_metadata{n} is not mapped to a Geneve option (add-tlv-map first)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Handle an ofctl request; returns the output and whether flows changed.
@@ -97,8 +121,10 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
             // Parse everything first: a bad line adds nothing, and the
             // batch is one atomic transaction of the tables.
             let mut ops = Vec::with_capacity(flows.len());
+            let tlv = &dp.bridge(bridge).ok_or("bridge vanished")?.tlv;
             for (i, f) in flows.iter().enumerate() {
                 let p = flow::parse_flow(f).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
+                check_mapped(tlv, &p.flow).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
                 ops.push(FlowOp::Add(p.flow));
             }
             let now = dp.now();
@@ -110,6 +136,8 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
             flow: text, strict, ..
         } => {
             let p = flow::parse_flow(text).map_err(|e| format!("{text:?}: {e}"))?;
+            let tlv = &dp.bridge(bridge).ok_or("bridge vanished")?.tlv;
+            check_mapped(tlv, &p.flow).map_err(|e| format!("{text:?}: {e}"))?;
             let now = dp.now();
             let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
             b.tables

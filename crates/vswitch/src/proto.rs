@@ -154,6 +154,27 @@ pub enum Request {
         #[serde(default)]
         queue: Option<usize>,
     },
+    /// ovs-ofctl `add-tlv-map`: Geneve option → `tun_metadataN` mappings
+    /// (see [`crate::tlv`]).
+    AddTlvMap {
+        /// Bridge name.
+        bridge: String,
+        /// `{class=C,type=T,len=L}->tun_metadataN[,...]`.
+        map: String,
+    },
+    /// ovs-ofctl `del-tlv-map`: the given mappings, all when `None`.
+    DelTlvMap {
+        /// Bridge name.
+        bridge: String,
+        /// Mappings to delete.
+        #[serde(default)]
+        map: Option<String>,
+    },
+    /// ovs-ofctl `dump-tlv-map`.
+    DumpTlvMap {
+        /// Bridge name.
+        bridge: String,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }
@@ -287,6 +308,33 @@ mod tests {
         assert_eq!(
             encode_reply(&Reply::Ok { output: "x".into() }),
             r#"{"version":1,"ok":{"output":"x"}}"#
+        );
+    }
+
+    #[test]
+    fn tlv_map_methods_have_ovs_names() {
+        let r = decode_request(
+            r#"{"version":1,"method":"add-tlv-map","params":{"bridge":"br0","map":"{class=0xffff,type=0,len=4}->tun_metadata0"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(r, Request::AddTlvMap { ref map, .. } if map.ends_with("tun_metadata0")));
+        let r = decode_request(r#"{"version":1,"method":"del-tlv-map","params":{"bridge":"br0"}}"#)
+            .unwrap();
+        assert_eq!(
+            r,
+            Request::DelTlvMap {
+                bridge: "br0".into(),
+                map: None
+            }
+        );
+        let r =
+            decode_request(r#"{"version":1,"method":"dump-tlv-map","params":{"bridge":"br0"}}"#)
+                .unwrap();
+        assert_eq!(
+            r,
+            Request::DumpTlvMap {
+                bridge: "br0".into()
+            }
         );
     }
 

@@ -168,6 +168,9 @@ pub struct Config {
     /// `cloudnet tc` trees by port name (see [`crate::tc`]).
     #[serde(default)]
     pub tc: BTreeMap<String, crate::tc::TcTree>,
+    /// Geneve TLV maps by bridge name (`ofctl add-tlv-map`, [`crate::tlv`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tlv_maps: BTreeMap<String, crate::tlv::TlvMap>,
 }
 
 /// The three tables `get`/`set`/`list` address.

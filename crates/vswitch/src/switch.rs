@@ -162,6 +162,9 @@ impl Switch {
             Request::Capture { .. } => {
                 Err("capture streams frames: send it on its own connection".into())
             }
+            Request::AddTlvMap { .. } | Request::DelTlvMap { .. } | Request::DumpTlvMap { .. } => {
+                self.tlv(req)
+            }
             Request::DumpConntrack { .. }
             | Request::FlushConntrack { .. }
             | Request::CtStats
@@ -181,6 +184,53 @@ impl Switch {
                 Ok(out)
             }
         }
+    }
+
+    /// `add-tlv-map`, `del-tlv-map`, `dump-tlv-map` ([`crate::tlv`]): the
+    /// map is configuration, stored before the datapath sees it.
+    fn tlv(&self, req: &Request) -> Result<String, String> {
+        let mut cfg = lock(&self.cfg);
+        let bridge = ofctl::bridge_of(req).unwrap_or_default();
+        if !cfg.bridges.contains_key(bridge) {
+            return Err(format!("{bridge} is not a bridge or a socket"));
+        }
+        let mut map = cfg.tlv_maps.get(bridge).cloned().unwrap_or_default();
+        match req {
+            Request::DumpTlvMap { .. } => return Ok(map.dump()),
+            Request::AddTlvMap { map: text, .. } => {
+                let e = crate::tlv::parse_entries(text).map_err(|e| e.to_string())?;
+                map.add(&e).map_err(|e| e.to_string())?;
+            }
+            Request::DelTlvMap { map: text, .. } => {
+                let which = match text.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(t) => Some(crate::tlv::parse_entries(t).map_err(|e| e.to_string())?),
+                };
+                let dp = lock(&self.dp);
+                let flows = ofctl::flow_mods(&dp, bridge);
+                let users = |n: u8| {
+                    flows
+                        .iter()
+                        .filter(|f| crate::tlv::fields_used(f) >> n & 1 != 0)
+                        .count()
+                };
+                map.del(which.as_deref(), users)
+                    .map_err(|e| e.to_string())?;
+            }
+            _ => return Err("not a TLV map request".into()),
+        }
+        let mut work = cfg.clone();
+        if map.entries.is_empty() {
+            work.tlv_maps.remove(bridge);
+        } else {
+            work.tlv_maps.insert(bridge.to_owned(), map);
+        }
+        self.db.save_config(&work).map_err(|e| e.to_string())?;
+        *cfg = work;
+        for e in lock(&self.dp).reconcile(&cfg) {
+            tracing::warn!("{e}");
+        }
+        Ok(String::new())
     }
 
     /// Start a capture tap on interface `port` with an optional ovs-ofctl
@@ -249,6 +299,14 @@ impl Switch {
             let stats = |name: &str| dp.port_stats(name).map(|s| s.to_map());
             vsctl::execute(&mut work, &cmds, &stats).map_err(|e| e.to_string())?
         };
+        // A deleted bridge's TLV map goes with it.
+        let orphans: Vec<String> = (work.tlv_maps.keys())
+            .filter(|b| !work.bridges.contains_key(*b))
+            .cloned()
+            .collect();
+        for b in orphans {
+            work.tlv_maps.remove(&b);
+        }
         if work != *cfg {
             self.db.save_config(&work).map_err(|e| e.to_string())?;
             let removed: Vec<String> = cfg

@@ -82,6 +82,7 @@ fn supported(a: &DpAction) -> bool {
                 | DpAction::CtClear
                 | DpAction::Controller { .. }
                 | DpAction::SetTunnel { .. }
+                | DpAction::SetTunMetadata(_)
         )
 }
 
@@ -175,7 +176,10 @@ impl Datapath {
         // Tunnel fields come with a frame from a tunnel port and are
         // cleared across patch ports, as in OVS.
         let tun = match (depth, self.rx_tun.take()) {
-            (0, Some(m)) => super::tunnel::tun_set(&m),
+            (0, Some(m)) => super::tunnel::TunSet {
+                md: self.rx_md,
+                ..super::tunnel::tun_set(&m)
+            },
             _ => super::tunnel::TunSet::default(),
         };
         let meta = flow::Metadata {
@@ -183,6 +187,8 @@ impl Datapath {
             tun_id: tun.id,
             tun_src: tun.src,
             tun_dst: tun.dst,
+            tun_flags: tun.flags,
+            tun_md: tun.md,
             ..flow::Metadata::default()
         };
         self.pipeline(bi, slot, frame, &meta, depth, Recirc::default());
@@ -222,6 +228,8 @@ impl Datapath {
             id: meta.tun_id,
             src: meta.tun_src,
             dst: meta.tun_dst,
+            flags: meta.tun_flags,
+            md: meta.tun_md,
         };
         if self.shaped > 0 {
             self.egress_meta = super::egress::Meta::from_key(&key);
@@ -322,8 +330,14 @@ impl Datapath {
                     }
                 }
                 DpAction::SetTunnel { id, src, dst } => {
-                    self.tx_tun = super::tunnel::TunSet { id, src, dst }
+                    self.tx_tun = super::tunnel::TunSet {
+                        id,
+                        src,
+                        dst,
+                        ..self.tx_tun
+                    }
                 }
+                DpAction::SetTunMetadata(md) => self.tx_tun.md = md,
                 DpAction::PopVlan => cur = None,
                 DpAction::PushVlan { tci, .. } | DpAction::SetVlan { tci } => {
                     cur = Some(tci & !VLAN_CFI)

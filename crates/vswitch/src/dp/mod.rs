@@ -34,6 +34,7 @@ mod tunnel;
 pub mod tunnel_cfg;
 mod tunnel_gro;
 mod tunnel_gso;
+mod tunnel_md;
 mod tunnel_sock;
 pub mod txbatch;
 mod txq;
@@ -164,6 +165,8 @@ pub struct DpBridge {
     pub cache: worker::ThreadCaches,
     /// Drop counters.
     pub drops: DropCounters,
+    /// Geneve option ↔ `tun_metadataN` map (`ofctl add-tlv-map`).
+    pub tlv: crate::tlv::TlvMap,
 }
 
 /// All bridges and ports.
@@ -200,6 +203,8 @@ pub struct Datapath {
     tun: tunnel::TunnelIo,
     /// Tunnel metadata of the frame being received from a tunnel.
     rx_tun: Option<::tunnel::TunnelMeta>,
+    /// `tun_metadata` decoded from the Geneve options of that frame.
+    rx_md: flow::TunMetadata,
     /// Tunnel fields of the frame being processed (for tunnel outputs).
     tx_tun: tunnel::TunSet,
     /// Egress: the timer of shaped ports, whether it is armed, how many
@@ -264,6 +269,7 @@ impl Datapath {
             clock,
             tun: tunnel::TunnelIo::default(),
             rx_tun: None,
+            rx_md: flow::TunMetadata::default(),
             tx_tun: tunnel::TunSet::default(),
             timer,
             timer_armed: false,
@@ -392,8 +398,12 @@ impl Datapath {
         // New bridges, aging updates.
         for b in cfg.bridges.values() {
             let aging = Duration::from_secs(b.mac_aging_secs());
+            let tlv = cfg.tlv_maps.get(&b.name).cloned().unwrap_or_default();
             match self.bridge_mut(&b.name) {
-                Some(db) => db.mac.set_aging(aging),
+                Some(db) => {
+                    db.mac.set_aging(aging);
+                    db.tlv = tlv;
+                }
                 None => {
                     let tables = flow::FlowTables::new();
                     if let Ok(p) = flow::parse_flow(DEFAULT_FLOW) {
@@ -406,6 +416,7 @@ impl Datapath {
                         tables,
                         cache: worker::ThreadCaches::new(self.epolls.len()),
                         drops: DropCounters::default(),
+                        tlv,
                     };
                     match self.bridges.iter().position(Option::is_none) {
                         Some(i) => self.bridges[i] = Some(nb),

@@ -81,11 +81,14 @@ pub enum DropReason {
     /// A flow-cache miss over its input port's upcall rate (Interface
     /// `other_config:upcall-pps`): not translated, dropped.
     UpcallLimit,
+    /// A Geneve packet with a critical option (type bit 0x80) its bridge's
+    /// TLV map does not know: RFC 8926 §3.5 requires the drop.
+    GeneveCriticalOption,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 28] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -114,6 +117,7 @@ impl DropReason {
         DropReason::StormControl,
         DropReason::CtNewRate,
         DropReason::UpcallLimit,
+        DropReason::GeneveCriticalOption,
     ];
 
     /// Stable name used in output.
@@ -147,6 +151,7 @@ impl DropReason {
             DropReason::StormControl => "storm_control",
             DropReason::CtNewRate => "ct_new_rate",
             DropReason::UpcallLimit => "upcall_limit",
+            DropReason::GeneveCriticalOption => "geneve_critical_option",
         }
     }
 

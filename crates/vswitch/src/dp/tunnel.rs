@@ -53,6 +53,8 @@ use tunnel::{DecapConfig, FrameBuf, PerPacket, TunnelKind, TunnelMeta, DEFAULT_H
 use super::port::{Pieces, PortIo, VlanEdit, BUF_LEN, HDR};
 use super::stats::DropReason;
 use super::tunnel_cfg::{FromFlow, TunnelCfg};
+pub(super) use super::tunnel_md::tun_set;
+pub use super::tunnel_md::TunSet;
 use super::tunnel_sock::{open_tx, path_mtu};
 use super::{Datapath, BURST};
 
@@ -308,8 +310,8 @@ impl TunnelIo {
 struct Rx {
     meta: TunnelMeta,
     inner: std::ops::Range<usize>,
-    /// Whether it carried Geneve options.
-    options: bool,
+    /// Length of its Geneve options (they end where the inner frame starts).
+    opts_len: usize,
 }
 
 impl Datapath {
@@ -416,7 +418,12 @@ impl Datapath {
             }
             return;
         }
-        if !r.options && self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
+        if r.opts_len > 0 {
+            let opts = &buf[HDR + start - r.opts_len..HDR + start];
+            if !self.geneve_rx_options(slot, opts) {
+                return;
+            }
+        } else if self.gro_offer(slot, r.meta, &buf[HDR + start..end]) {
             return;
         }
         buf[start..start + HDR].fill(0);
@@ -456,6 +463,7 @@ impl Datapath {
         depth: usize,
     ) {
         let set = self.tx_tun;
+        let opts = self.geneve_tx_options(bi, out, &set.md);
         let Some(Some(p)) = self.ports.get_mut(out) else {
             return;
         };
@@ -482,7 +490,10 @@ impl Datapath {
             tp.path_mtu = path_mtu(cfg.local, remote).ok();
         }
         let mtu = tp.path_mtu;
-        let params = cfg.params(remote, id);
+        let params = ::tunnel::TunnelParams {
+            geneve_options: opts.as_ref().map_or(&[][..], |o| o.as_bytes()),
+            ..cfg.params(remote, id)
+        };
         let vnet = VirtioNetHdr::parse(&pieces.hdr, VnetHdrLen::V10).unwrap_or_default();
 
         // The largest wire frame this will produce.
@@ -754,31 +765,9 @@ fn decap(key: SockKey, pkt: &[u8], src: SocketAddrV4, tos: u8) -> Result<Rx, tun
     };
     Ok(Rx {
         meta: d.meta,
-        options: !d.options.is_empty(),
+        opts_len: d.options.len(),
         inner: d.inner_range,
     })
-}
-
-/// The tunnel fields of the packet being processed (ovs-fields(7)
-/// `tun_id`, `tun_src`, `tun_dst`): those it arrived with, changed by
-/// `set_tunnel` / `set_field:…->tun_*`, read by outputs to `flow` ports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TunSet {
-    /// `tun_id`.
-    pub id: u64,
-    /// `tun_src`, host order.
-    pub src: u32,
-    /// `tun_dst`, host order.
-    pub dst: u32,
-}
-
-/// The tunnel fields a frame received with `meta` enters the pipeline with.
-pub(super) fn tun_set(meta: &TunnelMeta) -> TunSet {
-    TunSet {
-        id: meta.tun_id,
-        src: u32::from(meta.tun_src),
-        dst: u32::from(meta.tun_dst),
-    }
 }
 
 #[cfg(test)]

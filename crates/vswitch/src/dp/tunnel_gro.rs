@@ -65,5 +65,6 @@ impl Datapath {
         self.rx_tun = Some(meta);
         self.input(slot, frame, 0);
         self.rx_tun = None;
+        self.rx_md = flow::TunMetadata::default();
     }
 }
