@@ -18,7 +18,7 @@
 //!   gateway port; the packet is consumed and its sender retries.
 //! * **Learning**: a Neighbor Advertisement arriving *on the gateway
 //!   port* for a target on the gateway's IPv6 subnets, to the gateway MAC
-//!   or all-nodes (unsolicited, RFC 4861 §7.2.6), installs
+//!   (the answer to our solicitation), installs
 //!   `metadata,reg15=<gateway port>,ipv6,reg0..reg3=<target> →
 //!   eth_dst=<TLL>` with the router's MAC-binding cookie, idle timeout and
 //!   limit, as ARP does for IPv4 (`router::learn_binding`). An NA claiming
@@ -140,15 +140,16 @@ pub(crate) fn nd_resolution(g: &Gateway6) -> Vec<LFlow> {
         ));
     }
     let learn = learn_binding(g.router);
+    // Unsolicited advertisements to all-nodes (RFC 4861 §7.2.6) are not
+    // learned: the provider network floods multicast to VM ports and the
+    // uplink only, never into a router.
     for &(_, net) in g.addrs {
-        for dst in [mac, "33:33:00:00:00:01"] {
-            v.push(LFlow::new(
-                t::LR_IN_ADMISSION,
-                60,
-                format!("{na},dl_dst={dst},nd_target={net}"),
-                learn.clone(),
-            ));
-        }
+        v.push(LFlow::new(
+            t::LR_IN_ADMISSION,
+            60,
+            format!("{na},dl_dst={mac},nd_target={net}"),
+            learn.clone(),
+        ));
     }
     v
 }
