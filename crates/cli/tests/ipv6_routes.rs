@@ -159,16 +159,7 @@ fn ipv6_external_gateway_and_static_routes() {
         &tmp.path().join("data"),
         &["--bridge-mapping", MAPPING],
     );
-    s.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
+    s.external_network("ext", "physnet1");
     for (name, cidr, gw, v) in [
         ("ext-v4", "203.0.113.0/24", "203.0.113.1", "4"),
         ("ext-v6", "2001:db8::/64", UPSTREAM6, "6"),

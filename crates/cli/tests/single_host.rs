@@ -209,16 +209,7 @@ fn router_snat_floating_ip() {
     assert!(pings(&vm1, ip2), "cross-subnet ping through the router");
 
     // SNAT to the internet through the bridge mapping.
-    s.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
+    s.external_network("ext", "physnet1");
     s.create(&[
         "subnet",
         "create",

@@ -107,21 +107,8 @@ fn world() -> World {
     let gw = x.gateway(&router, &ext, &ext_sub, "198.51.100.10");
     // Dual-stack gateway: an IPv6 address on the provider network too.
     let ext6 = x.subnet(&ext, "2001:db8::/64", Some("2001:db8::1"));
-    let mut s6 = x.st.subnets[&ext6].clone();
-    s6.ip_version = 6;
-    x.st.put(Resource::Subnet(s6));
-    let six = model::FixedIp {
-        subnet_id: ext6,
-        ip_address: "2001:db8::10".into(),
-    };
-    let mut p = x.st.ports[&gw].clone();
-    p.fixed_ips.push(six.clone());
-    x.st.put(Resource::Port(p));
-    let mut r = x.st.routers[&router].clone();
-    if let Some(g) = r.external_gateway_info.as_mut() {
-        g.external_fixed_ips.push(six);
-    }
-    x.st.put(Resource::Router(r));
+    x.v6(&ext6, None);
+    x.gateway_addr(&router, &gw, &ext6, "2001:db8::10");
     let mut b = Bindings::default();
     b.bridge_mappings.insert("physnet1".into(), 100);
     World {

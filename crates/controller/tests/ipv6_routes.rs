@@ -27,14 +27,6 @@ struct World {
     gw_mac: String,
 }
 
-fn v6(x: &mut Builder, sub: &str, ra: Option<&str>) {
-    let mut s = x.st.subnets[sub].clone();
-    s.ip_version = 6;
-    s.ipv6_ra_mode = ra.map(Into::into);
-    s.ipv6_address_mode = ra.map(Into::into);
-    x.st.put(Resource::Subnet(s));
-}
-
 /// Project A: vm1 (2001:db8:1::a, ofport 1) behind router r, whose gateway
 /// is on the provider network (2001:db8::5 and 203.0.113.5) with static
 /// routes to 2001:db8:77::/64 via 2001:db8::2 and 198.51.100.0/24 via
@@ -45,24 +37,15 @@ fn world() -> World {
     let ext = x.external("physnet1");
     let ext4 = x.subnet(&ext, "203.0.113.0/24", Some("203.0.113.1"));
     let ext6 = x.subnet(&ext, "2001:db8::/64", Some("2001:db8::1"));
-    v6(&mut x, &ext6, None);
+    x.v6(&ext6, None);
     let n1 = x.network("A");
     let s1 = x.subnet(&n1, "2001:db8:1::/64", Some("2001:db8:1::1"));
-    v6(&mut x, &s1, Some("slaac"));
+    x.v6(&s1, Some("slaac"));
     let r = x.router("A");
     let r_n1 = x.interface(&r, &n1, &s1, "2001:db8:1::1");
     let gwp = x.gateway(&r, &ext, &ext4, "203.0.113.5");
-    let six = FixedIp {
-        subnet_id: ext6,
-        ip_address: "2001:db8::5".into(),
-    };
-    let mut p = x.st.ports[&gwp].clone();
-    p.fixed_ips.push(six.clone());
-    x.st.put(Resource::Port(p));
+    x.gateway_addr(&r, &gwp, &ext6, "2001:db8::5");
     let mut router = x.st.routers[&r].clone();
-    if let Some(g) = router.external_gateway_info.as_mut() {
-        g.external_fixed_ips.push(six);
-    }
     router.routes = vec![
         HostRoute {
             destination: "2001:db8:77::/64".into(),
@@ -88,7 +71,7 @@ fn world() -> World {
 
     let n2 = x.network("B");
     let s2 = x.subnet(&n2, "2001:db8:2::/64", Some("2001:db8:2::1"));
-    v6(&mut x, &s2, Some("slaac"));
+    x.v6(&s2, Some("slaac"));
     let rb = x.router("B");
     let r_n2 = x.interface(&rb, &n2, &s2, "2001:db8:2::1");
     let vm2 = x.port(&n2, &s2, "2001:db8:2::b", &[]);
