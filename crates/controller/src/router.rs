@@ -1,8 +1,9 @@
 //! Logical router flows (ovn-northd(8), "Logical Router Datapaths"):
 //! admission, IP input (echo replies, TTL exceeded, unreachable), unSNAT,
 //! DNAT, IP routing (connected subnets, static routes, default route via
-//! the external gateway), ARP resolve, unDNAT, SNAT, delivery back into a
-//! logical switch; and floating IPs.
+//! the external gateway — both families, IPv6 next hops as in `route6`),
+//! ARP resolve, unDNAT, SNAT (IPv4 only), delivery back into a logical
+//! switch; and floating IPs.
 //!
 //! NAT uses two conntrack zones per router, as OVN's gateway routers do:
 //! one for DNAT (floating IP → fixed IP) and one for SNAT (fixed IP or
@@ -263,14 +264,16 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         ),
         None => crate::tunnel::Gateway::Here,
     };
-    if let (tunnel::Gateway::There(_), Some(g), Some(gip), Some(info)) =
-        (gw_at, &gw, gip, &r.external_gateway_info)
+    if let (tunnel::Gateway::There(_), Some(g), Some(info)) = (gw_at, &gw, &r.external_gateway_info)
     {
+        let ips: Vec<IpAddr> = (g.addrs.iter().map(|(ip, _)| IpAddr::V4(*ip)))
+            .chain(g.addrs6.iter().map(|(ip, _)| IpAddr::V6(*ip)))
+            .collect();
         v.extend(crate::dfip::not_resident(
             cx,
             &info.network_id,
             &g.mac,
-            gip,
+            &ips,
         )?);
     }
     let cxr: &Cx = cx;
