@@ -11,54 +11,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::path::Path;
 use std::time::Duration;
 
+use common::v6::{await_slaac, has_addr, has_ra_default, port_v6, vm};
 use common::{bench, pings, Serve};
-use lab::{Lab, Netns};
-
-/// The port's IPv6 fixed IP, as the API reports it.
-fn port_v6(s: &Serve, port: &str) -> Ipv6Addr {
-    let out = s.cli(&["port", "show", port, "-f", "json", "-c", "fixed_ips"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("port show json");
-    v["fixed_ips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["ip_address"].as_str()?.parse::<Ipv6Addr>().ok())
-        .next()
-        .unwrap_or_else(|| panic!("port {port} has no IPv6 address: {out}"))
-}
-
-/// A VM namespace with the kernel's IPv6 defaults a cloud image has:
-/// accept RAs, EUI-64 interface IDs, no temporary addresses; DAD off so
-/// the first Router Solicitation goes out at once.
-fn vm(lab: &Lab, s: &Serve, short: &str, port: &str) -> Netns {
-    let ns = lab.netns(short).expect("netns");
-    for (k, v) in [
-        ("net.ipv6.conf.default.accept_ra", "1"),
-        ("net.ipv6.conf.default.addr_gen_mode", "0"),
-        ("net.ipv6.conf.default.use_tempaddr", "0"),
-        ("net.ipv6.conf.default.accept_dad", "0"),
-    ] {
-        ns.set_sysctl(k, v).expect("sysctl");
-    }
-    let tap = s.cli(&["port", "plug", port, "--netns", ns.name()]);
-    assert!(tap.starts_with("tap"), "plug printed {tap:?}");
-    ns
-}
-
-/// Whether `ns`'s eth0 holds `ip` (not tentative).
-fn has_addr(ns: &Netns, ip: Ipv6Addr) -> bool {
-    ns.ip(&["-6", "addr", "show", "dev", "eth0"])
-        .is_ok_and(|o| {
-            o.lines()
-                .any(|l| l.contains(&format!("inet6 {ip}/")) && !l.contains("tentative"))
-        })
-}
-
-/// Whether `ns` has a default route learned from a Router Advertisement.
-fn has_ra_default(ns: &Netns) -> bool {
-    ns.ip(&["-6", "route", "show", "default"])
-        .is_ok_and(|o| o.contains("proto ra"))
-}
+use lab::Netns;
 
 /// Runs dhclient -6 once on eth0 of `ns` with a hook that adds the bound
 /// address; the address bound.
@@ -230,16 +185,7 @@ fn ipv6_slaac_dhcpv6_routing() {
     let vm1 = vm(&lab, &s, "vm1", &p1);
     let vm2 = vm(&lab, &s, "vm2", &p2);
     for (ns, ip) in [(&vm1, ip1), (&vm2, ip2)] {
-        lab::wait_until("SLAAC address", Duration::from_secs(20), || {
-            has_addr(ns, ip) && has_ra_default(ns)
-        })
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} never formed {ip} by SLAAC: {e:?}\n{}",
-                ns.name(),
-                ns.ip(&["-6", "addr"]).unwrap_or_default()
-            )
-        });
+        await_slaac(ns, ip);
     }
     assert!(pings(&vm1, IpAddr::V6(ip2)), "ping6 on the slaac subnet");
     assert!(pings(&vm2, IpAddr::V6(ip1)), "ping6 back");

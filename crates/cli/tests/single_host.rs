@@ -169,21 +169,13 @@ fn router_snat_floating_ip() {
         return;
     };
     // The "internet": a namespace behind the host's uplink (physnet1).
-    let inet = lab.netns("inet").expect("inet");
-    let _link = lab.veth(&host, "uplink", &inet, "eth0").expect("veth");
-    host.link_up("uplink").expect("up");
+    let (inet, _link) = common::internet::internet(&lab, &host);
     inet.add_addr("eth0", "203.0.113.100/24".parse().expect("cidr"))
         .expect("addr");
-    inet.link_up("eth0").expect("up");
-    // The switch reads the uplink with AF_PACKET: full checksums from the
-    // internet side (a veth would leave TCP's to an offload that is not
-    // there), as crates/vswitch/tests/rewrite.rs does.
-    inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
-        .expect("ethtool -K eth0 tx off");
     let s = Serve::start_with(
         &host,
         &tmp.path().join("data"),
-        &["--bridge-mapping", "physnet1:uplink"],
+        &["--bridge-mapping", common::internet::MAPPING],
     );
 
     // Two subnets joined by a router.
@@ -217,16 +209,7 @@ fn router_snat_floating_ip() {
     assert!(pings(&vm1, ip2), "cross-subnet ping through the router");
 
     // SNAT to the internet through the bridge mapping.
-    s.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
+    s.external_network("ext", "physnet1");
     s.create(&[
         "subnet",
         "create",

@@ -129,15 +129,16 @@ pub(crate) fn flows(cx: &mut Cx, d: &Dfip) -> Result<Vec<LFlow>, CompileError> {
 
 /// On a chassis with an uplink for external network `ext` that is not
 /// the router's gateway chassis: the router's gateway port is not resident
-/// here (OVN's `is_chassis_resident("cr-…")`), so ARP for its address
-/// arriving on the uplink is not answered and frames to its MAC from the
+/// here (OVN's `is_chassis_resident("cr-…")`), so ARP for its addresses
+/// (Neighbor Solicitations for IPv6 ones) arriving on the uplink is not
+/// answered and frames to its MAC from the
 /// uplink are dropped — the gateway chassis answers and takes them, and
 /// the upstream switch sees the MAC on one port only.
 pub(crate) fn not_resident(
     cx: &mut Cx,
     ext: &str,
     gw_mac: &str,
-    gw_ip: Ipv4Addr,
+    gw_ips: &[IpAddr],
 ) -> Result<Vec<LFlow>, CompileError> {
     let mapped = cx
         .st
@@ -151,18 +152,26 @@ pub(crate) fn not_resident(
     let edp = cx.net_dp(ext)?;
     let ln = cx.localnet_key(ext)?;
     let from_uplink = format!("metadata={edp:#x},{}={ln:#x}", reg::INPORT);
-    Ok(vec![
-        LFlow::new(
-            t::LS_IN_ARP_ND_RSP,
-            60,
-            format!("{from_uplink},arp,arp_op=1,arp_tpa={gw_ip}"),
-            "drop",
-        ),
-        LFlow::new(
-            t::LS_IN_L2_LKP,
-            60,
-            format!("{from_uplink},dl_dst={gw_mac}"),
-            "drop",
-        ),
-    ])
+    let mut v: Vec<LFlow> = gw_ips
+        .iter()
+        .map(|ip| {
+            let m = match ip {
+                IpAddr::V4(ip) => format!("arp,arp_op=1,arp_tpa={ip}"),
+                IpAddr::V6(ip) => format!("icmp6,icmp_type=135,nd_target={ip}"),
+            };
+            LFlow::new(
+                t::LS_IN_ARP_ND_RSP,
+                60,
+                format!("{from_uplink},{m}"),
+                "drop",
+            )
+        })
+        .collect();
+    v.push(LFlow::new(
+        t::LS_IN_L2_LKP,
+        60,
+        format!("{from_uplink},dl_dst={gw_mac}"),
+        "drop",
+    ));
+    Ok(v)
 }

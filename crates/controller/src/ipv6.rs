@@ -20,8 +20,10 @@
 //! * **Routing** between a router's IPv6 subnets: hop limit decremented,
 //!   ICMPv6 time exceeded (RFC 4443 §3.3) and no-route unreachable (§3.1)
 //!   from the ingress port's address, echo replies from the router's
-//!   addresses; connected next hops resolved from the intent (no
-//!   Neighbor Solicitation is needed for Neutron ports).
+//!   addresses; connected routes put the destination in the next-hop
+//!   registers, resolved from the intent for Neutron ports and by
+//!   Neighbor Discovery on the external network (`route6`, which also
+//!   holds static routes' and the default route's next hops).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -214,24 +216,6 @@ pub(crate) struct Lrp6<'a> {
     pub addrs: Vec<(Ipv6Addr, Ipv6Net)>,
 }
 
-/// The IPv6 side of router port `p` (key `key`, MAC `mac`).
-pub(crate) fn lrp6<'a>(
-    cx: &Cx,
-    p: &Port,
-    key: u32,
-    mac: &'a str,
-) -> Result<Lrp6<'a>, CompileError> {
-    let addrs = cx
-        .addrs(p)?
-        .into_iter()
-        .filter_map(|a| match (a.ip, a.net) {
-            (IpAddr::V6(ip), IpNet::V6(n)) => Some((ip, n)),
-            _ => None,
-        })
-        .collect();
-    Ok(Lrp6 { key, mac, addrs })
-}
-
 /// One router port's IPv6 flows in the router datapath `md`.
 pub(crate) fn router_port(md: &str, l: &Lrp6) -> Vec<LFlow> {
     let mut v = Vec::new();
@@ -280,32 +264,18 @@ pub(crate) fn router_port(md: &str, l: &Lrp6) -> Vec<LFlow> {
     }
     for &(_, net) in &l.addrs {
         // Connected route: the next hop is the destination, resolved in
-        // lr_in_arp_resolve by `ipv6_dst` (see `resolve_entry`).
+        // lr_in_arp_resolve from the next-hop registers (`route6`).
         v.push(LFlow::new(
             t::LR_IN_IP_ROUTING,
             2 * u16::from(net.prefix_len()) + 11,
             format!("{md},ipv6,ipv6_dst={net}"),
             format!(
-                "dec_ttl,set_field:{k:#x}->{},set_field:{mac}->eth_src,{}",
+                "dec_ttl,{},set_field:{k:#x}->{},set_field:{mac}->eth_src,{}",
+                crate::route6::nexthop_is_destination(),
                 reg::OUTPORT,
                 next(t::LR_IN_ARP_RESOLVE)
             ),
         ));
     }
     v
-}
-
-/// lr_in_arp_resolve for a port's IPv6 address `ip` reached through router
-/// port `lrp` of router datapath `rdp`. Routes are connected only, so the
-/// next hop is the destination address itself (OVN keeps it in `xxreg0`).
-pub(crate) fn resolve_entry(rdp: u32, lrp: u32, ip: Ipv6Addr, mac: &str) -> LFlow {
-    LFlow::new(
-        t::LR_IN_ARP_RESOLVE,
-        100,
-        format!(
-            "metadata={rdp:#x},{}={lrp:#x},ipv6,ipv6_dst={ip}",
-            reg::OUTPORT
-        ),
-        format!("set_field:{mac}->eth_dst,{}", next(t::LR_OUT_UNDNAT)),
-    )
 }

@@ -29,6 +29,7 @@ mod ipv6;
 pub mod keys;
 pub mod locality;
 pub mod qos;
+mod route6;
 mod router;
 mod switch;
 pub mod tables;

@@ -1,16 +1,17 @@
 //! Logical router flows (ovn-northd(8), "Logical Router Datapaths"):
 //! admission, IP input (echo replies, TTL exceeded, unreachable), unSNAT,
 //! DNAT, IP routing (connected subnets, static routes, default route via
-//! the external gateway), ARP resolve, unDNAT, SNAT, delivery back into a
-//! logical switch; and floating IPs.
+//! the external gateway — both families, IPv6 next hops as in `route6`),
+//! ARP resolve, unDNAT, SNAT (IPv4 only), delivery back into a logical
+//! switch; and floating IPs.
 //!
 //! NAT uses two conntrack zones per router, as OVN's gateway routers do:
 //! one for DNAT (floating IP → fixed IP) and one for SNAT (fixed IP or
 //! internal subnet → floating IP or gateway IP).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use model::{owner, Port};
 
 use crate::ctx::{Addr, Cx};
@@ -55,7 +56,7 @@ pub(crate) fn resolve_entries(
             let lrp = cx.lrp_key(&lrp_port)?;
             for a in addrs {
                 if let IpAddr::V6(ip) = a.ip {
-                    v.push(crate::ipv6::resolve_entry(rdp, lrp, ip, mac));
+                    v.push(crate::route6::resolve_entry(rdp, lrp, ip, mac));
                 }
                 if let IpAddr::V4(ip) = a.ip {
                     v.push(LFlow::new(
@@ -82,16 +83,33 @@ struct Lrp {
     /// The network it is attached to.
     net: String,
     mac: String,
-    addrs: Vec<(std::net::Ipv4Addr, ipnet::Ipv4Net)>,
+    addrs: Vec<(Ipv4Addr, Ipv4Net)>,
+    addrs6: Vec<(Ipv6Addr, Ipv6Net)>,
+}
+
+impl Lrp {
+    /// Whether `ip` is on one of the port's subnets (a next hop it reaches).
+    fn reaches(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.addrs.iter().any(|(_, n)| n.contains(&ip)),
+            IpAddr::V6(ip) => self.addrs6.iter().any(|(_, n)| n.contains(&ip)),
+        }
+    }
+
+    fn has_addrs(&self) -> bool {
+        !self.addrs.is_empty() || !self.addrs6.is_empty()
+    }
 }
 
 fn lrp(cx: &mut Cx, p: &Port) -> Result<Lrp, CompileError> {
     let key = cx.lrp_key(&p.meta.id)?;
     let mac = util::mac("port", &p.meta.id, &p.mac_address)?;
-    let mut addrs = Vec::new();
+    let (mut addrs, mut addrs6) = (Vec::new(), Vec::new());
     for a in cx.addrs(p)? {
-        if let (IpAddr::V4(ip), IpNet::V4(n)) = (a.ip, a.net) {
-            addrs.push((ip, n));
+        match (a.ip, a.net) {
+            (IpAddr::V4(ip), IpNet::V4(n)) => addrs.push((ip, n)),
+            (IpAddr::V6(ip), IpNet::V6(n)) => addrs6.push((ip, n)),
+            _ => {}
         }
     }
     Ok(Lrp {
@@ -99,6 +117,7 @@ fn lrp(cx: &mut Cx, p: &Port) -> Result<Lrp, CompileError> {
         net: p.network_id.clone(),
         mac,
         addrs,
+        addrs6,
     })
 }
 
@@ -111,8 +130,8 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
     let rdp = cx.router_dp(id)?;
     let md = format!("metadata={rdp:#x}");
     let mut v = Vec::new();
-    let mut gw: Option<(Lrp, std::net::Ipv4Addr)> = None;
-    let mut internal: Vec<ipnet::Ipv4Net> = Vec::new();
+    let mut gw: Option<Lrp> = None;
+    let mut internal: Vec<Ipv4Net> = Vec::new();
     let mut lrps: Vec<Lrp> = Vec::new();
     let ports: Vec<&Port> = Index::get(&cx.ix.router_ports, id)
         .iter()
@@ -126,7 +145,11 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         let is_gw = p.device_owner == owner::ROUTER_GATEWAY;
         v.extend(crate::ipv6::router_port(
             &md,
-            &crate::ipv6::lrp6(cx, p, k, mac)?,
+            &crate::ipv6::Lrp6 {
+                key: k,
+                mac,
+                addrs: l.addrs6.clone(),
+            },
         ));
         // Admission: frames to the port's MAC or broadcast.
         v.push(LFlow::new(
@@ -213,11 +236,9 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
                 next(t::LS_IN_L2_LKP)
             ),
         ));
-        if is_gw {
-            if let Some(&(ip, _)) = l.addrs.first() {
-                gw = Some((l, ip));
-                continue;
-            }
+        if is_gw && l.has_addrs() {
+            gw = Some(l);
+            continue;
         }
         lrps.push(l);
     }
@@ -230,8 +251,10 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
     // Static routes: the port whose subnet holds the next hop. Routes out
     // of the gateway port are redirected to the gateway chassis when that
     // is another host (see `tunnel`).
-    let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref().map(|(l, _)| l)).collect();
-    let gw_key = gw.as_ref().map(|(l, _)| l.key);
+    let all: Vec<&Lrp> = lrps.iter().chain(gw.as_ref()).collect();
+    let gw_key = gw.as_ref().map(|l| l.key);
+    // The gateway's IPv4 address: SNAT source and ARP sender.
+    let gip = gw.as_ref().and_then(|l| l.addrs.first()).map(|&(ip, _)| ip);
     let gw_at = match &r.external_gateway_info {
         Some(info) => crate::tunnel::gateway(
             cx.b,
@@ -241,21 +264,25 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         ),
         None => crate::tunnel::Gateway::Here,
     };
-    if let (tunnel::Gateway::There(_), Some((g, gip)), Some(info)) =
-        (gw_at, &gw, &r.external_gateway_info)
+    if let (tunnel::Gateway::There(_), Some(g), Some(info)) = (gw_at, &gw, &r.external_gateway_info)
     {
+        let ips: Vec<IpAddr> = (g.addrs.iter().map(|(ip, _)| IpAddr::V4(*ip)))
+            .chain(g.addrs6.iter().map(|(ip, _)| IpAddr::V6(*ip)))
+            .collect();
         v.extend(crate::dfip::not_resident(
             cx,
             &info.network_id,
             &g.mac,
-            *gip,
+            &ips,
         )?);
     }
     let cxr: &Cx = cx;
-    if let (crate::tunnel::Gateway::There(gw_ip), Some((g, _))) = (gw_at, &gw) {
-        // The external subnet itself (connected through the gateway port).
-        for (_, n) in &g.addrs {
-            let m = util::addr_match(&IpNet::V4(*n), false);
+    if let (crate::tunnel::Gateway::There(gw_ip), Some(g)) = (gw_at, &gw) {
+        // The external subnets themselves (connected through the gateway
+        // port).
+        let nets = g.addrs.iter().map(|(_, n)| IpNet::V4(*n));
+        for n in nets.chain(g.addrs6.iter().map(|(_, n)| IpNet::V6(*n))) {
+            let m = util::addr_match(&n, false);
             let prio = 2 * n.prefix_len() as u16 + 11;
             v.extend(
                 lrps.iter().filter_map(|i| {
@@ -264,13 +291,16 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
             );
         }
     }
+    // A route to `dest` via `nh`: the next hop goes in `reg0` (IPv4) or
+    // `reg0`..`reg3` (IPv6, see `route6`), out of the port that reaches it.
     let route =
-        |dest: IpNet, nh: std::net::Ipv4Addr, prio: u16| -> Vec<LFlow> {
-            let Some(l) = all
-                .iter()
-                .find(|l| l.addrs.iter().any(|(_, n)| n.contains(&nh)))
-            else {
+        |dest: IpNet, nh: IpAddr, prio: u16| -> Vec<LFlow> {
+            let Some(l) = all.iter().find(|l| l.reaches(nh)) else {
                 return vec![];
+            };
+            let set_nh = match nh {
+                IpAddr::V4(ip) => format!("set_field:{}->{}", hex_ip(ip), reg::NEXTHOP),
+                IpAddr::V6(ip) => crate::route6::set_nexthop(ip),
             };
             let mut v = Vec::new();
             if let (crate::tunnel::Gateway::There(gw_ip), true) = (gw_at, Some(l.key) == gw_key) {
@@ -284,9 +314,7 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
                 prio,
                 format!("{md},{}", util::addr_match(&dest, false)),
                 format!(
-                    "dec_ttl,set_field:{}->{},set_field:{:#x}->{},set_field:{}->eth_src,{}",
-                    hex_ip(nh),
-                    reg::NEXTHOP,
+                    "dec_ttl,{set_nh},set_field:{:#x}->{},set_field:{}->eth_src,{}",
                     l.key,
                     reg::OUTPORT,
                     l.mac,
@@ -297,27 +325,43 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
         };
     for hr in &r.routes {
         let d = util::net("router", id, &hr.destination)?;
-        let nh = util::ipv4("router", id, &hr.nexthop)?;
-        if d.addr().is_ipv4() {
+        let nh = util::ip("router", id, &hr.nexthop)?;
+        // Longest prefix first, below the connected route of the same
+        // length; a family mismatch (refused by the API) routes nothing.
+        if d.addr().is_ipv4() == nh.is_ipv4() {
             v.extend(route(d, nh, 2 * d.prefix_len() as u16 + 10));
         }
     }
-    if let (Some((g, gip)), Some(info)) = (&gw, &r.external_gateway_info) {
-        // Default route via the external subnet's gateway.
-        let ext_gw = st
+    if let (Some(g), Some(info)) = (&gw, &r.external_gateway_info) {
+        // Default routes via the external subnets' gateways, one per
+        // family (Neutron: the gateway_ip of the subnet the gateway port
+        // has an address on).
+        let ext_gws: Vec<IpAddr> = st
             .subnets_of_network(&info.network_id)
-            .filter_map(|s| s.gateway_ip.as_deref()?.parse::<std::net::Ipv4Addr>().ok())
-            .find(|ip| g.addrs.iter().any(|(_, n)| n.contains(ip)));
-        if let Some(nh) = ext_gw {
-            v.extend(route(
-                "0.0.0.0/0"
-                    .parse()
-                    .map_err(|_| CompileError::bad("router", id, "route", "0.0.0.0/0"))?,
-                nh,
-                10,
-            ));
+            .filter_map(|s| s.gateway_ip.as_deref()?.parse::<IpAddr>().ok())
+            .filter(|ip| g.reaches(*ip))
+            .collect();
+        for any in [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ] {
+            if let Some(&nh) = ext_gws.iter().find(|ip| ip.is_ipv4() == any.is_ipv4()) {
+                let default = IpNet::new(any, 0)
+                    .map_err(|_| CompileError::bad("router", id, "route", &any.to_string()))?;
+                v.extend(route(default, nh, 10));
+            }
         }
-        v.extend(arp_resolution(&md, id, g, *gip));
+        v.push(resolve_fallback(&md, g.key));
+        v.extend(crate::route6::nd_resolution(&crate::route6::Gateway6 {
+            md: &md,
+            router: id,
+            key: g.key,
+            mac: &g.mac,
+            addrs: &g.addrs6,
+        }));
+    }
+    if let (Some(g), Some(gip), Some(info)) = (&gw, gip, &r.external_gateway_info) {
+        v.extend(arp_resolution(&md, id, g, gip));
         if info.enable_snat {
             let sz = cx.snat_zone(id)?;
             v.push(LFlow::new(
@@ -342,6 +386,24 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
     Ok(v)
 }
 
+/// ARP resolve for any next hop out of the gateway port that is not a
+/// Neutron port (either family): `eth_dst` zeroed, then the learned
+/// bindings (table MAC_BINDING) may set it, then the ARP / ND request
+/// stage asks while it is still zero (see [`arp_resolution`] and
+/// `route6`).
+fn resolve_fallback(md: &str, gk: u32) -> LFlow {
+    LFlow::new(
+        t::LR_IN_ARP_RESOLVE,
+        1,
+        format!("{md},{}={gk:#x}", reg::OUTPORT),
+        format!(
+            "set_field:00:00:00:00:00:00->eth_dst,{},{}",
+            next(t::MAC_BINDING),
+            next(t::LR_IN_ARP_REQUEST)
+        ),
+    )
+}
+
 /// Next hops on the external network that are not Neutron ports (the
 /// upstream router, hosts on the provider network), resolved as OVN does
 /// (ovn-northd(8): `lr_in_arp_resolve` `get_arp`, `lr_in_arp_request`
@@ -361,20 +423,10 @@ pub(crate) fn router(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> 
 ///   side, and other routers' bindings differ in `metadata`, so no VM
 ///   poisons a binding and no tenant sees another's. ARP claiming the
 ///   gateway's own address is dropped, never learned.
-fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: std::net::Ipv4Addr) -> Vec<LFlow> {
+fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: Ipv4Addr) -> Vec<LFlow> {
     let gk = g.key;
     let mac = &g.mac;
     let mut v = vec![
-        LFlow::new(
-            t::LR_IN_ARP_RESOLVE,
-            1,
-            format!("{md},{}={gk:#x}", reg::OUTPORT),
-            format!(
-                "set_field:00:00:00:00:00:00->eth_dst,{},{}",
-                next(t::MAC_BINDING),
-                next(t::LR_IN_ARP_REQUEST)
-            ),
-        ),
         LFlow::new(
             t::LR_IN_ARP_REQUEST,
             100,
@@ -414,7 +466,8 @@ fn arp_resolution(md: &str, router: &str, g: &Lrp, gip: std::net::Ipv4Addr) -> V
 pub(crate) fn learn_binding(router: &str) -> String {
     format!(
         "learn(table={},priority=100,idle_timeout={},cookie={:#x},limit={},\
-         OXM_OF_METADATA[],NXM_NX_REG15[]=NXM_NX_REG14[],NXM_NX_REG0[]=NXM_OF_ARP_SPA[],\
+         OXM_OF_METADATA[],NXM_NX_REG15[]=NXM_NX_REG14[],NXM_OF_ETH_TYPE[]=0x800,\
+         NXM_NX_REG0[]=NXM_OF_ARP_SPA[],\
          load:NXM_NX_ARP_SHA[]->NXM_OF_ETH_DST[]),{}",
         t::MAC_BINDING,
         t::mac_binding::IDLE_TIMEOUT,

@@ -38,6 +38,11 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(false)
+}
+
+/// [`world`], with a dual-stack gateway (2001:db8::10) when `v6`.
+fn world_with(v6: bool) -> World {
     let mut x = Builder::default();
     let ext = x.external("physnet1");
     let ext_sub = x.subnet(&ext, "198.51.100.0/24", Some("198.51.100.1"));
@@ -46,6 +51,11 @@ fn world() -> World {
     let r = x.router("A");
     let rif = x.interface(&r, &net, &s, "10.0.0.1");
     let gw = x.gateway(&r, &ext, &ext_sub, "198.51.100.10");
+    if v6 {
+        let ext6 = x.subnet(&ext, "2001:db8::/64", Some("2001:db8::1"));
+        x.v6(&ext6, None);
+        x.gateway_addr(&r, &gw, &ext6, "2001:db8::10");
+    }
     let g = x.group("A");
     x.rule(&g, "egress", None, None, None, None);
     x.rule(&g, "ingress", Some("tcp"), None, Some("0.0.0.0/0"), None);
@@ -321,4 +331,26 @@ fn the_floating_ip_follows_its_vm_and_the_mapping_incrementally() {
     );
     assert_eq!(o.outputs, vec![TUN], "{o:?}");
     assert_eq!(tun_dst(&o), ch["a"].ip);
+}
+
+#[test]
+fn ipv6_gateway_address_is_answered_on_the_gateway_chassis_only() {
+    let w = world_with(true);
+    let ch = hosts();
+    let ns = format!(
+        "in_port={UPLINK},icmp6,dl_src={INET_MAC},dl_dst=33:33:ff:00:00:10,ipv6_src=2001:db8::99,\
+         ipv6_dst=ff02::1:ff00:10,nw_ttl=255,icmp_type=135,icmp_code=0,nd_target=2001:db8::10,\
+         nd_sll={INET_MAC}"
+    );
+    let a = compile(&w.st, &bindings("a", &ch, &placed(&w)));
+    assert_eq!(
+        a.run(&ns, NEW_).local,
+        vec![format!("cloudnet:nd-na mac={} router=1", w.gw_mac)],
+        "the gateway chassis answers"
+    );
+    let b = compile(&w.st, &bindings("b", &ch, &placed(&w)));
+    assert!(
+        b.run(&ns, NEW_).dropped(),
+        "b has the uplink, not the gateway"
+    );
 }

@@ -34,7 +34,18 @@ enum Op {
     DelFip(usize),
     Dns(usize),
     PortSecurity(usize, bool),
+    /// The router's static routes: the subset of [`ROUTES`] in the mask.
+    Routes(u8),
 }
+
+/// Static routes (destination, next hop): IPv4 and IPv6 via hosts on the
+/// provider network, IPv4 via a tenant subnet, IPv6 via no subnet.
+const ROUTES: [(&str, &str); 4] = [
+    ("192.0.2.0/24", "198.51.100.2"),
+    ("2001:db8:77::/64", "2001:db8::2"),
+    ("172.16.0.0/12", "10.0.0.9"),
+    ("2001:db8:99::/48", "2001:db8:5::1"),
+];
 
 fn op() -> impl Strategy<Value = Op> {
     let g = prop::collection::vec(0..3usize, 0..3);
@@ -66,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..5usize).prop_map(Op::DelFip),
         (0..3usize).prop_map(Op::Dns),
         (0..20usize, any::<bool>()).prop_map(|(p, b)| Op::PortSecurity(p, b)),
+        (0..16u8).prop_map(Op::Routes),
     ]
 }
 
@@ -92,7 +104,11 @@ fn world() -> World {
     }
     let groups: Vec<String> = (0..3).map(|_| x.group("P")).collect();
     let router = x.router("P");
-    x.gateway(&router, &ext, &ext_sub, "198.51.100.10");
+    let gw = x.gateway(&router, &ext, &ext_sub, "198.51.100.10");
+    // Dual-stack gateway: an IPv6 address on the provider network too.
+    let ext6 = x.subnet(&ext, "2001:db8::/64", Some("2001:db8::1"));
+    x.v6(&ext6, None);
+    x.gateway_addr(&router, &gw, &ext6, "2001:db8::10");
     let mut b = Bindings::default();
     b.bridge_mappings.insert("physnet1".into(), 100);
     World {
@@ -285,6 +301,20 @@ impl World {
                 sub.dns_nameservers = vec![format!("192.0.2.{}", sub.dns_nameservers.len() + 1)];
                 self.x.st.put(Resource::Subnet(sub));
                 vec![res(Kind::Subnet, &s)]
+            }
+            Op::Routes(mask) => {
+                let mut r = self.x.st.routers[&self.router].clone();
+                r.routes = ROUTES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, (d, n))| model::HostRoute {
+                        destination: d.to_string(),
+                        nexthop: n.to_string(),
+                    })
+                    .collect();
+                self.x.st.put(Resource::Router(r));
+                vec![res(Kind::Router, &self.router)]
             }
             Op::PortSecurity(i, on) => {
                 let Some(id) = nth(self.vm_ports().into_iter(), *i) else {

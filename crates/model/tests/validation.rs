@@ -887,3 +887,55 @@ fn auto_address_subnets_give_eui64_addresses() {
     ));
     assert_eq!(st, 400);
 }
+
+#[test]
+fn static_routes_next_hop_checks() {
+    let mut h = H::new();
+    let ext = h.create(Kind::Network, json!({"router:external": true}));
+    h.create(
+        Kind::Subnet,
+        json!({"network_id": ext, "cidr": "203.0.113.0/24"}),
+    );
+    h.create(
+        Kind::Subnet,
+        json!({"network_id": ext, "cidr": "2001:db8::/64", "ip_version": 6}),
+    );
+    let r = h.create(
+        Kind::Router,
+        json!({"external_gateway_info": {"network_id": ext}}),
+    );
+    let gw = h.state.routers[&r].external_gateway_info.clone().unwrap();
+    assert_eq!(gw.external_fixed_ips.len(), 2, "one address per family");
+    let routes = |dest: &str, hop: &str| json!({"routes": [{"destination": dest, "nexthop": hop}]});
+    // Next hops upstream on the gateway's subnets, either family.
+    h.update(
+        Kind::Router,
+        &r,
+        routes("198.51.100.0/24", "203.0.113.7"),
+        None,
+    )
+    .unwrap();
+    h.update(
+        Kind::Router,
+        &r,
+        routes("2001:db8:77::/64", "2001:db8::7"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(h.state.routers[&r].routes[0].nexthop, "2001:db8::7");
+    let (_, kind, msg) = err(h.update(
+        Kind::Router,
+        &r,
+        routes("2001:db8:77::/64", "203.0.113.7"),
+        None,
+    ));
+    assert_eq!(kind, "InvalidRoutes");
+    assert!(msg.contains("same IP version"), "{msg}");
+    let (_, kind, _) = err(h.update(
+        Kind::Router,
+        &r,
+        routes("2001:db8:77::/64", "2001:db8:5::7"),
+        None,
+    ));
+    assert_eq!(kind, "InvalidRoutes", "next hop on no subnet of the router");
+}

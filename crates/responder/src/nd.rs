@@ -99,6 +99,60 @@ pub fn respond(
     Ok(REPLY_LEN)
 }
 
+/// Length of every solicitation [`request`] writes: Ethernet, IPv6, NS
+/// with SLL.
+pub const REQUEST_LEN: usize = REPLY_LEN;
+
+/// Writes a Neighbor Solicitation "who has `target`?" from `sip`/`sha` to
+/// the target's solicited-node multicast address (RFC 4861 §7.2.2, RFC
+/// 4291 §2.7.1) with a Source Link-Layer Address option and hop limit 255,
+/// returning its length. A router resolving an unknown IPv6 next hop sends
+/// this (OVN's `nd_ns { ... }` action in `lr_in_arp_request`,
+/// ovn-northd(8)); `sip` is the address of the router port it leaves by.
+pub fn request(
+    sha: crate::Mac,
+    sip: Ipv6Addr,
+    target: Ipv6Addr,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
+    if target.is_multicast() || target.is_unspecified() {
+        return Err(NoReply::Malformed(packet::Error::Malformed {
+            layer: "nd",
+            field: "target",
+        }));
+    }
+    let t = target.octets();
+    let dst = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(t[13]),
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    need(out, REQUEST_LEN)?;
+    write_eth(out, sha, multicast_mac(&dst), ethertype::IPV6)?;
+    let ns = NdRepr::Solicit {
+        target,
+        sll: Some(sha),
+    };
+    let ip_out = &mut out[ETH_LEN..REQUEST_LEN];
+    Ipv6Repr {
+        src: sip,
+        dst,
+        next_header: ip_proto::ICMPV6,
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 255,
+        payload_len: ns.buffer_len() as u16,
+    }
+    .emit(ip_out)?;
+    ns.emit(&mut ip_out[ipv6::HEADER_LEN..], &sip, &dst)?;
+    Ok(REQUEST_LEN)
+}
+
 /// The Ethernet frame and IPv6 packet of the ND message of type `kind` in
 /// `frame`, with hop limit 255 (RFC 4861 §6.1.1, §7.1.1: never forwarded
 /// by a router). ND messages carry no extension headers in practice; one
@@ -159,4 +213,51 @@ pub fn link_local(mac: crate::Mac) -> Ipv6Addr {
     o[1] = 0x80;
     o[8..].copy_from_slice(&eui64(mac));
     Ipv6Addr::from(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_solicits_the_solicited_node_group() {
+        let sha = [2, 0, 0, 0, 0, 1];
+        let sip: Ipv6Addr = "2001:db8::5".parse().unwrap();
+        let target: Ipv6Addr = "2001:db8::12:3456".parse().unwrap();
+        let mut out = [0u8; 128];
+        let n = request(sha, sip, target, &mut out).unwrap();
+        assert_eq!(n, REQUEST_LEN);
+        let (eth, ip) =
+            nd_message(&out[..n], packet::icmpv6::msg_type::NEIGHBOR_SOLICIT, "nd").unwrap();
+        assert_eq!(eth.src(), sha);
+        assert_eq!(eth.dst(), [0x33, 0x33, 0xff, 0x12, 0x34, 0x56]);
+        let group: Ipv6Addr = "ff02::1:ff12:3456".parse().unwrap();
+        assert_eq!((ip.src(), ip.dst()), (sip, group));
+        assert!(Icmpv6Packet::new_checked(ip.payload())
+            .unwrap()
+            .verify_checksum(&sip, &group));
+        let m = NdMessage::new_checked(ip.payload()).unwrap();
+        assert_eq!(
+            NdRepr::parse(&m).unwrap(),
+            NdRepr::Solicit {
+                target,
+                sll: Some(sha)
+            }
+        );
+        // The owner's responder answers it: a real NS.
+        let mut na = [0u8; 128];
+        let table = |ip: Ipv6Addr| (ip == target).then_some([2, 0, 0, 0, 0, 9]);
+        assert_eq!(
+            respond(&out[..n], &table, NdConfig::default(), &mut na),
+            Ok(REPLY_LEN)
+        );
+        assert!(
+            request(sha, sip, group, &mut out).is_err(),
+            "multicast target"
+        );
+        assert!(matches!(
+            request(sha, sip, target, &mut out[..40]),
+            Err(NoReply::BufferTooSmall { .. })
+        ));
+    }
 }

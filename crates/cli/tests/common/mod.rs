@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod internet;
 pub mod serve;
 pub mod uplink;
+pub mod v6;
 
 pub use serve::{Serve, BIN};
 

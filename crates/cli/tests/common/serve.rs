@@ -101,6 +101,21 @@ impl Serve {
         ]);
     }
 
+    /// External flat provider network `name` on physical network
+    /// `physnet` (reached through a `--bridge-mapping`); its ID.
+    pub fn external_network(&self, name: &str, physnet: &str) -> String {
+        self.create(&[
+            "network",
+            "create",
+            name,
+            "--external",
+            "--provider-network-type",
+            "flat",
+            "--provider-physical-network",
+            physnet,
+        ])
+    }
+
     /// Create a resource; its ID.
     pub fn create(&self, args: &[&str]) -> String {
         let mut a = args.to_vec();

@@ -161,6 +161,33 @@ impl Builder {
         self.port_owned(net, subnet, ip, &[], owner::ROUTER_INTERFACE, router)
     }
 
+    /// Give `router`'s gateway port (`gw_port`) a second address, `ip` on
+    /// `subnet` of the external network (a dual-stack gateway).
+    pub fn gateway_addr(&mut self, router: &str, gw_port: &str, subnet: &str, ip: &str) {
+        let fixed = FixedIp {
+            subnet_id: subnet.into(),
+            ip_address: ip.into(),
+        };
+        let mut p = self.st.ports[gw_port].clone();
+        p.fixed_ips.push(fixed.clone());
+        self.st.put(Resource::Port(p));
+        let mut r = self.st.routers[router].clone();
+        if let Some(g) = r.external_gateway_info.as_mut() {
+            g.external_fixed_ips.push(fixed);
+        }
+        self.st.put(Resource::Router(r));
+    }
+
+    /// Make `subnet` an IPv6 one with Neutron's `ipv6_ra_mode` and
+    /// `ipv6_address_mode` both `mode`.
+    pub fn v6(&mut self, subnet: &str, mode: Option<&str>) {
+        let mut s = self.st.subnets[subnet].clone();
+        s.ip_version = 6;
+        s.ipv6_ra_mode = mode.map(Into::into);
+        s.ipv6_address_mode = mode.map(Into::into);
+        self.st.put(Resource::Subnet(s));
+    }
+
     /// Set the router's gateway on `ext` with SNAT and its gateway port.
     pub fn gateway(&mut self, router: &str, ext: &str, subnet: &str, ip: &str) -> String {
         let p = self.port_owned(ext, subnet, ip, &[], owner::ROUTER_GATEWAY, router);

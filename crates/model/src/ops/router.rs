@@ -75,20 +75,38 @@ fn interface_ports<'a>(
         .filter(move |p| p.device_id == router_id && p.device_owner == owner::ROUTER_INTERFACE)
 }
 
+/// Neutron's `_validate_routes` (extraroute): a valid destination CIDR and
+/// next hop of the same IP version, the next hop on a subnet of one of the
+/// router's ports — its interfaces or its external gateway (a next hop
+/// upstream on the provider network).
 fn check_routes(state: &State, router_id: &str, routes: &[HostRoute]) -> Result<()> {
+    let gateway = state
+        .ports
+        .values()
+        .filter(|p| p.device_id == router_id && p.device_owner == owner::ROUTER_GATEWAY);
     let nets: Vec<IpNet> = interface_ports(state, router_id)
+        .chain(gateway)
         .flat_map(|p| p.fixed_ips.iter())
         .filter_map(|f| state.subnets.get(&f.subnet_id))
         .filter_map(|s| s.cidr.parse().ok())
         .collect();
     for r in routes {
-        r.destination.parse::<IpNet>().map_err(|_| {
+        let dest = r.destination.parse::<IpNet>().map_err(|_| {
             ModelError::attr(
                 "routes",
                 format!("'{}' is not a valid IP subnet", r.destination),
             )
         })?;
         let hop = parse_ip("routes", &r.nexthop)?;
+        if dest.addr().is_ipv4() != hop.is_ipv4() {
+            return Err(ModelError::new(
+                400,
+                "InvalidRoutes",
+                format!(
+                    "Invalid format for routes: {r:?}, the nexthop and the destination are not of the same IP version"
+                ),
+            ));
+        }
         if !nets.iter().any(|n| n.contains(&hop)) {
             return Err(ModelError::new(
                 400,

@@ -96,6 +96,7 @@ pub fn respond(
         LocalOp::Icmp6Echo => echo::respond(frame, |ip| ip.is_ipv6(), out),
         LocalOp::Dhcp4(binding) => responder::dhcp::respond_for(frame, binding, out),
         LocalOp::ArpRequest { spa, sha, tpa } => arp::request(*sha, *spa, tpa.get(regs), out),
+        LocalOp::NdNs { sip, sha, target } => nd::request(*sha, *sip, target.get(regs), out),
         LocalOp::NdRa(cfg) => responder::ra::respond(frame, cfg, out),
         LocalOp::Dhcp6(cfg) => responder::dhcp6::respond(frame, cfg, out),
     }
@@ -235,6 +236,7 @@ fn op_name(op: &LocalOp) -> &'static str {
         LocalOp::Icmp6Echo => "icmp6-echo-reply",
         LocalOp::Dhcp4(_) => "dhcp4",
         LocalOp::ArpRequest { .. } => "arp-request",
+        LocalOp::NdNs { .. } => "nd-ns",
         LocalOp::NdRa(_) => "nd-ra",
         LocalOp::Dhcp6(_) => "dhcp6",
     }

@@ -139,6 +139,53 @@ pub enum LocalOp {
         /// The address asked about.
         tpa: Ipv4Src,
     },
+    /// `nd-ns sip=IPv6 sha=MAC target=IPv6|xxregN`: a Neighbor
+    /// Solicitation for `target` (an address, or a 128-bit register of the
+    /// packet-in) from `sha`/`sip` to its solicited-node group (RFC 4861
+    /// §7.2.2) — OVN's `nd_ns { ... }`. Consumed like `arp-request`.
+    NdNs {
+        /// Source address (the router port's).
+        sip: Ipv6Addr,
+        /// Source link-layer address, also the Ethernet source.
+        sha: Mac,
+        /// The address asked about.
+        target: Ipv6Src,
+    },
+}
+
+/// Where an op takes an IPv6 address from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Src {
+    /// This address.
+    Addr(Ipv6Addr),
+    /// `xxregN` of the packet-in (`0..=3`): `reg4N` (most significant 32
+    /// bits) to `reg4N+3`, as ovs-fields(7) lays out the 128-bit registers.
+    XxReg(u8),
+}
+
+impl Ipv6Src {
+    /// The address, reading registers from `regs`.
+    pub fn get(self, regs: &[u32; 16]) -> Ipv6Addr {
+        match self {
+            Ipv6Src::Addr(a) => a,
+            Ipv6Src::XxReg(n) => {
+                let base = 4 * usize::from(n & 3);
+                let w = |i: usize| u128::from(regs[base + i]);
+                Ipv6Addr::from(w(0) << 96 | w(1) << 64 | w(2) << 32 | w(3))
+            }
+        }
+    }
+}
+
+impl FromStr for Ipv6Src {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.strip_prefix("xxreg") {
+            Some(n @ ("0" | "1" | "2" | "3")) => n.parse().map(Ipv6Src::XxReg).map_err(|_| ()),
+            Some(_) => Err(()),
+            None => s.parse().map(Ipv6Src::Addr).map_err(|_| ()),
+        }
+    }
 }
 
 /// Where an op takes an IPv4 address from.
@@ -216,6 +263,7 @@ fn parse_text(text: &str) -> Result<LocalAction, LocalActionError> {
         "icmp6-echo-reply" => ("icmp6-echo-reply", &[]),
         "dhcp4" => ("dhcp4", DHCP_KEYS),
         "arp-request" => ("arp-request", &["spa", "sha", "tpa"]),
+        "nd-ns" => ("nd-ns", &["sip", "sha", "target"]),
         "nd-ra" => ("nd-ra", &["mac", "prefix", "mode", "mtu", "lifetime"]),
         "dhcp6" => ("dhcp6", &["server_mac", "addr", "dns"]),
         _ => return Err(LocalActionError::UnknownOp(name.to_owned())),
@@ -269,6 +317,11 @@ fn parse_text(text: &str) -> Result<LocalAction, LocalActionError> {
             spa: kv.need("spa")?,
             sha: kv.need::<MacText>("sha")?.0,
             tpa: kv.need("tpa")?,
+        },
+        "nd-ns" => LocalOp::NdNs {
+            sip: kv.need("sip")?,
+            sha: kv.need::<MacText>("sha")?.0,
+            target: kv.need("target")?,
         },
         "nd-ra" => LocalOp::NdRa(nd_ra(&kv)?),
         "dhcp6" => LocalOp::Dhcp6(responder::dhcp6::Dhcp6Config {
@@ -483,6 +536,9 @@ impl Parse for Ipv6Addr {
 impl Parse for Ipv4Src {
     const WHAT: &'static str = "an IPv4 address or reg0..reg15";
 }
+impl Parse for Ipv6Src {
+    const WHAT: &'static str = "an IPv6 address or xxreg0..xxreg3";
+}
 impl Parse for MacText {
     const WHAT: &'static str = "a MAC aa:bb:cc:dd:ee:ff";
 }
@@ -614,6 +670,41 @@ mod tests {
     }
 
     #[test]
+    fn nd_ns_reads_a_128_bit_register() {
+        let a =
+            parse(b"cloudnet:nd-ns sip=2001:db8::5 sha=02:00:00:00:00:01 target=xxreg0 table=28")
+                .unwrap()
+                .unwrap();
+        assert_eq!(a.resume, Some(28));
+        let LocalOp::NdNs { sip, sha, target } = a.op else {
+            panic!("not nd-ns: {a:?}")
+        };
+        assert_eq!(
+            (sip, sha),
+            ("2001:db8::5".parse().unwrap(), [2, 0, 0, 0, 0, 1])
+        );
+        let mut regs = [0u32; 16];
+        regs[..4].copy_from_slice(&[0x2001_0db8, 0, 0, 0x12]);
+        assert_eq!(
+            target.get(&regs),
+            "2001:db8::12".parse::<Ipv6Addr>().unwrap()
+        );
+        regs[4..8].copy_from_slice(&[0xfe80_0000, 0, 0, 1]);
+        assert_eq!(
+            Ipv6Src::XxReg(1).get(&regs),
+            "fe80::1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            p("cloudnet:nd-ns sip=::1 sha=02:00:00:00:00:01 target=2001:db8::9"),
+            Ok(LocalOp::NdNs {
+                sip: "::1".parse().unwrap(),
+                sha: [2, 0, 0, 0, 0, 1],
+                target: Ipv6Src::Addr("2001:db8::9".parse().unwrap()),
+            })
+        );
+    }
+
+    #[test]
     fn errors_name_the_offending_token() {
         let e = |s: &str| p(s).unwrap_err().to_string();
         assert!(e("cloudnet:teleport").contains("\"teleport\""));
@@ -645,6 +736,11 @@ mod tests {
         );
         assert!(e("cloudnet:nd-ra mac=02:00:00:00:00:01 mode=slaac").contains("missing prefix="));
         assert!(e("cloudnet:dhcp6 server_mac=02:00:00:00:00:01 addr=10.0.0.1").contains("addr="));
+        assert!(
+            e("cloudnet:nd-ns sip=2001:db8::1 sha=02:00:00:00:00:01 target=xxreg4")
+                .contains("target=\"xxreg4\"")
+        );
+        assert!(e("cloudnet:nd-ns sip=10.0.0.1 sha=02:00:00:00:00:01 target=::9").contains("sip="));
         assert_eq!(
             parse(b"cloudnet:\xff"),
             Some(Err(LocalActionError::NotText))

@@ -201,3 +201,33 @@ fn partial_checksum_is_completed_before_responding() {
     finish_partial_csum(&mut bad);
     assert_eq!(bad, before);
 }
+
+#[test]
+fn neighbor_solicitation_for_the_registered_next_hop() {
+    let mut regs = [0u32; 16];
+    regs[..4].copy_from_slice(&[0x2001_0db8, 0, 0, 0x0064]);
+    let mut out = [0u8; MAX_REPLY_LEN];
+    let any = ipv4(64, 1, FAR, &echo_request());
+    let n = respond(
+        &op("cloudnet:nd-ns sip=2001:db8::5 sha=02:00:00:00:00:01 target=xxreg0"),
+        &any,
+        &regs,
+        &mut out,
+    )
+    .unwrap();
+    let r = &out[..n];
+    assert_eq!(
+        &r[0..6],
+        &[0x33, 0x33, 0xff, 0, 0, 0x64],
+        "solicited-node MAC"
+    );
+    assert_eq!(&r[6..12], &GW_MAC);
+    assert_eq!(r[14 + 7], 255, "hop limit");
+    let group: Ipv6Addr = "ff02::1:ff00:64".parse().unwrap();
+    assert_eq!(&r[14 + 24..14 + 40], &group.octets());
+    assert_eq!(r[54], 135, "neighbor solicitation");
+    let target: Ipv6Addr = "2001:db8::64".parse().unwrap();
+    assert_eq!(&r[62..78], &target.octets());
+    assert_eq!(&r[78..80], &[1, 1], "source link-layer address option");
+    assert_eq!(&r[80..86], &GW_MAC);
+}
