@@ -7,6 +7,18 @@
 use crate::fields::{fi, ro, Field, FieldInfo, Fmt, Prereq as P};
 use crate::flowvec::{Words, W_CT_IPV6_DST, W_CT_IPV6_SRC, W_CT_NW, W_CT_TP};
 
+/// The original-tuple fields, in the order `dump-flows` and a trace print
+/// them.
+pub(crate) const CT_TUPLE_FIELDS: [Field; 7] = [
+    Field::CtNwSrc,
+    Field::CtNwDst,
+    Field::CtIpv6Src,
+    Field::CtIpv6Dst,
+    Field::CtNwProto,
+    Field::CtTpSrc,
+    Field::CtTpDst,
+];
+
 /// Description of one of the fields above (any other field: `ct_tp_dst`'s,
 /// never asked for by `Field::info`).
 #[rustfmt::skip]

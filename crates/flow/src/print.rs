@@ -4,6 +4,7 @@
 //! CIDR prefixes, hex for masked values, named reserved ports.
 
 use crate::actions::*;
+use crate::ct_fields::CT_TUPLE_FIELDS;
 use crate::fields::{ct_state, prefix_mask, Field, FieldRef, Fmt, TCP_FLAG_NAMES};
 use crate::matching::{Match, SHORTHANDS};
 use packet::flowkey::{ethertype as et, VLAN_CFI};
@@ -123,7 +124,7 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
             out.push(format!("{}={}", f.info().name, value_str(f, v, mk)));
         }
     };
-    for f in [
+    let head = [
         Field::RecircId,
         Field::ConjId,
         Field::PktMark,
@@ -131,14 +132,8 @@ pub fn format_match(m: &Match, priority: Option<u16>) -> String {
         Field::CtZone,
         Field::CtMark,
         Field::CtLabel,
-        Field::CtNwSrc,
-        Field::CtNwDst,
-        Field::CtIpv6Src,
-        Field::CtIpv6Dst,
-        Field::CtNwProto,
-        Field::CtTpSrc,
-        Field::CtTpDst,
-    ] {
+    ];
+    for &f in head.iter().chain(&CT_TUPLE_FIELDS) {
         put(&mut out, f);
     }
     let (dl_type, dl_mask) = m.get(Field::DlType);

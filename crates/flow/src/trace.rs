@@ -5,6 +5,7 @@
 
 use crate::actions::DpAction;
 use crate::classifier::FlowTables;
+use crate::ct_fields::CT_TUPLE_FIELDS;
 use crate::fields::Field;
 use crate::flowvec::{Packet, Words};
 use crate::matching::Match;
@@ -36,19 +37,16 @@ pub fn trace(tables: &FlowTables, pkt: &Packet) -> TraceReport {
 
 /// A packet's fields as a trace prints them, the conntrack original
 /// direction included (after `ct`, it is part of the packet's state).
-const PACKET_FIELDS: [Field; 38] = [
+const PACKET_HEAD: [Field; 5] = [
     Field::RecircId,
     Field::CtState,
     Field::CtZone,
     Field::CtMark,
     Field::CtLabel,
-    Field::CtNwSrc,
-    Field::CtNwDst,
-    Field::CtIpv6Src,
-    Field::CtIpv6Dst,
-    Field::CtNwProto,
-    Field::CtTpSrc,
-    Field::CtTpDst,
+];
+
+/// The fields after the conntrack original tuple, in printing order.
+const PACKET_TAIL: [Field; 26] = [
     Field::PktMark,
     Field::TunId,
     Field::TunSrc,
@@ -81,7 +79,11 @@ const PACKET_FIELDS: [Field; 38] = [
 /// are always shown), for printing.
 pub fn packet_match(w: &Words) -> Match {
     let mut m = Match::catchall();
-    for f in PACKET_FIELDS {
+    let fields = PACKET_HEAD
+        .iter()
+        .chain(&CT_TUPLE_FIELDS)
+        .chain(&PACKET_TAIL);
+    for &f in fields {
         let v = f.get(w);
         if v != 0
             || matches!(
