@@ -43,9 +43,8 @@ impl Agent {
             return Ok(());
         };
         if reg.keep_alive(self.store.as_ref(), Instant::now())? {
-            for p in self.bindings.ports.keys() {
-                reg.claim(self.store.as_ref(), p)?;
-            }
+            let ports: Vec<&String> = self.bindings.ports.keys().collect();
+            reg.claim_many(self.store.as_ref(), &ports)?;
         }
         Ok(())
     }
@@ -71,8 +70,8 @@ impl Agent {
         let c = cluster::resolve(&me, &b.ports, &self.seen, &self.cluster, !self.started);
         self.seen = b.ports.keys().cloned().collect();
         self.started = true;
+        reg.claim_many(self.store.as_ref(), &c.claim)?;
         for p in &c.claim {
-            reg.claim(self.store.as_ref(), p)?;
             // Ours from now on, before the watch confirms it.
             self.cluster.bindings.insert(p.clone(), me.clone());
         }
@@ -135,12 +134,12 @@ pub(crate) fn binding_changes(before: &Bindings, after: &Bindings) -> BTreeSet<C
         out.insert(Changed::Mappings);
     }
     // Borrowed views, compared without copying: this runs every round.
-    type Loc<'a> = (Option<&'a u32>, Option<(&'a String, Option<&'a controller::Chassis>)>);
+    type Loc<'a> = (
+        Option<&'a u32>,
+        Option<(&'a String, Option<&'a controller::Chassis>)>,
+    );
     fn loc<'a>(b: &'a Bindings, id: &str) -> Loc<'a> {
-        let remote = b
-            .remote_ports
-            .get(id)
-            .map(|c| (c, b.remote_chassis.get(c)));
+        let remote = b.remote_ports.get(id).map(|c| (c, b.remote_chassis.get(c)));
         (b.ports.get(id), remote)
     }
     for b in [before, after] {

@@ -12,7 +12,12 @@ use crate::AgentError;
 
 /// Decode a stored resource; `version` (the store's) becomes its
 /// `revision_number`.
-pub(crate) fn decode(kind: Kind, id: &str, v: &[u8], version: Option<u64>) -> Result<Resource, AgentError> {
+pub(crate) fn decode(
+    kind: Kind,
+    id: &str,
+    v: &[u8],
+    version: Option<u64>,
+) -> Result<Resource, AgentError> {
     let mut r = Resource::from_json(kind, v).map_err(|e| AgentError::Decode {
         kind: kind.store_name().to_owned(),
         id: id.to_owned(),
