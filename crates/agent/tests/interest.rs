@@ -23,15 +23,26 @@ fn ev(r: &Resource) -> Event {
     }
 }
 
-#[test]
-fn ports_out_of_scope_are_dropped_and_read_back_when_it_grows() {
+fn open() -> (tempfile::TempDir, store::RedbStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = store::RedbStore::open(dir.path().join("s.redb")).unwrap();
+    (dir, store)
+}
+
+/// Two networks of one project and their subnets: `[n1, s1, n2, s2]`.
+fn two_networks() -> (Builder, [String; 4]) {
     let mut x = Builder::default();
     let n1 = x.network("p");
     let s1 = x.subnet(&n1, "10.0.1.0/24", Some("10.0.1.1"));
     let n2 = x.network("p");
     let s2 = x.subnet(&n2, "10.0.2.0/24", Some("10.0.2.1"));
+    (x, [n1, s1, n2, s2])
+}
+
+#[test]
+fn ports_out_of_scope_are_dropped_and_read_back_when_it_grows() {
+    let (_dir, store) = open();
+    let (mut x, [n1, s1, n2, s2]) = two_networks();
     let a = x.port(&n1, &s1, "10.0.1.10", &[]);
     let b = x.port(&n2, &s2, "10.0.2.10", &[]);
     let c = x.port(&n2, &s2, "10.0.2.11", &[]);
@@ -86,13 +97,8 @@ fn ports_out_of_scope_are_dropped_and_read_back_when_it_grows() {
 
 #[test]
 fn a_scoped_start_builds_no_vm_port_until_the_scope_is_known() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store::RedbStore::open(dir.path().join("s.redb")).unwrap();
-    let mut x = Builder::default();
-    let n1 = x.network("p");
-    let s1 = x.subnet(&n1, "10.0.1.0/24", Some("10.0.1.1"));
-    let n2 = x.network("p");
-    let s2 = x.subnet(&n2, "10.0.2.0/24", Some("10.0.2.1"));
+    let (_dir, store) = open();
+    let (mut x, [n1, s1, n2, s2]) = two_networks();
     let a = x.port(&n1, &s1, "10.0.1.10", &[]);
     let a2 = x.port(&n1, &s1, "10.0.1.11", &[]);
     let b = x.port(&n2, &s2, "10.0.2.10", &[]);
