@@ -9,7 +9,9 @@
 //! memory per agent.
 //!
 //! `cargo bench -p agent --bench multihost_sim` — sizes from the
-//! environment: `SIM_CHASSIS` (100), `SIM_PORTS` (2000), `SIM_ITER` (30).
+//! environment: `SIM_CHASSIS` (100), `SIM_PORTS` (2000), `SIM_ITER` (30);
+//! `SIM_TIMEOUT` (seconds, 900) bounds the whole run: past it the bench
+//! stops with a message naming the phase it was in.
 
 #[path = "../../controller/tests/common/mod.rs"]
 mod common;
@@ -40,6 +42,25 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The run's time budget ([`SIM_TIMEOUT`]): every wait checks it.
+struct Budget {
+    until: Instant,
+    secs: usize,
+}
+
+impl Budget {
+    fn check(&self, phase: &str) {
+        if Instant::now() >= self.until {
+            eprintln!(
+                "multihost_sim: SIM_TIMEOUT={}s exceeded while {phase}; \
+                 try fewer SIM_CHASSIS / SIM_PORTS / SIM_ITER",
+                self.secs
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort_unstable();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -55,6 +76,11 @@ fn main() {
     let chassis = env("SIM_CHASSIS", 100);
     let ports = env("SIM_PORTS", 2000);
     let iters = env("SIM_ITER", 30);
+    let secs = env("SIM_TIMEOUT", 900);
+    let budget = Budget {
+        until: Instant::now() + Duration::from_secs(secs as u64),
+        secs,
+    };
     let nets = ports.div_ceil(10);
     let tmp = tempfile::tempdir().expect("tmp");
     let store: Arc<dyn Store> =
@@ -94,6 +120,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for (c, dp) in dps.iter().enumerate() {
+        budget.check("starting the agents");
         let dir = tmp.path().join(format!("c{c}"));
         std::fs::create_dir_all(&dir).expect("dir");
         let cfg = agent::Config {
@@ -116,18 +143,18 @@ fn main() {
     }
     let started = t_start.elapsed();
     // Converged: every port claimed, every agent idle.
-    let deadline = Instant::now() + Duration::from_secs(600);
     while store
         .list(agent::cluster::PORT_BINDINGS)
         .map_or(0, |v| v.len())
         < ports
     {
-        assert!(Instant::now() < deadline, "claims did not converge");
+        budget.check("waiting for every port to be claimed");
         std::thread::sleep(Duration::from_millis(100));
     }
     let settle = |dps: &[Arc<DryRun>]| {
         let mut last: Vec<u64> = dps.iter().map(|d| d.counts().1).collect();
         loop {
+            budget.check("waiting for the agents to settle");
             std::thread::sleep(Duration::from_millis(500));
             let now: Vec<u64> = dps.iter().map(|d| d.counts().1).collect();
             if now == last {
@@ -171,6 +198,7 @@ fn main() {
                 Instant::now() < deadline,
                 "port {id} not on every relevant agent"
             );
+            budget.check("waiting for a new port's flows");
             std::thread::sleep(Duration::from_millis(2));
         }
         let lat = relevant.iter().map(|d| d.seen().unwrap_or(t0) - t0);

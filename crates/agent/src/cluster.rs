@@ -259,11 +259,28 @@ impl Registration {
 
     /// Claim `port` for this chassis (the newest claim wins).
     pub fn claim(&self, store: &dyn Store, port: &str) -> Result<(), AgentError> {
+        self.claim_many(store, std::slice::from_ref(&port))
+    }
+
+    /// Claim several ports in one write (a restart or a lease renewed
+    /// claims every port of the host: one transaction, not one each).
+    pub fn claim_many<S: AsRef<str>>(
+        &self,
+        store: &dyn Store,
+        ports: &[S],
+    ) -> Result<(), AgentError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
         let rec = BindingRecord {
             chassis: self.cfg.name.clone(),
         };
         let v = serde_json::to_vec(&rec).map_err(|e| StoreError::Backend(e.to_string()))?;
-        store.put_leased(PORT_BINDINGS, port, v, self.lease)?;
+        let items: Vec<(String, Vec<u8>)> = ports
+            .iter()
+            .map(|p| (p.as_ref().to_owned(), v.clone()))
+            .collect();
+        store.put_leased_many(PORT_BINDINGS, &items, self.lease)?;
         Ok(())
     }
 

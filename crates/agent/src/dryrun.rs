@@ -99,9 +99,22 @@ impl DryRun {
 }
 
 impl Datapath for std::sync::Arc<DryRun> {
-    /// Only `add-port` matters (bridge, uplinks, tunnel ports get an
-    /// ofport); everything else succeeds silently.
+    /// `add-port` (bridge, uplinks, tunnel ports get an ofport) and
+    /// `set Interface NAME other_config:K=V…` (storm control, see
+    /// [`crate::protect`]) are recorded; everything else succeeds
+    /// silently.
     fn vsctl(&self, args: &[&str]) -> Result<String, AgentError> {
+        if let ["set", "Interface", name, sets @ ..] = args {
+            if let Some(i) = self.lock().ifaces.get_mut(*name) {
+                for (k, v) in sets
+                    .iter()
+                    .filter_map(|s| s.strip_prefix("other_config:")?.split_once('='))
+                {
+                    i.other_config.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            return Ok(String::new());
+        }
         if let Some(i) = args.iter().position(|a| *a == "add-port") {
             if let Some(name) = args.get(i + 2) {
                 let mut inner = self.lock();

@@ -18,14 +18,22 @@
 //! joining a network), the ports of the networks entering it are read from
 //! the store; when it shrinks, the ports of the networks leaving it are
 //! dropped. Either way the compiler is told, port by port.
+//!
+//! The same condition applies at start ([`load`]): an agent among several
+//! hosts reads the VM ports' heads only and builds none of them; its
+//! first [`Interest::refresh`], once the bindings are known, reads the
+//! ports of the networks in its scope. Start costs the host's share of
+//! the cloud, not the cloud (ovn-controller likewise starts with an
+//! empty monitor condition and widens it to its local datapaths).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use controller::{Bindings, Changed, Scope};
-use model::{Change, Kind, Resource, State};
+use model::{Change, Kind, State};
 use serde::Deserialize;
 use store::{Event, Store};
 
+use crate::state::decode;
 use crate::AgentError;
 
 /// The fields of a stored port that decide whether to keep it.
@@ -44,11 +52,33 @@ fn head(id: &str, v: &[u8]) -> Result<PortHead, AgentError> {
     })
 }
 
+/// Whether a port is Neutron's own (router, DHCP, floating-IP ports):
+/// kept everywhere, the edges the scope is walked along.
+fn is_neutron_owned(device_owner: &str) -> bool {
+    device_owner.starts_with("network:")
+}
+
 /// The networks whose VM ports are kept; `None`: every one (a single
-/// host, or before the first scope is known).
+/// host, or after a full reload).
 #[derive(Debug, Default)]
 pub struct Interest {
     networks: Option<BTreeSet<String>>,
+}
+
+/// The intent an agent starts from, the store revision it is at and what
+/// it holds of it. Among several hosts (`scoped`), VM ports are left in
+/// the store — each is only head-decoded, never built or indexed — and
+/// the interest holds no network yet, so that the first
+/// [`Interest::refresh`] reads those of the host's scope. Events after
+/// the revision are replayed by the watch, idempotently.
+pub fn load(store: &dyn Store, scoped: bool) -> Result<(State, u64, Interest), AgentError> {
+    let (st, rev) = crate::state::load_where(store, |kind, rec| {
+        Ok(!scoped
+            || kind != Kind::Port
+            || is_neutron_owned(&head(&rec.id, &rec.value)?.device_owner))
+    })?;
+    let networks = scoped.then(BTreeSet::new);
+    Ok((st, rev, Interest { networks }))
 }
 
 impl Interest {
@@ -56,7 +86,7 @@ impl Interest {
         match &self.networks {
             None => true,
             Some(n) => {
-                h.device_owner.starts_with("network:")
+                is_neutron_owned(&h.device_owner)
                     || n.contains(&h.network_id)
                     || local.contains_key(id)
             }
@@ -124,7 +154,7 @@ impl Interest {
         for net in held.difference(&scope.networks) {
             let gone: Vec<String> = st
                 .ports_on_network(net)
-                .filter(|p| !p.device_owner.starts_with("network:"))
+                .filter(|p| !is_neutron_owned(&p.device_owner))
                 .filter(|p| !b.ports.contains_key(&p.meta.id))
                 .map(|p| p.meta.id.clone())
                 .collect();
@@ -150,13 +180,7 @@ fn put(
     version: u64,
     changes: &mut BTreeSet<Changed>,
 ) -> Result<(), AgentError> {
-    let mut r = Resource::from_json(Kind::Port, v).map_err(|e| AgentError::Decode {
-        kind: Kind::Port.store_name().to_owned(),
-        id: id.to_owned(),
-        why: e.to_string(),
-    })?;
-    r.meta_mut().revision_number = version;
-    st.put(r);
+    st.put(decode(Kind::Port, id, v, Some(version))?);
     changes.insert(Changed::Resource(Kind::Port, id.to_owned()));
     Ok(())
 }

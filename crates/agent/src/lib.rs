@@ -134,6 +134,9 @@ pub struct Agent {
     /// TAPs seen in the previous round (port IDs), and whether a round
     /// has run since start.
     seen: BTreeSet<String>,
+    /// The Interface rows the bindings were last read from: an idle round
+    /// whose rows are the same has nothing to do.
+    ifaces: Vec<switch::Iface>,
     started: bool,
     /// Advertised in the chassis record ([`Agent::advertise_trace`]).
     trace_addr: Option<std::net::SocketAddr>,
@@ -165,7 +168,7 @@ impl Agent {
         status: Option<Box<dyn StatusSink>>,
         sw: Box<dyn Datapath>,
     ) -> Result<Agent, AgentError> {
-        let (st, revision) = state::load(store.as_ref())?;
+        let (st, revision, interest) = interest::load(store.as_ref(), cfg.chassis.is_some())?;
         // Loaded after the intent: events between the two are replayed by
         // the watch, idempotently.
         let cluster = cluster::Cluster::load(store.as_ref())?;
@@ -187,10 +190,11 @@ impl Agent {
             cluster,
             reg: None,
             seen: BTreeSet::new(),
+            ifaces: Vec::new(),
             started: false,
             trace_addr: None,
             ct_flushes: BTreeSet::new(),
-            interest: interest::Interest::default(),
+            interest,
             pending: BTreeSet::new(),
         })
     }
@@ -233,7 +237,8 @@ impl Agent {
                 Instant::now(),
             )?);
         }
-        self.read_bindings()?;
+        let ifaces = self.sw.interfaces()?;
+        self.read_bindings(ifaces)?;
         // A full compile sees every port the refresh put or dropped.
         self.pending.clear();
         let t = Instant::now();
@@ -272,7 +277,8 @@ impl Agent {
                         relevant |= self.event(ev, &mut changes)?;
                     }
                 }
-                Ok(None) => relevant = true,
+                // Quiet: the periodic poll of the switch's TAPs below.
+                Ok(None) => {}
                 Err(store::StoreError::Compacted(_)) => {
                     self.resync()?;
                     watch = self.watch()?;
@@ -284,7 +290,7 @@ impl Agent {
             // cloud) change nothing here: they do not force a round; the
             // bindings are still read every 200 ms.
             if relevant || last_step.elapsed() >= Duration::from_millis(200) {
-                self.step(changes)?;
+                self.round(changes, relevant)?;
                 last_step = Instant::now();
             }
             self.answer_traces();
@@ -310,10 +316,11 @@ impl Agent {
         // The chassis and bindings first: a snapshot at or before the
         // intent's revision, whose later changes the new watch replays.
         self.cluster = cluster::Cluster::load(self.store.as_ref())?;
-        let (st, revision) = state::load(self.store.as_ref())?;
+        let scoped = self.cfg.chassis.is_some();
+        let (st, revision, interest) = interest::load(self.store.as_ref(), scoped)?;
         self.st = st;
         self.revision = revision;
-        self.interest.reset();
+        self.interest = interest;
         self.start()
     }
 
@@ -329,7 +336,8 @@ impl Agent {
             // Seen through the bindings' difference in `step`.
             return Ok(ev.kind != cluster::PORT_BINDINGS
                 || self.st.ports.contains_key(&ev.id)
-                || self.bindings.ports.contains_key(&ev.id));
+                || self.bindings.ports.contains_key(&ev.id)
+                || self.seen.contains(&ev.id));
         }
         if !self.interest.admits(&self.st, &self.bindings.ports, &ev)? {
             return Ok(false);
@@ -359,9 +367,22 @@ impl Agent {
     }
 
     /// Apply `changes` plus any binding change; one delta.
-    pub fn step(&mut self, mut changes: BTreeSet<Changed>) -> Result<(), AgentError> {
+    pub fn step(&mut self, changes: BTreeSet<Changed>) -> Result<(), AgentError> {
+        self.round(changes, true)
+    }
+
+    /// [`Agent::step`]; unless `forced` (a store event that concerns this
+    /// host arrived), a round with no change whose Interface rows are
+    /// those of the last round returns at once: the periodic poll of the
+    /// switch then costs one read of its Interface table, not a walk of
+    /// the host's share of the cloud.
+    fn round(&mut self, mut changes: BTreeSet<Changed>, forced: bool) -> Result<(), AgentError> {
+        let ifaces = self.sw.interfaces()?;
+        if !forced && changes.is_empty() && self.pending.is_empty() && ifaces == self.ifaces {
+            return Ok(());
+        }
         let before = self.bindings.clone();
-        self.read_bindings()?;
+        self.read_bindings(ifaces)?;
         changes.append(&mut self.pending);
         changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
@@ -416,16 +437,12 @@ impl Agent {
         Ok(())
     }
 
-    /// Bindings from the switch's Interface table.
-    fn read_bindings(&mut self) -> Result<(), AgentError> {
+    /// Bindings from the switch's Interface table (`ifaces`, its rows).
+    fn read_bindings(&mut self, ifaces: Vec<switch::Iface>) -> Result<(), AgentError> {
         let mut b = Bindings::default();
         let mut taps = BTreeMap::new();
-        let by_name: BTreeMap<String, switch::Iface> = self
-            .sw
-            .interfaces()?
-            .into_iter()
-            .map(|i| (i.name.clone(), i))
-            .collect();
+        let by_name: BTreeMap<&str, &switch::Iface> =
+            ifaces.iter().map(|i| (i.name.as_str(), i)).collect();
         for i in by_name.values() {
             if let (Some(id), Some(of)) = (i.external_ids.get("iface-id"), i.ofport) {
                 protect::apply_port(self.sw.as_ref(), i, &self.cfg.protection)?;
@@ -436,7 +453,7 @@ impl Agent {
         // The mappings first: they choose the gateway chassis, part of
         // what the host compiles and so of the remote ports it keeps.
         for (phys, iface) in &self.cfg.bridge_mappings {
-            if let Some(of) = by_name.get(iface).and_then(|i| i.ofport) {
+            if let Some(of) = by_name.get(iface.as_str()).and_then(|i| i.ofport) {
                 b.bridge_mappings.insert(phys.clone(), of);
             }
         }
@@ -445,6 +462,7 @@ impl Agent {
         }
         self.bindings = b;
         self.taps = taps;
+        self.ifaces = ifaces;
         Ok(())
     }
 

@@ -43,9 +43,8 @@ impl Agent {
             return Ok(());
         };
         if reg.keep_alive(self.store.as_ref(), Instant::now())? {
-            for p in self.bindings.ports.keys() {
-                reg.claim(self.store.as_ref(), p)?;
-            }
+            let ports: Vec<&String> = self.bindings.ports.keys().collect();
+            reg.claim_many(self.store.as_ref(), &ports)?;
         }
         Ok(())
     }
@@ -57,22 +56,22 @@ impl Agent {
     pub(crate) fn resolve_claims(
         &mut self,
         b: &mut Bindings,
-        ifaces: &BTreeMap<String, switch::Iface>,
+        ifaces: &BTreeMap<&str, &switch::Iface>,
     ) -> Result<(), AgentError> {
         let Some(reg) = &self.reg else {
             return Ok(());
         };
         let me = reg.name().to_owned();
         for e in &reg.cfg.encaps {
-            if let Some(of) = ifaces.get(&tunnel_port(e)).and_then(|i| i.ofport) {
+            if let Some(of) = ifaces.get(tunnel_port(e).as_str()).and_then(|i| i.ofport) {
                 b.tunnels.insert(e.clone(), of);
             }
         }
         let c = cluster::resolve(&me, &b.ports, &self.seen, &self.cluster, !self.started);
         self.seen = b.ports.keys().cloned().collect();
         self.started = true;
+        reg.claim_many(self.store.as_ref(), &c.claim)?;
         for p in &c.claim {
-            reg.claim(self.store.as_ref(), p)?;
             // Ours from now on, before the watch confirms it.
             self.cluster.bindings.insert(p.clone(), me.clone());
         }
@@ -134,20 +133,20 @@ pub(crate) fn binding_changes(before: &Bindings, after: &Bindings) -> BTreeSet<C
     {
         out.insert(Changed::Mappings);
     }
-    let loc = |b: &Bindings, id: &String| {
-        let remote = b
-            .remote_ports
-            .get(id)
-            .map(|c| (c.clone(), b.remote_chassis.get(c).cloned()));
-        (b.ports.get(id).copied(), remote)
-    };
-    let ids: BTreeSet<&String> = [before, after]
-        .iter()
-        .flat_map(|b| b.ports.keys().chain(b.remote_ports.keys()))
-        .collect();
-    for id in ids {
-        if loc(before, id) != loc(after, id) {
-            out.insert(Changed::Binding(id.clone()));
+    // Borrowed views, compared without copying: this runs every round.
+    type Loc<'a> = (
+        Option<&'a u32>,
+        Option<(&'a String, Option<&'a controller::Chassis>)>,
+    );
+    fn loc<'a>(b: &'a Bindings, id: &str) -> Loc<'a> {
+        let remote = b.remote_ports.get(id).map(|c| (c, b.remote_chassis.get(c)));
+        (b.ports.get(id), remote)
+    }
+    for b in [before, after] {
+        for id in b.ports.keys().chain(b.remote_ports.keys()) {
+            if loc(before, id) != loc(after, id) {
+                out.insert(Changed::Binding(id.clone()));
+            }
         }
     }
     out

@@ -10,7 +10,14 @@ use store::{Event, Store};
 
 use crate::AgentError;
 
-fn decode(kind: Kind, id: &str, v: &[u8], version: Option<u64>) -> Result<Resource, AgentError> {
+/// Decode a stored resource; `version` (the store's) becomes its
+/// `revision_number`.
+pub(crate) fn decode(
+    kind: Kind,
+    id: &str,
+    v: &[u8],
+    version: Option<u64>,
+) -> Result<Resource, AgentError> {
     let mut r = Resource::from_json(kind, v).map_err(|e| AgentError::Decode {
         kind: kind.store_name().to_owned(),
         id: id.to_owned(),
@@ -25,11 +32,21 @@ fn decode(kind: Kind, id: &str, v: &[u8], version: Option<u64>) -> Result<Resour
 /// Every resource and the revision they are at. Events after that
 /// revision are replayed by the watch (idempotently).
 pub fn load(store: &dyn Store) -> Result<(State, u64), AgentError> {
+    load_where(store, |_, _| Ok(true))
+}
+
+/// [`load`] of the records `keep` accepts (judged before decoding).
+pub fn load_where(
+    store: &dyn Store,
+    mut keep: impl FnMut(Kind, &store::Record) -> Result<bool, AgentError>,
+) -> Result<(State, u64), AgentError> {
     let rev = store.revision()?;
     let mut st = State::default();
     for kind in Kind::ALL {
         for rec in store.list(kind.store_name())? {
-            st.put(decode(kind, &rec.id, &rec.value, Some(rec.version))?);
+            if keep(kind, &rec)? {
+                st.put(decode(kind, &rec.id, &rec.value, Some(rec.version))?);
+            }
         }
     }
     Ok((st, rev))

@@ -135,6 +135,23 @@ pub trait Store: Send + Sync {
         let _ = (kind, id, value);
         Err(StoreError::LeaseNotFound(lease))
     }
+
+    /// [`Store::put_leased`] of several keys of `kind`, in as few
+    /// transactions as the back end allows (an agent claiming the ports
+    /// of its host at start: one commit, not one per port). Returns the
+    /// revision of the last write; 0 when `items` is empty.
+    fn put_leased_many(
+        &self,
+        kind: &str,
+        items: &[(String, Vec<u8>)],
+        lease: LeaseId,
+    ) -> Result<u64> {
+        let mut rev = 0;
+        for (id, v) in items {
+            rev = self.put_leased(kind, id, v.clone(), lease)?;
+        }
+        Ok(rev)
+    }
 }
 
 pub(crate) fn check_key(s: &str) -> Result<()> {

@@ -351,6 +351,34 @@ impl Store for RedbStore {
         ls.attach((kind.to_string(), id.to_string()), lease);
         Ok(rev)
     }
+
+    fn put_leased_many(
+        &self,
+        kind: &str,
+        items: &[(String, Vec<u8>)],
+        lease: LeaseId,
+    ) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut ls = self.leases()?;
+        if !ls.is_live(lease, Instant::now()) {
+            return Err(StoreError::LeaseNotFound(lease));
+        }
+        let ops: Vec<Op> = items
+            .iter()
+            .map(|(id, value)| Op::Put {
+                kind: kind.to_string(),
+                id: id.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        let rev = self.inner.commit_raw(&[], &ops, Some(lease))?;
+        for (id, _) in items {
+            ls.attach((kind.to_string(), id.clone()), lease);
+        }
+        Ok(rev)
+    }
 }
 
 impl Inner {

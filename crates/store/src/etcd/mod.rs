@@ -24,7 +24,7 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, GetOptions, KeyValue, KvClient, PutOptions};
+use etcd_client::{Client, ConnectOptions, GetOptions, KeyValue, KvClient, PutOptions, Txn, TxnOp};
 
 use crate::watch::Watch;
 use crate::{check_key, Compare, LeaseId, Op, Record, Result, Store, StoreError};
@@ -288,4 +288,45 @@ impl Store for EtcdStore {
             header_revision(r.header())
         })
     }
+
+    /// One `Txn` of leased puts per [`MAX_TXN_OPS`] keys. Resent like a
+    /// single put: writing the same values under the same lease twice
+    /// leaves the same keys.
+    fn put_leased_many(
+        &self,
+        kind: &str,
+        items: &[(String, Vec<u8>)],
+        lease: LeaseId,
+    ) -> Result<u64> {
+        check_key(kind)?;
+        let mut kvs = Vec::with_capacity(items.len());
+        for (id, v) in items {
+            check_key(id)?;
+            kvs.push((self.inner.key(kind, id), v.clone()));
+        }
+        let mut rev = 0;
+        for chunk in kvs.chunks(MAX_TXN_OPS) {
+            let chunk = chunk.to_vec();
+            rev = self.call(move |s| async move {
+                let r = rpc::retry("put", Safety::Mutation, || {
+                    let mut kv = s.kv.clone();
+                    let then: Vec<TxnOp> = chunk
+                        .iter()
+                        .map(|(k, v)| {
+                            let opts = PutOptions::new().with_lease(lease);
+                            TxnOp::put(k.clone(), v.clone(), Some(opts))
+                        })
+                        .collect();
+                    async move { kv.txn(Txn::new().and_then(then)).await }
+                })
+                .await
+                .map_err(lease_err(lease, "put"))?;
+                header_revision(r.header())
+            })?;
+        }
+        Ok(rev)
+    }
 }
+
+/// etcd's default `--max-txn-ops`.
+const MAX_TXN_OPS: usize = 128;

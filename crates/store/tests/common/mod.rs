@@ -203,10 +203,24 @@ pub fn revoke_deletes_and_plain_put_detaches(s: &dyn Store) {
     let lease = s.lease_grant(Duration::from_secs(60)).unwrap();
     s.put_leased("chassis", "a", b"1".to_vec(), lease).unwrap();
     s.put_leased("chassis", "b", b"1".to_vec(), lease).unwrap();
+    // A batch of leased keys (an agent's port claims) is one revision and
+    // goes with its lease, beyond etcd's 128 operations per transaction
+    // too.
+    let r0 = s.revision().unwrap();
+    let items: Vec<(String, Vec<u8>)> =
+        (0..130).map(|i| (format!("p{i}"), b"c".to_vec())).collect();
+    let r = s
+        .put_leased_many("port_bindings", &items[..3], lease)
+        .unwrap();
+    assert_eq!(r, r0 + 1, "three claims, one transaction");
+    s.put_leased_many("port_bindings", &items, lease).unwrap();
+    assert_eq!(s.list("port_bindings").unwrap().len(), 130);
+    assert_eq!(s.put_leased_many("port_bindings", &[], lease).unwrap(), 0);
     // A plain put takes "b" out of the lease, as in etcd.
     s.commit(&[], &[put("chassis", "b", "2")]).unwrap();
     s.lease_revoke(lease).unwrap();
     assert!(s.get("chassis", "a").unwrap().is_none());
+    assert!(s.list("port_bindings").unwrap().is_empty());
     assert_eq!(s.get("chassis", "b").unwrap().unwrap().value, b"2");
     assert!(matches!(
         s.lease_revoke(lease),
