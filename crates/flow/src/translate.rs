@@ -117,26 +117,50 @@ struct Ctx<'a, 't> {
 
 /// Translates `pkt` (already flattened) through `tables`.
 pub fn translate(tables: &TableSet, pkt: &Words, trace: Option<&mut Vec<TraceLine>>) -> Xlate {
-    let mut c = Ctx {
-        tables,
-        flow: *pkt,
-        base: *pkt,
-        written: [0; NW],
-        x: Xlate {
-            actions: Vec::with_capacity(8),
-            ..Xlate::default()
-        },
-        depth: 0,
-        resubmits: 0,
-        stop: false,
-        end_list: false,
-        trace,
-    };
+    let mut c = Ctx::new(tables, pkt, trace);
     Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
     let t = start_table(Field::RecircId.get(pkt) as u32);
     c.do_table(t);
     c.x.final_flow = c.flow;
     c.x
+}
+
+/// Translates the action list of a packet-out (ovs-ofctl(8) `packet-out`,
+/// OpenFlow 1.3 §7.3.7 OFPT_PACKET_OUT): `actions` run on `pkt` as a
+/// flow's actions would, from table 0, so `resubmit(,T)`, `output:N`,
+/// `NORMAL` and header rewrites behave as in a flow; nothing is looked up
+/// until a `resubmit` asks. The megaflow mask is of no use here (nothing
+/// is cached) but is computed all the same.
+pub fn translate_actions(
+    tables: &TableSet,
+    pkt: &Words,
+    actions: &[Action],
+    trace: Option<&mut Vec<TraceLine>>,
+) -> Xlate {
+    let mut c = Ctx::new(tables, pkt, trace);
+    c.do_actions(actions, 0);
+    c.x.final_flow = c.flow;
+    c.x
+}
+
+impl<'a, 't> Ctx<'a, 't> {
+    fn new(tables: &'a TableSet, pkt: &Words, trace: Option<&'t mut Vec<TraceLine>>) -> Self {
+        Ctx {
+            tables,
+            flow: *pkt,
+            base: *pkt,
+            written: [0; NW],
+            x: Xlate {
+                actions: Vec::with_capacity(8),
+                ..Xlate::default()
+            },
+            depth: 0,
+            resubmits: 0,
+            stop: false,
+            end_list: false,
+            trace,
+        }
+    }
 }
 
 impl Ctx<'_, '_> {

@@ -13,7 +13,8 @@
 //! Frames go through `packet::extract`, then the `flow` crate's flow cache
 //! and classifier, and the datapath actions it returns are executed on the
 //! bytes here.
-//! * [`ofctl`] — the online ovs-ofctl(8) commands.
+//! * [`ofctl`] — the online ovs-ofctl(8) commands; [`packet_out`] — its
+//!   `packet-out` (frames injected by the control side).
 //! * [`stats_report`], [`capture`] — counters for metrics exporters and
 //!   frame capture over the control socket (protocol 1.3).
 //! * [`qos_table`], [`qos_spec`], [`tc`] — egress QoS: the QoS and Queue
@@ -30,6 +31,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ofctl;
+pub mod packet_out;
 pub mod proto;
 pub mod qos_spec;
 pub mod qos_table;

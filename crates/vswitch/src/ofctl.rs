@@ -20,7 +20,8 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::Show { bridge }
         | Request::DumpPorts { bridge, .. }
         | Request::DumpTables { bridge }
-        | Request::Trace { bridge, .. } => Some(bridge),
+        | Request::Trace { bridge, .. }
+        | Request::PacketOut { bridge, .. } => Some(bridge),
         Request::Version
         | Request::Vsctl { .. }
         | Request::DumpConntrack { .. }
@@ -243,6 +244,21 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         }
         Request::Trace { flow, .. } => {
             out = dp.trace(bridge, flow)?;
+        }
+        Request::PacketOut {
+            in_port,
+            packet,
+            actions,
+            ..
+        } => {
+            let spec = crate::packet_out::PacketOutSpec {
+                in_port: in_port.clone(),
+                packet: packet.clone(),
+                actions: actions.clone(),
+            };
+            crate::packet_out::execute(cfg, dp, bridge, &spec).map_err(|e| e.to_string())?;
+            // A learn action may have added flows: persist them.
+            changed = true;
         }
         _ => {}
     }
