@@ -28,6 +28,9 @@ pub enum AgentError {
     /// A `--bridge-mapping` is malformed.
     #[error("bridge mapping {0:?}: expected PHYSNET:INTERFACE")]
     BadMapping(String),
+    /// A Router Advertisement interval out of RFC 4861 §6.2.1's range.
+    #[error("router advertisement {0}")]
+    BadRaInterval(String),
     /// The datapath cannot do this (a dry run has no tables to trace).
     #[error("{0} is not available on this datapath")]
     Unsupported(&'static str),

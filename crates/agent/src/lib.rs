@@ -32,6 +32,7 @@
 //!   `locality`).
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod cluster;
 pub mod dryrun;
 mod error;
@@ -148,6 +149,11 @@ pub struct Agent {
     /// Ports the last [`interest`] refresh put or dropped, for the next
     /// incremental compile.
     pending: BTreeSet<Changed>,
+    /// Periodic Router Advertisements and gratuitous ARPs ([`announce`]),
+    /// timed from `epoch`.
+    ras: announce::RaSchedule,
+    garps: announce::GarpSchedule,
+    epoch: Instant,
 }
 
 impl Agent {
@@ -196,7 +202,23 @@ impl Agent {
             ct_flushes: BTreeSet::new(),
             interest,
             pending: BTreeSet::new(),
+            ras: announce::RaSchedule::new(
+                announce::RaIntervals::default(),
+                Box::new(announce::RandomJitter),
+            ),
+            garps: announce::GarpSchedule::default(),
+            epoch: Instant::now(),
         })
+    }
+
+    /// The Router Advertisement intervals (default OVN's, see
+    /// [`announce`]) and the source of their randomness.
+    pub fn set_ra_intervals(
+        &mut self,
+        iv: announce::RaIntervals,
+        jitter: Box<dyn announce::Jitter>,
+    ) {
+        self.ras = announce::RaSchedule::new(iv, jitter);
     }
 
     /// Publish `addr` as this chassis' trace address (call before
@@ -293,6 +315,7 @@ impl Agent {
                 self.round(changes, relevant)?;
                 last_step = Instant::now();
             }
+            self.announce();
             self.answer_traces();
         }
         Ok(())
@@ -504,7 +527,43 @@ impl Agent {
             self.saved_keys = snap;
         }
         self.update_statuses();
+        let now = self.epoch.elapsed();
+        let adverts = controller::announce::router_advertisements(
+            &self.st,
+            self.compiler.keys(),
+            &self.bindings,
+        );
+        self.ras.update(adverts, now);
+        self.garps.update(
+            controller::announce::served_floating_ips(&self.st, &self.bindings),
+            now,
+        );
         Ok(())
+    }
+
+    /// Send the Router Advertisements and gratuitous ARPs that are due
+    /// ([`announce`]). A failed packet-out is logged: the next period
+    /// sends again.
+    pub fn announce(&mut self) {
+        let now = self.epoch.elapsed();
+        for a in self.ras.due(now) {
+            let Some(frame) = announce::ra_frame(&a) else {
+                tracing::warn!(port = %a.router_port, mac = %a.mac, "cannot build a router advertisement");
+                continue;
+            };
+            if let Err(e) = self.sw.packet_out("controller", &frame, &a.actions) {
+                tracing::warn!(port = %a.router_port, error = %e, "router advertisement not sent");
+            }
+        }
+        for g in self.garps.due(now) {
+            let Some(frame) = announce::garp_frame(&g) else {
+                tracing::warn!(ip = %g.ip, mac = %g.mac, "cannot build a gratuitous ARP");
+                continue;
+            };
+            if let Err(e) = self.sw.packet_out("controller", &frame, &g.actions) {
+                tracing::warn!(ip = %g.ip, error = %e, "gratuitous ARP not sent");
+            }
+        }
     }
 
     /// ACTIVE for bound ports whose flows compiled, DOWN for the others

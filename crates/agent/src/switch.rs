@@ -43,6 +43,14 @@ pub trait Datapath: Send {
     /// `flush-conntrack zone=Z CT-TUPLE`: delete the tracked connections
     /// of `zone` whose original tuple matches `tuple` (PROTOCOL.md 1.4).
     fn flush_conntrack(&self, zone: u16, tuple: &str) -> Result<(), AgentError>;
+    /// ovs-ofctl(8) `packet-out` (PROTOCOL.md 1.5): execute `actions` on
+    /// `frame` as if it had arrived on `in_port` (`controller`, a port
+    /// number or name). The agent injects router advertisements and
+    /// gratuitous ARPs this way. A switch that forwards nothing (a dry run)
+    /// ignores it.
+    fn packet_out(&self, _in_port: &str, _frame: &[u8], _actions: &str) -> Result<(), AgentError> {
+        Ok(())
+    }
     /// The control-socket client, when this is a real switch (metrics
     /// read its counters).
     fn client(&self) -> Option<&SwitchClient> {
@@ -80,6 +88,9 @@ impl Datapath for SwitchClient {
     }
     fn client(&self) -> Option<&SwitchClient> {
         Some(self)
+    }
+    fn packet_out(&self, in_port: &str, frame: &[u8], actions: &str) -> Result<(), AgentError> {
+        SwitchClient::packet_out(self, in_port, frame, actions)
     }
     fn ct_set_default_limit(&self, limit: u32) -> Result<(), AgentError> {
         let req = Request::CtSetLimits {
@@ -170,6 +181,27 @@ impl SwitchClient {
         };
         self.call(&format!("flush-conntrack zone={zone} {tuple}"), &req)
             .map(|_| ())
+    }
+
+    /// ovs-ofctl `packet-out` on the bridge: `actions` on `frame` from
+    /// `in_port`.
+    pub fn packet_out(&self, in_port: &str, frame: &[u8], actions: &str) -> Result<(), AgentError> {
+        use std::fmt::Write as _;
+        let mut packet = String::with_capacity(frame.len() * 2);
+        for b in frame {
+            let _ = write!(packet, "{b:02x}");
+        }
+        let req = Request::PacketOut {
+            bridge: self.bridge.clone(),
+            in_port: in_port.to_owned(),
+            packet,
+            actions: actions.to_owned(),
+        };
+        self.call(
+            &format!("packet-out in_port={in_port} actions={actions}"),
+            &req,
+        )
+        .map(|_| ())
     }
 
     /// Every Interface row.

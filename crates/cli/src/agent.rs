@@ -60,6 +60,8 @@ pub struct Args {
     lease_ttl: u64,
     #[command(flatten)]
     protect: crate::host::ProtectOpts,
+    #[command(flatten)]
+    ra: crate::host::RaOpts,
 }
 
 /// How long the trace endpoint waits for the agent's thread: less than
@@ -113,6 +115,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let status = agent::StoreStatus(store.clone());
     let mut ag = agent::Agent::new(cfg, store, Some(Box::new(status)))?;
+    ag.set_ra_intervals(a.ra.intervals()?, Box::new(agent::announce::RandomJitter));
     // Bound before the chassis is registered, so that its record carries
     // the address; answered once the agent's loop runs.
     let trace = match a.trace_addr {

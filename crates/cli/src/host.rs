@@ -80,6 +80,31 @@ impl ProtectOpts {
     }
 }
 
+/// Periodic Router Advertisements the agent sends (`agent::announce`):
+/// RFC 4861 §6.2.1's MaxRtrAdvInterval / MinRtrAdvInterval, OVN's
+/// `ipv6_ra_configs:max_interval` / `min_interval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RaOpts {
+    /// Longest time between unsolicited Router Advertisements, seconds
+    /// (4 to 1800).
+    #[arg(long, default_value_t = 600)]
+    ra_max_interval: u64,
+    /// Shortest time between them, seconds (3 to 0.75 × max; default
+    /// 0.33 × max).
+    #[arg(long)]
+    ra_min_interval: Option<u64>,
+}
+
+impl RaOpts {
+    /// The checked intervals.
+    pub fn intervals(&self) -> anyhow::Result<agent::announce::RaIntervals> {
+        Ok(agent::announce::RaIntervals::new(
+            self.ra_min_interval,
+            self.ra_max_interval,
+        )?)
+    }
+}
+
 /// How long the API waits for the agent's thread to answer a trace.
 const TRACE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -136,9 +161,11 @@ pub fn start_agent(
     cfg: agent::Config,
     store: Arc<dyn store::Store>,
     app: Arc<api::App>,
+    ra: agent::announce::RaIntervals,
     failed: tokio::sync::oneshot::Sender<String>,
 ) -> anyhow::Result<()> {
     let mut a = agent::Agent::new(cfg, store, Some(Box::new(AppStatus(app.clone()))))?;
+    a.set_ra_intervals(ra, Box::new(agent::announce::RandomJitter));
     // `/metrics` shows the agent's timings and the switch's counters too.
     app.metrics.with_registry(|reg| {
         a.metrics().register(reg);

@@ -122,6 +122,18 @@ pub enum Cmd {
         #[command(flatten)]
         online: Online,
     },
+    /// Inject frames, as `ovs-ofctl packet-out`: `BRIDGE "in_port=PORT
+    /// packet=HEX actions=ACTIONS"` or the older `BRIDGE IN_PORT ACTIONS
+    /// PACKET...`. PORT is `controller` (the default), `local`, `none`, a
+    /// number or an interface; the actions run as a flow's
+    /// (`resubmit(,T)`, `output:N`, `normal`).
+    PacketOut {
+        bridge: String,
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<String>,
+        #[command(flatten)]
+        online: Online,
+    },
     /// Connections of the switch's tracker, as `ovs-dpctl dump-conntrack`:
     /// `[BRIDGE] [zone=N]`.
     DumpConntrack {
@@ -279,6 +291,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             online.call(vswitch::Request::DumpConntrack { bridge, zone })
         }
         Cmd::FlushConntrack { args, online } => online.call(crate::ofctl_ct::flush(&args)?),
+        Cmd::PacketOut {
+            bridge,
+            args,
+            online,
+        } => {
+            for spec in vswitch::packet_out::parse_args(&args)? {
+                online.call(vswitch::Request::PacketOut {
+                    bridge: bridge.clone(),
+                    in_port: spec.in_port,
+                    packet: spec.packet,
+                    actions: spec.actions,
+                })?;
+            }
+            Ok(())
+        }
         Cmd::CtStats { online } => online.call(vswitch::Request::CtStats),
         Cmd::CtSetLimits { args, online } => online.call(crate::ofctl_ct::set_limits(&args)?),
     }

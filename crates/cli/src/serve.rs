@@ -103,6 +103,8 @@ pub struct Args {
     run_dir: Option<PathBuf>,
     #[command(flatten)]
     protect: crate::host::ProtectOpts,
+    #[command(flatten)]
+    ra: crate::host::RaOpts,
 }
 
 fn parse_range(flag: &str, s: &str) -> anyhow::Result<(u32, u32)> {
@@ -186,7 +188,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             chassis: None,
             protection: args.protect.protection(),
         };
-        crate::host::start_agent(cfg, store, app.clone(), fail_tx)?;
+        let ra = args.ra.intervals()?;
+        crate::host::start_agent(cfg, store, app.clone(), ra, fail_tx)?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -112,19 +112,6 @@ fn rogue_ra(ns: &Netns, n: usize) {
     .expect("in netns");
 }
 
-/// Packets matched by br-int flows in `table` whose match contains `m`.
-fn flow_packets(s: &Serve, table: u8, m: &str) -> u64 {
-    s.cli(&["ofctl", "dump-flows", "br-int", &format!("table={table}")])
-        .lines()
-        .filter(|l| l.contains(m))
-        .filter_map(|l| {
-            l.split(", ")
-                .find_map(|t| t.trim().strip_prefix("n_packets="))
-                .and_then(|n| n.parse::<u64>().ok())
-        })
-        .sum()
-}
-
 #[test]
 fn ipv6_slaac_dhcpv6_routing() {
     let Some((lab, _bb, tmp, host)) = bench("ipv6_slaac_dhcpv6") else {
@@ -208,10 +195,10 @@ fn ipv6_slaac_dhcpv6_routing() {
     assert!(pings(&vm3, IpAddr::V6(ip2)), "vm3 → vm2 through r1");
 
     // A rogue RA from vm2 is dropped at port security and never reaches vm1.
-    let before = flow_packets(&s, 9, "icmpv6_type=134");
+    let before = s.flow_packets(9, "icmpv6_type=134");
     rogue_ra(&vm2, 5);
     lab::wait_until("rogue RAs counted", Duration::from_secs(5), || {
-        flow_packets(&s, 9, "icmpv6_type=134") >= before + 5
+        s.flow_packets(9, "icmpv6_type=134") >= before + 5
     })
     .unwrap_or_else(|e| {
         panic!(

@@ -648,7 +648,8 @@ fn scenario(
 /// the gateway chassis. The floating IP of a VM on h1 is served by h1:
 /// the internet reaches its TCP service, and the frames leave and enter
 /// through h1's uplink, never h0's; SNAT without a floating IP still goes
-/// through h0. With h1's mapping removed the floating IP is back on h0.
+/// through h0. With h1's mapping removed the floating IP is back on h0,
+/// whose gratuitous ARP moves the internet's neighbour entry at once.
 /// `DFIP_SAMPLES=N` sets the HTTP exchanges timed on each path (20).
 #[test]
 fn a_floating_ip_is_served_on_its_vms_own_host() {
@@ -753,19 +754,40 @@ fn a_floating_ip_is_served_on_its_vms_own_host() {
     let near = http_times(&inet, &vw1, &fip, 8001, samples);
 
     // h1 loses its mapping (its agent restarted without it): the floating
-    // IP goes back to the gateway. Nothing announces the move (no
-    // gratuitous ARP yet): the internet forgets the old MAC.
+    // IP goes back to the gateway, whose agent announces it (RFC 5227
+    // gratuitous ARP with the gateway's MAC): the internet's neighbour
+    // entry follows without the internet asking, as the kernel takes a
+    // gratuitous ARP for an entry it has (arp_accept only governs new
+    // ones). The gateway's MAC is what the internet learned for the
+    // gateway address from the SNAT traffic above.
+    let neigh_mac = |ip: &str| -> Option<String> {
+        let out = inet.ip(&["neigh", "show", ip, "dev", "br0"]).ok()?;
+        let mut it = out.split_whitespace();
+        it.find(|w| *w == "lladdr")?;
+        it.next().map(str::to_owned)
+    };
+    let gw_mac = neigh_mac(&gw_ip).expect("the internet knows the gateway's MAC");
+    let fip_mac = neigh_mac(&fip).expect("the internet knows the floating IP's MAC");
+    assert_ne!(gw_mac, fip_mac, "distributed: the floating IP's own MAC");
+    // STALE: nothing the internet sends refreshes it meanwhile.
+    inet.ip(&[
+        "neigh", "replace", &fip, "lladdr", &fip_mac, "dev", "br0", "nud", "stale",
+    ])
+    .expect("neigh replace");
     sites[1].agent.take().expect("agent").stop();
     sites[1].mappings = String::new();
     sites[1].agent = Some(AgentTask::start(store.clone(), sites[1].cfg()));
+    lab::wait_until(
+        "the gratuitous ARP of h0 moves the internet's entry",
+        Duration::from_secs(15),
+        || neigh_mac(&fip).as_deref() == Some(gw_mac.as_str()),
+    )
+    .unwrap_or_else(|e| panic!("{fip} still at {:?}, not {gw_mac}: {e:?}", neigh_mac(&fip)));
     let before = inn(&sites[0], "fip");
     lab::wait_until(
         "w1's floating IP through h0",
         Duration::from_secs(15),
-        || {
-            let _ = inet.ip(&["neigh", "flush", "dev", "br0"]);
-            tcp(&inet, &vw1, &fip, 8002)
-        },
+        || tcp(&inet, &vw1, &fip, 8002),
     )
     .expect("floating IP back on the gateway");
     assert!(

@@ -13,9 +13,12 @@
 //! * [`locality`]: the datapaths a host of several compiles ([`Scope`]).
 //! * [`qos`]: the per-port QoS the switch configures through vsctl.
 //! * [`ctflush`]: the conntrack flushes a security-policy change calls for.
+//! * [`announce`]: the Router Advertisements and gratuitous ARPs the agent
+//!   sends by packet-out.
 #![forbid(unsafe_code)]
 
 mod acl;
+pub mod announce;
 mod compiler;
 pub mod ctflush;
 mod ctx;

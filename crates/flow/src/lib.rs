@@ -51,7 +51,9 @@ pub use matching::Match;
 pub use parse::{parse_filter, parse_flow, parse_packet};
 pub use print::{format_flow, format_match};
 pub use trace::trace;
-pub use translate::{recirc_id_for_table, translate, translate_into, Learned, Xlate};
+pub use translate::{
+    recirc_id_for_table, translate, translate_actions, translate_into, Learned, Xlate,
+};
 pub use tun_md::TunMetadata;
 
 /// The priority a flow gets when none is given (ovs-ofctl(8): 32768).

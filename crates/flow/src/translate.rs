@@ -140,22 +140,55 @@ pub fn translate_into(
     out.learns.clear();
     out.rules.clear();
     out.mask = [0; NW];
-    let mut c = Ctx {
-        tables,
-        flow: *pkt,
-        base: *pkt,
-        written: [0; NW],
-        x: out,
-        depth: 0,
-        resubmits: 0,
-        stop: false,
-        end_list: false,
-        trace,
-    };
+    let mut c = Ctx::new(tables, pkt, trace, out);
     Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
     let t = start_table(Field::RecircId.get(pkt) as u32);
     c.do_table(t);
     c.x.final_flow = c.flow;
+}
+
+/// Translates the action list of a packet-out (ovs-ofctl(8) `packet-out`,
+/// OpenFlow 1.3 §7.3.7 OFPT_PACKET_OUT): `actions` run on `pkt` as a
+/// flow's actions would, from table 0, so `resubmit(,T)`, `output:N`,
+/// `NORMAL` and header rewrites behave as in a flow; nothing is looked up
+/// until a `resubmit` asks. The megaflow mask is of no use here (nothing
+/// is cached) but is computed all the same.
+pub fn translate_actions(
+    tables: &TableSet,
+    pkt: &Words,
+    actions: &[Action],
+    trace: Option<&mut Vec<TraceLine>>,
+) -> Xlate {
+    let mut x = Xlate {
+        actions: Vec::with_capacity(8),
+        ..Xlate::default()
+    };
+    let mut c = Ctx::new(tables, pkt, trace, &mut x);
+    c.do_actions(actions, 0);
+    c.x.final_flow = c.flow;
+    x
+}
+
+impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
+    fn new(
+        tables: &'a TableSet,
+        pkt: &Words,
+        trace: Option<&'t mut Vec<TraceLine>>,
+        x: &'x mut Xlate,
+    ) -> Self {
+        Ctx {
+            tables,
+            flow: *pkt,
+            base: *pkt,
+            written: [0; NW],
+            x,
+            depth: 0,
+            resubmits: 0,
+            stop: false,
+            end_list: false,
+            trace,
+        }
+    }
 }
 
 impl Ctx<'_, '_, '_> {

@@ -14,7 +14,8 @@
 //! and classifier, and the datapath actions it returns are executed on the
 //! bytes here.
 //! * [`ofctl`] — the online ovs-ofctl(8) commands; [`tlv`] — the Geneve
-//!   option map behind `tun_metadataN` (`add-tlv-map`).
+//!   option map behind `tun_metadataN` (`add-tlv-map`); [`packet_out`] —
+//!   `packet-out` (frames injected by the control side).
 //! * [`stats_report`], [`capture`] — counters for metrics exporters and
 //!   frame capture over the control socket (protocol 1.3).
 //! * [`qos_table`], [`qos_spec`], [`tc`] — egress QoS: the QoS and Queue
@@ -31,6 +32,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ofctl;
+pub mod packet_out;
 pub mod proto;
 pub mod qos_spec;
 pub mod qos_table;

@@ -23,7 +23,8 @@ pub fn bridge_of(req: &Request) -> Option<&str> {
         | Request::Trace { bridge, .. }
         | Request::AddTlvMap { bridge, .. }
         | Request::DelTlvMap { bridge, .. }
-        | Request::DumpTlvMap { bridge } => Some(bridge),
+        | Request::DumpTlvMap { bridge }
+        | Request::PacketOut { bridge, .. } => Some(bridge),
         Request::Version
         | Request::Vsctl { .. }
         | Request::DumpConntrack { .. }
@@ -271,6 +272,21 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         }
         Request::Trace { flow, .. } => {
             out = dp.trace(bridge, flow)?;
+        }
+        Request::PacketOut {
+            in_port,
+            packet,
+            actions,
+            ..
+        } => {
+            let spec = crate::packet_out::PacketOutSpec {
+                in_port: in_port.clone(),
+                packet: packet.clone(),
+                actions: actions.clone(),
+            };
+            crate::packet_out::execute(cfg, dp, bridge, &spec).map_err(|e| e.to_string())?;
+            // A learn action may have added flows: persist them.
+            changed = true;
         }
         _ => {}
     }

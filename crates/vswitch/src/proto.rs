@@ -175,6 +175,19 @@ pub enum Request {
         /// Bridge name.
         bridge: String,
     },
+    /// ovs-ofctl(8) `packet-out` (revision 1.6): execute `actions` on the
+    /// frame `packet` as if it had arrived on `in_port` (see
+    /// [`crate::packet_out`]).
+    PacketOut {
+        /// Bridge name.
+        bridge: String,
+        /// `controller`, `local`, `none`, a port number or an interface.
+        in_port: String,
+        /// The Ethernet frame as hex digits.
+        packet: String,
+        /// OpenFlow actions (ovs-actions(7)), executed as a flow's.
+        actions: String,
+    },
     /// Stop the daemon (ovs-appctl `exit`).
     Exit,
 }

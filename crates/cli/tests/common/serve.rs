@@ -145,6 +145,20 @@ impl Serve {
         v
     }
 
+    /// Packets matched by br-int flows in `table` whose match contains
+    /// `m` (as `dump-flows` prints it, e.g. `icmpv6_type=134`).
+    pub fn flow_packets(&self, table: u8, m: &str) -> u64 {
+        self.cli(&["ofctl", "dump-flows", "br-int", &format!("table={table}")])
+            .lines()
+            .filter(|l| l.contains(m))
+            .filter_map(|l| {
+                l.split(", ")
+                    .find_map(|t| t.trim().strip_prefix("n_packets="))
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .sum()
+    }
+
     pub fn flows_with_cookie(&self, cookie: u64) -> usize {
         let c = format!("cookie={cookie:#x}/-1");
         self.cli(&["ofctl", "dump-flows", "br-int", &c])

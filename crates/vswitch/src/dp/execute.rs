@@ -111,6 +111,20 @@ fn rewrites_header(a: &DpAction) -> bool {
     )
 }
 
+/// Where a list of datapath actions runs: bridge, input port slot (or
+/// [`super::NO_SLOT`] for a packet-out from the controller), patch depth,
+/// recirculation state, and the frame's layout, key and metadata.
+#[derive(Clone, Copy)]
+pub(super) struct ExecAt<'a> {
+    pub bi: usize,
+    pub slot: usize,
+    pub depth: usize,
+    pub recirc: Recirc,
+    pub layout: &'a Layout,
+    pub key: &'a FlowKey,
+    pub meta: &'a flow::Metadata,
+}
+
 impl Datapath {
     pub(super) fn drop_frame(&mut self, bridge: usize, in_slot: usize, why: DropReason) {
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
@@ -206,7 +220,6 @@ impl Datapath {
         depth: usize,
         recirc: Recirc,
     ) {
-        let ofport = meta.in_port as u16;
         let eth = frame.get(HDR..).unwrap_or(&[]);
         let eth_len = eth.len();
         let mut key = FlowKey::default();
@@ -263,17 +276,43 @@ impl Datapath {
             }
             x
         };
-        if x.actions.is_empty() {
+        let at = ExecAt {
+            bi,
+            slot,
+            depth,
+            recirc,
+            layout: &layout,
+            key: &key,
+            meta,
+        };
+        self.run_actions(&at, frame, &x.actions);
+    }
+
+    /// Execute the datapath actions `actions` on `frame` (a lookup's
+    /// verdict, or a packet-out's translated actions).
+    pub(super) fn run_actions(&mut self, at: &ExecAt<'_>, frame: &mut [u8], actions: &[DpAction]) {
+        let ExecAt {
+            bi,
+            slot,
+            depth,
+            recirc,
+            layout,
+            key,
+            meta,
+        } = *at;
+        let key = *key;
+        let ofport = meta.in_port as u16;
+        if actions.is_empty() {
             self.drop_frame(bi, slot, DropReason::ActionDrop);
             return;
         }
-        if !x.actions.iter().all(supported) {
+        if !actions.iter().all(supported) {
             self.drop_frame(bi, slot, DropReason::Unsupported);
             return;
         }
         let mut l2 = L2::from_key(&key);
         let mut cur = l2.vlan;
-        let n_actions = x.actions.len();
+        let n_actions = actions.len();
         // `enqueue:P:Q` is set_queue:Q, output:P, pop_queue (ovs-actions(7)).
         let mut enqueued: Option<Option<u32>> = None;
         let mut seen = recirc.seen;
@@ -281,8 +320,8 @@ impl Datapath {
         // no later action rewrites the frame in place (a `ct` action's NAT
         // comes before its recirculation's outputs), nor the caller's.
         let outer_ref_ok = self.tx_ref_ok;
-        let last_rewrite = x.actions.iter().rposition(rewrites_in_place);
-        for (i, a) in x.actions.iter().enumerate() {
+        let last_rewrite = actions.iter().rposition(rewrites_in_place);
+        for (i, a) in actions.iter().enumerate() {
             self.tx_ref_ok = outer_ref_ok && last_rewrite.is_none_or(|m| m <= i);
             if let Some(q) = enqueued.take() {
                 self.egress_meta.queue = q;
@@ -305,7 +344,7 @@ impl Datapath {
                         recirc: recirc.n,
                         last,
                     };
-                    if !self.ct_execute(&at, &mut seen, frame, &layout, &key, meta, a) {
+                    if !self.ct_execute(&at, &mut seen, frame, layout, &key, meta, a) {
                         return;
                     }
                 }
@@ -314,7 +353,7 @@ impl Datapath {
                 // translated (ovs-actions(7) ct_clear).
                 DpAction::CtClear => seen = None,
                 _ if rewrites_header(a) => {
-                    if let Err(e) = rewrite::apply(frame, &layout, a) {
+                    if let Err(e) = rewrite::apply(frame, layout, a) {
                         let why = match e {
                             RewriteError::NoHeader { .. } => DropReason::Malformed,
                             RewriteError::Sctp => DropReason::Unsupported,
@@ -396,7 +435,7 @@ impl Datapath {
         }
     }
 
-    fn slot_by_ofport(&self, bridge: usize, ofport: u16) -> Option<usize> {
+    pub(super) fn slot_by_ofport(&self, bridge: usize, ofport: u16) -> Option<usize> {
         let b = self.bridges.get(bridge)?.as_ref()?;
         b.ports
             .iter()
@@ -408,8 +447,14 @@ impl Datapath {
     /// (ovs-vswitchd.conf.db(5), Port "VLAN Configuration"): an access port
     /// admits only untagged frames and puts them in its VLAN; a trunk admits
     /// untagged frames (VLAN 0) and tags it carries.
+    ///
+    /// A packet-out from the controller ([`super::NO_SLOT`]) enters as on
+    /// a trunk carrying every VLAN, as OVS's `ofpp_none_bundle` does.
     fn input_vlan(&self, slot: usize, key: &L2) -> Option<u16> {
-        let p = self.ports[slot].as_ref()?;
+        if slot == super::NO_SLOT {
+            return Some(key.vid().unwrap_or(0));
+        }
+        let p = self.ports.get(slot)?.as_ref()?;
         match (p.vlan.tag, key.vid()) {
             (Some(t), None) => Some(t),
             (Some(_), Some(_)) => None,
@@ -446,7 +491,10 @@ impl Datapath {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
             };
-            b.mac.learn(vlan, key.dl_src, slot, now);
+            // Nothing is learned from a frame the controller sends.
+            if slot != super::NO_SLOT {
+                b.mac.learn(vlan, key.dl_src, slot, now);
+            }
             if key.dl_dst[0] & 1 == 0 {
                 b.mac.lookup(vlan, key.dl_dst, now)
             } else {
@@ -624,7 +672,9 @@ impl Datapath {
         pieces: &Pieces<'_>,
         by_ref: Option<(usize, usize, VlanEdit)>,
     ) -> bool {
-        let gen = self.gens[out];
+        let Some(&gen) = self.gens.get(out) else {
+            return false;
+        };
         for attempt in 0..2 {
             let Some(p) = self.ports.get(out).and_then(Option::as_ref) else {
                 return false;

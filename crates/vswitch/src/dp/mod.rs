@@ -24,6 +24,7 @@ mod local;
 pub mod local_op;
 pub mod mac;
 mod nat;
+pub mod packet_out;
 pub mod police;
 pub mod port;
 pub mod pps;
@@ -59,6 +60,11 @@ pub const BURST: usize = 64;
 
 /// Deepest chain of patch ports a frame may cross (loop guard).
 pub const MAX_PATCH_DEPTH: usize = 4;
+
+/// The input "slot" of a frame that no port received: a packet-out from
+/// the controller (`in_port=controller` / `none`, [`packet_out`]). Every
+/// use of a slot looks it up with `get`, so this one finds no port.
+pub const NO_SLOT: usize = usize::MAX;
 
 /// The flow every new bridge starts with, as in OVS (ovs-vswitchd(8):
 /// a bridge without a controller behaves as a learning switch).
