@@ -202,15 +202,29 @@ fn a_cut_udp_flow_stays_cut_and_tcp_survives_a_restart() {
     let (srv, cli) = (group("srv"), group("cli"));
     let rule = |proto: &str, port: &str| {
         s.create(&[
-            "security", "group", "rule", "create", &srv, "--ingress", "--protocol", proto,
-            "--dst-port", port,
+            "security",
+            "group",
+            "rule",
+            "create",
+            &srv,
+            "--ingress",
+            "--protocol",
+            proto,
+            "--dst-port",
+            port,
         ])
     };
     let r_udp = rule("udp", "6001");
     rule("tcp", "5002");
     let port = |name: &str, g: &str| {
         s.create(&[
-            "port", "create", name, "--network", "n", "--security-group", g,
+            "port",
+            "create",
+            name,
+            "--network",
+            "n",
+            "--security-group",
+            g,
         ])
     };
     let (pc, pw) = (port("c", &cli), port("w", &srv));

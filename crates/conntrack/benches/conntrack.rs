@@ -350,7 +350,11 @@ fn bench_two_zones(c: &mut Criterion) {
         for i in 0..n {
             let cl = v4(0x0a00_0000 | (i >> 8));
             let p = 1024 + (i & 0xff) as u16;
-            pass(&mut ct, &tcp(cl, p, server, 80, TcpFlags::SYN, 100, 0), true);
+            pass(
+                &mut ct,
+                &tcp(cl, p, server, 80, TcpFlags::SYN, 100, 0),
+                true,
+            );
             let synack = tcp(server, 80, cl, p, TcpFlags::SYN | TcpFlags::ACK, 900, 101);
             pass(&mut ct, &synack, false);
             pkts.push(tcp(cl, p, server, 80, TcpFlags::ACK, 101, 901));

@@ -234,7 +234,12 @@ pub(crate) fn rule(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             format!("resubmit(,{})", d.rnext),
         ));
         for m in l4(r, true)? {
-            v.push(LFlow::new(d.rtable, p, m, format!("conjunction({c},2/{n})")));
+            v.push(LFlow::new(
+                d.rtable,
+                p,
+                m,
+                format!("conjunction({c},2/{n})"),
+            ));
         }
         if let Some(net) = remote {
             v.push(LFlow::new(

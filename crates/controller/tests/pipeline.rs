@@ -189,7 +189,10 @@ fn same_network_delivery_and_group_rules() {
     let est = &[EST | TRK];
     let o = sim.run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 8080), est);
     assert_eq!(o.outputs, vec![1], "{o:?}");
-    assert!(o.cts.iter().all(|c| !c.1), "an established one is not committed again");
+    assert!(
+        o.cts.iter().all(|c| !c.1),
+        "an established one is not committed again"
+    );
     assert!(sim
         .run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 80), est)
         .dropped());

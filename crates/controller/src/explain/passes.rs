@@ -154,7 +154,8 @@ pub fn next_flow(pass: &Pass, final_flow: &str, ct: CtAssume) -> Option<(String,
 /// packet's reversed, which is what the ACL stages check replies by
 /// (crate::acl).
 fn reply_tuple(m: &mut Microflow) {
-    let v6 = m.has("ipv6_src") || m.has("ipv6_dst") || m.protocol().is_some_and(|p| p.ends_with('6'));
+    let v6 =
+        m.has("ipv6_src") || m.has("ipv6_dst") || m.protocol().is_some_and(|p| p.ends_with('6'));
     let (src, dst, cs, cd) = if v6 {
         ("ipv6_src", "ipv6_dst", "ct_ipv6_src", "ct_ipv6_dst")
     } else {
@@ -168,7 +169,12 @@ fn reply_tuple(m: &mut Microflow) {
         Some("icmp6") => Some("58"),
         _ => None,
     };
-    let pairs = [(dst, cs), (src, cd), ("tp_dst", "ct_tp_src"), ("tp_src", "ct_tp_dst")];
+    let pairs = [
+        (dst, cs),
+        (src, cd),
+        ("tp_dst", "ct_tp_src"),
+        ("tp_src", "ct_tp_dst"),
+    ];
     let vals: Vec<(&str, String)> = pairs
         .iter()
         .filter_map(|(f, c)| m.get(f).map(|v| (*c, v.to_string())))
@@ -176,7 +182,10 @@ fn reply_tuple(m: &mut Microflow) {
     for (c, v) in vals {
         m.set(c, v);
     }
-    if let Some(p) = proto.map(str::to_string).or_else(|| m.get("nw_proto").map(str::to_string)) {
+    if let Some(p) = proto
+        .map(str::to_string)
+        .or_else(|| m.get("nw_proto").map(str::to_string))
+    {
         m.set("ct_nw_proto", p);
     }
 }

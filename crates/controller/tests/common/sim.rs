@@ -205,7 +205,10 @@ fn reply_tuple(w: &mut flow::flowvec::Words) {
             (Field::Ipv6Src, Field::CtIpv6Dst),
         ]
     } else {
-        [(Field::NwDst, Field::CtNwSrc), (Field::NwSrc, Field::CtNwDst)]
+        [
+            (Field::NwDst, Field::CtNwSrc),
+            (Field::NwSrc, Field::CtNwDst),
+        ]
     };
     for (f, c) in pairs.into_iter().chain([
         (Field::NwProto, Field::CtNwProto),
