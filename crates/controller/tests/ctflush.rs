@@ -16,9 +16,7 @@ struct World {
     bind: Bindings,
     keys: Keys,
     web: String,
-    admin: String,
     http: String,
-    ssh: String,
     web1: String,
     adm: String,
 }
@@ -30,7 +28,7 @@ fn world() -> World {
     let web = b.group("p");
     let admin = b.group("p");
     let http = b.rule(&web, "ingress", Some("tcp"), Some((80, 80)), None, None);
-    let ssh = b.rule(
+    b.rule(
         &web,
         "ingress",
         Some("tcp"),
@@ -54,9 +52,7 @@ fn world() -> World {
         bind,
         keys,
         web,
-        admin,
         http,
-        ssh,
         web1,
         adm,
     }
