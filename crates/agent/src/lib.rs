@@ -423,11 +423,11 @@ impl Agent {
         self.after_apply()
     }
 
-    /// Cut the connections the changes no longer allow — after their
-    /// flows are in, so that a connection flushed here cannot be admitted
-    /// again by a flow about to go (Neutron deletes conntrack entries
-    /// after updating the firewall, too). A failed flush is logged, not
-    /// fatal: the flows are right, only old connections linger.
+    /// Flush what [`controller::ctflush`] asks for (a deleted port's
+    /// zone; rule changes need no flush, the flows re-check every packet)
+    /// — after the flows are in, so that nothing flushed is admitted again
+    /// by a flow about to go. A failed flush is logged, not fatal: the
+    /// flows are right, only old entries linger.
     fn flush_conntrack(&mut self) {
         for f in std::mem::take(&mut self.ct_flushes) {
             let tuple = f.tuple();

@@ -3,12 +3,13 @@
 //!
 //! * **Conntrack per-zone limit** (`ct-set-limits default=N`, as
 //!   `ovs-appctl dpctl/ct-set-limits`; ovs-vswitchd.conf.db(5) CT_Zone
-//!   `limit`). Every network is a conntrack zone (controller PIPELINE.md),
-//!   so a SYN flood or a random-port UDP flood from one VM fills its own
-//!   network's zone up to the limit and then its new connections are
-//!   refused (`ct_limit` drops), while the tracker keeps room for every
-//!   other network. Set when the agent starts; 0 leaves the switch's
-//!   setting alone (unlimited unless an operator set one).
+//!   `limit`). Every bound VM port is a conntrack zone (controller
+//!   PIPELINE.md, as ovn-controller's per-VIF zones), so a SYN flood or a
+//!   random-port UDP flood from one VM fills its own port's zone (and
+//!   that of a target admitting it) up to the limit and then its new
+//!   connections are refused (`ct_limit` drops), while the tracker keeps
+//!   room for every other port. Set when the agent starts; 0 leaves the
+//!   switch's setting alone (unlimited unless an operator set one).
 //! * **Broadcast/multicast storm control** on every VM port
 //!   (Interface `other_config:storm-control-pps`, vswitch `dp::storm`).
 //! * **New-connection rate** on every VM port (Interface
@@ -27,7 +28,7 @@
 use crate::switch::{Datapath, Iface};
 use crate::AgentError;
 
-/// Default connections per conntrack zone (per network).
+/// Default connections per conntrack zone (per bound VM port).
 pub const DEFAULT_CT_ZONE_LIMIT: u32 = 65_536;
 /// Default broadcast + multicast frames per second a VM port may send:
 /// far above what ARP, DHCP, IPv6 neighbour discovery and mDNS need.

@@ -74,6 +74,19 @@ impl Conn {
     }
 }
 
+/// A port of network `n` in group `g`.
+fn port_in(s: &Serve, name: &str, g: &str) -> String {
+    s.create(&[
+        "port",
+        "create",
+        name,
+        "--network",
+        "n",
+        "--security-group",
+        g,
+    ])
+}
+
 #[test]
 fn established_connections_follow_security_group_changes() {
     let Some((lab, bb, tmp, host)) = bench("ct_flush") else {
@@ -108,17 +121,7 @@ fn established_connections_follow_security_group_changes() {
     let r5001 = ingress(&srv, "5001", None);
     ingress(&srv, "5002", None);
     ingress(&srv, "5003", Some(&cli));
-    let port = |name: &str, g: &str| {
-        s.create(&[
-            "port",
-            "create",
-            name,
-            "--network",
-            "n",
-            "--security-group",
-            g,
-        ])
-    };
+    let port = |name: &str, g: &str| port_in(&s, name, g);
     let (pc, pw, px) = (port("c", &cli), port("w", &srv), port("x", &srv));
     let (vc, _) = vm(&lab, &s, &bb, "vc", &pc, tmp.path());
     let (vw, ipw) = vm(&lab, &s, &bb, "vw", &pw, tmp.path());
@@ -164,4 +167,102 @@ impl Conn {
         from.tcp_connect(SocketAddr::new(to, port), Duration::from_secs(2))
             .is_ok()
     }
+}
+
+/// A UDP socket of a VM with a bounded wait for what arrives.
+struct Udp(std::net::UdpSocket);
+
+impl Udp {
+    fn bind(ns: &Netns, port: u16) -> Udp {
+        let s = ns
+            .udp_socket(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
+            .expect("bind");
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        Udp(s)
+    }
+
+    /// Sends to `to` every 300 ms, `tries` times, until a datagram
+    /// arrives on `at`; whether one did.
+    fn reaches(&self, to: SocketAddr, at: &Udp, tries: usize) -> bool {
+        let mut b = [0u8; 16];
+        (0..tries).any(|_| {
+            let _ = self.0.send_to(b"u", to);
+            at.0.recv_from(&mut b).is_ok()
+        })
+    }
+}
+
+#[test]
+fn a_cut_udp_flow_stays_cut_and_tcp_survives_a_restart() {
+    let Some((lab, bb, tmp, host)) = bench("ct_udp") else {
+        return;
+    };
+    let data = tmp.path().join("data");
+    let s = Serve::start(&host, &data);
+    s.network("n", "10.7.0.0/24");
+    let group = |name: &str| s.create(&["security", "group", "create", name]);
+    let (srv, cli) = (group("srv"), group("cli"));
+    let rule = |proto: &str, port: &str| {
+        s.create(&[
+            "security",
+            "group",
+            "rule",
+            "create",
+            &srv,
+            "--ingress",
+            "--protocol",
+            proto,
+            "--dst-port",
+            port,
+        ])
+    };
+    let r_udp = rule("udp", "6001");
+    rule("tcp", "5002");
+    let port = |name: &str, g: &str| port_in(&s, name, g);
+    let (pc, pw) = (port("c", &cli), port("w", &srv));
+    let (vc, ipc) = vm(&lab, &s, &bb, "uc", &pc, tmp.path());
+    let (vw, ipw) = vm(&lab, &s, &bb, "uw", &pw, tmp.path());
+
+    // c → w:6001 is admitted by w's rule, and w's answers come back.
+    let (uc, uw) = (Udp::bind(&vc, 40001), Udp::bind(&vw, 6001));
+    let (to_w, to_c) = (SocketAddr::new(ipw, 6001), SocketAddr::new(ipc, 40001));
+    assert!(uc.reaches(to_w, &uw, 30), "c → w:6001 before the cut");
+    assert!(uw.reaches(to_c, &uc, 5), "w's answer before the cut");
+    let mut t = Conn::open("c→w:5002 (rule 5002)", &vc, &vw, ipw, 5002);
+
+    // The rule goes. Once its flows are out, w speaks first: its
+    // datagrams are answers of a connection nothing admits any more, and
+    // must not pass — nor may c's afterwards (with a shared zone and the
+    // entry deleted, w's packet would be committed as w's own new
+    // connection and c's would pass as its replies).
+    s.cli(&["security", "group", "rule", "delete", &r_udp]);
+    let cookie = controller::Owner::Rule(r_udp.clone()).cookie();
+    lab::wait_until("rule flows removed", Duration::from_secs(10), || {
+        s.flows_with_cookie(cookie) == 0
+    })
+    .expect("the rule's flows go");
+    assert!(!uw.reaches(to_c, &uc, 6), "w → c after the cut, w first");
+    assert!(!uc.reaches(to_w, &uw, 6), "c → w after the cut");
+    assert!(!uw.reaches(to_c, &uc, 3), "w → c after c tried again");
+    t.assert_alive("by the UDP rule's removal");
+
+    // vswitchd restarts (with the whole serve): conntrack starts empty and
+    // the established TCP connection is picked up mid-stream under the
+    // rules still in force.
+    let before = s.flows();
+    drop(s);
+    let s = Serve::start(&host, &data);
+    lab::wait_until("same flows after restart", Duration::from_secs(15), || {
+        s.flows() == before
+    })
+    .expect("identical flows after a restart");
+    lab::wait_until("TCP after the restart", Duration::from_secs(20), || {
+        t.alive()
+    })
+    .unwrap_or_else(|e| panic!("the connection did not survive the restart: {e:?}"));
+    // Still under the rules: w leaving srv cuts it.
+    let out = s.create(&["security", "group", "create", "out"]);
+    s.cli(&["port", "set", &pw, "--security-group", &out]);
+    t.await_cut("after the restart, its port left the group");
 }

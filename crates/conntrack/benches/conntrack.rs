@@ -322,8 +322,65 @@ fn report_cpu_rates(_c: &mut Criterion) {
     });
 }
 
+/// A VM-to-VM packet of an established connection as the controller's
+/// pipeline tracks it: once for the sender's groups, once for the
+/// receiver's. `shared`: both passes in one zone (per-network zones: the
+/// second pass finds the entry the first one made); otherwise each in its
+/// port's zone (per-port zones: two entries per connection). The same
+/// number of lookups either way; what differs is the table size and the
+/// cache footprint.
+fn bench_two_zones(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ct_vm_to_vm_two_passes");
+    let n = 50_000u32;
+    for shared in [true, false] {
+        let mut ct = tracker();
+        let (za, zb) = if shared { (1, 1) } else { (1, 2) };
+        let pass = |ct: &mut Conntrack<ManualClock>, p: &CtPacket, commit: bool| {
+            for zone in [za, zb] {
+                let a = CtAction {
+                    zone,
+                    commit,
+                    ..LOOKUP
+                };
+                black_box(ct.process(p, &a).state);
+            }
+        };
+        let server = v4(0x0a00_ff09);
+        let mut pkts = Vec::with_capacity(2 * n as usize);
+        for i in 0..n {
+            let cl = v4(0x0a00_0000 | (i >> 8));
+            let p = 1024 + (i & 0xff) as u16;
+            pass(
+                &mut ct,
+                &tcp(cl, p, server, 80, TcpFlags::SYN, 100, 0),
+                true,
+            );
+            let synack = tcp(server, 80, cl, p, TcpFlags::SYN | TcpFlags::ACK, 900, 101);
+            pass(&mut ct, &synack, false);
+            pkts.push(tcp(cl, p, server, 80, TcpFlags::ACK, 101, 901));
+            pkts.push(tcp(server, 80, cl, p, TcpFlags::ACK, 901, 101));
+        }
+        let order: Vec<usize> = (0..pkts.len()).map(|i| (i * 7919) % pkts.len()).collect();
+        let batch = 1024usize;
+        g.throughput(Throughput::Elements(batch as u64));
+        let mut pos = 0usize;
+        let name = if shared { "network_zone" } else { "port_zones" };
+        g.bench_function(format!("{name}_{n}_conns_batch_{batch}"), |b| {
+            b.iter(|| {
+                for _ in 0..batch {
+                    pass(&mut ct, &pkts[order[pos]], false);
+                    pos = (pos + 1) % order.len();
+                }
+            })
+        });
+        eprintln!("{name}: {} conntrack entries for {n} connections", ct.len());
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_two_zones,
     report_memory,
     report_cpu_rates,
     bench_lookup,

@@ -439,7 +439,11 @@ impl Compiler {
     /// Release the keys of a deleted resource.
     fn free_keys(&mut self, k: Kind, id: &str) {
         let names: Vec<(&str, String)> = match k {
-            Kind::Port => vec![("ports", format!("p:{id}")), ("ports", format!("lrp:{id}"))],
+            Kind::Port => vec![
+                ("ports", format!("p:{id}")),
+                ("ports", format!("lrp:{id}")),
+                ("zones", format!("p:{id}")),
+            ],
             Kind::Network => vec![
                 ("datapaths", format!("n:{id}")),
                 ("zones", format!("n:{id}")),

@@ -93,6 +93,15 @@ impl<'a> Cx<'a> {
             .zones
             .get_or_alloc(&format!("n:{id}"), "conntrack zone")
     }
+    /// Conntrack zone of a VM port bound on this host: its security groups
+    /// track connections in a zone of their own, as ovn-controller gives
+    /// every local VIF one (ovn-architecture(7), "Life Cycle of a VIF").
+    /// Persisted with the other keys, so a restart keeps it.
+    pub fn port_zone(&mut self, id: &str) -> Result<u32, CompileError> {
+        self.keys
+            .zones
+            .get_or_alloc(&format!("p:{id}"), "conntrack zone")
+    }
     pub fn snat_zone(&mut self, router: &str) -> Result<u32, CompileError> {
         self.keys
             .zones

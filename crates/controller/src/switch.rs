@@ -41,8 +41,10 @@ pub(crate) fn global() -> Vec<LFlow> {
     ] {
         v.push(LFlow::new(tbl, 0, "", next(nxt)));
     }
-    // Pre-stateful: send flagged packets through conntrack in the
-    // switch's zone, re-entering at the ACL stage (ovn-northd(8):
+    // Pre-stateful: send flagged packets through conntrack in the zone
+    // of the port whose security groups apply (`reg13`, loaded at
+    // physical ingress for the sender and at ls_out_pre_acl for the
+    // receiver), re-entering at the ACL stage (ovn-northd(8):
     // ls_in_pre_stateful "ct_next").
     for (tbl, flag, acl) in [
         (t::LS_IN_PRE_STATEFUL, reg::FLAG_IN_CT, t::LS_IN_ACL),
@@ -82,27 +84,14 @@ pub(crate) fn global() -> Vec<LFlow> {
     ] {
         let p = crate::tables::acl::CT_STATE;
         v.push(LFlow::new(tbl, p + 1, "ct_state=+inv+trk", "drop"));
-        v.push(LFlow::new(tbl, p, "ct_state=-new+est+trk", next(nxt)));
+        // Related traffic (ICMP errors) passes on conntrack's say-so.
+        // Established traffic does not: every packet of a connection meets
+        // the rules again (crate::acl, original direction on the packet's
+        // fields, replies on the connection's original tuple), so a rule
+        // removed cuts what it admitted at once, in both directions,
+        // without deleting conntrack entries (PIPELINE.md "Security
+        // groups").
         v.push(LFlow::new(tbl, p, "ct_state=-new+rel+trk", next(nxt)));
-        // Only a SYN starts a TCP connection (as OVS's userspace conntrack
-        // and netfilter with nf_conntrack_tcp_loose=0): a segment conntrack
-        // picks up mid-stream is not admitted as new. Otherwise, once a
-        // security-group change flushed a connection (crate::ctflush), the
-        // peer's next segment would be committed afresh under *its* egress
-        // rules, in the zone both ends share, and the cut side's packets
-        // would pass as its replies.
-        v.push(LFlow::new(
-            tbl,
-            p,
-            "ct_state=+new+trk,tcp,tcp_flags=-syn",
-            "drop",
-        ));
-        v.push(LFlow::new(
-            tbl,
-            p,
-            "ct_state=+new+trk,tcp6,tcp_flags=-syn",
-            "drop",
-        ));
         // Neutron always lets IPv6 neighbor discovery through, whatever
         // the groups say, and a VM's DHCP requests reach the local
         // responder (ls_in_dhcp). No DHCP bypass on the way *to* a VM:
@@ -238,7 +227,6 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     }
     let mac = util::mac("port", id, &p.mac_address)?;
     let dp = cx.net_dp(&p.network_id)?;
-    let zone = cx.net_zone(&p.network_id)?;
     let k = cx.port_key(id)?;
     let addrs = cx.addrs(p)?;
     let mut v = Vec::new();
@@ -326,6 +314,7 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     // `vlan_mode`), as Neutron's br-int ports are; a tagged frame would
     // otherwise keep its tag through the router and leave a flat or VLAN
     // provider uplink on the VLAN the VM chose.
+    let zone = cx.port_zone(id)?;
     {
         let load = format!(
             "set_field:{dp:#x}->metadata,set_field:{k:#x}->{},set_field:{zone:#x}->{}",
@@ -493,29 +482,34 @@ pub(crate) fn port(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
                     f = reg::FLAG_IN_CT
                 ),
             ));
+            // The receiver's groups track in the receiver's zone, whatever
+            // zone the packet arrived with (the sender's, a network's).
             v.push(LFlow::new(
                 t::LS_OUT_PRE_ACL,
                 100,
                 format!("{outport},{proto}"),
                 format!(
-                    "set_field:{f:#x}/{f:#x}->{},{}",
+                    "set_field:{zone:#x}->{},set_field:{f:#x}/{f:#x}->{},{}",
+                    reg::ZONE,
                     reg::FLAGS,
                     next(t::LS_OUT_PRE_STATEFUL),
                     f = reg::FLAG_OUT_CT
                 ),
             ));
         }
+        // Whatever no rule admits — new, established or a reply — is
+        // dropped.
         let d = crate::tables::acl::DEFAULT_DROP;
         v.push(LFlow::new(
             t::LS_IN_ACL,
             d,
-            format!("{inport},ct_state=+new+trk"),
+            format!("{inport},ct_state=+trk"),
             "drop",
         ));
         v.push(LFlow::new(
             t::LS_OUT_ACL,
             d,
-            format!("{outport},ct_state=+new+trk"),
+            format!("{outport},ct_state=+trk"),
             "drop",
         ));
     } else if secured(p) {

@@ -7,7 +7,7 @@ mod common;
 use common::sim::Sim;
 use common::Builder;
 use controller::{Bindings, Compiler, Keys};
-use flow::fields::ct_state::{EST, NEW, TRK};
+use flow::fields::ct_state::{EST, NEW, RPL, TRK};
 use flow::fields::Field;
 use model::State;
 
@@ -174,12 +174,28 @@ fn same_network_delivery_and_group_rules() {
     assert!(sim
         .run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 80), NEW_)
         .dropped());
-    // but an established one (e.g. its reply direction) passes.
-    let o = sim.run(
-        &tcp(1, &web1, &vm3, "10.0.0.10", "10.0.0.11", 80),
-        &[EST | TRK],
+    // The reply of the 8080 connection passes on the rule that admitted
+    // its original direction (checked on the connection's tuple)…
+    let reply = |sport: u16| {
+        format!("in_port=1,tcp,dl_src={web1},dl_dst={vm3},nw_src=10.0.0.10,nw_dst=10.0.0.11,nw_ttl=64,tcp_flags=0x010,tp_src={sport},tp_dst=40000")
+    };
+    let o = sim.run(&reply(8080), &[EST | RPL | TRK]);
+    assert_eq!(o.outputs, vec![3], "{o:?}");
+    // …and a "reply" of a connection to port 80, which no rule admits, is
+    // dropped however conntrack knows it (a rule removed since).
+    assert!(sim.run(&reply(80), &[EST | RPL | TRK]).dropped());
+    // An established packet in the original direction meets the rules
+    // again: 8080 passes, 80 does not.
+    let est = &[EST | TRK];
+    let o = sim.run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 8080), est);
+    assert_eq!(o.outputs, vec![1], "{o:?}");
+    assert!(
+        o.cts.iter().all(|c| !c.1),
+        "an established one is not committed again"
     );
-    assert_eq!(o.outputs, vec![3]);
+    assert!(sim
+        .run(&tcp(3, &vm3, &web1, "10.0.0.11", "10.0.0.10", 80), est)
+        .dropped());
 }
 
 #[test]
@@ -508,7 +524,7 @@ fn stateless_groups_need_rules_for_replies() {
     assert_eq!(o.cts.len(), 2, "the client's conntrack passes only: {o:?}");
     // The reply is no new connection, yet without an egress rule the
     // stateless side drops it.
-    let est = &[EST | TRK];
+    let est = &[EST | RPL | TRK];
     assert!(run(&x.st, &reply, est).dropped());
     let other = tcp(2, &cm, &wm, "10.5.0.11", "10.5.0.10", 81);
     assert!(run(&x.st, &other, NEW_).dropped(), "port 81 has no rule");

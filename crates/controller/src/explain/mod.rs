@@ -35,7 +35,8 @@ pub enum CtAssume {
     /// The first packet of a connection: `+trk+new`.
     #[default]
     New,
-    /// A packet of an established connection (or its reply): `+trk+est`.
+    /// A reply of an established connection: `+trk+est+rpl`, the
+    /// connection's original tuple being the packet's reversed.
     Est,
 }
 
@@ -44,7 +45,7 @@ impl CtAssume {
     pub fn flags(self) -> &'static str {
         match self {
             CtAssume::New => "+trk+new",
-            CtAssume::Est => "+trk+est",
+            CtAssume::Est => "+trk+est+rpl",
         }
     }
 }

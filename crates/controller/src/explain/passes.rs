@@ -138,12 +138,56 @@ pub fn next_flow(pass: &Pass, final_flow: &str, ct: CtAssume) -> Option<(String,
     m.set("recirc_id", recirc);
     m.set("ct_state", ct.flags());
     m.set("ct_zone", zone.as_str());
+    if ct == CtAssume::Est {
+        reply_tuple(&mut m);
+    }
     if ct == CtAssume::New {
         if let Some((src, a)) = nat_of(pass) {
             m.set(if src { "nw_src" } else { "nw_dst" }, a);
         }
     }
     Some((m.to_string(), format!("{} in zone {zone}", ct.flags())))
+}
+
+/// An established packet is traced as a reply: the connection's original
+/// tuple (`ct_nw_src`…, ovs-fields(7) "Connection Tracking Fields") is the
+/// packet's reversed, which is what the ACL stages check replies by
+/// (crate::acl).
+fn reply_tuple(m: &mut Microflow) {
+    let v6 =
+        m.has("ipv6_src") || m.has("ipv6_dst") || m.protocol().is_some_and(|p| p.ends_with('6'));
+    let (src, dst, cs, cd) = if v6 {
+        ("ipv6_src", "ipv6_dst", "ct_ipv6_src", "ct_ipv6_dst")
+    } else {
+        ("nw_src", "nw_dst", "ct_nw_src", "ct_nw_dst")
+    };
+    let proto = match m.protocol() {
+        Some("tcp" | "tcp6") => Some("6"),
+        Some("udp" | "udp6") => Some("17"),
+        Some("sctp" | "sctp6") => Some("132"),
+        Some("icmp") => Some("1"),
+        Some("icmp6") => Some("58"),
+        _ => None,
+    };
+    let pairs = [
+        (dst, cs),
+        (src, cd),
+        ("tp_dst", "ct_tp_src"),
+        ("tp_src", "ct_tp_dst"),
+    ];
+    let vals: Vec<(&str, String)> = pairs
+        .iter()
+        .filter_map(|(f, c)| m.get(f).map(|v| (*c, v.to_string())))
+        .collect();
+    for (c, v) in vals {
+        m.set(c, v);
+    }
+    if let Some(p) = proto
+        .map(str::to_string)
+        .or_else(|| m.get("nw_proto").map(str::to_string))
+    {
+        m.set("ct_nw_proto", p);
+    }
 }
 
 /// Trace `flow` through the switch (`trace` runs `ofproto/trace` on the

@@ -71,12 +71,14 @@ pub fn expand(flows: &[Flow]) -> Vec<String> {
         if f.actions.starts_with("conjunction(") {
             continue;
         }
-        if let Some(id) = f.key.matches.strip_prefix("conj_id=") {
+        if let Some(rest) = f.key.matches.strip_prefix("conj_id=") {
+            // `conj_id=N[,more]`: the extra matches apply to every combo.
+            let (id, more) = rest.split_once(',').unwrap_or((rest, ""));
             let id: u32 = id.parse().unwrap();
             let Some(d) = dims.get(&(f.key.table, f.key.priority, id)) else {
                 continue;
             };
-            let mut combos = vec![String::new()];
+            let mut combos = vec![more.to_string()];
             for ms in d.values() {
                 combos = combos
                     .iter()
@@ -179,6 +181,9 @@ impl Sim {
             words = x.final_flow;
             let st = ct_states[pass.min(ct_states.len() - 1)];
             Field::CtState.set(&mut words, st as u128);
+            if st & flow::fields::ct_state::RPL != 0 {
+                reply_tuple(&mut words);
+            }
             Field::RecircId.set(&mut words, flow::recirc_id_for_table(t) as u128);
             if let Some(n) = nat {
                 if let (Some(src), Some(IpAddr::V4(a))) = (n.src, n.addr_min) {
@@ -188,5 +193,29 @@ impl Sim {
             }
         }
         o
+    }
+}
+
+/// A reply's connection: its original tuple is the packet's reversed
+/// (`ct_nw_src` = `nw_dst`…), as conntrack reports it.
+fn reply_tuple(w: &mut flow::flowvec::Words) {
+    let pairs = if Field::DlType.get(w) == 0x86dd {
+        [
+            (Field::Ipv6Dst, Field::CtIpv6Src),
+            (Field::Ipv6Src, Field::CtIpv6Dst),
+        ]
+    } else {
+        [
+            (Field::NwDst, Field::CtNwSrc),
+            (Field::NwSrc, Field::CtNwDst),
+        ]
+    };
+    for (f, c) in pairs.into_iter().chain([
+        (Field::NwProto, Field::CtNwProto),
+        (Field::TpDst, Field::CtTpSrc),
+        (Field::TpSrc, Field::CtTpDst),
+    ]) {
+        let v = f.get(w);
+        c.set(w, v);
     }
 }

@@ -90,24 +90,16 @@ impl Oracle {
         );
         if is_ip(f) && is_ip(g) {
             let (ft, gt) = (tuple(f), tuple(g));
-            // Conntrack zones are per network (PIPELINE.md, as Neutron's
-            // OVS firewall): an answer reaches whichever port of the
-            // initiator's network holds the address — a port without port
-            // security that spoofed a neighbour's address opens the way
-            // back to that neighbour.
-            let same_net = |a: Ep, b: Ep| match (a, b) {
-                (Ep::Port(a), Ep::Port(b)) => w.ports[a].net == w.ports[b].net,
-                (a, b) => a == b,
-            };
+            // Conntrack zones are per port (PIPELINE.md, as OVN's): an
+            // answer passes on the initiator's own entry, so it reaches the
+            // initiator — a neighbour whose address a port without port
+            // security spoofed gets only what its own rules admit as new.
             // An initiator without port security may have spoofed its
             // source: the answer goes wherever that address routes.
             let spoofer = |a: Ep| matches!(a, Ep::Port(a) if !w.ports[a].port_security);
             let known = self.conns.iter().any(|c| {
                 (x == c.a && y == c.b && ft == c.at && gt == c.bt)
-                    // A spoofed connection continues from the address's
-                    // real owner as well (same network, same zone).
-                    || (spoofer(c.a) && same_net(x, c.a) && y == c.b && ft == c.at && gt == c.bt)
-                    || (x == c.b && same_net(y, c.a) && ft == rev(c.bt) && gt == rev(c.at))
+                    || (x == c.b && y == c.a && ft == rev(c.bt) && gt == rev(c.at))
                     // Out of the gateway, the answer's source is then
                     // translated as any traffic of `x` (floating IP, SNAT).
                     || (x == c.b
