@@ -194,7 +194,7 @@ impl Worker {
 
     fn run(&mut self, dp: &Mutex<Datapath>, stop: &AtomicBool) {
         let mut events = [EpollEvent::empty(); EVENTS];
-        let mut ready: [Option<(usize, u32, TxIo)>; EVENTS] = std::array::from_fn(|_| None);
+        let mut ready: [Option<(usize, u32, usize, TxIo)>; EVENTS] = std::array::from_fn(|_| None);
         while !stop.load(Ordering::Relaxed) {
             let n = match self.epoll.wait(&mut events, EpollTimeout::from(100u16)) {
                 Ok(n) => n,
@@ -218,7 +218,7 @@ impl Worker {
             });
             self.flush();
             for r in ready[..n].iter_mut() {
-                let Some((slot, gen, io)) = r.take() else {
+                let Some((slot, gen, queue, io)) = r.take() else {
                     continue;
                 };
                 let (k, errors) = self.read_burst(&io);
@@ -233,7 +233,7 @@ impl Worker {
                     let mut rx = std::mem::take(&mut self.rx);
                     let errs = if from == 0 { errors } else { 0 };
                     from = self.locked(dp, |d| {
-                        d.process_burst(slot, gen, &mut rx, &lens[..k], from, errs)
+                        d.process_burst((slot, gen, queue), &mut rx, &lens[..k], from, errs)
                     });
                     self.rx = rx;
                     // Frames sent by reference are still in `self.rx`.
