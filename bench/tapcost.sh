@@ -89,6 +89,7 @@ cpu_pkt = (int(c1) - int(c0)) / tick / pkts * 1e6 if pkts else float("nan")
 sc_pkt = int(sc) / int(scp) if sc and int(scp) else float("nan")
 gb = (int(b1) - int(b0)) / 1e9
 cpu_gb = (int(t1) - int(t0)) / tick / gb if gb > 0 else float("nan")
+tcp = f"{float(tcp):.2f}" if tcp != "nan" else "nan"
 print(f"| {mode} | {rx_pps} | {sent_pps} | {cpu_pkt:.2f} | {sc_pkt:.2f} | {tcp} | {cpu_gb:.2f} |")
 EOF
     cnb_teardown
