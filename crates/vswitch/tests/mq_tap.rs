@@ -18,7 +18,7 @@ use vswitch::Request;
 
 /// Flows (source ports) sent from VM a, and datagrams per flow.
 const FLOWS: usize = 32;
-const PER_FLOW: usize = 20;
+const PER_FLOW: usize = 8;
 
 fn ports(dir: &std::path::Path) -> BTreeMap<String, PortReport> {
     let out = vswitch::call(dir, &Request::Stats, Duration::from_secs(10)).expect("stats");
@@ -44,13 +44,19 @@ fn flows_of_one_vm_spread_over_queues_and_threads() {
     let threads: Vec<usize> = p[&na].rxq.iter().map(|q| q.dp_thread).collect();
     assert_eq!(threads.len(), 2, "two queues for two threads: {:?}", p[&na]);
     assert_ne!(threads[0], threads[1], "{:?}", p[&na]);
-    assert!(pings(&a, "10.0.11.2"), "a cannot ping b over multi-queue TAPs");
+    assert!(
+        pings(&a, "10.0.11.2"),
+        "a cannot ping b over multi-queue TAPs"
+    );
 
-    // Many UDP flows from a (one socket, so one source port, each).
+    // Many UDP flows from a (one socket, so one source port, each); fewer
+    // datagrams in all than one TAP queue holds (500), so none is lost
+    // before the switch reads it. Delivery is counted where the switch
+    // sends into b's TAP (b's socket buffer would overflow first).
     let dst: SocketAddr = "10.0.11.2:9999".parse().unwrap();
-    let rx = b.udp_socket(dst).expect("receiver");
-    rx.set_nonblocking(true).expect("nonblocking");
-    let before = ports(dir.path())[&na].rxq.clone();
+    let nb = lab.name("b").unwrap();
+    let p0 = ports(dir.path());
+    let (before, sent0) = (p0[&na].rxq.clone(), p0[&nb].stats.tx_packets);
     for f in 0..FLOWS {
         let tx = a
             .udp_socket("10.0.11.1:0".parse().unwrap())
@@ -59,16 +65,16 @@ fn flows_of_one_vm_spread_over_queues_and_threads() {
             tx.send_to(&[f as u8, i as u8], dst).expect("send");
         }
     }
-    let want = FLOWS * PER_FLOW;
+    let want = (FLOWS * PER_FLOW) as u64;
     let mut got = 0;
-    let mut buf = [0u8; 64];
     let done = lab::wait_until("datagrams reach b", Duration::from_secs(10), || {
-        while rx.recv(&mut buf).is_ok() {
-            got += 1;
-        }
+        got = ports(dir.path())[&nb].stats.tx_packets - sent0;
         got >= want
     });
-    assert!(done.is_ok(), "b received {got} of {want} datagrams");
+    assert!(
+        done.is_ok(),
+        "the switch sent {got} of {want} datagrams to b"
+    );
 
     // Both queues (so both threads) carried some of them.
     let after = ports(dir.path())[&na].rxq.clone();
@@ -81,7 +87,7 @@ fn flows_of_one_vm_spread_over_queues_and_threads() {
         per_queue.iter().all(|&n| n > 0),
         "{FLOWS} flows all read from one queue: {per_queue:?}"
     );
-    assert!(per_queue.iter().sum::<u64>() >= want as u64, "{per_queue:?}");
+    assert!(per_queue.iter().sum::<u64>() >= want, "{per_queue:?}");
 
     // A TCP stream stays whole (one flow, one queue, in order).
     lab::tcp_check(&a, &b, "10.0.11.2:5001".parse().unwrap(), 4 << 20).expect("tcp a->b");

@@ -174,7 +174,8 @@ fn open_tap_queues(ifname: &str, n: usize) -> Result<Vec<Tap>, OpenError> {
 /// Open the I/O side of `iface` with `n` receive queues if it is a TAP
 /// (see [`open_tap_queues`]); the extra queues (1 and up) come second.
 pub fn open_queues(iface: &Interface, n: usize) -> Result<(PortIo, Vec<Arc<Tap>>), OpenError> {
-    if iface.kind != IfaceType::Tap || n <= 1 {
+    // Even for one queue: an existing multi-queue TAP needs the fallback.
+    if iface.kind != IfaceType::Tap {
         return open(iface).map(|io| (io, Vec::new()));
     }
     let ifname = iface
