@@ -377,6 +377,7 @@ mod tests {
                 ofport: 1,
                 iface_id: Some("p-1".into()),
                 dp_thread: None,
+                rxq: Vec::new(),
                 stats: vswitch::dp::stats::PortStats {
                     rx_packets: 7,
                     ..Default::default()

@@ -6,4 +6,5 @@ pub mod dgram;
 pub mod netdev;
 pub mod tap;
 pub mod udpgso;
+pub mod uring;
 pub mod vnet;

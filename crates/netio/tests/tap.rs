@@ -406,3 +406,86 @@ fn tso_frames_pass_through_two_taps() {
         "no TSO super-frame seen (largest frame {big} bytes)"
     );
 }
+
+/// io_uring bursts on a real TAP ([`netio::uring`]): a burst of writes
+/// reaches the netdev, and a burst of reads returns the frames the kernel
+/// sent — and returns at once, empty, when nothing is queued (a TAP read
+/// must never be left waiting in the ring).
+#[test]
+fn uring_bursts_on_a_tap() {
+    use netio::uring::{Batch, WriteReq};
+    use std::os::fd::AsRawFd;
+
+    if !root_or_skip("uring_bursts_on_a_tap") {
+        return;
+    }
+    let Ok(mut batch) = Batch::new() else {
+        eprintln!("skipping uring_bursts_on_a_tap: io_uring unavailable here");
+        return;
+    };
+    let ns = Ns::new();
+    let tap = ns.tap("tap0", TapOptions::default());
+    ns.ip(&["addr", "add", "10.9.2.1/24", "dev", "tap0"]);
+    ns.ip(&["link", "set", "tap0", "address", "02:00:00:00:09:01", "up"]);
+    ns.ip(&[
+        "neigh",
+        "add",
+        "10.9.2.2",
+        "lladdr",
+        "02:00:00:00:09:02",
+        "dev",
+        "tap0",
+    ]);
+    let mut bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; 2048]).collect();
+    let mut lens = [0usize; 8];
+    // Drain what the kernel sent on link-up (IPv6 DAD, router solicits).
+    while batch.read(tap.as_raw_fd(), &mut bufs, &mut lens).0 > 0 {}
+    assert_eq!(
+        batch.read(tap.as_raw_fd(), &mut bufs, &mut lens),
+        (0, 0),
+        "an empty TAP gives no frame and no error"
+    );
+
+    let before = ns.counter("tap0", "rx_packets");
+    let frame = experimental_frame();
+    let reqs: Vec<WriteReq> = (0..5)
+        .map(|_| {
+            (
+                tap.as_raw_fd(),
+                [&frame[..14], &frame[14..], &[][..], &[][..]],
+            )
+        })
+        .collect();
+    let mut written = 0;
+    batch.write(&reqs, |_, r| {
+        assert_eq!(r.expect("uring write"), frame.len());
+        written += 1;
+    });
+    assert_eq!(written, 5);
+    let got = poll(Duration::from_secs(2), || {
+        let c = ns.counter("tap0", "rx_packets");
+        (c >= before + 5).then_some(c)
+    });
+    assert_eq!(
+        got,
+        Some(before + 5),
+        "rx_packets of tap0 did not grow by 5"
+    );
+
+    ns.exec(&[
+        "bash",
+        "-c",
+        "for i in 1 2 3; do echo $i > /dev/udp/10.9.2.2/9; done",
+    ]);
+    let mut udp = 0;
+    poll(Duration::from_secs(5), || {
+        let (n, errors) = batch.read(tap.as_raw_fd(), &mut bufs, &mut lens);
+        assert_eq!(errors, 0);
+        udp += (0..n)
+            .filter(|&i| lens[i] >= 42 && bufs[i][12..14] == [8, 0] && bufs[i][23] == 17)
+            .count();
+        (udp >= 3).then_some(())
+    })
+    .expect("three UDP frames read through io_uring within 5 s");
+    assert_eq!(udp, 3);
+}

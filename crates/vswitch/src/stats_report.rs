@@ -31,9 +31,25 @@ pub struct PortReport {
     /// none for ports without one (patch, tunnel, down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dp_thread: Option<usize>,
+    /// Receive queues of a multi-queue TAP (`options:n_rxq`, see
+    /// `dp::rxq`): the thread polling each and the frames it received;
+    /// empty for single-queue ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rxq: Vec<QueueReport>,
     /// Its counters (rx/tx packets, bytes, dropped, errors).
     #[serde(flatten)]
     pub stats: PortStats,
+}
+
+/// One receive queue of a port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueReport {
+    /// Queue number (0 is the port's first fd).
+    pub queue: usize,
+    /// The datapath thread polling it.
+    pub dp_thread: usize,
+    /// Frames received on it.
+    pub rx_packets: u64,
 }
 
 /// Counters of one bridge.
@@ -90,6 +106,22 @@ pub struct StatsReport {
     pub captures: usize,
 }
 
+/// The queues of a multi-queue port (none for a single-queue one).
+fn queue_reports(p: &crate::dp::DpPort) -> Vec<QueueReport> {
+    if p.queues.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once(p.thread)
+        .chain(p.queues.iter().map(|q| q.thread))
+        .enumerate()
+        .map(|(queue, dp_thread)| QueueReport {
+            queue,
+            dp_thread,
+            rx_packets: p.rxq_packets.0.get(queue).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
 /// Collect the report (under the datapath lock the caller holds).
 pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
     let bridge_name = |i: usize| {
@@ -114,6 +146,7 @@ pub fn collect(cfg: &Config, dp: &Datapath) -> StatsReport {
                 ofport: p.ofport,
                 iface_id,
                 dp_thread: matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)).then_some(p.thread),
+                rxq: queue_reports(p),
                 stats: p.stats,
             }
         })

@@ -696,7 +696,7 @@ impl Datapath {
             // (under the lock, rarely), then retry once. A batch holding
             // frames by reference cannot be sent from here (the receive
             // buffers are in use): the frame goes out directly.
-            if attempt == 0 && tx.flush(&[]) {
+            if attempt == 0 && tx.flush(&[], None) {
                 self.apply_tx(tx);
             } else {
                 return false;

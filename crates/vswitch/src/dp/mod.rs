@@ -29,6 +29,7 @@ pub mod police;
 pub mod port;
 pub mod pps;
 pub mod rewrite;
+pub mod rxq;
 pub mod stats;
 pub mod storm;
 mod tunnel;
@@ -118,8 +119,13 @@ pub struct DpPort {
     pub policer: Option<police::Policer>,
     /// Egress scheduler, when the port has QoS (see [`egress`]).
     pub egress: Option<egress::Egress>,
-    /// The datapath thread that polls its receive side.
+    /// The datapath thread that polls its receive side (queue 0).
     pub thread: usize,
+    /// More receive queues of a multi-queue TAP, each polled by its own
+    /// thread ([`rxq`]).
+    pub queues: Vec<rxq::RxQueue>,
+    /// Frames received per queue.
+    pub rxq_packets: rxq::QueueCounts,
     /// Broadcast/multicast storm control, when `other_config` sets it
     /// (see [`storm`]).
     pub storm: Option<pps::PpsBucket>,
@@ -149,6 +155,8 @@ impl DpPort {
             policer: None,
             egress: None,
             thread: 0,
+            queues: Vec::new(),
+            rxq_packets: rxq::QueueCounts::default(),
             storm: None,
             ct_new: None,
             upcall: None,
@@ -355,6 +363,9 @@ impl Datapath {
             if polled {
                 self.rx_load[p.thread] = self.rx_load[p.thread].saturating_sub(1);
             }
+            for q in &p.queues {
+                let _ = self.epolls[q.thread].delete(q.tap.as_fd());
+            }
             if deleting {
                 port::release(&p.io);
             }
@@ -479,14 +490,18 @@ impl Datapath {
 
     fn open_port(&mut self, bridge: usize, iface: &Interface) -> Result<usize, (usize, String)> {
         let slot = self.free_slot();
-        let (mut io, err) = match port::open(iface) {
-            Ok(io) => (io, None),
+        let opened = rxq::n_rxq(iface, self.epolls.len())
+            .map_err(port::OpenError::from)
+            .and_then(|n| port::open_queues(iface, n));
+        let (mut io, queues, err) = match opened {
+            Ok((io, queues)) => (io, queues, None),
             Err(e) => {
                 let msg = e.to_string();
-                (PortIo::Down(msg.clone()), Some(msg))
+                (PortIo::Down(msg.clone()), Vec::new(), Some(msg))
             }
         };
-        let ev = EpollEvent::new(EpollFlags::EPOLLIN, token(slot, self.gens[slot]));
+        let tok = token(slot, self.gens[slot]);
+        let ev = EpollEvent::new(EpollFlags::EPOLLIN, tok);
         // The least loaded thread polls it (OVS's pmd-rxq-assign=roundrobin
         // gives each PMD thread its share of rx queues).
         let thread = (0..self.rx_load.len())
@@ -514,6 +529,19 @@ impl Datapath {
         };
         let mut p = DpPort::new(bridge, iface, io);
         p.thread = if polled { thread } else { 0 };
+        // Queue i on the i-th next thread; only queue 0 counts towards a
+        // thread's load, so ports still spread as with single queues.
+        let mut err = err;
+        for (i, tap) in queues.into_iter().enumerate() {
+            let (q, t) = (i + 1, (thread + i + 1) % self.epolls.len());
+            let ev = EpollEvent::new(EpollFlags::EPOLLIN, rxq::token(tok, q));
+            match self.epolls[t].add(tap.as_fd(), ev) {
+                Ok(()) => p.queues.push(rxq::RxQueue { tap, thread: t }),
+                Err(e) => {
+                    err.get_or_insert(format!("interface {}: epoll queue {q}: {e}", iface.name));
+                }
+            }
+        }
         self.ports[slot] = Some(p);
         if let Some(Some(b)) = self.bridges.get_mut(bridge) {
             b.ports.push(slot);
@@ -629,24 +657,27 @@ impl Datapath {
 
     /// The fd behind port token `tok`, to read from without the lock; None
     /// if the port is gone or reopened since the event was queued.
-    fn rx_handle(&self, tok: u64) -> Option<(usize, u32, txbatch::TxIo)> {
-        let slot = (tok & 0xffff_ffff) as usize;
-        let gen = (tok >> 32) as u32;
+    fn rx_handle(&self, tok: u64) -> Option<(usize, u32, usize, txbatch::TxIo)> {
+        let (slot, gen, q) = rxq::split(tok);
         if self.gens.get(slot) != Some(&gen) {
             return None;
         }
-        let io = txbatch::TxIo::of(&self.ports.get(slot)?.as_ref()?.io)?;
-        Some((slot, gen, io))
+        let p = self.ports.get(slot)?.as_ref()?;
+        let io = match q {
+            0 => txbatch::TxIo::of(&p.io)?,
+            q => txbatch::TxIo::Tap(p.queues.get(q - 1)?.tap.clone()),
+        };
+        Some((slot, gen, q, io))
     }
 
-    /// Forward frames a thread read from port `slot` (generation `gen`):
-    /// `rx[i][..lens[i]]` from `i = from`, after `rx_errors` failed reads.
+    /// Forward frames a thread read from queue `queue` of port `slot`
+    /// (generation `gen`): `rx[i][..lens[i]]` from `i = from`, after
+    /// `rx_errors` failed reads.
     /// Stops early, after at least one frame, when the thread's transmit
     /// batch is nearly full; returns the index to go on from.
     fn process_burst(
         &mut self,
-        slot: usize,
-        gen: u32,
+        (slot, gen, queue): (usize, u32, usize),
         rx: &mut [Vec<u8>],
         lens: &[usize],
         from: usize,
@@ -677,6 +708,11 @@ impl Datapath {
         self.cur_rx = None;
         self.tx_ref_ok = false;
         self.flush_tx();
+        if let Some(p) = self.ports[slot].as_mut() {
+            if let Some(c) = p.rxq_packets.0.get_mut(queue) {
+                *c += i.saturating_sub(from) as u64;
+            }
+        }
         i
     }
 

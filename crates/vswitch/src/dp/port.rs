@@ -79,16 +79,26 @@ pub enum OpenError {
     /// Bad tunnel options.
     #[error(transparent)]
     Tunnel(#[from] super::tunnel_cfg::TunnelCfgError),
+    /// `options:n_rxq` is not a number of queues.
+    #[error(transparent)]
+    NRxq(#[from] super::rxq::NRxqError),
+    /// No TAP queue could be opened.
+    #[error("interface {0}: no TAP queue opened")]
+    NoQueue(String),
     /// A patch port lacks `options:peer`.
     #[error("patch interface {0} has no options:peer")]
     NoPeer(String),
 }
 
 fn tap_options() -> TapOptions {
+    tap_options_mq(false)
+}
+
+fn tap_options_mq(multi_queue: bool) -> TapOptions {
     TapOptions {
         vnet_hdr: Some(VnetHdrLen::V10),
         offloads: Offloads::ALL,
-        multi_queue: false,
+        multi_queue,
         persist: Some(true),
         nonblocking: true,
     }
@@ -134,6 +144,54 @@ fn open_tap_in(netns: &str, ifname: &str, iface: &str) -> Result<Tap, OpenError>
     in_netns(netns, iface, move || {
         Ok(Tap::open(&ifname, &tap_options())?)
     })
+}
+
+/// Open `n` queues of TAP `ifname` (`super::rxq`): one fd with
+/// `IFF_MULTI_QUEUE` per queue when `n` > 1. `TUNSETIFF` refuses
+/// (`EINVAL`) to attach in the other queue mode than the netdev was
+/// created with, so an existing TAP is adopted in its own mode: a
+/// single-queue one gives one queue whatever `n` asks.
+fn open_tap_queues(ifname: &str, n: usize) -> Result<Vec<Tap>, OpenError> {
+    let want_mq = n > 1;
+    let first = match Tap::open(ifname, &tap_options_mq(want_mq)) {
+        Err(netio::tap::TapError::Sys { source, .. })
+            if source.raw_os_error() == Some(nix::errno::Errno::EINVAL as i32) =>
+        {
+            Tap::open(ifname, &tap_options_mq(!want_mq)).map(|t| (t, !want_mq))
+        }
+        r => r.map(|t| (t, want_mq)),
+    };
+    let (first, mq) = first?;
+    let mut queues = vec![first];
+    if mq {
+        for _ in 1..n {
+            queues.push(Tap::open(ifname, &tap_options_mq(true))?);
+        }
+    }
+    Ok(queues)
+}
+
+/// Open the I/O side of `iface` with `n` receive queues if it is a TAP
+/// (see [`open_tap_queues`]); the extra queues (1 and up) come second.
+pub fn open_queues(iface: &Interface, n: usize) -> Result<(PortIo, Vec<Arc<Tap>>), OpenError> {
+    // Even for one queue: an existing multi-queue TAP needs the fallback.
+    if iface.kind != IfaceType::Tap {
+        return open(iface).map(|io| (io, Vec::new()));
+    }
+    let ifname = iface
+        .options
+        .get("ifname")
+        .unwrap_or(&iface.name)
+        .to_owned();
+    let queues = match iface.options.get("netns") {
+        Some(ns) => in_netns(ns, &iface.name, move || open_tap_queues(&ifname, n))?,
+        None => open_tap_queues(&ifname, n)?,
+    };
+    let mut it = queues.into_iter().map(Arc::new);
+    let first = it
+        .next()
+        .ok_or_else(|| OpenError::NoQueue(iface.name.clone()))?;
+    Ok((PortIo::Tap(first), it.collect()))
 }
 
 /// Apply `mtu_request` (ovs-vswitchd.conf.db(5)) to a TAP or internal

@@ -26,8 +26,11 @@
 use std::io;
 use std::sync::Arc;
 
+use std::os::fd::AsRawFd;
+
 use netio::afpacket::{AfPacket, MAX_BATCH};
 use netio::tap::Tap;
+use netio::uring::{Batch, WriteReq, MAX_IOV};
 
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 
@@ -241,12 +244,15 @@ impl TxBatch {
     /// per port until [`TxBatch::take_results`]. Returns false, sending
     /// nothing, when frames refer to receive buffers and `rx` is empty
     /// (a flush under the lock, while a buffer is being processed).
-    pub fn flush(&mut self, rx: &[Vec<u8>]) -> bool {
+    pub fn flush(&mut self, rx: &[Vec<u8>], uring: Option<&mut Batch>) -> bool {
         if self.n == 0 {
             return true;
         }
         if self.refs > 0 && rx.is_empty() {
             return false;
+        }
+        if let Some(u) = uring {
+            self.flush_taps_uring(rx, u);
         }
         for d in 0..self.dests.len() {
             let Dest { io, counts, .. } = &mut self.dests[d];
@@ -314,6 +320,82 @@ impl TxBatch {
         self.refs = 0;
         self.flushed = true;
         true
+    }
+
+    /// Send every frame bound for a TAP in one `io_uring_enter(2)`
+    /// ([`netio::uring`]), in queue order, and let go of those ports'
+    /// handles; AF_PACKET ports are left to [`TxBatch::flush`].
+    fn flush_taps_uring(&mut self, rx: &[Vec<u8>], u: &mut Batch) {
+        const NONE: &[u8] = &[];
+        let TxBatch {
+            buf,
+            ents,
+            n,
+            dests,
+            ..
+        } = self;
+        // Pass 1: the pieces of each frame; adjusted headers and tags live
+        // in these arrays (on the stack, no allocation) until the send.
+        let mut hdrs = [[0u8; HDR]; CAPACITY];
+        let mut tags = [[0u8; 4]; CAPACITY];
+        let mut parts: [(u8, usize, &[u8], &[u8]); CAPACITY] = [(0, 0, NONE, NONE); CAPACITY];
+        let mut fds = [-1; MAX_DESTS];
+        for (d, dest) in dests.iter().enumerate() {
+            if let Some(TxIo::Tap(t)) = &dest.io {
+                fds[d] = t.as_raw_fd();
+            }
+        }
+        let mut k = 0;
+        for (i, e) in ents[..*n].iter().enumerate() {
+            let (dest, frame) = match *e {
+                Ent::Copy { dest, len } => (
+                    dest,
+                    Some((&buf[i * SLOT..i * SLOT + usize::from(len)], VlanEdit::Keep)),
+                ),
+                Ent::Ref {
+                    dest,
+                    buf: b,
+                    len,
+                    edit,
+                } => (
+                    dest,
+                    rx.get(usize::from(b))
+                        .and_then(|b| b.get(..len as usize))
+                        .map(|f| (f, edit)),
+                ),
+            };
+            let d = usize::from(dest);
+            if fds[d] < 0 {
+                continue;
+            }
+            match frame.and_then(|(f, edit)| Pieces::new(f, edit)) {
+                Some(p) => {
+                    hdrs[k] = p.hdr;
+                    tags[k] = p.tag;
+                    parts[k] = (dest, p.tag_len, p.head, p.tail);
+                    k += 1;
+                }
+                None => dests[d].counts.errors += 1,
+            }
+        }
+        // Pass 2: one request per frame.
+        let mut reqs: [WriteReq<'_>; CAPACITY] = [(-1, [NONE; MAX_IOV]); CAPACITY];
+        for (j, (dest, tag_len, head, tail)) in parts[..k].iter().enumerate() {
+            reqs[j] = (
+                fds[usize::from(*dest)],
+                [&hdrs[j][..], head, &tags[j][..*tag_len], tail],
+            );
+        }
+        u.write(&reqs[..k], |j, res| {
+            let (dest, tag_len, head, tail) = parts[j];
+            let len = HDR + head.len() + tag_len + tail.len();
+            count(&mut dests[usize::from(dest)].counts, len, res);
+        });
+        for (d, fd) in fds.iter().enumerate() {
+            if *fd >= 0 {
+                dests[d].io = None;
+            }
+        }
     }
 
     /// The per-port outcome of the last flush, then an empty batch. Drops
