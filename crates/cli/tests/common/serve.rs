@@ -33,9 +33,15 @@ impl Serve {
     }
 
     pub fn start_with(host: &Netns, data: &Path, extra: &[&str]) -> Serve {
+        Serve::start_bound(host, data, "127.0.0.1:0", extra)
+    }
+
+    /// [`Serve::start_with`] listening on `bind` (`IP:PORT`, port 0 for
+    /// any), for clients in other namespaces.
+    pub fn start_bound(host: &Netns, data: &Path, bind: &str, extra: &[&str]) -> Serve {
         let mut child = Command::new("ip")
             .args(["netns", "exec", host.name(), BIN, "serve", "--bind"])
-            .arg("127.0.0.1:0")
+            .arg(bind)
             .args(extra)
             .arg("--data-dir")
             .arg(data)
@@ -63,6 +69,11 @@ impl Serve {
             endpoint,
             run_dir: data.join("run"),
         }
+    }
+
+    /// The process id of `cloudnet serve` (`ip netns exec` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A `cloudnet` command line in the host namespace, not yet started.
