@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::crash::{
-    agent_in, canon, dump_run_dir, env_num, etcd_in, fresh_compile_host, have_etcd, verify, writes, Client,
-    Rng, ETCD,
+    agent_in, canon, dump_run_dir, env_num, etcd_in, fresh_compile_host, have_etcd, verify, writes,
+    Client, Rng, ETCD,
 };
 use common::Serve;
 use lab::{Lab, Netns};

@@ -29,7 +29,8 @@ use lab::{Background, Lab, Netns};
 
 /// Hosts in the rounds.
 const HOSTS: usize = 3;
-/// etcd's and the API's address: host 0's underlay address.
+/// etcd's address: host 0's underlay address (the API listens on host
+/// 0's loopback).
 const ETCD_IP: &str = "10.200.0.1";
 
 /// One host: its namespace on the underlay, data dir (the agent's run dir
@@ -55,13 +56,15 @@ impl Site {
     }
 }
 
-/// A VM namespace on `port`, plugged on `site` by its `cloudnet port
-/// plug`, addressed by the local switch's DHCP.
+/// A VM namespace on `port`, plugged on `site` by `cloudnet port plug`
+/// with the site's run dir (run in host 0's namespace, where the API
+/// listens on the loopback: the CLI reaches the switch through its
+/// control socket's path), addressed by the local switch's DHCP.
 fn vm(lab: &Lab, api: &Serve, bb: &Path, site: &Site, port: &str, dir: &Path) -> (Netns, IpAddr) {
     let short = format!("v{}", site.name);
     let ns = lab.netns(&short).expect("netns");
     let tap = common::cloudnet(
-        site.host.ns().name(),
+        &api.host,
         &api.endpoint,
         &site.data.join("run"),
         &["port", "plug", port, "--netns", ns.name()],
@@ -120,10 +123,9 @@ fn agent_crash_rounds_several_hosts() {
     let _etcd = etcd_at(h0, &tmp.path().join("etcd"), ETCD_IP);
     let etcd = format!("{ETCD_IP}:2379");
     let store = format!("etcd://{etcd}");
-    let api = Serve::start_bound(
+    let api = Serve::start_with(
         h0,
         &tmp.path().join("api"),
-        &format!("{ETCD_IP}:0"),
         &["--api-only", "--store", &store],
     );
     let addr: SocketAddr = api
@@ -137,7 +139,13 @@ fn agent_crash_rounds_several_hosts() {
     let vms: Vec<(Netns, IpAddr)> = sites
         .iter()
         .map(|s| {
-            let p = api.create(&["port", "create", &format!("p{}", s.name), "--network", "vmnet"]);
+            let p = api.create(&[
+                "port",
+                "create",
+                &format!("p{}", s.name),
+                "--network",
+                "vmnet",
+            ]);
             vm(&lab, &api, &bb, s, &p, tmp.path())
         })
         .collect();

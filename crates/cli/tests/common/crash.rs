@@ -407,7 +407,6 @@ pub fn dump_run_dir(run_dir: &Path) -> Option<BTreeSet<String>> {
     )
 }
 
-
 /// What a fresh agent on chassis `me` would install: the stored intent
 /// (read from the etcd at `etcd` inside `ns`) compiled with the keys
 /// persisted in `data` and the bindings the agent derives (as

@@ -395,11 +395,7 @@ pub fn survive(s: &Serve, attack: &Attack<'_>, by: &Bystander<'_>) -> f64 {
             "{what}: nothing counted as {r}: {dropped:?}"
         );
     }
-    let counted: u64 = attack
-        .reasons
-        .iter()
-        .filter_map(|r| dropped.get(*r))
-        .sum();
+    let counted: u64 = attack.reasons.iter().filter_map(|r| dropped.get(*r)).sum();
     assert!(
         counted * 2 > sent,
         "{what}: {counted} of {sent} frames counted as {:?}: {dropped:?}",

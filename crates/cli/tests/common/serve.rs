@@ -33,15 +33,9 @@ impl Serve {
     }
 
     pub fn start_with(host: &Netns, data: &Path, extra: &[&str]) -> Serve {
-        Serve::start_bound(host, data, "127.0.0.1:0", extra)
-    }
-
-    /// [`Serve::start_with`] listening on `bind` (`IP:PORT`, port 0 for
-    /// any), for clients in other namespaces.
-    pub fn start_bound(host: &Netns, data: &Path, bind: &str, extra: &[&str]) -> Serve {
         let mut child = Command::new("ip")
             .args(["netns", "exec", host.name(), BIN, "serve", "--bind"])
-            .arg(bind)
+            .arg("127.0.0.1:0")
             .args(extra)
             .arg("--data-dir")
             .arg(data)
