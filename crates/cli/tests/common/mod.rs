@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
+pub mod flood;
 pub mod internet;
 pub mod serve;
 pub mod uplink;

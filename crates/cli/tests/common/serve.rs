@@ -65,6 +65,11 @@ impl Serve {
         }
     }
 
+    /// The process id of `cloudnet serve` (`ip netns exec` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A `cloudnet` command line in the host namespace, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");

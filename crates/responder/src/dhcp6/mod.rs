@@ -36,6 +36,8 @@ use crate::frame::{need, write_eth, ETH_LEN};
 use crate::nd::link_local;
 use crate::{Mac, NoReply};
 
+mod optcheck;
+
 /// Server port (RFC 8415 §7.2).
 pub const SERVER_PORT: u16 = 547;
 /// Client port.
@@ -102,10 +104,13 @@ fn client_message(frame: &[u8]) -> Result<Client<'_>, NoReply> {
 /// describes, writing the reply frame into `out` and returning its length.
 pub fn respond(frame: &[u8], cfg: &Dhcp6Config, out: &mut [u8]) -> Result<usize, NoReply> {
     let c = client_message(frame)?;
-    // Relay messages (types 12, 13) are not served; the rest is checked
-    // before dhcproto decodes it.
-    match c.payload.first() {
-        Some(1..=11) if options_ok(c.payload.get(4..).unwrap_or(&[]), 0) => {}
+    // Relay messages (types 12, 13) are not served; the options of the
+    // rest are checked where dhcproto 0.14 cannot take any length
+    // ([`optcheck`]) before it decodes them.
+    match (c.payload.first(), c.payload.get(4..)) {
+        (Some(1..=11), Some(opts)) => {
+            optcheck::check(opts).map_err(|e| NoReply::DhcpDecode(e.to_string()))?
+        }
         _ => return Err(NoReply::DhcpDecode("malformed DHCPv6 message".into())),
     }
     let req = Message::from_bytes(c.payload).map_err(|e| NoReply::DhcpDecode(e.to_string()))?;
@@ -114,52 +119,6 @@ pub fn respond(frame: &[u8], cfg: &Dhcp6Config, out: &mut [u8]) -> Result<usize,
         .to_vec()
         .map_err(|e| NoReply::DhcpDecode(format!("encoding reply: {e}")))?;
     write_reply(cfg.server_mac, &c, &bytes, out)
-}
-
-/// Whether the options in `rest` have the lengths RFC 8415 §21 gives them,
-/// where dhcproto 0.14 relies on it: it subtracts from the length of a
-/// Status Code, Authentication, Vendor Class and Vendor-specific option
-/// unchecked (a short one panics a build with overflow checks; found by
-/// the `ipv6` fuzz target, regression inputs
-/// `fuzz/corpus/ipv6/crash-*_len`), and reads fixed fields of
-/// the IA options. Nested options (in IA_NA, IA_TA, IAADDR, IA_PD,
-/// IAPREFIX) are checked too, two levels deep at most; Relay Message
-/// options are refused (no relays are served).
-fn options_ok(mut rest: &[u8], depth: u8) -> bool {
-    while !rest.is_empty() {
-        let Some(&[c0, c1, l0, l1]) = rest.get(..4) else {
-            return false;
-        };
-        let len = usize::from(u16::from_be_bytes([l0, l1]));
-        let Some(body) = rest.get(4..4 + len) else {
-            return false;
-        };
-        let nested =
-            |fixed: usize| len >= fixed && depth < 2 && options_ok(&body[fixed..], depth + 1);
-        let ok = match u16::from_be_bytes([c0, c1]) {
-            3 | 25 => nested(12), // IA_NA, IA_PD (§21.4, §21.21)
-            4 => nested(4),       // IA_TA (§21.5)
-            5 => nested(24),      // IAADDR (§21.6)
-            26 => nested(25),     // IAPREFIX (§21.22)
-            6 => len % 2 == 0,    // ORO (§21.7)
-            7 | 19 => len == 1,   // Preference, Reconfigure Message
-            8 => len == 2,        // Elapsed Time
-            12 => len == 16,      // Server Unicast
-            13 => len >= 2,       // Status Code (§21.13)
-            11 => len >= 11,      // Authentication (§21.11)
-            16 | 17 => len >= 4,  // Vendor Class, Vendor-specific (§21.16-17)
-            14 | 20 => len == 0,  // Rapid Commit, Reconfigure Accept
-            23 => len % 16 == 0,  // DNS servers (RFC 3646)
-            32 => len == 4,       // Information Refresh Time (§21.23)
-            9 => false,           // Relay Message
-            _ => true,
-        };
-        if !ok {
-            return false;
-        }
-        rest = &rest[4 + len..];
-    }
-    true
 }
 
 /// RFC 8415 §16 and §18.3: the reply to `req`, if any.

@@ -1,0 +1,459 @@
+//! Shared by the crash-round tests (`crash_rounds.rs`,
+//! `crash_rounds_hosts.rs`): a seeded random source, an API client that
+//! writes through raw HTTP/1.1 and records what was acknowledged, the
+//! consistency check after a restart, canonical flow text, and etcd and a
+//! standalone `cloudnet agent` in a namespace.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lab::{Background, Netns};
+
+/// xorshift64*: the kill times and the write mix, from a printed seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One HTTP/1.1 request from inside `ns`; (status, body).
+pub fn http(
+    ns: &Netns,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = ns
+        .tcp_connect(addr, Duration::from_secs(2))
+        .map_err(std::io::Error::other)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: cloudnet\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let (head, rest) = resp
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("truncated response"))?;
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// What the client was told: resource (collection, id) → present.
+pub type Acked = BTreeMap<(String, String), bool>;
+
+/// The client's record: acknowledged writes, and each acknowledged
+/// subnet's network.
+#[derive(Default)]
+pub struct Client {
+    pub acked: Acked,
+    pub subnet_net: BTreeMap<String, String>,
+}
+
+/// Writes until the server dies or `max` writes are done; every
+/// acknowledged write goes into `acked`.
+pub fn writes(
+    ns: &Netns,
+    addr: SocketAddr,
+    max: u64,
+    rng: &mut Rng,
+    cl: &mut Client,
+    count: &AtomicU64,
+) -> u64 {
+    let ids = |acked: &Acked, coll: &str| -> Vec<String> {
+        acked
+            .iter()
+            .filter(|((c, _), present)| c == coll && **present)
+            .map(|((_, id), _)| id.clone())
+            .collect()
+    };
+    let mut done = 0;
+    for _ in 0..max {
+        let acked = &mut cl.acked;
+        let nets = ids(acked, "networks");
+        let subnets: Vec<(String, String)> = cl
+            .subnet_net
+            .iter()
+            .map(|(s, n)| (s.clone(), n.clone()))
+            .collect();
+        let ports = ids(acked, "ports");
+        let groups = ids(acked, "security-groups");
+        let (method, coll, body) = match rng.below(6) {
+            0 | 1 if !subnets.is_empty() => {
+                let (_, net) = &subnets[rng.below(subnets.len() as u64) as usize];
+                (
+                    "POST",
+                    "ports",
+                    serde_json::json!({"port": {"network_id": net}}),
+                )
+            }
+            2 if !ports.is_empty() => {
+                let p = ports[rng.below(ports.len() as u64) as usize].clone();
+                match http(ns, addr, "DELETE", &format!("/v2.0/ports/{p}"), None) {
+                    Ok((204, _)) => {
+                        cl.acked.insert(("ports".into(), p), false);
+                        done += 1;
+                        count.store(done, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok((code, b)) => panic!("DELETE port {p}: {code} {b}"),
+                    // Killed mid-request: the delete may or may not have
+                    // been stored; the client cannot know either way.
+                    Err(_) => {
+                        cl.acked.remove(&("ports".to_string(), p));
+                        break;
+                    }
+                }
+            }
+            3 if !groups.is_empty() => {
+                let g = &groups[rng.below(groups.len() as u64) as usize];
+                let port = 1000 + rng.below(1000);
+                (
+                    "POST",
+                    "security-group-rules",
+                    serde_json::json!({"security_group_rule": {
+                        "security_group_id": g, "direction": "ingress", "ethertype": "IPv4",
+                        "protocol": "tcp", "port_range_min": port, "port_range_max": port}}),
+                )
+            }
+            4 => (
+                "POST",
+                "security-groups",
+                serde_json::json!({"security_group": {"name": format!("g{done}")}}),
+            ),
+            _ => {
+                // A network, or a subnet on a network that has none.
+                let with: BTreeSet<String> = subnets.iter().map(|(_, n)| n.clone()).collect();
+                let bare: Vec<&String> = nets.iter().filter(|n| !with.contains(*n)).collect();
+                match bare.first() {
+                    Some(n) if rng.below(2) == 0 => (
+                        "POST",
+                        "subnets",
+                        serde_json::json!({"subnet": {"network_id": n, "ip_version": 4,
+                            "cidr": format!("10.{}.{}.0/24", done % 200, rng.below(250))}}),
+                    ),
+                    _ => (
+                        "POST",
+                        "networks",
+                        serde_json::json!({"network": {"name": format!("n{done}")}}),
+                    ),
+                }
+            }
+        };
+        let Ok((code, b)) = http(ns, addr, method, &format!("/v2.0/{coll}"), Some(&body)) else {
+            break; // killed mid-request: not acknowledged
+        };
+        if code == 409 && b.contains("SecurityGroupRuleExists") {
+            continue; // the same port drawn twice: rightly refused
+        }
+        assert!(code == 201, "{method} {coll} {body}: {code} {b}");
+        let v: serde_json::Value = serde_json::from_str(&b).expect("response JSON");
+        let one = v
+            .as_object()
+            .and_then(|o| o.values().next())
+            .expect("envelope");
+        let id = one["id"].as_str().expect("id").to_string();
+        if coll == "subnets" {
+            let net = one["network_id"].as_str().unwrap_or_default().to_string();
+            cl.subnet_net.insert(id.clone(), net);
+        }
+        if std::env::var("CRASH_LOG").is_ok() {
+            eprintln!("acked {coll} {id}");
+        }
+        cl.acked.insert((coll.to_string(), id), true);
+        done += 1;
+        count.store(done, Ordering::Relaxed);
+    }
+    done
+}
+
+/// Every acknowledged write is there, every acknowledged delete gone, and
+/// references in the store resolve.
+pub fn verify(ns: &Netns, addr: SocketAddr, acked: &Acked) {
+    for ((coll, id), present) in acked {
+        let (code, b) = http(ns, addr, "GET", &format!("/v2.0/{coll}/{id}"), None).expect("GET");
+        let want = if *present { 200 } else { 404 };
+        assert_eq!(
+            code, want,
+            "acknowledged {coll} {id} (present: {present}): {b}"
+        );
+    }
+    let list = |coll: &str, key: &str| -> Vec<serde_json::Value> {
+        let (code, b) = http(ns, addr, "GET", &format!("/v2.0/{coll}"), None).expect("list");
+        assert_eq!(code, 200, "{b}");
+        let v: serde_json::Value = serde_json::from_str(&b).expect("JSON");
+        v[key].as_array().cloned().unwrap_or_default()
+    };
+    let nets: BTreeSet<String> = list("networks", "networks")
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(String::from))
+        .collect();
+    let subnets = list("subnets", "subnets");
+    let subnet_ids: BTreeSet<String> = subnets
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(String::from))
+        .collect();
+    for s in &subnets {
+        assert!(
+            nets.contains(s["network_id"].as_str().unwrap_or("")),
+            "subnet on no network: {s}"
+        );
+    }
+    let mut addrs = BTreeSet::new();
+    let mut macs = BTreeSet::new();
+    for p in list("ports", "ports") {
+        assert!(
+            nets.contains(p["network_id"].as_str().unwrap_or("")),
+            "port on no network: {p}"
+        );
+        assert!(
+            macs.insert(p["mac_address"].to_string()),
+            "MAC given twice: {p}"
+        );
+        for f in p["fixed_ips"].as_array().into_iter().flatten() {
+            let s = f["subnet_id"].as_str().unwrap_or("").to_string();
+            assert!(subnet_ids.contains(&s), "port on no subnet: {p}");
+            assert!(
+                addrs.insert((s, f["ip_address"].to_string())),
+                "address given twice: {p}"
+            );
+        }
+    }
+    let groups: BTreeSet<String> = list("security-groups", "security_groups")
+        .iter()
+        .filter_map(|g| g["id"].as_str().map(String::from))
+        .collect();
+    for r in list("security-group-rules", "security_group_rules") {
+        let g = r["security_group_id"].as_str().unwrap_or("");
+        assert!(groups.contains(g), "rule of no group: {r}");
+    }
+}
+
+/// A flow in one canonical text (the `flow` crate's parse and print).
+pub fn canon(text: &str) -> String {
+    let t: Vec<&str> = text
+        .trim()
+        .split(", ")
+        .filter(|t| {
+            ![
+                "duration=",
+                "n_packets=",
+                "n_bytes=",
+                "idle_age=",
+                "hard_age=",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p))
+        })
+        .collect();
+    let t = t.join(",");
+    let p = flow::parse_flow(&t).unwrap_or_else(|e| panic!("{t}: {e}"));
+    flow::print::format_flow(&p.flow, None)
+}
+
+/// Whether etcd is installed; under `CI=true` its absence fails `test`
+/// (CI must not pass by skipping), elsewhere it skips saying why.
+pub fn have_etcd(test: &str) -> bool {
+    if lab::etcd::available() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: etcd not found; CI=true, so this fails: run scripts/deps.sh"
+    );
+    eprintln!("skipping {test}: no etcd (run scripts/deps.sh)");
+    false
+}
+
+/// etcd's client address inside the host namespace of the agent rounds.
+pub const ETCD: &str = "127.0.0.1:2379";
+
+/// One etcd member inside `ns` (on its loopback, where the API server and
+/// the agent in that namespace reach it); stopped when dropped.
+pub fn etcd_in(ns: &Netns, dir: &Path) -> Background {
+    etcd_at(ns, dir, "127.0.0.1")
+}
+
+/// One etcd member inside `ns` listening on `ip` (port 2379, peers on
+/// 2380); stopped when dropped.
+pub fn etcd_at(ns: &Netns, dir: &Path, ip: &str) -> Background {
+    let dir = dir.to_string_lossy().into_owned();
+    let client = format!("http://{ip}:2379");
+    let peer = format!("http://{ip}:2380");
+    let initial = format!("m0={peer}");
+    let e = ns
+        .spawn(&[
+            "etcd",
+            "--name",
+            "m0",
+            "--log-level",
+            "error",
+            "--data-dir",
+            &dir,
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--initial-cluster",
+            &initial,
+        ])
+        .expect("start etcd");
+    let addr: SocketAddr = format!("{ip}:2379").parse().expect("addr");
+    lab::wait_until("etcd listens", Duration::from_secs(30), || {
+        ns.tcp_connect(addr, Duration::from_secs(1)).is_ok()
+    })
+    .expect("etcd up");
+    e
+}
+
+/// `cloudnet agent` (switch in the same process, run dir `DATA/run`) in
+/// `ns` on the etcd store, as chassis `h1`; SIGKILLed when dropped.
+pub fn agent_in(ns: &Netns, data: &Path) -> Background {
+    agent_as(ns, data, ETCD, "h1", "192.0.2.1")
+}
+
+/// [`agent_in`] on the etcd at `etcd` (`IP:PORT`), as chassis `host` with
+/// underlay address `underlay` (VXLAN).
+pub fn agent_as(ns: &Netns, data: &Path, etcd: &str, host: &str, underlay: &str) -> Background {
+    let mut c = ns.command(&[super::BIN, "agent"]);
+    c.args(["--store", &format!("etcd://{etcd}"), "--host", host])
+        .args(["--underlay-ip", underlay, "--encap", "vxlan", "--data-dir"])
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let a = Background::spawn(c, "cloudnet agent").expect("start agent");
+    lab::wait_until(
+        "the agent's switch answers",
+        Duration::from_secs(20),
+        || {
+            vswitch::call(
+                &data.join("run"),
+                &vswitch::Request::Version,
+                Duration::from_secs(1),
+            )
+            .is_ok()
+        },
+    )
+    .expect("agent up");
+    a
+}
+
+/// The flows on br-int of the switch in `run_dir`.
+pub fn dump_run_dir(run_dir: &Path) -> Option<BTreeSet<String>> {
+    let req = vswitch::Request::DumpFlows {
+        bridge: agent::BRIDGE.into(),
+        matches: None,
+    };
+    let out = vswitch::call(run_dir, &req, Duration::from_secs(10)).ok()?;
+    Some(
+        out.lines()
+            .filter(|l| l.contains("cookie="))
+            .map(canon)
+            .collect(),
+    )
+}
+
+/// What a fresh agent on chassis `me` would install: the stored intent
+/// (read from the etcd at `etcd` inside `ns`) compiled with the keys
+/// persisted in `data` and the bindings the agent derives (as
+/// `agent::multi` does): its plugged ports and tunnel port from the
+/// switch, the other live chassis from the store, and the ports bound on
+/// them on the networks in this chassis' scope.
+pub fn fresh_compile_host(ns: &Netns, data: &Path, etcd: &str, me: &str) -> BTreeSet<String> {
+    let sw = agent::SwitchClient::new(&data.join("run"), agent::BRIDGE);
+    let mut b = controller::Bindings {
+        chassis: me.into(),
+        ..Default::default()
+    };
+    for i in sw.interfaces().expect("interfaces") {
+        match (i.external_ids.get("iface-id"), i.ofport) {
+            (Some(id), Some(of)) => {
+                b.ports.insert(id.clone(), of);
+            }
+            (None, Some(of)) if i.name == agent::tunnel_port("vxlan") => {
+                b.tunnels.insert("vxlan".into(), of);
+            }
+            _ => {}
+        }
+    }
+    let (st, cluster) = ns
+        .run(|| {
+            let store = store::open(&format!("etcd://{etcd}")).expect("open etcd");
+            let st = agent::state::load(store.as_ref()).expect("load intent").0;
+            let cluster = agent::cluster::Cluster::load(store.as_ref()).expect("load chassis");
+            (st, cluster)
+        })
+        .expect("enter namespace");
+    b.remote_chassis = cluster.remote_chassis(me);
+    if let Some(scope) = controller::Scope::of(&st, &b) {
+        for net in &scope.networks {
+            for p in st.ports_on_network(net) {
+                let id = &p.meta.id;
+                match cluster.bindings.get(id) {
+                    Some(ch) if b.remote_chassis.contains_key(ch) && !b.ports.contains_key(id) => {
+                        b.remote_ports.insert(id.clone(), ch.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let keys = agent::state::load_keys(&agent::keys_file(data)).expect("load keys");
+    let mut c = controller::Compiler::new(controller::Keys::restore(&keys));
+    c.full(&st, &b);
+    c.flows().iter().map(|f| canon(&f.to_string())).collect()
+}

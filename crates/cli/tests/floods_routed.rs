@@ -1,0 +1,267 @@
+//! Floods that cross a router (issue 12): one project's VM floods a VM of
+//! its own on another subnet, through the project's router; the
+//! "internet" floods a floating IP through the uplink. Another project's
+//! established TCP must not notice (≥ 80% of its unloaded throughput,
+//! measured as `common::flood` does), the conntrack zones stay within the
+//! agent's limit, and the switch's counters name what it dropped.
+//!
+//! Topology: `cloudnet serve` in a host namespace with the bridge mapping
+//! `physnet1:uplink`; the "internet" is a namespace behind `uplink`
+//! (203.0.113.100/24, the external network 203.0.113.0/24). Project A has
+//! two networks (10.1.0.0/24 with the attacker, 10.2.0.0/24 with the
+//! victim) joined by a router with an external gateway, and a floating IP
+//! on the victim; project C has two VMs on its own network.
+//!
+//! Run: `cargo test --release -p cli --test floods_routed -- --nocapture`
+//! (as root; the figures are printed).
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::flood::{
+    have_mausezahn, random_source_udp_flood, survive, syn_flood, tenant, Attack, Bystander,
+};
+use common::{bench, pings, vm, Serve};
+use lab::{Lab, Netns};
+
+/// The internet's address (RFC 5737 TEST-NET-3).
+const INTERNET: &str = "203.0.113.100";
+
+/// Everything a routed flood test needs, kept alive together (fields drop
+/// in order: the server first, the lab and its namespaces last).
+struct Routed {
+    s: Serve,
+    inet: Netns,
+    attacker: (Netns, IpAddr),
+    victim: (Netns, IpAddr),
+    fip: IpAddr,
+    bystander: Vec<(Netns, IpAddr)>,
+    _link: lab::VethPair,
+    _host: Netns,
+    _tmp: tempfile::TempDir,
+    _lab: Lab,
+}
+
+/// The MAC `ns` has resolved `ip` to (after traffic to it).
+fn neighbour_mac(ns: &Netns, ip: IpAddr) -> String {
+    let ip_s = ip.to_string();
+    let mut mac = None;
+    lab::wait_until("a neighbour entry", Duration::from_secs(5), || {
+        let out = ns.exec(&["ip", "neigh", "show", &ip_s]).unwrap_or_default();
+        mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_owned);
+        mac.is_some()
+    })
+    .unwrap_or_else(|e| panic!("no neighbour entry for {ip} in {}: {e:?}", ns.name()));
+    mac.expect("mac")
+}
+
+/// Builds the topology of the module doc; `None` to skip.
+fn setup(label: &str) -> Option<Routed> {
+    let (lab, bb, tmp, host) = bench(label)?;
+    if !have_mausezahn(label) {
+        return None;
+    }
+    let inet = lab.netns("inet").expect("inet");
+    let link = lab.veth(&host, "uplink", &inet, "eth0").expect("veth");
+    host.link_up("uplink").expect("up");
+    let cidr = format!("{INTERNET}/24");
+    inet.add_addr("eth0", cidr.parse().expect("cidr"))
+        .expect("addr");
+    inet.link_up("eth0").expect("up");
+    // The switch reads the uplink with AF_PACKET: full checksums from the
+    // internet side (as in single_host.rs).
+    inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
+        .expect("ethtool -K eth0 tx off");
+    let s = Serve::start_with(
+        &host,
+        &tmp.path().join("data"),
+        &["--bridge-mapping", "physnet1:uplink"],
+    );
+    s.create(&[
+        "network",
+        "create",
+        "ext",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
+    ]);
+    s.create(&[
+        "subnet",
+        "create",
+        "exts",
+        "--network",
+        "ext",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--gateway",
+        "203.0.113.1",
+        "--no-dhcp",
+    ]);
+    let proj = ["--project", "a"];
+    // Project A's VMs serve TCP 80 and UDP 9 to anyone, and answer pings
+    // (their own group: "default" names one group per project).
+    s.create(&[&["security", "group", "create", "open"][..], &proj].concat());
+    for proto in [
+        &["icmp"][..],
+        &["tcp", "--dst-port", "80"],
+        &["udp", "--dst-port", "9"],
+    ] {
+        let mut a = vec!["security", "group", "rule", "create", "open"];
+        a.extend(["--ingress", "--remote-ip", "0.0.0.0/0", "--protocol"]);
+        a.extend(proto);
+        a.extend(proj);
+        s.create(&a);
+    }
+    let mut ports = Vec::new();
+    for (i, cidr) in ["10.1.0.0/24", "10.2.0.0/24"].into_iter().enumerate() {
+        let (net, sub, port) = (format!("n{i}"), format!("s{i}"), format!("q{i}"));
+        s.create(&[&["network", "create", &net][..], &proj].concat());
+        s.create(
+            &[
+                &["subnet", "create", &sub, "--network", &net][..],
+                &["--subnet-range", cidr],
+                &proj,
+            ]
+            .concat(),
+        );
+        let create = [
+            "port",
+            "create",
+            &port,
+            "--network",
+            &net,
+            "--security-group",
+            "open",
+        ];
+        ports.push(s.create(&[&create[..], &proj].concat()));
+    }
+    s.create(&[&["router", "create", "ra"][..], &proj].concat());
+    for sub in ["s0", "s1"] {
+        s.cli(&["router", "add", "subnet", "ra", sub]);
+    }
+    s.cli(&["router", "set", "ra", "--external-gateway", "ext"]);
+    let attacker = vm(&lab, &s, &bb, "a0", &ports[0], tmp.path());
+    let victim = vm(&lab, &s, &bb, "a1", &ports[1], tmp.path());
+    let fip_id = s.create(
+        &[
+            &["floating", "ip", "create", "ext", "--port", &ports[1]][..],
+            &proj,
+        ]
+        .concat(),
+    );
+    let fip = s.cli(&[
+        "floating",
+        "ip",
+        "show",
+        &fip_id,
+        "-f",
+        "value",
+        "-c",
+        "floating_ip_address",
+    ]);
+    let fip: IpAddr = fip.parse().expect("floating IP address");
+    let bystander = tenant(&lab, &s, &bb, tmp.path(), "c", "10.3.0.0/24", 2);
+    lab::wait_until(
+        "the attacker reaches the victim",
+        Duration::from_secs(10),
+        || pings(&attacker.0, victim.1),
+    )
+    .expect("routed ping");
+    lab::wait_until(
+        "the internet reaches the floating IP",
+        Duration::from_secs(10),
+        || pings(&inet, fip),
+    )
+    .expect("floating IP ping");
+    Some(Routed {
+        s,
+        inet,
+        attacker,
+        victim,
+        fip,
+        bystander,
+        _link: link,
+        _host: host,
+        _tmp: tmp,
+        _lab: lab,
+    })
+}
+
+impl Routed {
+    fn bystander(&self) -> Bystander<'_> {
+        Bystander {
+            client: &self.bystander[0].0,
+            server: &self.bystander[1].0,
+            to: self.bystander[1].1,
+        }
+    }
+}
+
+/// Project A's VM floods its other VM through the router: a SYN flood
+/// and a random-source UDP flood at once, to the router's MAC.
+#[test]
+fn flood_through_a_router() {
+    let Some(r) = setup("flood_router") else {
+        return;
+    };
+    let (a0, victim) = (&r.attacker.0, r.victim.1);
+    let gw = neighbour_mac(a0, "10.1.0.1".parse().expect("ip"));
+    let attack = Attack {
+        what: "SYN + random-source UDP flood through the router",
+        from: vec![
+            (a0, syn_flood(&gw, victim)),
+            (a0, random_source_udp_flood(&gw, victim)),
+        ],
+        reasons: &["ct_new_rate", "upcall_limit"],
+    };
+    survive(&r.s, &attack, &r.bystander());
+    let by = r.bystander();
+    assert!(pings(by.client, by.to), "project C pings after the flood");
+    assert!(pings(a0, victim), "the attacker's own route still works");
+}
+
+/// The internet floods the victim's floating IP through the uplink: a
+/// SYN flood and a random-source UDP flood at once.
+///
+/// Ignored: it fails, and the failure is the product's (RELIABILITY.md,
+/// "Floods"): the uplink has no per-port `ct-new-pps` (the agent sets it
+/// on VM ports only), so every SYN from the internet is DNATed, committed
+/// (the zone filled to its limit, 65,536, and `ct_limit` refused the
+/// rest), delivered and answered, and project C kept 20% of its
+/// throughput in the first run. Run it with `--ignored`.
+#[test]
+#[ignore = "open: a flood from the internet at a floating IP starves other projects (no new-connection rate on the uplink)"]
+fn flood_at_a_floating_ip() {
+    let Some(r) = setup("flood_fip") else {
+        return;
+    };
+    let mac = neighbour_mac(&r.inet, r.fip);
+    let attack = Attack {
+        what: "SYN + random-source UDP flood from the internet at a floating IP",
+        from: vec![
+            (&r.inet, syn_flood(&mac, r.fip)),
+            (&r.inet, random_source_udp_flood(&mac, r.fip)),
+        ],
+        reasons: &["ct_new_rate", "upcall_limit"],
+    };
+    survive(&r.s, &attack, &r.bystander());
+    let by = r.bystander();
+    assert!(pings(by.client, by.to), "project C pings after the flood");
+    assert!(
+        pings(&r.inet, r.fip),
+        "the floating IP answers after the flood"
+    );
+    let internet: IpAddr = INTERNET.parse().expect("ip");
+    assert!(
+        pings(&r.victim.0, internet),
+        "the victim reaches the internet"
+    );
+}
