@@ -24,6 +24,18 @@ fn demo(args: &[&str]) -> (Output, String) {
     (out, text)
 }
 
+/// Runs `cloudnet demo --clean` when dropped, so a failing assertion after
+/// `--keep` does not leave the fixed `cnd-*` names behind for the next run.
+struct CleanOnDrop;
+
+impl Drop for CleanOnDrop {
+    fn drop(&mut self) {
+        if !nothing_left() {
+            let _ = demo(&["--clean"]);
+        }
+    }
+}
+
 fn nothing_left() -> bool {
     lab::find_leftovers(Some(PREFIX)).is_ok_and(|l| l.is_empty())
         && !Path::new("/run/cloudnet-demo").exists()
@@ -34,10 +46,18 @@ fn demo_builds_checks_reports_and_cleans() {
     if !lab::require_root("demo_builds_checks_reports_and_cleans") {
         return;
     }
-    assert!(
-        nothing_left(),
-        "a demo is already up: cloudnet demo --clean"
-    );
+    // The names are fixed, so a demo left up (a kept one, or a run that was
+    // killed) would make the first run refuse. Remove it first and say so.
+    if !nothing_left() {
+        let (out, text) = demo(&["--clean"]);
+        eprintln!("a demo was left up; removed it first:\n{text}");
+        assert!(
+            out.status.success(),
+            "cloudnet demo --clean failed:\n{text}"
+        );
+        assert!(nothing_left(), "--clean left something:\n{text}");
+    }
+    let _clean = CleanOnDrop;
     let (out, text) = demo(&[]);
     assert!(out.status.success(), "cloudnet demo failed:\n{text}");
     for want in [
