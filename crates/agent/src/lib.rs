@@ -381,7 +381,6 @@ impl Agent {
                     id,
                     Some(old),
                     self.compiler.keys(),
-                    &self.bindings,
                 ));
             }
             changes.insert(c);

@@ -23,7 +23,6 @@ use ipnet::IpNet;
 use model::{Kind, Resource, State};
 
 use crate::keys::Keys;
-use crate::Bindings;
 
 /// One flush: the connections of `zone` whose original tuple matches the
 /// other fields (`None`: any), i.e. `flush-conntrack zone=Z ct-tuple`.
@@ -84,7 +83,6 @@ pub fn for_change(
     id: &str,
     old: Option<&Resource>,
     keys: &Keys,
-    _b: &Bindings,
 ) -> Vec<CtFlush> {
     let mut out = BTreeSet::new();
     if let (Kind::Port, Some(Resource::Port(_)), None) = (kind, old, st.ports.get(id)) {

@@ -157,12 +157,9 @@ impl Worker {
     /// Read one burst from `io` into the thread's buffers; returns how many
     /// frames and how many reads failed.
     fn read_burst(&mut self, io: &TxIo) -> (usize, u64) {
-        match io {
-            TxIo::Tap(t) if self.uring.is_some() => {
+        match (io, self.uring.as_mut()) {
+            (TxIo::Tap(t), Some(u)) => {
                 let want = self.reads;
-                let Some(u) = self.uring.as_mut() else {
-                    return (0, 0);
-                };
                 let (n, errors) = u.read(
                     t.as_raw_fd(),
                     &mut self.rx[..want],
@@ -171,7 +168,7 @@ impl Worker {
                 self.reads = (n * 2).clamp(MIN_READS, BURST);
                 (n, errors)
             }
-            TxIo::Tap(t) => {
+            (TxIo::Tap(t), None) => {
                 let mut n = 0;
                 while n < BURST {
                     match t.read(&mut self.rx[n]) {
@@ -185,7 +182,7 @@ impl Worker {
                 }
                 (n, 0)
             }
-            TxIo::Packet(s) => match s.recv_batch(&mut self.rx, &mut self.rx_len) {
+            (TxIo::Packet(s), _) => match s.recv_batch(&mut self.rx, &mut self.rx_len) {
                 Ok(n) => (n, 0),
                 Err(_) => (0, 1),
             },
