@@ -14,15 +14,12 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::crash::{
-    agent_as, dump_run_dir, env_num, etcd_at, fresh_compile_host, have_etcd, verify, writes,
-    Client, Rng,
+    agent_as, await_fresh_compile, env_num, etcd_at, have_etcd, verify, writes_killing, Client, Rng,
 };
 use common::Serve;
 use lab::{Background, Lab, Netns};
@@ -128,11 +125,7 @@ fn agent_crash_rounds_several_hosts() {
         &tmp.path().join("api"),
         &["--api-only", "--store", &store],
     );
-    let addr: SocketAddr = api
-        .endpoint
-        .trim_start_matches("http://")
-        .parse()
-        .expect("addr");
+    let addr = api.addr();
     sites.iter_mut().for_each(Site::start_agent);
     // One VM per host on one network: its traffic crosses the tunnels.
     api.network("vmnet", "10.99.0.0/24");
@@ -164,46 +157,29 @@ fn agent_crash_rounds_several_hosts() {
         let k = rng.below(HOSTS as u64) as usize;
         kills[k] += 1;
         let at = 1 + rng.below(max_writes);
-        let count = Arc::new(AtomicU64::new(0));
-        let seen = count.clone();
+        // SIGKILL, mid-apply: writes keep coming.
         let victim = sites[k].agent.take();
-        let killer = std::thread::spawn(move || {
-            let reached =
-                lab::wait_until("writes before the kill", Duration::from_secs(60), || {
-                    seen.load(Ordering::Relaxed) >= at
-                });
-            drop(victim); // SIGKILL, mid-apply: writes keep coming
-            reached.is_ok()
-        });
-        let ns0 = sites[0].host.ns();
-        total_writes += writes(ns0, addr, at + 10, &mut rng, &mut cl, &count);
-        assert!(
-            killer.join().expect("killer"),
-            "round {round}: {at} writes did not happen"
-        );
+        total_writes += writes_killing(
+            sites[0].host.ns(),
+            addr,
+            victim,
+            (at, 10),
+            &mut rng,
+            &mut cl,
+        )
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
         sites[k].start_agent();
         verify(sites[0].host.ns(), addr, &cl.acked);
         // Every host, not only the restarted one: the others saw its
         // chassis and claims go and come back.
         for s in &sites {
-            let (mut last, mut want) = (Default::default(), Default::default());
-            let run_dir = s.data.join("run");
-            let settled = lab::wait_until("a host's flows", Duration::from_secs(30), || {
-                last = dump_run_dir(&run_dir).unwrap_or_default();
-                want = fresh_compile_host(s.host.ns(), &s.data, &etcd, &s.name);
-                last == want
-            });
-            let missing: Vec<_> = want.difference(&last).take(5).collect();
-            let extra: Vec<_> = last.difference(&want).take(5).collect();
-            assert!(
-                settled.is_ok(),
-                "round {round} (killed {} in {h0}'s cloud): {}'s flows differ from a fresh compile ({} vs {}): missing {missing:#?}, extra {extra:#?}",
-                sites[k].name,
-                s.name,
-                last.len(),
-                want.len()
-            );
-            flows_checked += last.len();
+            flows_checked += await_fresh_compile(s.host.ns(), &s.data, &etcd, &s.name)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "round {round} (killed {} in {h0}'s cloud): {}'s {e}",
+                        sites[k].name, s.name
+                    )
+                });
         }
         ring_pings(&vms, Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("round {round}: after {}'s restart: {e}", sites[k].name));

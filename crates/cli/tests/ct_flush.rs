@@ -74,19 +74,6 @@ impl Conn {
     }
 }
 
-/// A port of network `n` in group `g`.
-fn port_in(s: &Serve, name: &str, g: &str) -> String {
-    s.create(&[
-        "port",
-        "create",
-        name,
-        "--network",
-        "n",
-        "--security-group",
-        g,
-    ])
-}
-
 #[test]
 fn established_connections_follow_security_group_changes() {
     let Some((lab, bb, tmp, host)) = bench("ct_flush") else {
@@ -121,7 +108,7 @@ fn established_connections_follow_security_group_changes() {
     let r5001 = ingress(&srv, "5001", None);
     ingress(&srv, "5002", None);
     ingress(&srv, "5003", Some(&cli));
-    let port = |name: &str, g: &str| port_in(&s, name, g);
+    let port = |name: &str, g: &str| s.port_in(name, "n", g, &[]);
     let (pc, pw, px) = (port("c", &cli), port("w", &srv), port("x", &srv));
     let (vc, _) = vm(&lab, &s, &bb, "vc", &pc, tmp.path());
     let (vw, ipw) = vm(&lab, &s, &bb, "vw", &pw, tmp.path());
@@ -219,7 +206,7 @@ fn a_cut_udp_flow_stays_cut_and_tcp_survives_a_restart() {
     };
     let r_udp = rule("udp", "6001");
     rule("tcp", "5002");
-    let port = |name: &str, g: &str| port_in(&s, name, g);
+    let port = |name: &str, g: &str| s.port_in(name, "n", g, &[]);
     let (pc, pw) = (port("c", &cli), port("w", &srv));
     let (vc, ipc) = vm(&lab, &s, &bb, "uc", &pc, tmp.path());
     let (vw, ipw) = vm(&lab, &s, &bb, "uw", &pw, tmp.path());

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::path::Path;
 use std::time::Duration;
 
-use common::v6::{await_slaac, has_addr, has_ra_default, port_v6, vm};
+use common::v6::{await_slaac, has_addr, has_ra_default, port_v6, vm, SLAAC};
 use common::{bench, pings, Serve};
 use lab::Netns;
 
@@ -127,39 +127,23 @@ fn ipv6_slaac_dhcpv6_routing() {
     }
     let s = Serve::start(&host, &tmp.path().join("data"));
     s.create(&["network", "create", "n1"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "s1",
-        "--network",
-        "n1",
-        "--ip-version",
-        "6",
-        "--subnet-range",
-        "2001:db8:1::/64",
-        "--ipv6-ra-mode",
-        "slaac",
-        "--ipv6-address-mode",
-        "slaac",
-    ]);
+    s.subnet("s1", "n1", "2001:db8:1::/64", SLAAC);
     s.create(&["network", "create", "n2"]);
-    s.create(&[
-        "subnet",
-        "create",
+    s.subnet(
         "s2",
-        "--network",
         "n2",
-        "--ip-version",
-        "6",
-        "--subnet-range",
         "2001:db8:2::/64",
-        "--dns-nameserver",
-        "2001:db8::53",
-        "--ipv6-ra-mode",
-        "dhcpv6-stateful",
-        "--ipv6-address-mode",
-        "dhcpv6-stateful",
-    ]);
+        &[
+            "--ip-version",
+            "6",
+            "--dns-nameserver",
+            "2001:db8::53",
+            "--ipv6-ra-mode",
+            "dhcpv6-stateful",
+            "--ipv6-address-mode",
+            "dhcpv6-stateful",
+        ],
+    );
     s.create(&["router", "create", "r1"]);
     s.cli(&["router", "add", "subnet", "r1", "s1"]);
     s.cli(&["router", "add", "subnet", "r1", "s2"]);

@@ -352,18 +352,9 @@ fn scenario(
     // h0 is the gateway chassis: it alone has the external network's
     // uplink, a veth to the "internet".
     let mut sites = vec![site(lab, 0, tmp.path(), "physnet1:uplink")];
-    let inet = lab.netns("inet").expect("inet");
-    let _uplink = lab
-        .veth(sites[0].host.ns(), "uplink", &inet, "eth0")
-        .expect("veth");
-    sites[0].host.ns().link_up("uplink").expect("up");
+    let (inet, _uplink) = common::internet::internet(lab, sites[0].host.ns());
     inet.add_addr("eth0", "203.0.113.100/24".parse().expect("cidr"))
         .expect("addr");
-    inet.link_up("eth0").expect("up");
-    // Full checksums from the internet side (the switch reads the uplink
-    // with AF_PACKET; see crates/vswitch/tests/rewrite.rs).
-    inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
-        .expect("ethtool");
     sites.push(site(lab, 1, tmp.path(), ""));
     sites.push(site(lab, 2, tmp.path(), ""));
     let api = start_agents(&mut sites, &store);
@@ -424,28 +415,7 @@ fn scenario(
         "--project",
         "projb",
     ]);
-    api.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
-    api.create(&[
-        "subnet",
-        "create",
-        "exts",
-        "--network",
-        "ext",
-        "--subnet-range",
-        "203.0.113.0/24",
-        "--gateway",
-        "203.0.113.1",
-        "--no-dhcp",
-    ]);
+    common::internet::ext_network("203.0.113.1", |a| api.create(a));
     api.create(&["router", "create", "r1", "--project", "proja"]);
     api.cli(&["router", "add", "subnet", "r1", "suba"]);
     api.cli(&["router", "add", "subnet", "r1", "subc"]);
@@ -681,7 +651,7 @@ fn a_floating_ip_is_served_on_its_vms_own_host() {
     inet.add_addr("br0", "203.0.113.100/24".parse().expect("cidr"))
         .expect("addr");
     inet.link_up("br0").expect("up");
-    // Full checksums from the internet side (see `scenario`).
+    // Full checksums from the internet side (see `common::internet::internet`).
     for d in ["br0", "up0", "up1"] {
         inet.exec(&["ethtool", "-K", d, "tx", "off"])
             .expect("ethtool");
@@ -691,8 +661,7 @@ fn a_floating_ip_is_served_on_its_vms_own_host() {
     let suba = api.create(&words(
         "subnet create suba --network neta --subnet-range 10.0.0.0/24 --project proja",
     ));
-    api.create(&words("network create ext --external --provider-network-type flat --provider-physical-network physnet1"));
-    api.create(&words("subnet create exts --network ext --subnet-range 203.0.113.0/24 --gateway 203.0.113.1 --no-dhcp"));
+    common::internet::ext_network("203.0.113.1", |a| api.create(a));
     api.create(&words("router create r1 --project proja"));
     api.cli(&words("router add subnet r1 suba"));
     api.cli(&words("router set r1 --external-gateway ext"));

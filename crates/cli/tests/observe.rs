@@ -168,15 +168,7 @@ fn metrics_and_capture() {
     };
     let s = Serve::start(&host, &tmp.path().join("data"));
     s.create(&["network", "create", "net"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "sub",
-        "--network",
-        "net",
-        "--subnet-range",
-        "10.0.0.0/24",
-    ]);
+    s.subnet("sub", "net", "10.0.0.0/24", &[]);
     let p1 = s.create(&["port", "create", "p1", "--network", "net"]);
     let p2 = s.create(&["port", "create", "p2", "--network", "net"]);
     let (vm1, _ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());

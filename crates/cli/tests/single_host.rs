@@ -62,15 +62,7 @@ fn single_host_cloud() {
 
     // Project A: one network with DHCP, two VMs in the default group.
     s.create(&["network", "create", "neta"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "suba",
-        "--network",
-        "neta",
-        "--subnet-range",
-        "10.0.0.0/24",
-    ]);
+    s.subnet("suba", "neta", "10.0.0.0/24", &[]);
     let p1 = s.create(&["port", "create", "pa1", "--network", "neta"]);
     let p2 = s.create(&["port", "create", "pa2", "--network", "neta"]);
     let (vm1, ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
@@ -112,17 +104,7 @@ fn single_host_cloud() {
 
     // Project B reuses 10.0.0.0/24 and has no path to project A.
     s.create(&["network", "create", "netb", "--project", "projb"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "subb",
-        "--network",
-        "netb",
-        "--subnet-range",
-        "10.0.0.0/24",
-        "--project",
-        "projb",
-    ]);
+    s.subnet("subb", "netb", "10.0.0.0/24", &["--project", "projb"]);
     let p3 = s.create(&[
         "port",
         "create",
@@ -180,25 +162,9 @@ fn router_snat_floating_ip() {
 
     // Two subnets joined by a router.
     s.create(&["network", "create", "n1"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "s1",
-        "--network",
-        "n1",
-        "--subnet-range",
-        "10.1.0.0/24",
-    ]);
+    s.subnet("s1", "n1", "10.1.0.0/24", &[]);
     s.create(&["network", "create", "n2"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "s2",
-        "--network",
-        "n2",
-        "--subnet-range",
-        "10.2.0.0/24",
-    ]);
+    s.subnet("s2", "n2", "10.2.0.0/24", &[]);
     let r1 = s.create(&["router", "create", "r1"]);
     s.cli(&["router", "add", "subnet", "r1", "s1"]);
     s.cli(&["router", "add", "subnet", "r1", "s2"]);
@@ -209,19 +175,7 @@ fn router_snat_floating_ip() {
     assert!(pings(&vm1, ip2), "cross-subnet ping through the router");
 
     // SNAT to the internet through the bridge mapping.
-    s.external_network("ext", "physnet1");
-    s.create(&[
-        "subnet",
-        "create",
-        "exts",
-        "--network",
-        "ext",
-        "--subnet-range",
-        "203.0.113.0/24",
-        "--gateway",
-        "203.0.113.1",
-        "--no-dhcp",
-    ]);
+    common::internet::ext_network("203.0.113.1", |a| s.create(a));
     s.cli(&["router", "set", "r1", "--external-gateway", "ext"]);
     let internet: IpAddr = "203.0.113.100".parse().expect("ip");
     let gw_net: ipnet::IpNet = "203.0.113.0/24".parse().expect("cidr");
@@ -258,18 +212,7 @@ fn router_snat_floating_ip() {
         a.extend(proto);
         s.create(&a);
     }
-    let fip_id = s.create(&["floating", "ip", "create", "ext", "--port", &p2]);
-    let fip = s.cli(&[
-        "floating",
-        "ip",
-        "show",
-        &fip_id,
-        "-f",
-        "value",
-        "-c",
-        "floating_ip_address",
-    ]);
-    let fip: IpAddr = fip.parse().expect("floating IP address");
+    let (fip_id, fip) = s.floating_ip(&p2, &[]);
     lab::wait_until(
         "internet reaches the floating IP",
         Duration::from_secs(5),
@@ -309,17 +252,7 @@ fn stateless_security_group() {
     rule(&sl, &["--protocol", "tcp", "--dst-port", "80"]);
     let open = s.create(&["security", "group", "create", "open"]);
     rule(&open, &[]);
-    let port = |name: &str, group: &str| {
-        s.create(&[
-            "port",
-            "create",
-            name,
-            "--network",
-            "n",
-            "--security-group",
-            group,
-        ])
-    };
+    let port = |name: &str, group: &str| s.port_in(name, "n", group, &[]);
     let (p1, p2) = (port("c", &open), port("w", &sl));
     let (vm1, ip1) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());
     let (vm2, ip2) = vm(&lab, &s, &bb, "vm2", &p2, tmp.path());
@@ -476,15 +409,7 @@ fn topology_counters_from_the_switch() {
     };
     let s = Serve::start(&host, &tmp.path().join("data"));
     s.create(&["network", "create", "n"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "sub",
-        "--network",
-        "n",
-        "--subnet-range",
-        "10.4.0.0/24",
-    ]);
+    s.subnet("sub", "n", "10.4.0.0/24", &[]);
     let p1 = s.create(&["port", "create", "c1", "--network", "n"]);
     let p2 = s.create(&["port", "create", "c2", "--network", "n"]);
     let (vm1, _) = vm(&lab, &s, &bb, "vm1", &p1, tmp.path());

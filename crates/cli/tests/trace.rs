@@ -31,15 +31,7 @@ fn trace_explains_allowed_and_dropped_paths() {
 
     // Project A: web and db behind router ra; db admits 3306 from web only.
     s.create(&["network", "create", "neta"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "suba",
-        "--network",
-        "neta",
-        "--subnet-range",
-        "10.0.0.0/24",
-    ]);
+    s.subnet("suba", "neta", "10.0.0.0/24", &[]);
     let web = s.create(&["security", "group", "create", "web"]);
     let db = s.create(&["security", "group", "create", "db"]);
     s.create(&[
@@ -95,17 +87,7 @@ fn trace_explains_allowed_and_dropped_paths() {
     s.cli(&["router", "add", "subnet", "ra", "suba"]);
     // Project B: its own network, joined to nothing of A's.
     s.create(&["network", "create", "netb", "--project", "projb"]);
-    s.create(&[
-        "subnet",
-        "create",
-        "subb",
-        "--network",
-        "netb",
-        "--subnet-range",
-        "10.1.0.0/24",
-        "--project",
-        "projb",
-    ]);
+    s.subnet("subb", "netb", "10.1.0.0/24", &["--project", "projb"]);
     let pb1 = s.create(&[
         "port",
         "create",
@@ -246,28 +228,7 @@ fn trace_explains_allowed_and_dropped_paths() {
     assert!(err.contains("tp_dts") && err.contains("HTTP 400"), "{err}");
 
     // From the outside to web1's floating IP: the DNAT names it.
-    s.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
-    s.create(&[
-        "subnet",
-        "create",
-        "exts",
-        "--network",
-        "ext",
-        "--subnet-range",
-        "203.0.113.0/24",
-        "--gateway",
-        "203.0.113.254",
-        "--no-dhcp",
-    ]);
+    common::internet::ext_network("203.0.113.254", |a| s.create(a));
     s.cli(&["router", "set", "ra", "--external-gateway", "ext"]);
     let fip = s.cli(&[
         "floating",

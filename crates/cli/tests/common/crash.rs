@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lab::{Background, Netns};
@@ -217,6 +218,69 @@ pub fn writes(
     done
 }
 
+/// One round's writes with a crash: `victim` (a server or an agent,
+/// SIGKILLed when dropped) is dropped by another thread once `at` writes
+/// are acknowledged, with the next request in flight, while the writer
+/// goes on for up to `at + after` writes (or until the API is gone, when
+/// the victim served it). The writes acknowledged, or an error when `at`
+/// writes never happened.
+pub fn writes_killing<T: Send + 'static>(
+    ns: &Netns,
+    addr: SocketAddr,
+    victim: T,
+    (at, after): (u64, u64),
+    rng: &mut Rng,
+    cl: &mut Client,
+) -> Result<u64, String> {
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = count.clone();
+    let killer = std::thread::spawn(move || {
+        let reached = lab::wait_until("writes before the kill", Duration::from_secs(60), || {
+            seen.load(Ordering::Relaxed) >= at
+        });
+        drop(victim); // SIGKILL
+        reached.is_ok()
+    });
+    let done = writes(ns, addr, at + after, rng, cl, &count);
+    match killer.join() {
+        Ok(true) => Ok(done),
+        Ok(false) => Err(format!("{at} writes did not happen")),
+        Err(_) => Err("the killer thread panicked".into()),
+    }
+}
+
+/// `None` when the installed flows `got` equal a fresh compile's `want`;
+/// otherwise what differs (counts, and up to five missing and five extra).
+pub fn flow_diff(got: &BTreeSet<String>, want: &BTreeSet<String>) -> Option<String> {
+    let missing: Vec<_> = want.difference(got).take(5).collect();
+    let extra: Vec<_> = got.difference(want).take(5).collect();
+    (!missing.is_empty() || !extra.is_empty()).then(|| {
+        format!(
+            "installed flows differ from a fresh compile ({} vs {}): missing {missing:#?}, extra {extra:#?}",
+            got.len(),
+            want.len()
+        )
+    })
+}
+
+/// Waits (30 s at most) until the flows on br-int of the agent whose data
+/// dir is `data` (switch in `data/run`) equal [`fresh_compile_host`] of
+/// chassis `me`; how many there are, or what still differs at the deadline.
+pub fn await_fresh_compile(ns: &Netns, data: &Path, etcd: &str, me: &str) -> Result<usize, String> {
+    let run_dir = data.join("run");
+    let (mut last, mut want) = (BTreeSet::new(), BTreeSet::new());
+    let settled = lab::wait_until("the agent's flows", Duration::from_secs(30), || {
+        last = dump_run_dir(&run_dir).unwrap_or_default();
+        want = fresh_compile_host(ns, data, etcd, me);
+        last == want
+    });
+    match (settled, flow_diff(&last, &want)) {
+        (Ok(()), _) => Ok(last.len()),
+        (Err(_), Some(d)) => Err(d),
+        (Err(e), None) => Err(format!("{e:?}")),
+    }
+}
+
 /// Every acknowledged write is there, every acknowledged delete gone, and
 /// references in the store resolve.
 pub fn verify(ns: &Netns, addr: SocketAddr, acked: &Acked) {
@@ -249,25 +313,8 @@ pub fn verify(ns: &Netns, addr: SocketAddr, acked: &Acked) {
             "subnet on no network: {s}"
         );
     }
-    let mut addrs = BTreeSet::new();
-    let mut macs = BTreeSet::new();
-    for p in list("ports", "ports") {
-        assert!(
-            nets.contains(p["network_id"].as_str().unwrap_or("")),
-            "port on no network: {p}"
-        );
-        assert!(
-            macs.insert(p["mac_address"].to_string()),
-            "MAC given twice: {p}"
-        );
-        for f in p["fixed_ips"].as_array().into_iter().flatten() {
-            let s = f["subnet_id"].as_str().unwrap_or("").to_string();
-            assert!(subnet_ids.contains(&s), "port on no subnet: {p}");
-            assert!(
-                addrs.insert((s, f["ip_address"].to_string())),
-                "address given twice: {p}"
-            );
-        }
+    for shared in check_ports(&list("ports", "ports"), &nets, &subnet_ids) {
+        println!("verify: {shared} (allowed: a MAC is unique per network)");
     }
     let groups: BTreeSet<String> = list("security-groups", "security_groups")
         .iter()
@@ -277,6 +324,47 @@ pub fn verify(ns: &Netns, addr: SocketAddr, acked: &Acked) {
         let g = r["security_group_id"].as_str().unwrap_or("");
         assert!(groups.contains(g), "rule of no group: {r}");
     }
+}
+
+/// Panics when a port (from `GET /v2.0/ports`) is on no network of
+/// `nets` or no subnet of `subnets`, or when a MAC or a fixed address is
+/// given twice where it must be unique; returns the MACs that more than
+/// one network holds, which is allowed. A MAC is unique on its network
+/// only: Neutron's ports table has the unique constraint (network_id,
+/// mac_address) (neutron/db/models_v2.py), and the API draws MACs at
+/// random, so two networks may well hold the same one.
+pub fn check_ports(
+    ports: &[serde_json::Value],
+    nets: &BTreeSet<String>,
+    subnets: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut addrs = BTreeSet::new();
+    let mut macs: BTreeMap<(String, String), &serde_json::Value> = BTreeMap::new();
+    for p in ports {
+        let net = p["network_id"].as_str().unwrap_or("").to_string();
+        assert!(nets.contains(&net), "port on no network: {p}");
+        let mac = p["mac_address"].as_str().unwrap_or("").to_string();
+        if let Some(first) = macs.insert((net, mac), p) {
+            panic!("MAC given twice on one network: {first} and {p}");
+        }
+        for f in p["fixed_ips"].as_array().into_iter().flatten() {
+            let s = f["subnet_id"].as_str().unwrap_or("").to_string();
+            assert!(subnets.contains(&s), "port on no subnet: {p}");
+            assert!(
+                addrs.insert((s, f["ip_address"].to_string())),
+                "address given twice: {p}"
+            );
+        }
+    }
+    let mut networks_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, mac) in macs.keys() {
+        *networks_of.entry(mac).or_default() += 1;
+    }
+    networks_of
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(mac, n)| format!("MAC {mac} on {n} networks"))
+        .collect()
 }
 
 /// A flow in one canonical text (the `flow` crate's parse and print).

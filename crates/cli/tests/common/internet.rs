@@ -24,3 +24,43 @@ pub fn internet(lab: &Lab, host: &Netns) -> (Netns, VethPair) {
         .expect("ethtool -K eth0 tx off");
     (inet, link)
 }
+
+/// The internet's prefix (RFC 5737 TEST-NET-3), the external subnet of
+/// [`ext_network`].
+pub const CIDR: &str = "203.0.113.0/24";
+
+/// `network create` arguments of flat external network `name` on
+/// physical network `physnet` (reached through a `--bridge-mapping`).
+pub fn external_network_args<'a>(name: &'a str, physnet: &'a str) -> [&'a str; 8] {
+    [
+        "network",
+        "create",
+        name,
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        physnet,
+    ]
+}
+
+/// Creates, through `create` (a client's create: arguments, then the new
+/// resource's ID), flat external network `ext` on physnet1 and its subnet
+/// `exts` on [`CIDR`] without DHCP, whose gateway (the internet's router)
+/// is `gateway`; the network's ID.
+pub fn ext_network(gateway: &str, create: impl Fn(&[&str]) -> String) -> String {
+    let id = create(&external_network_args("ext", "physnet1"));
+    create(&[
+        "subnet",
+        "create",
+        "exts",
+        "--network",
+        "ext",
+        "--subnet-range",
+        CIDR,
+        "--gateway",
+        gateway,
+        "--no-dhcp",
+    ]);
+    id
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -65,6 +66,14 @@ impl Serve {
         }
     }
 
+    /// The API's socket address (the endpoint without its scheme).
+    pub fn addr(&self) -> SocketAddr {
+        self.endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("API address")
+    }
+
     /// The process id of `cloudnet serve` (`ip netns exec` execs it).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -91,34 +100,42 @@ impl Serve {
         super::stdout_ok(args, &self.run(args))
     }
 
-    /// Network `name` with one DHCP subnet `cidr`.
+    /// Network `name` with one DHCP subnet `cidr` (named `NAME-sub`).
     pub fn network(&self, name: &str, cidr: &str) {
         self.create(&["network", "create", name]);
-        let sub = format!("{name}-sub");
-        self.create(&[
-            "subnet",
-            "create",
-            &sub,
-            "--network",
-            name,
-            "--subnet-range",
-            cidr,
-        ]);
+        self.subnet(&format!("{name}-sub"), name, cidr, &[]);
     }
 
     /// External flat provider network `name` on physical network
     /// `physnet` (reached through a `--bridge-mapping`); its ID.
     pub fn external_network(&self, name: &str, physnet: &str) -> String {
-        self.create(&[
-            "network",
-            "create",
-            name,
-            "--external",
-            "--provider-network-type",
-            "flat",
-            "--provider-physical-network",
-            physnet,
-        ])
+        self.create(&super::internet::external_network_args(name, physnet))
+    }
+
+    /// Subnet `name` of `network` on `cidr`, with `extra` options; its ID.
+    pub fn subnet(&self, name: &str, network: &str, cidr: &str, extra: &[&str]) -> String {
+        let args = ["subnet", "create", name, "--network", network];
+        self.create(&[&args[..], &["--subnet-range", cidr], extra].concat())
+    }
+
+    /// Port `name` on `network` in security group `group`, with `extra`
+    /// options; its ID.
+    pub fn port_in(&self, name: &str, network: &str, group: &str, extra: &[&str]) -> String {
+        let args = ["port", "create", name, "--network", network];
+        self.create(&[&args[..], &["--security-group", group], extra].concat())
+    }
+
+    /// A floating IP on external network `ext` for `port`, with `extra`
+    /// options (`--project`); its ID and address.
+    pub fn floating_ip(&self, port: &str, extra: &[&str]) -> (String, IpAddr) {
+        let args = ["floating", "ip", "create", "ext", "--port", port];
+        let id = self.create(&[&args[..], extra].concat());
+        let show = ["floating", "ip", "show", &id, "-f", "value", "-c"];
+        let ip = self.cli(&[&show[..], &["floating_ip_address"]].concat());
+        let ip = ip
+            .parse()
+            .unwrap_or_else(|e| panic!("floating IP address {ip:?}: {e}"));
+        (id, ip)
     }
 
     /// Create a resource; its ID.

@@ -9,6 +9,17 @@ use lab::{Lab, Netns};
 
 use super::Serve;
 
+/// `subnet create` options of an IPv6 subnet whose router advertises it
+/// for SLAAC (RFC 4862) and hands out no addresses itself.
+pub const SLAAC: &[&str] = &[
+    "--ip-version",
+    "6",
+    "--ipv6-ra-mode",
+    "slaac",
+    "--ipv6-address-mode",
+    "slaac",
+];
+
 /// The port's IPv6 fixed IP, as the API reports it.
 pub fn port_v6(s: &Serve, port: &str) -> Ipv6Addr {
     let out = s.cli(&["port", "show", port, "-f", "json", "-c", "fixed_ips"]);
@@ -27,13 +38,20 @@ pub fn port_v6(s: &Serve, port: &str) -> Ipv6Addr {
 /// the first Router Solicitation goes out at once. Its eth0 is the TAP of
 /// `port`, plugged by the CLI.
 pub fn vm(lab: &Lab, s: &Serve, short: &str, port: &str) -> Netns {
+    vm_with(lab, s, short, port, &[])
+}
+
+/// [`vm`] with more `net.ipv6.conf.default.*` sysctls (`extra`: key,
+/// value), set before its eth0 exists so that they apply to it.
+pub fn vm_with(lab: &Lab, s: &Serve, short: &str, port: &str, extra: &[(&str, &str)]) -> Netns {
     let ns = lab.netns(short).expect("netns");
-    for (k, v) in [
+    let defaults = [
         ("net.ipv6.conf.default.accept_ra", "1"),
         ("net.ipv6.conf.default.addr_gen_mode", "0"),
         ("net.ipv6.conf.default.use_tempaddr", "0"),
         ("net.ipv6.conf.default.accept_dad", "0"),
-    ] {
+    ];
+    for (k, v) in defaults.iter().chain(extra) {
         ns.set_sysctl(k, v).expect("sysctl");
     }
     let tap = s.cli(&["port", "plug", port, "--netns", ns.name()]);
@@ -58,7 +76,12 @@ pub fn has_ra_default(ns: &Netns) -> bool {
 
 /// Waits (bounded) until `ns` holds `ip` by SLAAC and its RA default route.
 pub fn await_slaac(ns: &Netns, ip: Ipv6Addr) {
-    lab::wait_until("SLAAC address", std::time::Duration::from_secs(20), || {
+    await_slaac_within(ns, ip, std::time::Duration::from_secs(20));
+}
+
+/// [`await_slaac`] within `within`.
+pub fn await_slaac_within(ns: &Netns, ip: Ipv6Addr, within: std::time::Duration) {
+    lab::wait_until("SLAAC address", within, || {
         has_addr(ns, ip) && has_ra_default(ns)
     })
     .unwrap_or_else(|e| {
