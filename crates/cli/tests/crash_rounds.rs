@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::crash::{
-    agent_in, await_fresh_compile, canon, check_ports, env_num, etcd_in, flow_diff, have_etcd,
-    verify, writes_killing, Client, Rng, ETCD,
+    agent_in, agent_rounds_env, await_fresh_compile, canon, check_ports, env_num, etcd_in,
+    flow_diff, have_etcd, verify, writes_killing, Client, Rng, ETCD,
 };
 use common::Serve;
 use lab::{Lab, Netns};
@@ -188,11 +188,7 @@ fn agent_crash_rounds() {
     let (_v2, ip2) = common::vm(&lab, &api, &bb, "v2", &p2, tmp.path());
     assert!(common::pings(&v1, ip2), "VMs ping before the rounds");
 
-    let rounds = env_num("AGENT_CRASH_ROUNDS", 3);
-    let max_writes = env_num("CRASH_WRITES", 60).max(1);
-    let seed = env_num("CRASH_SEED", u64::from(std::process::id()) | 1);
-    println!("agent crash rounds: CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (rounds, max_writes, mut rng) = agent_rounds_env("agent crash rounds");
     let mut cl = Client::default();
     let (mut total_writes, mut flows_checked) = (0, 0);
     for round in 0..rounds {

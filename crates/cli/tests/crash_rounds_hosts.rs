@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::crash::{
-    agent_as, await_fresh_compile, env_num, etcd_at, have_etcd, verify, writes_killing, Client, Rng,
+    agent_as, agent_rounds_env, await_fresh_compile, etcd_at, have_etcd, verify, writes_killing,
+    Client,
 };
 use common::Serve;
 use lab::{Background, Lab, Netns};
@@ -144,11 +145,8 @@ fn agent_crash_rounds_several_hosts() {
         .collect();
     ring_pings(&vms, Duration::from_secs(20)).expect("VMs ping before the rounds");
 
-    let rounds = env_num("AGENT_CRASH_ROUNDS", 3);
-    let max_writes = env_num("CRASH_WRITES", 60).max(1);
-    let seed = env_num("CRASH_SEED", u64::from(std::process::id()) | 1);
-    println!("agent crash rounds on {HOSTS} hosts: CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (rounds, max_writes, mut rng) =
+        agent_rounds_env(&format!("agent crash rounds on {HOSTS} hosts"));
     let mut cl = Client::default();
     let (mut total_writes, mut flows_checked) = (0, 0);
     let mut kills = vec![0u32; HOSTS];

@@ -37,6 +37,19 @@ pub fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The agent crash rounds' settings from the environment:
+/// `AGENT_CRASH_ROUNDS` rounds (3), at most `CRASH_WRITES` writes before
+/// each kill (60), and the random source seeded by `CRASH_SEED` (the
+/// process id), which is printed after `label` so that a run can be
+/// replayed.
+pub fn agent_rounds_env(label: &str) -> (u64, u64, Rng) {
+    let rounds = env_num("AGENT_CRASH_ROUNDS", 3);
+    let max_writes = env_num("CRASH_WRITES", 60).max(1);
+    let seed = env_num("CRASH_SEED", u64::from(std::process::id()) | 1);
+    println!("{label}: CRASH_SEED={seed}");
+    (rounds, max_writes, Rng(seed))
+}
+
 /// One HTTP/1.1 request from inside `ns`; (status, body).
 pub fn http(
     ns: &Netns,
