@@ -1,8 +1,10 @@
 //! Scale benchmark (issue 9): 1,000 networks, 10,000 ports, 50,000
-//! security-group rules (remote groups included) on one host. Reports full
-//! compile time, the delta time of one port added / removed (p50, p99),
-//! flow count at several sizes (linearity), and the resident memory the
-//! compiler adds.
+//! security-group rules (remote groups included) on one host
+//! ([`common::scale`] builds the intent). Reports full compile time (wall
+//! and the compiling thread's CPU time, which a loaded machine inflates
+//! less), the time of one port added / removed to its delta (p50, p99,
+//! wall and CPU), flow count at several sizes (linearity), and the
+//! resident memory the compiler adds.
 //!
 //! `cargo bench -p controller --bench scale` (pass `-- --quick` for a
 //! tenth of the size).
@@ -12,88 +14,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Builder;
-use controller::{Bindings, Changed, Compiler, Keys};
+use common::scale::{build, Size};
+use controller::{Changed, Compiler, Keys};
 use model::Kind;
-
-struct Size {
-    networks: usize,
-    ports_per_net: usize,
-    rules_per_group: usize,
-}
-
-fn build(sz: &Size) -> (Builder, Bindings, Vec<(String, String, String)>) {
-    let mut x = Builder::default();
-    let mut b = Bindings::default();
-    let mut nets = Vec::new();
-    let mut groups = Vec::new();
-    let mut router = String::new();
-    for i in 0..sz.networks {
-        let project = format!("p{}", i / 10);
-        let n = x.network(&project);
-        let s = x.subnet(
-            &n,
-            &format!("10.{}.{}.0/24", i / 256, i % 256),
-            Some(&format!("10.{}.{}.1", i / 256, i % 256)),
-        );
-        // One router per project (ten networks).
-        if i % 10 == 0 {
-            router = x.router(&project);
-        }
-        x.interface(&router, &n, &s, &format!("10.{}.{}.1", i / 256, i % 256));
-        let g = x.group(&project);
-        // Rules: 1 in 5 names a remote group (its own or the previous
-        // network's), 1 in 5 a remote CIDR, the rest port ranges only.
-        for r in 0..sz.rules_per_group {
-            let port = (1000 + r * 7) as u32;
-            match r % 5 {
-                0 => {
-                    let remote = if i > 0 && r % 10 == 0 {
-                        groups.last().cloned().unwrap_or(g.clone())
-                    } else {
-                        g.clone()
-                    };
-                    x.rule(
-                        &g,
-                        "ingress",
-                        Some("tcp"),
-                        Some((port, port)),
-                        None,
-                        Some(&remote),
-                    );
-                }
-                1 => {
-                    x.rule(
-                        &g,
-                        "ingress",
-                        Some("tcp"),
-                        Some((port, port + 9)),
-                        Some("203.0.113.0/24"),
-                        None,
-                    );
-                }
-                2 => {
-                    x.rule(&g, "egress", None, None, None, None);
-                }
-                _ => {
-                    x.rule(&g, "ingress", Some("udp"), Some((port, port)), None, None);
-                }
-            }
-        }
-        for j in 0..sz.ports_per_net {
-            let p = x.port(
-                &n,
-                &s,
-                &format!("10.{}.{}.{}", i / 256, i % 256, j + 10),
-                &[&g],
-            );
-            b.ports.insert(p, b.ports.len() as u32 + 1);
-        }
-        groups.push(g.clone());
-        nets.push((n, s, g));
-    }
-    (x, b, nets)
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -106,14 +29,22 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time of this thread (ns resolution, from /proc/thread-self/schedstat):
-/// the machine is shared, so wall time overstates what the compiler costs.
+/// CPU time of this thread, `CLOCK_THREAD_CPUTIME_ID` (exact to the
+/// nanosecond, unlike schedstat's tick-grained sum): the machine is
+/// shared, so wall time overstates what the compiler costs.
 fn cpu() -> Duration {
-    let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
+}
+
+/// The 1-minute load average: the figures are only comparable with it.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -130,6 +61,7 @@ fn main() {
         rules_per_group: 50,
     };
 
+    println!("load average (1 min) at start: {}", load());
     // Linearity: flows per (ports + rules) at 1/4, 1/2 and full size.
     println!("networks  ports  rules  flows  flows/(ports+rules)  compile(wall)  compile(cpu)");
     let mut main = None;
@@ -169,47 +101,53 @@ fn main() {
         return;
     };
 
-    // One port added, then removed, on a different network each time.
+    // One port added, then removed, on a different network each time:
+    // wall time and the thread's CPU time of `update` (the compile and
+    // the delta; applying it to a switch is the agent's part).
     let (mut add, mut del) = (Vec::new(), Vec::new());
+    let (mut add_cpu, mut del_cpu) = (Vec::new(), Vec::new());
     let mut delta_flows = 0;
-    for i in 0..200 {
+    const ROUNDS: usize = 200;
+    for i in 0..ROUNDS {
         let (n, s, g) = &nets[(i * 37) % nets.len()];
-        let ip = format!("10.{}.{}.{}", 0, 0, 0);
-        let _ = ip;
         let subnet = x.st.subnets[s].cidr.clone();
         let base = subnet.trim_end_matches(".0/24");
         let p = x.port(n, s, &format!("{base}.{}", 200 + i % 50), &[g]);
         b.ports.insert(p.clone(), 100_000 + i as u32);
-        let t = Instant::now();
-        let d = c.update(
-            &x.st,
-            &b,
-            &[
-                Changed::Resource(Kind::Port, p.clone()),
-                Changed::Binding(p.clone()),
-            ],
-        );
+        let changes = [
+            Changed::Resource(Kind::Port, p.clone()),
+            Changed::Binding(p.clone()),
+        ];
+        let (t, c0) = (Instant::now(), cpu());
+        let d = c.update(&x.st, &b, &changes);
+        add_cpu.push(cpu() - c0);
         add.push(t.elapsed());
         delta_flows += d.add.len() + d.delete.len();
         x.st.apply(&[model::Change::Delete(Kind::Port, p.clone())]);
         b.ports.remove(&p);
-        let t = Instant::now();
-        c.update(
-            &x.st,
-            &b,
-            &[
-                Changed::Resource(Kind::Port, p.clone()),
-                Changed::Binding(p),
-            ],
-        );
+        let (t, c0) = (Instant::now(), cpu());
+        let d = c.update(&x.st, &b, &changes);
+        del_cpu.push(cpu() - c0);
         del.push(t.elapsed());
+        delta_flows += d.add.len() + d.delete.len();
     }
     println!(
-        "port add: p50 {:?} p99 {:?}; port delete: p50 {:?} p99 {:?}; mean delta {} flows",
+        "port add:    wall p50 {:?} p99 {:?}; cpu p50 {:?} p99 {:?}",
         pct(&mut add, 0.5),
         pct(&mut add, 0.99),
+        pct(&mut add_cpu, 0.5),
+        pct(&mut add_cpu, 0.99),
+    );
+    println!(
+        "port delete: wall p50 {:?} p99 {:?}; cpu p50 {:?} p99 {:?}",
         pct(&mut del, 0.5),
         pct(&mut del, 0.99),
-        delta_flows / 200
+        pct(&mut del_cpu, 0.5),
+        pct(&mut del_cpu, 0.99),
+    );
+    println!(
+        "mean delta per add or delete: {} flows; load average (1 min) at end: {}",
+        delta_flows / (2 * ROUNDS),
+        load()
     );
 }

@@ -35,13 +35,18 @@
 //! ports plus addresses plus rules, never their product. A port joining a
 //! group changes only its own two kinds of flows.
 
+use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use model::SecurityGroupRule;
 
-use crate::ctx::{secured, stateless, Cx};
+use hashbrown::HashMap;
+
+use crate::ctx::{conj_id, secured, stateless, Cx};
 use crate::flowset::LFlow;
+use crate::index::Index;
+use crate::keys::Keys;
 use crate::tables::{self as t, acl, reg};
 use crate::{util, CompileError};
 
@@ -60,14 +65,23 @@ struct Dir {
 }
 
 fn dir(r: &SecurityGroupRule) -> Dir {
+    dir_of(is_ingress(r))
+}
+
+/// Neutron's `direction`: anything but `ingress` is egress.
+fn is_ingress(r: &SecurityGroupRule) -> bool {
+    r.direction == "ingress"
+}
+
+fn dir_of(ingress: bool) -> Dir {
     let (to_vm, from_vm) = (
         (t::LS_OUT_ACL, t::LS_OUT_PORT_SEC, reg::OUTPORT),
         (t::LS_IN_ACL, t::LS_IN_ARP_ND_RSP, reg::INPORT),
     );
-    let (o, rp, ingress) = if r.direction == "ingress" {
-        (to_vm, from_vm, true)
+    let (o, rp) = if ingress {
+        (to_vm, from_vm)
     } else {
-        (from_vm, to_vm, false)
+        (from_vm, to_vm)
     };
     Dir {
         table: o.0,
@@ -273,8 +287,174 @@ pub(crate) fn rule(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     Ok(v)
 }
 
+/// What [`port_acl`] needs of the rules of each group, found once per
+/// compile pass rather than once per member port. A port's `conjunction`
+/// actions depend only on its set of groups, so they are written once per
+/// set: at scale (issue 9: a group of 50 rules, 10 members) a port costs
+/// a few string copies, not 50 rule lookups and 150 formatted actions.
+/// Valid for one pass only: the intent may change between passes.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    /// Group → its rules that compile: (conj_id, dimensions, ingress).
+    members: HashMap<String, Vec<(u32, u8, bool)>>,
+    /// Group → the rules naming it as their remote group.
+    remotes: HashMap<String, Vec<Remote>>,
+    /// Sorted, deduplicated group IDs joined by '\n' → their actions.
+    sets: HashMap<String, SetActions>,
+}
+
+/// A rule naming a group as remote, as that group's members see it.
+#[derive(Debug, Clone, Copy)]
+struct Remote {
+    conj: u32,
+    ingress: bool,
+    v6: bool,
+    /// Its group tracks connections: replies meet it on the original
+    /// tuple.
+    stateful: bool,
+}
+
+/// The '\n'-separated `conjunction` actions a set of groups gives its
+/// members, each part computed on first use (so conjunction IDs are
+/// allocated in the order a rule-by-rule walk of the ports would).
+#[derive(Debug, Default)]
+struct SetActions {
+    /// Dimension 1 per rule direction (ingress, egress); a stateful
+    /// port's reply flows carry the same.
+    dim1: Option<[String; 2]>,
+    /// Address-set membership per address family (IPv4, IPv6): [`Pair`].
+    addr: Option<[Pair; 2]>,
+}
+
+/// Per rule direction (ingress, egress): the actions of the
+/// original-direction flow and of the reply flow.
+type Pair = [[String; 2]; 2];
+
+impl Memo {
+    /// `group`'s rules that compile, in the index's order.
+    fn members(
+        &mut self,
+        st: &model::State,
+        ix: &Index,
+        keys: &mut Keys,
+        group: &str,
+    ) -> Result<&[(u32, u8, bool)], CompileError> {
+        if !self.members.contains_key(group) {
+            let mut v = Vec::new();
+            for rid in Index::get(&ix.group_rules, group) {
+                let Some(r) = st.rules.get(rid) else { continue };
+                let Ok(n) = n_dims(r) else { continue };
+                v.push((conj_id(keys, rid)?, n, is_ingress(r)));
+            }
+            self.members.insert(group.to_string(), v);
+        }
+        Ok(self.members.get(group).map_or(&[], Vec::as_slice))
+    }
+
+    /// The rules naming `group` as remote.
+    fn remotes(
+        &mut self,
+        st: &model::State,
+        ix: &Index,
+        keys: &mut Keys,
+        group: &str,
+    ) -> Result<&[Remote], CompileError> {
+        if !self.remotes.contains_key(group) {
+            let mut v = Vec::new();
+            for rid in Index::get(&ix.remote_rules, group) {
+                let Some(r) = st.rules.get(rid) else { continue };
+                v.push(Remote {
+                    conj: conj_id(keys, rid)?,
+                    ingress: is_ingress(r),
+                    v6: v6(r),
+                    stateful: rule_stateful(st, r),
+                });
+            }
+            self.remotes.insert(group.to_string(), v);
+        }
+        Ok(self.remotes.get(group).map_or(&[], Vec::as_slice))
+    }
+
+    /// Dimension-1 actions of a member of `groups` (sorted, deduplicated).
+    fn dim1(&mut self, cx: Ctx, groups: &[&String]) -> Result<&[String; 2], CompileError> {
+        let set = groups_key(groups);
+        if self.sets.get(&set).is_none_or(|s| s.dim1.is_none()) {
+            let mut dim1: [String; 2] = Default::default();
+            let mut action = String::new();
+            for g in groups {
+                for &(c, n, ingress) in self.members(cx.0, cx.1, cx.2, g)? {
+                    action.clear();
+                    let _ = write!(action, "conjunction({c},1/{n})");
+                    append(&mut dim1[usize::from(!ingress)], &action);
+                }
+            }
+            self.sets.entry(set.clone()).or_default().dim1 = Some(dim1);
+        }
+        Ok(self.sets[&set].dim1.as_ref().unwrap_or(&EMPTY_DIM1))
+    }
+
+    /// Address-set actions of a member of `groups`, per address family.
+    fn addr(&mut self, cx: Ctx, groups: &[&String]) -> Result<&[Pair; 2], CompileError> {
+        let set = groups_key(groups);
+        if self.sets.get(&set).is_none_or(|s| s.addr.is_none()) {
+            let mut addr: [Pair; 2] = Default::default();
+            let mut action = String::new();
+            for g in groups {
+                for r in self.remotes(cx.0, cx.1, cx.2, g)? {
+                    action.clear();
+                    let _ = write!(action, "conjunction({},3/3)", r.conj);
+                    let [orig, reply] = &mut addr[usize::from(r.v6)][usize::from(!r.ingress)];
+                    append(orig, &action);
+                    if r.stateful {
+                        append(reply, &action);
+                    }
+                }
+            }
+            self.sets.entry(set.clone()).or_default().addr = Some(addr);
+        }
+        Ok(self.sets[&set].addr.as_ref().unwrap_or(&EMPTY_ADDR))
+    }
+}
+
+/// What [`Memo`] reads to fill itself: the intent, the index, the keys.
+type Ctx<'a, 'b> = (&'a model::State, &'a Index, &'b mut Keys);
+
+static EMPTY_DIM1: [String; 2] = [String::new(), String::new()];
+static EMPTY_ADDR: [Pair; 2] = [
+    [
+        [String::new(), String::new()],
+        [String::new(), String::new()],
+    ],
+    [
+        [String::new(), String::new()],
+        [String::new(), String::new()],
+    ],
+];
+
+fn groups_key(groups: &[&String]) -> String {
+    let mut k = String::new();
+    for g in groups {
+        append(&mut k, g);
+    }
+    k
+}
+
+/// Append one `conjunction` action to a flow's '\n'-separated list (the
+/// separator [`crate::flowset`] merges contributions by).
+fn append(acts: &mut String, action: &str) {
+    if !acts.is_empty() {
+        acts.push('\n');
+    }
+    acts.push_str(action);
+}
+
 /// A port's membership flows: its dimension-1 flow for every rule of its
 /// groups, and its addresses in the address sets of the groups it is in.
+///
+/// Each flow's match depends only on the port (or address) and the rule's
+/// direction, so the matches are written once per port and the rules only
+/// append their `conjunction` actions: a port in a group of 50 rules costs
+/// four strings, not 150 (issue 9's scale target).
 pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
     let st = cx.st;
     let ix = cx.ix;
@@ -291,71 +471,73 @@ pub(crate) fn port_acl(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError
     // One flow per (table, match) carrying every conjunction the port
     // takes part in; rules that do not compile are skipped here (their
     // own owner reports the error).
-    let mut acc: std::collections::BTreeMap<(u8, String), Vec<String>> = Default::default();
+    let mut acc: std::collections::BTreeMap<(u8, String), String> = Default::default();
     if secured(p) && cx.b.ports.contains_key(id) {
         let k = cx.port_key(id)?;
         // Stateful ports: the rules see every tracked packet, the
         // original direction as it is and replies by their connection's
         // original tuple; stateless ports: every packet as it is.
         let stateful = !stateless(st, p);
-        for g in &groups {
-            for rid in crate::index::Index::get(&ix.group_rules, g) {
-                let Some(r) = st.rules.get(rid) else { continue };
-                let Ok(n) = n_dims(r) else { continue };
-                let c = cx.conj_id(rid)?;
-                let d = dir(r);
-                let dim1 = format!("conjunction({c},1/{n})");
-                if stateful {
-                    acc.entry((d.table, format!("{}={k:#x},ct_state=-rpl+trk", d.port_reg)))
-                        .or_default()
-                        .push(dim1.clone());
-                    acc.entry((
+        let dim1 = cx.acl.dim1((st, ix, cx.keys), &groups)?;
+        for (ingress, acts) in [true, false].into_iter().zip(dim1) {
+            let d = dir_of(ingress);
+            if acts.is_empty() {
+                continue;
+            }
+            if stateful {
+                acc.insert(
+                    (d.table, format!("{}={k:#x},ct_state=-rpl+trk", d.port_reg)),
+                    acts.clone(),
+                );
+                acc.insert(
+                    (
                         d.rtable,
                         format!("{}={k:#x},ct_state=+est+rpl+trk", d.rport_reg),
-                    ))
-                    .or_default()
-                    .push(dim1);
-                } else {
-                    acc.entry((d.table, format!("{}={k:#x}", d.port_reg)))
-                        .or_default()
-                        .push(dim1);
-                }
+                    ),
+                    acts.clone(),
+                );
+            } else {
+                acc.insert((d.table, format!("{}={k:#x}", d.port_reg)), acts.clone());
             }
         }
     }
     // Address sets: the port's addresses (fixed IPs and allowed pairs)
-    // for every rule naming one of its groups as remote.
+    // for every rule naming one of its groups as remote. An address
+    // listed twice (a pair repeating a fixed IP) is one member.
     let mut nets: Vec<IpNet> = Vec::new();
-    for a in cx.addrs(p)? {
-        nets.push(IpNet::from(a.ip));
+    let addrs = cx.addrs(p)?.into_iter().map(|a| Ok(IpNet::from(a.ip)));
+    let pairs = p
+        .allowed_address_pairs
+        .iter()
+        .map(|ap| util::net("port", id, &ap.ip_address));
+    for net in addrs.chain(pairs) {
+        let net = net?;
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
     }
-    for ap in &p.allowed_address_pairs {
-        nets.push(util::net("port", id, &ap.ip_address)?);
-    }
-    for g in &groups {
-        for rid in crate::index::Index::get(&ix.remote_rules, g) {
-            let Some(r) = st.rules.get(rid) else { continue };
-            let c = cx.conj_id(rid)?;
-            let d = dir(r);
-            let replies = rule_stateful(st, r);
-            for net in &nets {
-                if matches!(net.addr(), IpAddr::V6(_)) != v6(r) {
-                    continue;
-                }
-                acc.entry((d.table, util::addr_match(net, d.remote_is_src)))
-                    .or_default()
-                    .push(format!("conjunction({c},3/3)"));
-                if replies {
-                    acc.entry((d.rtable, ct_addr_match(net, d.remote_is_src)))
-                        .or_default()
-                        .push(format!("conjunction({c},3/3)"));
-                }
+    let addr = cx.acl.addr((st, ix, cx.keys), &groups)?;
+    for net in &nets {
+        let family = &addr[usize::from(matches!(net.addr(), IpAddr::V6(_)))];
+        for (ingress, [orig, reply]) in [true, false].into_iter().zip(family) {
+            let d = dir_of(ingress);
+            if !orig.is_empty() {
+                acc.insert(
+                    (d.table, util::addr_match(net, d.remote_is_src)),
+                    orig.clone(),
+                );
+            }
+            if !reply.is_empty() {
+                acc.insert(
+                    (d.rtable, ct_addr_match(net, d.remote_is_src)),
+                    reply.clone(),
+                );
             }
         }
     }
     let v = acc
         .into_iter()
-        .map(|((table, m), acts)| LFlow::new(table, pa, m, acts.join("\n")))
+        .map(|((table, m), acts)| LFlow::new(table, pa, m, acts))
         .collect();
     Ok(v)
 }

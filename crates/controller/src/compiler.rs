@@ -142,7 +142,7 @@ impl Compiler {
     }
 
     /// The keys of the flows an owner produced.
-    pub fn owned(&self, o: &Owner) -> &[Key] {
+    pub fn owned(&self, o: &Owner) -> crate::flowset::Owned<'_> {
         self.set.owned(o)
     }
 
@@ -261,6 +261,7 @@ impl Compiler {
         owners: &[Owner],
         mut touched: Option<&mut HashSet<Key>>,
     ) {
+        let mut memo = acl::Memo::default();
         for o in owners {
             if !self.in_scope(o) {
                 self.errors.remove(o);
@@ -273,6 +274,7 @@ impl Compiler {
                 ix: &self.ix,
                 b,
                 keys: &mut self.keys,
+                acl: &mut memo,
             };
             let r = match o {
                 Owner::Global => Ok(switch::global()),

@@ -53,6 +53,13 @@ pub(crate) struct Cx<'a> {
     pub ix: &'a Index,
     pub b: &'a Bindings,
     pub keys: &'a mut Keys,
+    /// Per-pass memo of the groups' rules ([`crate::acl::Memo`]).
+    pub acl: &'a mut crate::acl::Memo,
+}
+
+/// The `conjunction` ID of security-group rule `rule`.
+pub(crate) fn conj_id(keys: &mut Keys, rule: &str) -> Result<u32, CompileError> {
+    keys.conj.get_or_alloc(rule, "conjunction id")
 }
 
 /// An address of a port with the subnet it is on.
@@ -113,7 +120,7 @@ impl<'a> Cx<'a> {
             .get_or_alloc(&format!("rd:{router}"), "conntrack zone")
     }
     pub fn conj_id(&mut self, rule: &str) -> Result<u32, CompileError> {
-        self.keys.conj.get_or_alloc(rule, "conjunction id")
+        conj_id(self.keys, rule)
     }
 
     /// The fixed IPs of a port with their subnets (unknown subnets skipped).

@@ -9,9 +9,12 @@
 //! [`crate::Compiler::owner_of`] maps a cookie back to the resource.
 
 use std::collections::BTreeSet;
-
-use hashbrown::{HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet};
+use smallvec::SmallVec;
 
 /// The resource (or resource aspect) a flow comes from: the unit of
 /// incremental recompilation.
@@ -114,7 +117,7 @@ impl LFlow {
 }
 
 /// What identifies a flow in a table (OpenFlow: table, priority, match).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub table: u8,
     pub priority: u16,
@@ -168,16 +171,34 @@ impl Delta {
 }
 
 /// Contributions to one key: (owner cookie, actions), in arrival order.
-/// Nearly always one entry, so a vector (one small allocation) rather than
-/// a map; a shared conjunction dimension (one remote CIDR in thousands of
-/// rules) may have many, so insertion is a push, not a sorted insert.
-type Contribs = Vec<(u64, String)>;
+/// Nearly always one entry, kept inline (no allocation); a shared
+/// conjunction dimension (one remote CIDR in thousands of rules) may have
+/// many, so insertion is a push, not a sorted insert.
+type Contribs = SmallVec<[(u64, String); 1]>;
+
+/// One installed key and who contributed to it.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    key: Key,
+    contribs: Contribs,
+}
 
 /// All flows, by owner and by key.
+///
+/// The keys live once, in `slots`; the hash index and the owners' lists
+/// hold slot numbers. A full compile at scale (issue 9: over half a
+/// million flows) thus stores each match string once, hashes it once, and
+/// growing the index never rehashes a string (the hash is kept beside the
+/// slot number).
 #[derive(Debug, Clone, Default)]
 pub struct FlowSet {
-    by_owner: HashMap<Owner, Vec<Key>>,
-    by_key: HashMap<Key, Contribs>,
+    slots: Vec<Slot>,
+    /// Slots whose key has no contribution left, for reuse.
+    free: Vec<u32>,
+    /// (hash of the slot's key, slot) for every live slot.
+    index: HashTable<(u64, u32)>,
+    hasher: DefaultHashBuilder,
+    by_owner: HashMap<Owner, Vec<u32>>,
     /// Keys where two owners contributed non-conjunction actions (a bug in
     /// the intent or the compiler; the lowest cookie wins).
     pub conflicts: u64,
@@ -187,7 +208,73 @@ fn is_conj(a: &str) -> bool {
     a.starts_with("conjunction(")
 }
 
+/// The flows one owner produced (see [`FlowSet::owned`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Owned<'a> {
+    slots: &'a [Slot],
+    ids: &'a [u32],
+}
+
+impl<'a> Owned<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The keys, in the order the owner produced them.
+    pub fn iter(&self) -> OwnedIter<'a> {
+        OwnedIter {
+            slots: self.slots,
+            ids: self.ids.iter(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for Owned<'a> {
+    type Item = &'a Key;
+    type IntoIter = OwnedIter<'a>;
+
+    fn into_iter(self) -> OwnedIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the keys of an [`Owned`].
+#[derive(Debug, Clone)]
+pub struct OwnedIter<'a> {
+    slots: &'a [Slot],
+    ids: std::slice::Iter<'a, u32>,
+}
+
+impl<'a> Iterator for OwnedIter<'a> {
+    type Item = &'a Key;
+
+    fn next(&mut self) -> Option<&'a Key> {
+        self.ids.next().map(|&i| &self.slots[i as usize].key)
+    }
+}
+
 impl FlowSet {
+    fn slot_of(&self, key: &Key) -> Option<u32> {
+        let h = self.hasher.hash_one(key);
+        self.index
+            .find(h, |&(eh, i)| eh == h && self.slots[i as usize].key == *key)
+            .map(|&(_, i)| i)
+    }
+
+    /// Drop slot `i` (no contribution left) from the index and recycle it.
+    fn release(&mut self, i: u32) {
+        let slot = std::mem::take(&mut self.slots[i as usize]);
+        let h = self.hasher.hash_one(&slot.key);
+        if let Ok(e) = self.index.find_entry(h, |&(_, j)| j == i) {
+            e.remove();
+        }
+        self.free.push(i);
+    }
+
     /// Replace `owner`'s flows, recording in `touched` (if given) the keys
     /// whose merged flow may have changed.
     pub fn replace(
@@ -198,30 +285,54 @@ impl FlowSet {
     ) {
         let cookie = owner.cookie();
         if let Some(old) = self.by_owner.remove(owner) {
-            for k in old {
-                if let Some(c) = self.by_key.get_mut(&k) {
-                    c.retain(|(ck, _)| *ck != cookie);
-                    if c.is_empty() {
-                        self.by_key.remove(&k);
-                    }
-                }
+            for i in old {
+                let slot = &mut self.slots[i as usize];
+                slot.contribs.retain(|(ck, _)| *ck != cookie);
                 if let Some(t) = touched.as_deref_mut() {
-                    t.insert(k);
+                    t.insert(slot.key.clone());
+                }
+                if slot.contribs.is_empty() {
+                    self.release(i);
                 }
             }
         }
-        let mut keys = Vec::with_capacity(flows.len());
+        let mut ids = Vec::with_capacity(flows.len());
         for f in flows {
-            let k = Key {
+            let key = Key {
                 table: f.table,
                 priority: f.priority,
                 matches: f.matches,
             };
-            let c = match self.by_key.get_mut(&k) {
-                Some(c) => c,
-                None => self.by_key.entry(k.clone()).or_default(),
+            let h = self.hasher.hash_one(&key);
+            let FlowSet {
+                slots, free, index, ..
+            } = self;
+            let found = index.entry(
+                h,
+                |&(eh, i)| eh == h && slots[i as usize].key == key,
+                |&(eh, _)| eh,
+            );
+            let i = match found {
+                Entry::Occupied(e) => e.get().1,
+                Entry::Vacant(e) => {
+                    let i = match free.pop() {
+                        Some(i) => i,
+                        None => {
+                            slots.push(Slot::default());
+                            (slots.len() - 1) as u32
+                        }
+                    };
+                    e.insert((h, i));
+                    slots[i as usize].key = key;
+                    i
+                }
             };
-            match c.iter_mut().find(|(ck, _)| *ck == cookie) {
+            let slot = &mut slots[i as usize];
+            // The owner's earlier contributions were removed above and no
+            // other owner adds during this call, so one of its own to this
+            // key can only be the last: no scan of a shared dimension's
+            // thousands of contributors.
+            match slot.contribs.last_mut().filter(|(ck, _)| *ck == cookie) {
                 // One owner emitting two conjunction flows with one key
                 // (e.g. two rules' dimensions): concatenate.
                 Some((_, a)) => {
@@ -235,46 +346,28 @@ impl FlowSet {
                     }
                     continue;
                 }
-                None => c.push((cookie, f.actions)),
+                None => slot.contribs.push((cookie, f.actions)),
             }
             if let Some(t) = touched.as_deref_mut() {
-                t.insert(k.clone());
+                t.insert(slot.key.clone());
             }
-            keys.push(k);
+            ids.push(i);
         }
-        if !keys.is_empty() {
-            self.by_owner.insert(owner.clone(), keys);
+        if !ids.is_empty() {
+            self.by_owner.insert(owner.clone(), ids);
         }
     }
 
     /// The installed flow for `key`, if any.
     pub fn get(&self, key: &Key) -> Option<Flow> {
-        let c = self.by_key.get(key)?;
-        let (cookie, first) = c.iter().min_by_key(|(ck, _)| *ck)?;
-        let actions = if c.len() == 1 {
-            // One owner: its conjunctions are distinct by construction.
-            first.replace('\n', ",")
-        } else if c.iter().all(|(_, a)| is_conj(a)) {
-            // OVS merges conjunctive flows with equal match and priority
-            // into one flow with all the `conjunction` actions
-            // (ovs-fields(7), "Conjunctive Match Fields").
-            let all: BTreeSet<&str> = c.iter().flat_map(|(_, a)| a.split('\n')).collect();
-            all.into_iter().collect::<Vec<_>>().join(",")
-        } else {
-            first.clone()
-        };
-        Some(Flow {
-            cookie: *cookie,
-            key: key.clone(),
-            actions,
-        })
+        merged(&self.slots[self.slot_of(key)? as usize])
     }
 
     /// Count of keys with conflicting (non-conjunction) contributions.
     pub fn count_conflicts(&self) -> usize {
-        self.by_key
-            .values()
-            .filter(|c| c.len() > 1 && !c.iter().all(|(_, a)| is_conj(a)))
+        self.slots
+            .iter()
+            .filter(|s| s.contribs.len() > 1 && !s.contribs.iter().all(|(_, a)| is_conj(a)))
             .count()
     }
 
@@ -287,25 +380,58 @@ impl FlowSet {
 
     /// Every installed flow, in no particular order.
     pub fn flows_unsorted(&self) -> Vec<Flow> {
-        self.by_key.keys().filter_map(|k| self.get(k)).collect()
+        let mut v = Vec::with_capacity(self.len());
+        v.extend(self.slots.iter().filter_map(merged));
+        v
     }
 
     pub fn len(&self) -> usize {
-        self.by_key.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.index.is_empty()
     }
 
     /// The keys of the flows one owner produced.
-    pub fn owned(&self, owner: &Owner) -> &[Key] {
-        self.by_owner.get(owner).map_or(&[], |v| v.as_slice())
+    pub fn owned(&self, owner: &Owner) -> Owned<'_> {
+        Owned {
+            slots: &self.slots,
+            ids: self.by_owner.get(owner).map_or(&[], |v| v.as_slice()),
+        }
     }
 
     pub fn owners(&self) -> impl Iterator<Item = &Owner> {
         self.by_owner.keys()
     }
+}
+
+/// The flow installed for one slot (`None` for a free one): the lowest
+/// cookie's, with the `conjunction` actions of every contributor merged.
+fn merged(s: &Slot) -> Option<Flow> {
+    let c = &s.contribs;
+    let (cookie, first) = c.iter().min_by_key(|(ck, _)| *ck)?;
+    let actions = if c.len() == 1 {
+        // One owner: its conjunctions are distinct by construction.
+        if first.contains('\n') {
+            first.replace('\n', ",")
+        } else {
+            first.clone()
+        }
+    } else if c.iter().all(|(_, a)| is_conj(a)) {
+        // OVS merges conjunctive flows with equal match and priority
+        // into one flow with all the `conjunction` actions
+        // (ovs-fields(7), "Conjunctive Match Fields").
+        let all: BTreeSet<&str> = c.iter().flat_map(|(_, a)| a.split('\n')).collect();
+        all.into_iter().collect::<Vec<_>>().join(",")
+    } else {
+        first.clone()
+    };
+    Some(Flow {
+        cookie: *cookie,
+        key: s.key.clone(),
+        actions,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! changed resource. Each entry also caches the resource's previous
 //! relations, so a removal or update knows what it used to touch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 
 use model::{owner, Port, State};
 

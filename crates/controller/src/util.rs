@@ -57,8 +57,21 @@ pub fn addr_match(n: &IpNet, src: bool) -> String {
 /// Userdata of a `controller()` action as ovs-ofctl(8) writes it: hex
 /// bytes separated by dots.
 pub fn userdata(text: &str) -> String {
-    let hex: Vec<String> = text.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("controller(userdata={})", hex.join("."))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    const HEAD: &str = "controller(userdata=";
+    // Written byte by byte into one allocation: every port carries a few
+    // of these (ARP, DHCP), so at scale they are not negligible.
+    let mut s = String::with_capacity(HEAD.len() + text.len() * 3 + 1);
+    s.push_str(HEAD);
+    for (i, b) in text.bytes().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    s.push(')');
+    s
 }
 
 /// The value/mask pairs covering the inclusive range `lo..=hi` of a 16-bit
@@ -111,5 +124,7 @@ mod tests {
     #[test]
     fn userdata_is_dotted_hex() {
         assert_eq!(userdata("ab"), "controller(userdata=61.62)");
+        assert_eq!(userdata("\u{ff}"), "controller(userdata=c3.bf)");
+        assert_eq!(userdata(""), "controller(userdata=)");
     }
 }

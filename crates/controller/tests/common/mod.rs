@@ -2,6 +2,7 @@
 //! made directly (as the API would store them), IDs are sequential.
 #![allow(dead_code)]
 
+pub mod scale;
 pub mod sim;
 
 use model::*;
