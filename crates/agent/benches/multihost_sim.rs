@@ -131,18 +131,9 @@ fn main() {
         budget.check("starting the agents");
         let dir = tmp.path().join(format!("c{c}"));
         std::fs::create_dir_all(&dir).expect("dir");
-        let cfg = agent::Config {
-            run_dir: dir.clone(),
-            keys_path: agent::keys_file(&dir),
-            bridge_mappings: Default::default(),
-            chassis: Some(agent::cluster::ChassisConfig {
-                name: format!("c{c:03}"),
-                underlay_ip: std::net::Ipv4Addr::new(10, 200, (c / 250) as u8, (c % 250 + 1) as u8),
-                encaps: vec!["vxlan".into()],
-                lease_ttl: Duration::from_secs(60),
-            }),
-            protection: agent::Protection::default(),
-        };
+        let ip = std::net::Ipv4Addr::new(10, 200, (c / 250) as u8, (c % 250 + 1) as u8);
+        let ttl = Duration::from_secs(60);
+        let cfg = store_ops::chassis_config(&dir, &format!("c{c:03}"), ip, Default::default(), ttl);
         let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
             .expect("agent");
         a.start().expect("start");

@@ -93,18 +93,9 @@ impl World {
             } else {
                 BTreeMap::new()
             };
-            let cfg = agent::Config {
-                run_dir: d.clone(),
-                keys_path: agent::keys_file(&d),
-                bridge_mappings: mappings,
-                chassis: Some(agent::cluster::ChassisConfig {
-                    name: format!("h{h}"),
-                    underlay_ip: std::net::Ipv4Addr::new(10, 200, 0, h as u8 + 1),
-                    encaps: vec!["vxlan".into()],
-                    lease_ttl: Duration::from_secs(600),
-                }),
-                protection: agent::Protection::default(),
-            };
+            let ip = std::net::Ipv4Addr::new(10, 200, 0, h as u8 + 1);
+            let ttl = Duration::from_secs(600);
+            let cfg = store_ops::chassis_config(&d, &format!("h{h}"), ip, mappings, ttl);
             let dp = Arc::new(DryRun::default());
             let mut agent =
                 agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
