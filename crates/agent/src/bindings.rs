@@ -109,11 +109,12 @@ fn differing<'a, V: PartialEq>(
 
 impl Agent {
     /// Read the switch's Interface rows if they may have changed since the
-    /// last read (always when `force`); whether they did.
-    pub(crate) fn poll_ifaces(&mut self, force: bool) -> Result<bool, AgentError> {
+    /// last read (always, on a switch without a generation); whether they
+    /// did.
+    pub(crate) fn poll_ifaces(&mut self) -> Result<bool, AgentError> {
         // Before the rows: a change in between is seen again next time.
         let generation = self.sw.iface_generation();
-        if !force && generation.is_some() && generation == self.iface_gen {
+        if generation.is_some() && generation == self.iface_gen {
             return Ok(false);
         }
         let ifaces = self.sw.interfaces()?;
@@ -181,7 +182,12 @@ impl Agent {
             // The gateway choice may have moved.
             dirty.scope = true;
         }
-        let mut every_remote = all || !moved.is_empty();
+        // A chassis without claims (one that just registered) and that no
+        // remote port was on moves nothing.
+        let moved_ports = moved
+            .iter()
+            .any(|c| self.cluster.claims_on(c) > 0 || b.remote_ports.values().any(|v| v == c));
+        let mut every_remote = all || moved_ports;
         if dirty.scope || all {
             let s = Scope::of(&self.st, b);
             if s != self.scope || all {
@@ -281,11 +287,11 @@ impl Agent {
         reg.claim_many(self.store.as_ref(), &c.claim)?;
         for p in &c.claim {
             // Ours from now on, before the watch confirms it.
-            self.cluster.bindings.insert(p.clone(), me.clone());
+            self.cluster.bind(p, me.clone());
         }
         for p in &c.release {
             reg.release(self.store.as_ref(), p)?;
-            self.cluster.bindings.remove(p);
+            self.cluster.unbind(p);
             if let Some(sink) = &self.status {
                 if let Err(e) = sink.set_status(p, "DOWN") {
                     tracing::warn!(port = %p, "setting status DOWN: {e}");

@@ -277,7 +277,7 @@ impl Agent {
             )?);
         }
         self.dirty = bindings::Dirty::all();
-        let local = self.poll_ifaces(true)?;
+        let local = self.poll_ifaces()?;
         // A full compile sees every binding and every port the interest
         // put or dropped.
         self.update_bindings(local, &mut BTreeSet::new())?;
@@ -452,12 +452,13 @@ impl Agent {
     }
 
     /// [`Agent::step`]; unless `forced` (a store event that concerns this
-    /// host arrived), a round with no change whose Interface rows are
-    /// those of the last round returns at once: the periodic poll of the
-    /// switch then costs one read of its Interface table, not a walk of
-    /// the host's share of the cloud.
+    /// host arrived), a round with no change, nothing noted by the events
+    /// ([`bindings`]) and the Interface rows of the last round returns at
+    /// once: the periodic poll of the switch then costs a look at its
+    /// generation (or one read of its Interface table), not a walk of the
+    /// host's share of the cloud.
     fn round(&mut self, mut changes: BTreeSet<Changed>, forced: bool) -> Result<(), AgentError> {
-        let local = self.poll_ifaces(forced)?;
+        let local = self.poll_ifaces()?;
         if !forced
             && !local
             && changes.is_empty()
