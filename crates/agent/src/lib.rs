@@ -29,7 +29,9 @@
 //!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
 //!   releases, never for ports of other hosts. It keeps and compiles
 //!   only what its ports can reach ([`interest`], controller's
-//!   `locality`).
+//!   `locality`), and keeps its bindings, scope and remote ports up to
+//!   date from what each event touched ([`bindings`]): a change outside
+//!   its scope costs it no round.
 #![forbid(unsafe_code)]
 
 pub mod announce;
