@@ -15,10 +15,14 @@
 
 #[path = "../../controller/tests/common/mod.rs"]
 mod common;
+#[path = "sim/counting.rs"]
+mod counting;
+#[path = "sim/cpu.rs"]
+mod cpu;
 #[path = "../tests/store_ops/mod.rs"]
 mod store_ops;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,8 +87,10 @@ fn main() {
     };
     let nets = ports.div_ceil(10);
     let tmp = tempfile::tempdir().expect("tmp");
-    let store: Arc<dyn Store> =
-        Arc::new(store::RedbStore::open(tmp.path().join("s.redb")).expect("store"));
+    let counted = Arc::new(counting::Counting::new(
+        store::RedbStore::open(tmp.path().join("s.redb")).expect("store"),
+    ));
+    let store: Arc<dyn Store> = counted.clone();
 
     // The intent: `nets` VXLAN networks of 10 ports, one default group
     // (egress any, ingress from itself) per project of 10 networks.
@@ -117,29 +123,26 @@ fn main() {
     }
     let rss0 = rss_kib();
     let t_start = Instant::now();
+    let cpu_start = cpu::process_cpu();
     let stop = Arc::new(AtomicBool::new(false));
+    let tids: Arc<Vec<AtomicU32>> = Arc::new((0..chassis).map(|_| AtomicU32::new(0)).collect());
     let mut threads = Vec::new();
     for (c, dp) in dps.iter().enumerate() {
         budget.check("starting the agents");
         let dir = tmp.path().join(format!("c{c}"));
         std::fs::create_dir_all(&dir).expect("dir");
-        let cfg = agent::Config {
-            run_dir: dir.clone(),
-            keys_path: agent::keys_file(&dir),
-            bridge_mappings: Default::default(),
-            chassis: Some(agent::cluster::ChassisConfig {
-                name: format!("c{c:03}"),
-                underlay_ip: std::net::Ipv4Addr::new(10, 200, (c / 250) as u8, (c % 250 + 1) as u8),
-                encaps: vec!["vxlan".into()],
-                lease_ttl: Duration::from_secs(60),
-            }),
-            protection: agent::Protection::default(),
-        };
+        let ip = std::net::Ipv4Addr::new(10, 200, (c / 250) as u8, (c % 250 + 1) as u8);
+        let ttl = Duration::from_secs(60);
+        let cfg = store_ops::chassis_config(&dir, &format!("c{c:03}"), ip, Default::default(), ttl);
         let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
             .expect("agent");
         a.start().expect("start");
         let s = stop.clone();
-        threads.push(std::thread::spawn(move || a.run(&s).expect("run")));
+        let t = tids.clone();
+        threads.push(std::thread::spawn(move || {
+            t[c].store(cpu::my_tid().unwrap_or(0), Ordering::Relaxed);
+            a.run(&s).expect("run")
+        }));
     }
     let started = t_start.elapsed();
     // Converged: every port claimed, every agent idle.
@@ -165,14 +168,39 @@ fn main() {
     };
     settle(&dps);
     let converged = t_start.elapsed();
+    let start_cpu = cpu::process_cpu() - cpu_start;
     let rss1 = rss_kib();
     let flows: usize = dps.iter().map(|d| d.counts().0).sum::<usize>() / chassis;
+    let agent_cpu = || -> Vec<Duration> {
+        tids.iter()
+            .map(|t| cpu::thread_cpu(t.load(Ordering::Relaxed)))
+            .collect()
+    };
+    // Idle cost: what the agents spend with nothing changing (the
+    // periodic poll of the switch's interfaces).
+    let quiet = Duration::from_secs(2);
+    let before = agent_cpu();
+    std::thread::sleep(quiet);
+    let idle: Duration = agent_cpu()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .sum::<Duration>()
+        / chassis as u32;
+    let idle_per_s = idle.as_secs_f64() / quiet.as_secs_f64();
 
     // Measured changes: a new port on network k, plugged on its first
     // chassis.
     let mut all = Vec::new();
     let mut events = Vec::new();
+    let mut ev_bytes = 0;
     let mut strays = 0;
+    // CPU per change: on the agents of the port's network, on the others.
+    let (mut cpu_rel, mut n_rel) = (Duration::ZERO, 0u32);
+    let (mut cpu_out, mut n_out) = (Duration::ZERO, 0u32);
+    let mut window = Duration::ZERO;
+    let reads0 = counted.reads();
+    let (wall_meas, cpu_meas) = (Instant::now(), cpu::process_cpu());
     for k in 0..iters {
         let n = (k * 7) % nets;
         let (net, sub, group) = &subnets[n];
@@ -189,6 +217,7 @@ fn main() {
         let peers: Vec<usize> = (0..10).map(|j| host_of(n, j, chassis)).collect();
         let relevant: Vec<&Arc<DryRun>> = peers.iter().map(|&c| &dps[c]).collect();
         let watch = store.watch(store.revision().expect("rev")).expect("watch");
+        let cpu0 = agent_cpu();
         let t0 = Instant::now();
         dps[host].plug(&format!("tap{}", &id[..id.len().min(11)]), &id);
         store.commit(&[], &[store_ops::put(&port)]).expect("commit");
@@ -203,7 +232,20 @@ fn main() {
         }
         let lat = relevant.iter().map(|d| d.seen().unwrap_or(t0) - t0);
         all.push(lat.max().unwrap_or_default());
-        settle(&dps[..1]);
+        let mut hosting = peers.clone();
+        hosting.sort_unstable();
+        hosting.dedup();
+        let hosting: Vec<Arc<DryRun>> = hosting.iter().map(|&c| dps[c].clone()).collect();
+        settle(&hosting);
+        window += t0.elapsed();
+        for (c, (now, was)) in agent_cpu().iter().zip(&cpu0).enumerate() {
+            let used = now.saturating_sub(*was);
+            if peers.contains(&c) {
+                (cpu_rel, n_rel) = (cpu_rel + used, n_rel + 1);
+            } else {
+                (cpu_out, n_out) = (cpu_out + used, n_out + 1);
+            }
+        }
         // Agents without a port of the network compile nothing of it.
         strays += dps
             .iter()
@@ -211,11 +253,15 @@ fn main() {
             .filter(|(c, d)| !peers.contains(c) && d.seen().is_some())
             .count();
         let mut n_ev = 0;
-        while watch.try_next().is_some() {
+        while let Some(ev) = watch.try_next() {
             n_ev += 1;
+            ev_bytes += ev.value.map_or(0, |v| v.len());
         }
         events.push(n_ev);
     }
+    let reads = counted.reads() - reads0;
+    let share_meas =
+        (cpu::process_cpu() - cpu_meas).as_secs_f64() / wall_meas.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -228,6 +274,12 @@ fn main() {
         converged.as_secs_f64()
     );
     println!(
+        "start CPU: {:.1} s for all agents, {:.0} ms per agent; the run got {:.0} % of a core",
+        start_cpu.as_secs_f64(),
+        start_cpu.as_secs_f64() * 1000.0 / chassis as f64,
+        100.0 * start_cpu.as_secs_f64() / converged.as_secs_f64()
+    );
+    println!(
         "memory: {:.1} MiB for all agents, {:.2} MiB per agent",
         (rss1.saturating_sub(rss0)) as f64 / 1024.0,
         (rss1.saturating_sub(rss0)) as f64 / 1024.0 / chassis as f64
@@ -237,6 +289,30 @@ fn main() {
         pct(&mut all, 0.5),
         pct(&mut all, 0.99)
     );
+    let per = |d: Duration, n: u32| d.as_secs_f64() * 1000.0 / n.max(1) as f64;
+    let idle_in_window = idle_per_s * 1000.0 * window.as_secs_f64() / iters.max(1) as f64;
+    println!(
+        "CPU per change: {:.2} ms on each agent of the port's network, {:.3} ms on each other agent \
+         (thread CPU over the change's window, {:.2} ms of which an idle agent spends polling)",
+        per(cpu_rel, n_rel),
+        per(cpu_out, n_out),
+        idle_in_window
+    );
+    println!(
+        "idle: {:.3} ms CPU per agent per second; during the changes the run got {:.0} % of a core",
+        idle_per_s * 1000.0,
+        100.0 * share_meas
+    );
     println!("agents outside the network that installed the port: {strays}");
-    println!("store events per new port: {ev_avg:.1} (port, binding claim)");
+    println!(
+        "store events per new port: {ev_avg:.1} (port, binding claim), {:.0} bytes",
+        ev_bytes as f64 / events.len().max(1) as f64
+    );
+    let it = iters.max(1) as f64;
+    println!(
+        "store reads per new port (all agents, besides the watch): {:.1} requests, {:.1} records, {:.0} bytes",
+        reads.requests as f64 / it,
+        reads.records as f64 / it,
+        reads.bytes as f64 / it
+    );
 }

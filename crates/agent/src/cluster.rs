@@ -72,8 +72,11 @@ pub struct ChassisConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cluster {
     pub chassis: BTreeMap<String, ChassisRecord>,
-    /// Port ID → chassis name.
+    /// Port ID → chassis name. Changed through [`Cluster::bind`] and
+    /// [`Cluster::unbind`], which keep the count per chassis.
     pub bindings: BTreeMap<String, String>,
+    /// Chassis name → how many ports it has claimed.
+    claims: BTreeMap<String, usize>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(kind: &str, id: &str, v: &[u8]) -> Result<T, AgentError> {
@@ -94,9 +97,40 @@ impl Cluster {
         }
         for rec in store.list(PORT_BINDINGS)? {
             let b: BindingRecord = decode(PORT_BINDINGS, &rec.id, &rec.value)?;
-            c.bindings.insert(rec.id, b.chassis);
+            c.bind(&rec.id, b.chassis);
         }
         Ok(c)
+    }
+
+    /// `port` is bound on `chassis` (the newest claim).
+    pub fn bind(&mut self, port: &str, chassis: String) {
+        *self.claims.entry(chassis.clone()).or_default() += 1;
+        if let Some(old) = self.bindings.insert(port.to_owned(), chassis) {
+            self.uncount(&old);
+        }
+    }
+
+    /// `port` is bound nowhere.
+    pub fn unbind(&mut self, port: &str) {
+        if let Some(old) = self.bindings.remove(port) {
+            self.uncount(&old);
+        }
+    }
+
+    fn uncount(&mut self, chassis: &str) {
+        if let Some(n) = self.claims.get_mut(chassis) {
+            *n -= 1;
+            if *n == 0 {
+                self.claims.remove(chassis);
+            }
+        }
+    }
+
+    /// How many ports `chassis` has claimed: a chassis that has none (one
+    /// that just registered) changes no remote port when its record
+    /// comes, changes or goes.
+    pub fn claims_on(&self, chassis: &str) -> usize {
+        self.claims.get(chassis).copied().unwrap_or(0)
     }
 
     /// Apply a store event; false when it is not about chassis or
@@ -112,10 +146,10 @@ impl Cluster {
             }
             (PORT_BINDINGS, Some(v)) => {
                 let b: BindingRecord = decode(PORT_BINDINGS, &ev.id, v)?;
-                self.bindings.insert(ev.id.clone(), b.chassis);
+                self.bind(&ev.id, b.chassis);
             }
             (PORT_BINDINGS, None) => {
-                self.bindings.remove(&ev.id);
+                self.unbind(&ev.id);
             }
             _ => return Ok(false),
         }
@@ -336,8 +370,17 @@ mod tests {
         b.claim(&st, "p1").unwrap();
         // A's TAP goes after B claimed: B's claim stays.
         a.release(&st, "p1").unwrap();
-        let c = Cluster::load(&st).unwrap();
+        let mut c = Cluster::load(&st).unwrap();
         assert_eq!(c.bindings["p1"], "b");
+        assert_eq!((c.claims_on("a"), c.claims_on("b")), (0, 1));
+        // Counted per chassis as claims move and go.
+        c.bind("p2", "b".into());
+        c.bind("p1", "a".into());
+        assert_eq!((c.claims_on("a"), c.claims_on("b")), (1, 1));
+        c.unbind("p1");
+        c.unbind("p1");
+        assert_eq!((c.claims_on("a"), c.claims_on("b")), (0, 1));
+        let c = Cluster::load(&st).unwrap();
         assert_eq!(c.chassis["b"].physnets, vec!["physnet1".to_string()]);
         assert_eq!(c.chassis["b"].trace_addr, Some(trace));
         assert_eq!(c.chassis["a"].trace_addr, None);

@@ -13,6 +13,8 @@ use crate::AgentError;
 struct Inner {
     /// Interface name → row.
     ifaces: BTreeMap<String, Iface>,
+    /// Bumped on every change of `ifaces` ([`Datapath::iface_generation`]).
+    iface_gen: u64,
     next_ofport: u32,
     /// Flows by `table,priority,match` (what a strict delete names).
     flows: HashMap<String, String>,
@@ -48,6 +50,7 @@ impl DryRun {
 
     fn add_iface(inner: &mut Inner, name: &str, ids: BTreeMap<String, String>) {
         inner.next_ofport += 1;
+        inner.iface_gen += 1;
         let of = inner.next_ofport;
         inner.ifaces.insert(
             name.to_owned(),
@@ -68,7 +71,10 @@ impl DryRun {
 
     /// A TAP goes away (the VM was deleted or migrated off this host).
     pub fn unplug(&self, tap: &str) {
-        self.lock().ifaces.remove(tap);
+        let mut inner = self.lock();
+        if inner.ifaces.remove(tap).is_some() {
+            inner.iface_gen += 1;
+        }
     }
 
     /// The installed flows, as ovs-ofctl text with their cookies.
@@ -105,13 +111,15 @@ impl Datapath for std::sync::Arc<DryRun> {
     /// silently.
     fn vsctl(&self, args: &[&str]) -> Result<String, AgentError> {
         if let ["set", "Interface", name, sets @ ..] = args {
-            if let Some(i) = self.lock().ifaces.get_mut(*name) {
+            let mut inner = self.lock();
+            if let Some(i) = inner.ifaces.get_mut(*name) {
                 for (k, v) in sets
                     .iter()
                     .filter_map(|s| s.strip_prefix("other_config:")?.split_once('='))
                 {
                     i.other_config.insert(k.to_owned(), v.to_owned());
                 }
+                inner.iface_gen += 1;
             }
             return Ok(String::new());
         }
@@ -169,6 +177,10 @@ impl Datapath for std::sync::Arc<DryRun> {
 
     fn interfaces(&self) -> Result<Vec<Iface>, AgentError> {
         Ok(self.lock().ifaces.values().cloned().collect())
+    }
+
+    fn iface_generation(&self) -> Option<u64> {
+        Some(self.lock().iface_gen)
     }
 }
 

@@ -63,6 +63,10 @@ fn is_neutron_owned(device_owner: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct Interest {
     networks: Option<BTreeSet<String>>,
+    /// The VM ports the start pass left in the store, as read then: the
+    /// first [`Interest::rescope`] takes those of its networks from here
+    /// instead of reading every port again, and drops the rest.
+    start_ports: Option<Vec<(String, store::Record)>>,
 }
 
 /// The intent an agent starts from, the store revision it is at and what
@@ -72,13 +76,33 @@ pub struct Interest {
 /// [`Interest::refresh`] reads those of the host's scope. Events after
 /// the revision are replayed by the watch, idempotently.
 pub fn load(store: &dyn Store, scoped: bool) -> Result<(State, u64, Interest), AgentError> {
-    let (st, rev) = crate::state::load_where(store, |kind, rec| {
-        Ok(!scoped
-            || kind != Kind::Port
-            || is_neutron_owned(&head(&rec.id, &rec.value)?.device_owner))
-    })?;
+    // The networks of the records left, in the order they are left.
+    let (mut nets, mut left) = (Vec::new(), Vec::new());
+    let (st, rev) = crate::state::load_where(
+        store,
+        |kind, rec| {
+            if !scoped || kind != Kind::Port {
+                return Ok(true);
+            }
+            let h = head(&rec.id, &rec.value)?;
+            let keep = is_neutron_owned(&h.device_owner);
+            if !keep {
+                nets.push(h.network_id);
+            }
+            Ok(keep)
+        },
+        |rec| left.push(rec),
+    )?;
     let networks = scoped.then(BTreeSet::new);
-    Ok((st, rev, Interest { networks }))
+    let start_ports = scoped.then(|| nets.into_iter().zip(left).collect());
+    Ok((
+        st,
+        rev,
+        Interest {
+            networks,
+            start_ports,
+        },
+    ))
 }
 
 impl Interest {
@@ -123,34 +147,55 @@ impl Interest {
         b: &Bindings,
         changes: &mut BTreeSet<Changed>,
     ) -> Result<Option<Scope>, AgentError> {
+        fetch_missing(store, st, &b.ports, changes)?;
+        let scope = Scope::of(st, b);
+        self.rescope(store, st, b, scope.as_ref(), changes)?;
+        Ok(scope)
+    }
+
+    /// [`Interest::refresh`] with the scope already computed (the agent
+    /// computes it once per round, and only when something it depends on
+    /// changed): read the ports of the networks entering it, drop those of
+    /// the networks leaving it. The ports bound here must be in `st`
+    /// already ([`fetch_missing`]).
+    pub fn rescope(
+        &mut self,
+        store: &dyn Store,
+        st: &mut State,
+        b: &Bindings,
+        scope: Option<&Scope>,
+        changes: &mut BTreeSet<Changed>,
+    ) -> Result<(), AgentError> {
         let port = Kind::Port.store_name();
-        let missing: Vec<&String> = b
-            .ports
-            .keys()
-            .filter(|id| !st.ports.contains_key(*id))
-            .collect();
-        for id in missing {
-            if let Some(rec) = store.get(port, id)? {
-                put(st, id, &rec.value, rec.version, changes)?;
-            }
-        }
-        let Some(scope) = Scope::of(st, b) else {
+        let Some(scope) = scope else {
             self.networks = None;
-            return Ok(None);
+            return Ok(());
         };
-        let held: BTreeSet<String> = match &self.networks {
-            Some(n) => n.clone(),
+        let held: BTreeSet<String> = match self.networks.take() {
+            Some(n) => n,
             None => st.networks.keys().cloned().collect(),
         };
         let entering: BTreeSet<&String> = scope.networks.difference(&held).collect();
         if !entering.is_empty() {
-            for rec in store.list(port)? {
-                let h = head(&rec.id, &rec.value)?;
-                if entering.contains(&h.network_id) && !st.ports.contains_key(&rec.id) {
+            // Kept from the start pass ([`load`]): the first refresh needs
+            // no second read of every port.
+            let recs = match self.start_ports.take() {
+                Some(recs) => recs,
+                None => {
+                    let mut v = Vec::new();
+                    for rec in store.list(port)? {
+                        v.push((head(&rec.id, &rec.value)?.network_id, rec));
+                    }
+                    v
+                }
+            };
+            for (net, rec) in recs {
+                if entering.contains(&net) && !st.ports.contains_key(&rec.id) {
                     put(st, &rec.id, &rec.value, rec.version, changes)?;
                 }
             }
         }
+        self.start_ports = None;
         for net in held.difference(&scope.networks) {
             let gone: Vec<String> = st
                 .ports_on_network(net)
@@ -164,13 +209,42 @@ impl Interest {
             }
         }
         self.networks = Some(scope.networks.clone());
-        Ok(Some(scope))
+        Ok(())
+    }
+
+    /// The start pass's records are stale once store events flow: a
+    /// later scope growth reads the store again.
+    pub fn forget_start(&mut self) {
+        self.start_ports = None;
     }
 
     /// Everything is held again (the intent was reloaded in full).
     pub fn reset(&mut self) {
         self.networks = None;
+        self.start_ports = None;
     }
+}
+
+/// Read the ports bound here (`local`) that the intent lacks (out of
+/// scope until now, or dropped when their network left it); the ports put
+/// are pushed to `changes`.
+pub fn fetch_missing(
+    store: &dyn Store,
+    st: &mut State,
+    local: &BTreeMap<String, u32>,
+    changes: &mut BTreeSet<Changed>,
+) -> Result<(), AgentError> {
+    let port = Kind::Port.store_name();
+    let missing: Vec<&String> = local
+        .keys()
+        .filter(|id| !st.ports.contains_key(*id))
+        .collect();
+    for id in missing {
+        if let Some(rec) = store.get(port, id)? {
+            put(st, id, &rec.value, rec.version, changes)?;
+        }
+    }
+    Ok(())
 }
 
 fn put(

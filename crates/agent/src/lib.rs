@@ -29,10 +29,13 @@
 //!   agent writes ACTIVE for the ports it binds and DOWN for the ones it
 //!   releases, never for ports of other hosts. It keeps and compiles
 //!   only what its ports can reach ([`interest`], controller's
-//!   `locality`).
+//!   `locality`), and keeps its bindings, scope and remote ports up to
+//!   date from what each event touched ([`bindings`]): a change outside
+//!   its scope costs it no round.
 #![forbid(unsafe_code)]
 
 pub mod announce;
+pub mod bindings;
 pub mod cluster;
 pub mod dryrun;
 mod error;
@@ -138,7 +141,18 @@ pub struct Agent {
     /// The Interface rows the bindings were last read from: an idle round
     /// whose rows are the same has nothing to do.
     ifaces: Vec<switch::Iface>,
+    /// The switch's generation of those rows, if it keeps one.
+    iface_gen: Option<u64>,
+    /// Port ID → ofport of every TAP, before claims.
+    tap_ports: BTreeMap<String, u32>,
     started: bool,
+    /// What the store events since the last round touched ([`bindings`]).
+    dirty: bindings::Dirty,
+    /// The scope the flows are compiled for (controller `locality`),
+    /// recomputed when one of its inputs changed.
+    scope: Option<controller::Scope>,
+    /// The keys' generation when they were last persisted.
+    saved_gen: Option<u64>,
     /// Advertised in the chassis record ([`Agent::advertise_trace`]).
     trace_addr: Option<std::net::SocketAddr>,
     /// Conntrack flushes the changes since the last step call for, issued
@@ -197,7 +211,12 @@ impl Agent {
             reg: None,
             seen: BTreeSet::new(),
             ifaces: Vec::new(),
+            iface_gen: None,
+            tap_ports: BTreeMap::new(),
             started: false,
+            dirty: bindings::Dirty::all(),
+            scope: None,
+            saved_gen: None,
             trace_addr: None,
             ct_flushes: BTreeSet::new(),
             interest,
@@ -259,11 +278,14 @@ impl Agent {
                 Instant::now(),
             )?);
         }
-        let ifaces = self.sw.interfaces()?;
-        self.read_bindings(ifaces)?;
-        // A full compile sees every port the refresh put or dropped.
+        self.dirty = bindings::Dirty::all();
+        let local = self.poll_ifaces()?;
+        // A full compile sees every binding and every port the interest
+        // put or dropped.
+        self.update_bindings(local, &mut BTreeSet::new())?;
         self.pending.clear();
         let t = Instant::now();
+        self.compiler.use_scope(self.scope.clone());
         self.compiler.full(&self.st, &self.bindings);
         self.metrics.observe_compile(true, t.elapsed());
         let t = Instant::now();
@@ -321,9 +343,23 @@ impl Agent {
         Ok(())
     }
 
+    /// Apply every store event already delivered on `watch` (from
+    /// [`Agent::watch`]), then run one round: what [`Agent::run`] does
+    /// each time it wakes, for tests and simulations that drive agents
+    /// step by step. Returns whether an event concerned this host.
+    pub fn turn(&mut self, watch: &store::Watch) -> Result<bool, AgentError> {
+        let mut changes = BTreeSet::new();
+        let mut relevant = false;
+        while let Some(ev) = watch.recv_timeout(Duration::ZERO)? {
+            relevant |= self.event(ev, &mut changes)?;
+        }
+        self.round(changes, relevant)?;
+        Ok(relevant)
+    }
+
     /// A watch from the agent's revision, resyncing first while that
     /// revision's history is compacted away.
-    fn watch(&mut self) -> Result<store::Watch, AgentError> {
+    pub fn watch(&mut self) -> Result<store::Watch, AgentError> {
         loop {
             match self.store.watch(self.revision) {
                 Err(store::StoreError::Compacted(_)) => self.resync()?,
@@ -344,23 +380,32 @@ impl Agent {
         self.st = st;
         self.revision = revision;
         self.interest = interest;
+        self.scope = None;
         self.start()
     }
 
     /// Apply a store event; whether it can change this host's flows (a
-    /// chassis, a claim on a port the host holds, intent it keeps).
+    /// chassis, a claim on a port the host holds, intent it keeps). What
+    /// it touches is noted for the next round ([`bindings`]).
     fn event(
         &mut self,
         ev: store::Event,
         changes: &mut BTreeSet<Changed>,
     ) -> Result<bool, AgentError> {
         self.revision = ev.revision;
+        self.interest.forget_start();
         if self.cluster.apply(&ev)? {
-            // Seen through the bindings' difference in `step`.
-            return Ok(ev.kind != cluster::PORT_BINDINGS
-                || self.st.ports.contains_key(&ev.id)
-                || self.bindings.ports.contains_key(&ev.id)
-                || self.seen.contains(&ev.id));
+            if ev.kind == cluster::CHASSIS {
+                self.dirty.chassis.insert(ev.id);
+                return Ok(true);
+            }
+            let mine = self.tap_ports.contains_key(&ev.id) || self.seen.contains(&ev.id);
+            let kept = self.st.ports.contains_key(&ev.id);
+            self.dirty.claims |= mine;
+            if mine || kept {
+                self.dirty.ports.insert(ev.id);
+            }
+            return Ok(mine || kept);
         }
         if !self.interest.admits(&self.st, &self.bindings.ports, &ev)? {
             return Ok(false);
@@ -373,7 +418,21 @@ impl Agent {
             }
             _ => None,
         };
-        if let Some(c) = state::apply_event(&mut self.st, &ev)? {
+        let applied = state::apply_event(&mut self.st, &ev)?;
+        match model::Kind::from_store_name(&ev.kind) {
+            Some(model::Kind::Port) => {
+                let was = match &old {
+                    Some(model::Resource::Port(p)) => Some(p),
+                    _ => None,
+                };
+                let local = self.bindings.ports.contains_key(&ev.id);
+                self.dirty
+                    .port(&ev.id, was, self.st.ports.get(&ev.id), local);
+            }
+            Some(k) => self.dirty.resource(k),
+            None => {}
+        }
+        if let Some(c) = applied {
             if let (Changed::Resource(kind, id), Some(old)) = (&c, &old) {
                 self.ct_flushes.extend(controller::ctflush::for_change(
                     &self.st,
@@ -394,24 +453,29 @@ impl Agent {
     }
 
     /// [`Agent::step`]; unless `forced` (a store event that concerns this
-    /// host arrived), a round with no change whose Interface rows are
-    /// those of the last round returns at once: the periodic poll of the
-    /// switch then costs one read of its Interface table, not a walk of
-    /// the host's share of the cloud.
+    /// host arrived), a round with no change, nothing noted by the events
+    /// ([`bindings`]) and the Interface rows of the last round returns at
+    /// once: the periodic poll of the switch then costs a look at its
+    /// generation (or one read of its Interface table), not a walk of the
+    /// host's share of the cloud.
     fn round(&mut self, mut changes: BTreeSet<Changed>, forced: bool) -> Result<(), AgentError> {
-        let ifaces = self.sw.interfaces()?;
-        if !forced && changes.is_empty() && self.pending.is_empty() && ifaces == self.ifaces {
+        let local = self.poll_ifaces()?;
+        if !forced
+            && !local
+            && changes.is_empty()
+            && self.pending.is_empty()
+            && self.dirty.is_empty()
+        {
             return Ok(());
         }
-        let before = self.bindings.clone();
-        self.read_bindings(ifaces)?;
+        self.update_bindings(local, &mut changes)?;
         changes.append(&mut self.pending);
-        changes.extend(multi::binding_changes(&before, &self.bindings));
         if changes.is_empty() {
             return Ok(());
         }
         let changes: Vec<Changed> = changes.into_iter().collect();
         let t = Instant::now();
+        self.compiler.use_scope(self.scope.clone());
         let d = self.compiler.update(&self.st, &self.bindings, &changes);
         self.metrics.observe_compile(false, t.elapsed());
         let t = Instant::now();
@@ -459,35 +523,6 @@ impl Agent {
         Ok(())
     }
 
-    /// Bindings from the switch's Interface table (`ifaces`, its rows).
-    fn read_bindings(&mut self, ifaces: Vec<switch::Iface>) -> Result<(), AgentError> {
-        let mut b = Bindings::default();
-        let mut taps = BTreeMap::new();
-        let by_name: BTreeMap<&str, &switch::Iface> =
-            ifaces.iter().map(|i| (i.name.as_str(), i)).collect();
-        for i in by_name.values() {
-            if let (Some(id), Some(of)) = (i.external_ids.get("iface-id"), i.ofport) {
-                protect::apply_port(self.sw.as_ref(), i, &self.cfg.protection)?;
-                b.ports.insert(id.clone(), of);
-                taps.insert(id.clone(), i.name.clone());
-            }
-        }
-        // The mappings first: they choose the gateway chassis, part of
-        // what the host compiles and so of the remote ports it keeps.
-        for (phys, iface) in &self.cfg.bridge_mappings {
-            if let Some(of) = by_name.get(iface.as_str()).and_then(|i| i.ofport) {
-                b.bridge_mappings.insert(phys.clone(), of);
-            }
-        }
-        if self.reg.is_some() {
-            self.resolve_claims(&mut b, &by_name)?;
-        }
-        self.bindings = b;
-        self.taps = taps;
-        self.ifaces = ifaces;
-        Ok(())
-    }
-
     /// QoS, keys and statuses after flows changed.
     fn after_apply(&mut self) -> Result<(), AgentError> {
         let want: BTreeMap<String, controller::qos::PortQos> = self
@@ -520,10 +555,16 @@ impl Agent {
                 self.qos.insert(id, qos::Applied { qos: q, rows });
             }
         }
-        let snap = self.compiler.keys().snapshot();
-        if snap != self.saved_keys {
-            state::save_keys(&self.cfg.keys_path, &snap)?;
-            self.saved_keys = snap;
+        // The keys are persisted when they moved (most rounds allocate
+        // nothing: the snapshot is not even taken).
+        let generation = self.compiler.keys().generation();
+        if self.saved_gen != Some(generation) {
+            let snap = self.compiler.keys().snapshot();
+            if snap != self.saved_keys {
+                state::save_keys(&self.cfg.keys_path, &snap)?;
+                self.saved_keys = snap;
+            }
+            self.saved_gen = Some(generation);
         }
         self.update_statuses();
         let now = self.epoch.elapsed();
@@ -613,6 +654,12 @@ impl Agent {
     /// The bindings the flows were last compiled with.
     pub fn bindings(&self) -> &Bindings {
         &self.bindings
+    }
+
+    /// The scope the flows were last compiled for (`None` on a single
+    /// host).
+    pub fn scope(&self) -> Option<&controller::Scope> {
+        self.scope.as_ref()
     }
 }
 

@@ -32,13 +32,15 @@ pub(crate) fn decode(
 /// Every resource and the revision they are at. Events after that
 /// revision are replayed by the watch (idempotently).
 pub fn load(store: &dyn Store) -> Result<(State, u64), AgentError> {
-    load_where(store, |_, _| Ok(true))
+    load_where(store, |_, _| Ok(true), |_| {})
 }
 
-/// [`load`] of the records `keep` accepts (judged before decoding).
+/// [`load`] of the records `keep` accepts (judged before decoding); the
+/// others are handed to `left`, undecoded.
 pub fn load_where(
     store: &dyn Store,
     mut keep: impl FnMut(Kind, &store::Record) -> Result<bool, AgentError>,
+    mut left: impl FnMut(store::Record),
 ) -> Result<(State, u64), AgentError> {
     let rev = store.revision()?;
     let mut st = State::default();
@@ -46,6 +48,8 @@ pub fn load_where(
         for rec in store.list(kind.store_name())? {
             if keep(kind, &rec)? {
                 st.put(decode(kind, &rec.id, &rec.value, Some(rec.version))?);
+            } else {
+                left(rec);
             }
         }
     }

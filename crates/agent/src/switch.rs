@@ -38,6 +38,14 @@ pub trait Datapath: Send {
     fn cookie_counts(&self) -> Result<BTreeMap<u64, usize>, AgentError>;
     /// Every Interface row.
     fn interfaces(&self) -> Result<Vec<Iface>, AgentError>;
+    /// A number that changes whenever the Interface table does (OVSDB's
+    /// transaction sequence, as ovn-controller checks `ovsdb_idl_get_seqno`
+    /// before looking at its local tables again), so that a quiet poll
+    /// costs no read of the table. `None`: the switch keeps none, read the
+    /// rows every time.
+    fn iface_generation(&self) -> Option<u64> {
+        None
+    }
     /// ofproto/trace of a microflow through the bridge's tables.
     fn trace(&self, flow: &str) -> Result<String, AgentError>;
     /// `flush-conntrack zone=Z CT-TUPLE`: delete the tracked connections

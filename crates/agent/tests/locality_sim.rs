@@ -62,18 +62,9 @@ fn start(store: &Arc<dyn Store>, dps: &[Arc<DryRun>], dir: &std::path::Path) -> 
     for (c, dp) in dps.iter().enumerate() {
         let d = dir.join(format!("h{c}"));
         std::fs::create_dir_all(&d).expect("dir");
-        let cfg = agent::Config {
-            run_dir: d.clone(),
-            keys_path: agent::keys_file(&d),
-            bridge_mappings: Default::default(),
-            chassis: Some(agent::cluster::ChassisConfig {
-                name: format!("h{c}"),
-                underlay_ip: std::net::Ipv4Addr::new(10, 200, 0, c as u8 + 1),
-                encaps: vec!["vxlan".into()],
-                lease_ttl: Duration::from_secs(60),
-            }),
-            protection: agent::Protection::default(),
-        };
+        let ip = std::net::Ipv4Addr::new(10, 200, 0, c as u8 + 1);
+        let ttl = Duration::from_secs(60);
+        let cfg = store_ops::chassis_config(&d, &format!("h{c}"), ip, Default::default(), ttl);
         let mut a = agent::Agent::with_datapath(cfg, store.clone(), None, Box::new(dp.clone()))
             .expect("agent");
         a.start().expect("start");

@@ -42,6 +42,9 @@ pub struct Compiler {
     /// Compile every datapath even with a chassis name (the reference
     /// the locality oracle compares against).
     everywhere: bool,
+    /// The scope the caller computed for the next compile
+    /// ([`Compiler::use_scope`]).
+    given: Option<Option<Scope>>,
 }
 
 impl Compiler {
@@ -69,11 +72,21 @@ impl Compiler {
         self.scope.as_ref()
     }
 
-    fn scope_of(&self, st: &State, b: &Bindings) -> Option<Scope> {
+    /// The scope of the bindings the next [`Compiler::full`] or
+    /// [`Compiler::update`] is called with, as the caller keeps it (an
+    /// agent recomputes it only when its inputs changed, see
+    /// [`crate::locality`]): the compile then does not walk the router
+    /// graph again. It must equal `Scope::of(st, b)` for that call.
+    pub fn use_scope(&mut self, s: Option<Scope>) {
+        self.given = Some(s);
+    }
+
+    fn scope_of(&mut self, st: &State, b: &Bindings) -> Option<Scope> {
+        let given = self.given.take();
         if self.everywhere {
             return None;
         }
-        Scope::of(st, b)
+        given.unwrap_or_else(|| Scope::of(st, b))
     }
 
     /// Whether an owner's datapath is in scope (out of scope it compiles

@@ -15,14 +15,25 @@ use hashbrown::HashMap;
 use crate::CompileError;
 
 /// One identifier space: name → number, lowest free number first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Space {
     /// Hashed: looked up several times per port and rule on every compile.
     by_name: HashMap<String, u32>,
     used: BTreeSet<u32>,
     min: u32,
     max: u32,
+    /// Assignments made or freed so far ([`Keys::generation`]); not part
+    /// of the value (equality compares the assignments).
+    changes: u64,
 }
+
+impl PartialEq for Space {
+    fn eq(&self, o: &Space) -> bool {
+        (&self.by_name, &self.used, self.min, self.max) == (&o.by_name, &o.used, o.min, o.max)
+    }
+}
+
+impl Eq for Space {}
 
 impl Space {
     fn new(min: u32, max: u32) -> Space {
@@ -50,6 +61,7 @@ impl Space {
         };
         self.used.insert(next);
         self.by_name.insert(name.to_string(), next);
+        self.changes += 1;
         Ok(next)
     }
 
@@ -60,6 +72,7 @@ impl Space {
     pub fn free(&mut self, name: &str) {
         if let Some(k) = self.by_name.remove(name) {
             self.used.remove(&k);
+            self.changes += 1;
         }
     }
 
@@ -107,6 +120,13 @@ impl Default for Keys {
 pub type Snapshot = Vec<(String, String, u32)>;
 
 impl Keys {
+    /// A number that grows with every assignment made or freed: a caller
+    /// that persists the keys takes a [`Keys::snapshot`] only when it
+    /// moved, not after every compile.
+    pub fn generation(&self) -> u64 {
+        self.spaces().iter().map(|(_, s)| s.changes).sum()
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut v = Vec::new();
         for (space, s) in self.spaces() {

@@ -40,3 +40,26 @@ pub fn intent(st: &State) -> Vec<Op> {
     v.extend(st.ports.values().map(|r| put(&Resource::Port(r.clone()))));
     v
 }
+
+/// A simulated chassis: agent `name` on a dry-run switch, VXLAN from
+/// underlay address `ip`, its keys in `dir`.
+pub fn chassis_config(
+    dir: &std::path::Path,
+    name: &str,
+    ip: std::net::Ipv4Addr,
+    bridge_mappings: std::collections::BTreeMap<String, String>,
+    lease_ttl: std::time::Duration,
+) -> agent::Config {
+    agent::Config {
+        run_dir: dir.to_owned(),
+        keys_path: agent::keys_file(dir),
+        bridge_mappings,
+        chassis: Some(agent::cluster::ChassisConfig {
+            name: name.into(),
+            underlay_ip: ip,
+            encaps: vec!["vxlan".into()],
+            lease_ttl,
+        }),
+        protection: agent::Protection::default(),
+    }
+}
