@@ -45,6 +45,8 @@ pub struct Rule {
     /// Whether the flow's actions are `conjunction(...)`: a *soft* match
     /// ([`crate::conj`]).
     pub(crate) conj: bool,
+    /// Where the flow sits in [`TableSet`]'s slot array ([`RuleRef`]).
+    pub(crate) slot: u32,
     pub(crate) seq: u64,
     pub flow: FlowMod,
     created_ns: u64,
@@ -59,11 +61,12 @@ fn ns(d: Duration) -> u64 {
 }
 
 impl Rule {
-    pub(crate) fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
+    pub(crate) fn new(flow: FlowMod, seq: u64, slot: u32, now: Duration) -> Rule {
         let t = ns(now);
         Rule {
             priority: flow.priority,
             conj: crate::conj::is_conjunctive(&flow.actions),
+            slot,
             flow,
             seq,
             created_ns: t,
@@ -121,6 +124,16 @@ impl Rule {
                 && now.saturating_sub(self.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
     }
 
+    /// A reference to this flow that holds no count on it ([`RuleRef`]).
+    #[inline]
+    pub fn to_ref(&self) -> RuleRef {
+        RuleRef {
+            slot: self.slot,
+            table: self.flow.table,
+            seq: self.seq,
+        }
+    }
+
     /// Whether this rule beats `other` (higher priority, then older).
     #[inline]
     pub(crate) fn beats(&self, other: &Rule) -> bool {
@@ -137,9 +150,30 @@ impl Rule {
     }
 }
 
+/// A matched flow as a translation records it (`Xlate::rules`): where the
+/// flow sits in its [`TableSet`] and which flow it was, without holding a
+/// reference count on it. A miss matches about ten flows; cloning an
+/// `Arc<Rule>` for each, and dropping them when the cache entry goes, was
+/// twenty atomic read-modify-writes per miss on lines other threads read.
+/// [`TableSet::rule`] resolves it, and gives `None` once the flow is gone
+/// (its slot empty or reused by a newer flow: `seq` differs). A `mod-flows`
+/// keeps the slot and `seq`, so counts gathered before it still land.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleRef {
+    slot: u32,
+    /// The flow's table (for traces and tests, without a lookup).
+    pub table: u8,
+    seq: u64,
+}
+
 /// The whole set of tables as one snapshot under the lock.
 pub struct TableSet {
     tables: Vec<Table>,
+    /// Every flow by its `slot` ([`RuleRef`]).
+    slots: Vec<Option<Arc<Rule>>>,
+    /// Slots freed by removals, reused by later additions (an entry may be
+    /// occupied again by an undo; [`Self::alloc_slot`] skips those).
+    free: Vec<u32>,
 }
 
 impl TableSet {
@@ -149,6 +183,15 @@ impl TableSet {
         &self.tables[(t as usize).min(N_TABLES - 1)]
     }
 
+    /// The flow `r` refers to, if it is still installed.
+    #[inline]
+    pub fn rule(&self, r: RuleRef) -> Option<&Arc<Rule>> {
+        self.slots
+            .get(r.slot as usize)?
+            .as_ref()
+            .filter(|x| x.seq == r.seq)
+    }
+
     /// Every rule, by table then priority.
     pub fn all_rules(&self) -> impl Iterator<Item = Arc<Rule>> + '_ {
         self.tables.iter().flat_map(|t| t.rules())
@@ -156,7 +199,44 @@ impl TableSet {
 
     /// Approximate heap bytes used by the tables (for the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
-        self.tables.iter().map(Table::heap_bytes).sum()
+        self.tables.iter().map(Table::heap_bytes).sum::<usize>()
+            + self.slots.capacity() * std::mem::size_of::<Option<Arc<Rule>>>()
+            + self.free.capacity() * 4
+    }
+
+    /// A free slot for a new flow.
+    fn alloc_slot(&mut self) -> u32 {
+        while let Some(s) = self.free.pop() {
+            if self.slots.get(s as usize).is_some_and(Option::is_none) {
+                return s;
+            }
+        }
+        self.slots.push(None);
+        (self.slots.len() - 1) as u32
+    }
+
+    /// Installs `r` in its table and its slot.
+    fn insert(&mut self, r: Arc<Rule>) {
+        let s = r.slot as usize;
+        if self.slots.len() <= s {
+            self.slots.resize(s + 1, None);
+        }
+        self.slots[s] = Some(r.clone());
+        self.tables[r.flow.table as usize].insert(r);
+    }
+
+    /// Removes exactly `r` from its table and frees its slot.
+    fn remove(&mut self, r: &Arc<Rule>) -> bool {
+        if !self.tables[r.flow.table as usize].remove(r) {
+            return false;
+        }
+        if let Some(s) = self.slots.get_mut(r.slot as usize) {
+            if s.as_ref().is_some_and(|x| Arc::ptr_eq(x, r)) {
+                *s = None;
+                self.free.push(r.slot);
+            }
+        }
+        true
     }
 }
 
@@ -176,9 +256,19 @@ pub struct Removed {
     pub stats: FlowStats,
 }
 
+/// The lock the tables live behind, shared with the flow caches that count
+/// into their flows ([`crate::cache::FlowCache::sync_stats`]).
+pub(crate) type SharedSet = Arc<RwLock<TableSet>>;
+
+/// A read guard on a [`SharedSet`] (a poisoned lock still holds consistent
+/// tables: every batch is applied or rolled back before it unlocks).
+pub(crate) fn read_shared(s: &SharedSet) -> RwLockReadGuard<'_, TableSet> {
+    s.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The tables of one bridge, shareable between threads.
 pub struct FlowTables {
-    inner: RwLock<TableSet>,
+    inner: SharedSet,
     generation: AtomicU64,
     seq: AtomicU64,
 }
@@ -198,9 +288,11 @@ impl FlowTables {
     /// Empty tables.
     pub fn new() -> FlowTables {
         FlowTables {
-            inner: RwLock::new(TableSet {
+            inner: Arc::new(RwLock::new(TableSet {
                 tables: (0..N_TABLES).map(|_| Table::default()).collect(),
-            }),
+                slots: Vec::new(),
+                free: Vec::new(),
+            })),
             generation: AtomicU64::new(1),
             seq: AtomicU64::new(0),
         }
@@ -213,8 +305,16 @@ impl FlowTables {
     }
 
     /// A consistent read snapshot (held for one packet's translation).
+    /// [`Self::generation`] does not move while it is held: every change
+    /// bumps it before unlocking.
     pub fn read(&self) -> RwLockReadGuard<'_, TableSet> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        read_shared(&self.inner)
+    }
+
+    /// The shared lock itself, for the flow caches.
+    #[inline]
+    pub(crate) fn shared(&self) -> &SharedSet {
+        &self.inner
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, TableSet> {
@@ -243,7 +343,8 @@ impl FlowTables {
         if table as usize >= N_TABLES {
             return Err(TableError::Inconsistent(format!("no table {table}")));
         }
-        self.write().tables[table as usize].set_prefixes(fields);
+        let mut set = self.write();
+        set.tables[table as usize].set_prefixes(fields);
         self.bump();
         Ok(())
     }
@@ -271,9 +372,9 @@ impl FlowTables {
             for u in undo.into_iter().rev() {
                 match u {
                     Undo::Added(r) => {
-                        set.tables[r.flow.table as usize].remove(&r);
+                        set.remove(&r);
                     }
-                    Undo::Removed(r) => set.tables[r.flow.table as usize].insert(r),
+                    Undo::Removed(r) => set.insert(r),
                 }
             }
             return Err(e);
@@ -295,7 +396,7 @@ impl FlowTables {
         match op {
             FlowOp::Add(f) => {
                 validate(&f)?;
-                let t = &mut set.tables[(f.table as usize).min(N_TABLES - 1)];
+                let t = set.table(f.table);
                 if f.flags.check_overlap && overlaps(t, &f) {
                     return Err(TableError::Overlap {
                         table: f.table,
@@ -303,11 +404,12 @@ impl FlowTables {
                     });
                 }
                 if let Some(old) = t.find_exact(&f).cloned() {
-                    t.remove(&old);
+                    set.remove(&old);
                     undo.push(Undo::Removed(old));
                 }
-                let r = Arc::new(Rule::new(f, self.seq.fetch_add(1, Relaxed), now));
-                t.insert(r.clone());
+                let slot = set.alloc_slot();
+                let r = Arc::new(Rule::new(f, self.seq.fetch_add(1, Relaxed), slot, now));
+                set.insert(r.clone());
                 undo.push(Undo::Added(r));
             }
             FlowOp::Modify { filter, strict } => {
@@ -319,9 +421,12 @@ impl FlowTables {
                     nf.actions = filter.actions.clone();
                     crate::conj::check_flow(&nf.matches, &nf.actions)
                         .map_err(TableError::Inconsistent)?;
+                    // Same slot and seq: counts the flow cache gathered
+                    // before the change still reach the flow.
                     let r = Arc::new(Rule {
                         priority: nf.priority,
                         conj: crate::conj::is_conjunctive(&nf.actions),
+                        slot: old.slot,
                         flow: nf,
                         seq: old.seq,
                         created_ns: old.created_ns,
@@ -338,16 +443,15 @@ impl FlowTables {
                             old.n_bytes.load(Relaxed)
                         }),
                     });
-                    let t = &mut set.tables[old.flow.table as usize];
-                    t.remove(&old);
-                    t.insert(r.clone());
+                    set.remove(&old);
+                    set.insert(r.clone());
                     undo.push(Undo::Removed(old));
                     undo.push(Undo::Added(r));
                 }
             }
             FlowOp::Delete { filter, strict } => {
                 for old in select(set, &filter, strict) {
-                    set.tables[old.flow.table as usize].remove(&old);
+                    set.remove(&old);
                     removed.push(Removed {
                         flow: old.flow.clone(),
                         stats: old.stats(now),
@@ -378,7 +482,7 @@ impl FlowTables {
         let mut set = self.write();
         let mut out = Vec::new();
         for r in expired {
-            if r.expired(now) && set.tables[r.flow.table as usize].remove(&r) {
+            if r.expired(now) && set.remove(&r) {
                 out.push(Removed {
                     flow: r.flow.clone(),
                     stats: r.stats(now),

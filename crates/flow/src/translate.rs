@@ -23,7 +23,7 @@
 //! * `learn` produces flows to add, see [`crate::learn`].
 
 use crate::actions::*;
-use crate::classifier::{Rule, TableSet};
+use crate::classifier::{Rule, RuleRef, TableSet};
 use crate::fields::{prereq_holds, Field, FieldRef, Prereq};
 use crate::flowvec::*;
 use crate::learn::learned_flow;
@@ -42,7 +42,8 @@ pub struct Xlate {
     pub actions: Vec<DpAction>,
     /// The megaflow mask: every packet bit the result depended on.
     pub mask: Words,
-    /// Flows that matched (their counters are bumped per packet).
+    /// Flows that matched (their counters are bumped per packet), as
+    /// references that [`TableSet::rule`] resolves.
     pub rules: RuleList,
     /// Flows that `learn` actions want added.
     pub learns: Vec<Learned>,
@@ -65,8 +66,8 @@ impl Default for Xlate {
 
 /// The flows one translation matched: inline up to 16 (a miss through the
 /// controller's pipeline visits about a dozen tables), so a miss does not
-/// allocate for them.
-pub type RuleList = smallvec::SmallVec<[Arc<Rule>; 16]>;
+/// allocate for them; no reference counts taken ([`RuleRef`]).
+pub type RuleList = smallvec::SmallVec<[RuleRef; 16]>;
 
 /// A flow a `learn` action wants added, with the action's `limit`
 /// (0: none), which [`crate::FlowTables::apply_learned`] enforces.
@@ -227,7 +228,7 @@ impl Ctx<'_, '_, '_> {
                 crate::conj::trace_note(&rule.flow.matches)
             )
         });
-        self.x.rules.push(rule.clone());
+        self.x.rules.push(rule.to_ref());
         self.depth += 1;
         self.do_actions(&rule.flow.actions, table);
         self.depth -= 1;
