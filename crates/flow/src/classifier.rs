@@ -32,28 +32,42 @@ pub const N_TABLES: usize = 255;
 
 /// A flow installed in a table, with its counters.
 ///
-/// Laid out in declaration order (`repr(C)`) so that what a lookup reads
-/// of a matched flow — priority, `conj`, `seq`, the action list's header
-/// and the first words of the match value — shares the first cache lines
-/// instead of spreading over the 700-byte struct (the miss path is bound
-/// by memory latency, one dependent load after another).
+/// Laid out in declaration order (`repr(C)`) and cache-line aligned so that
+/// what a lookup and a translation read of a matched flow — priority,
+/// `conj`, table, slot, `seq`, the action list's header and the first match
+/// words (Ethernet and IPv4 addresses, [`FlowMod`]'s layout) — is one cache
+/// line instead of several spread over the 800-byte struct: the miss path
+/// is bound by memory latency, one dependent load after another. The
+/// alignment also keeps the `Arc`'s reference counts, which the control
+/// path changes, out of that line, and the counters sit at the end.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Rule {
     /// `flow.priority`, next to the fields a lookup compares with it.
     priority: u16,
     /// Whether the flow's actions are `conjunction(...)`: a *soft* match
     /// ([`crate::conj`]).
     pub(crate) conj: bool,
+    /// `flow.table`, here so that recording a match ([`Self::to_ref`])
+    /// reads only this first cache line, not one 700 bytes further.
+    table: u8,
     /// Where the flow sits in [`TableSet`]'s slot array ([`RuleRef`]).
     pub(crate) slot: u32,
     pub(crate) seq: u64,
     pub flow: FlowMod,
     created_ns: u64,
-    modified_ns: AtomicU64,
-    used_ns: AtomicU64,
+    c: Counters,
+}
+
+/// A flow's mutable state, in one aligned half cache line: pushing the
+/// flow cache's counts touches one line per flow.
+#[derive(Debug)]
+#[repr(C, align(32))]
+struct Counters {
     n_packets: AtomicU64,
     n_bytes: AtomicU64,
+    used_ns: AtomicU64,
+    modified_ns: AtomicU64,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -66,14 +80,17 @@ impl Rule {
         Rule {
             priority: flow.priority,
             conj: crate::conj::is_conjunctive(&flow.actions),
+            table: flow.table,
             slot,
             flow,
             seq,
             created_ns: t,
-            modified_ns: AtomicU64::new(t),
-            used_ns: AtomicU64::new(t),
-            n_packets: AtomicU64::new(0),
-            n_bytes: AtomicU64::new(0),
+            c: Counters {
+                modified_ns: AtomicU64::new(t),
+                used_ns: AtomicU64::new(t),
+                n_packets: AtomicU64::new(0),
+                n_bytes: AtomicU64::new(0),
+            },
         }
     }
 
@@ -86,20 +103,20 @@ impl Rule {
     /// Counts one packet of `bytes` bytes at `now` (lock-free).
     #[inline]
     pub fn hit(&self, bytes: u64, now: Duration) {
-        self.n_packets.fetch_add(1, Relaxed);
-        self.n_bytes.fetch_add(bytes, Relaxed);
-        self.used_ns.store(ns(now), Relaxed);
+        self.c.n_packets.fetch_add(1, Relaxed);
+        self.c.n_bytes.fetch_add(bytes, Relaxed);
+        self.c.used_ns.store(ns(now), Relaxed);
     }
 
     /// Adds counts gathered elsewhere (the flow cache), last used at `used`.
     pub fn add_stats(&self, packets: u64, bytes: u64, used: Duration) {
-        self.n_packets.fetch_add(packets, Relaxed);
-        self.n_bytes.fetch_add(bytes, Relaxed);
+        self.c.n_packets.fetch_add(packets, Relaxed);
+        self.c.n_bytes.fetch_add(bytes, Relaxed);
         // A plain load first: the read-modify-write (a CAS loop) only when
         // it would move the time forward.
         let used = ns(used);
-        if self.used_ns.load(Relaxed) < used {
-            self.used_ns.fetch_max(used, Relaxed);
+        if self.c.used_ns.load(Relaxed) < used {
+            self.c.used_ns.fetch_max(used, Relaxed);
         }
     }
 
@@ -107,8 +124,8 @@ impl Rule {
     pub fn stats(&self, now: Duration) -> FlowStats {
         FlowStats {
             duration: Duration::from_nanos(ns(now).saturating_sub(self.created_ns)),
-            n_packets: self.n_packets.load(Relaxed),
-            n_bytes: self.n_bytes.load(Relaxed),
+            n_packets: self.c.n_packets.load(Relaxed),
+            n_bytes: self.c.n_bytes.load(Relaxed),
         }
     }
 
@@ -119,9 +136,9 @@ impl Rule {
         let sec = 1_000_000_000u64;
         let f = &self.flow;
         (f.hard_timeout != 0
-            && now.saturating_sub(self.modified_ns.load(Relaxed)) >= f.hard_timeout as u64 * sec)
+            && now.saturating_sub(self.c.modified_ns.load(Relaxed)) >= f.hard_timeout as u64 * sec)
             || (f.idle_timeout != 0
-                && now.saturating_sub(self.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
+                && now.saturating_sub(self.c.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
     }
 
     /// A reference to this flow that holds no count on it ([`RuleRef`]).
@@ -129,7 +146,7 @@ impl Rule {
     pub fn to_ref(&self) -> RuleRef {
         RuleRef {
             slot: self.slot,
-            table: self.flow.table,
+            table: self.table,
             seq: self.seq,
         }
     }
@@ -166,11 +183,20 @@ pub struct RuleRef {
     seq: u64,
 }
 
+/// One entry of [`TableSet`]'s slot array: the flow and its `seq`, kept
+/// here so that resolving a [`RuleRef`] reads this entry and nothing of a
+/// flow that is gone.
+#[derive(Default)]
+struct Slot {
+    seq: u64,
+    rule: Option<Arc<Rule>>,
+}
+
 /// The whole set of tables as one snapshot under the lock.
 pub struct TableSet {
     tables: Vec<Table>,
     /// Every flow by its `slot` ([`RuleRef`]).
-    slots: Vec<Option<Arc<Rule>>>,
+    slots: Vec<Slot>,
     /// Slots freed by removals, reused by later additions (an entry may be
     /// occupied again by an undo; [`Self::alloc_slot`] skips those).
     free: Vec<u32>,
@@ -187,9 +213,10 @@ impl TableSet {
     #[inline]
     pub fn rule(&self, r: RuleRef) -> Option<&Arc<Rule>> {
         self.slots
-            .get(r.slot as usize)?
+            .get(r.slot as usize)
+            .filter(|s| s.seq == r.seq)?
+            .rule
             .as_ref()
-            .filter(|x| x.seq == r.seq)
     }
 
     /// Every rule, by table then priority.
@@ -200,18 +227,18 @@ impl TableSet {
     /// Approximate heap bytes used by the tables (for the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
         self.tables.iter().map(Table::heap_bytes).sum::<usize>()
-            + self.slots.capacity() * std::mem::size_of::<Option<Arc<Rule>>>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.free.capacity() * 4
     }
 
     /// A free slot for a new flow.
     fn alloc_slot(&mut self) -> u32 {
         while let Some(s) = self.free.pop() {
-            if self.slots.get(s as usize).is_some_and(Option::is_none) {
+            if self.slots.get(s as usize).is_some_and(|x| x.rule.is_none()) {
                 return s;
             }
         }
-        self.slots.push(None);
+        self.slots.push(Slot::default());
         (self.slots.len() - 1) as u32
     }
 
@@ -219,9 +246,12 @@ impl TableSet {
     fn insert(&mut self, r: Arc<Rule>) {
         let s = r.slot as usize;
         if self.slots.len() <= s {
-            self.slots.resize(s + 1, None);
+            self.slots.resize_with(s + 1, Slot::default);
         }
-        self.slots[s] = Some(r.clone());
+        self.slots[s] = Slot {
+            seq: r.seq,
+            rule: Some(r.clone()),
+        };
         self.tables[r.flow.table as usize].insert(r);
     }
 
@@ -231,8 +261,8 @@ impl TableSet {
             return false;
         }
         if let Some(s) = self.slots.get_mut(r.slot as usize) {
-            if s.as_ref().is_some_and(|x| Arc::ptr_eq(x, r)) {
-                *s = None;
+            if s.rule.as_ref().is_some_and(|x| Arc::ptr_eq(x, r)) {
+                *s = Slot::default();
                 self.free.push(r.slot);
             }
         }
@@ -426,22 +456,25 @@ impl FlowTables {
                     let r = Arc::new(Rule {
                         priority: nf.priority,
                         conj: crate::conj::is_conjunctive(&nf.actions),
+                        table: nf.table,
                         slot: old.slot,
                         flow: nf,
                         seq: old.seq,
                         created_ns: old.created_ns,
-                        modified_ns: AtomicU64::new(ns(now)),
-                        used_ns: AtomicU64::new(old.used_ns.load(Relaxed)),
-                        n_packets: AtomicU64::new(if filter.flags.reset_counts {
-                            0
-                        } else {
-                            old.n_packets.load(Relaxed)
-                        }),
-                        n_bytes: AtomicU64::new(if filter.flags.reset_counts {
-                            0
-                        } else {
-                            old.n_bytes.load(Relaxed)
-                        }),
+                        c: Counters {
+                            modified_ns: AtomicU64::new(ns(now)),
+                            used_ns: AtomicU64::new(old.c.used_ns.load(Relaxed)),
+                            n_packets: AtomicU64::new(if filter.flags.reset_counts {
+                                0
+                            } else {
+                                old.c.n_packets.load(Relaxed)
+                            }),
+                            n_bytes: AtomicU64::new(if filter.flags.reset_counts {
+                                0
+                            } else {
+                                old.c.n_bytes.load(Relaxed)
+                            }),
+                        },
                     });
                     set.remove(&old);
                     set.insert(r.clone());
@@ -510,7 +543,7 @@ impl FlowTables {
                 let t = set.table(f.table);
                 match t.find_exact(f) {
                     Some(r) if r.flow == *f => {
-                        r.modified_ns.store(ns(now), Relaxed);
+                        r.c.modified_ns.store(ns(now), Relaxed);
                         continue;
                     }
                     // A changed binding replaces its flow: no growth.
@@ -603,5 +636,24 @@ fn validate_action(table: u8, a: &Action) -> Result<(), TableError> {
             "goto_table:{t} in table {table}: goto_table may only go forward (OpenFlow 1.3 §5.1)"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Match;
+    use std::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn what_a_match_reads_of_a_flow_is_its_first_cache_line() {
+        assert_eq!(align_of::<Rule>(), 64);
+        let flow = offset_of!(Rule, flow);
+        assert!(offset_of!(Rule, seq) + 8 <= flow);
+        let actions = flow + offset_of!(FlowMod, actions);
+        assert!(actions + size_of::<Vec<Action>>() <= 64);
+        // dl_dst/dl_type, dl_src/vlan_tci, nw_src/nw_dst.
+        let value = flow + offset_of!(FlowMod, matches) + offset_of!(Match, value);
+        assert!(value + 3 * 8 <= 64, "match value at {value}");
     }
 }
