@@ -119,6 +119,15 @@ fn fast_word_writes_equal_the_reference() {
             reference_set_masked(f, &mut b, value, mask);
             assert_eq!(a, b, "set_masked {name}");
             let (mut a, mut b) = (w0, w0);
+            let mut written = w0;
+            f.write_marking(&mut a, &mut written, value, mask);
+            reference_set_masked(f, &mut b, value, mask);
+            assert_eq!(a, b, "write_marking {name}");
+            let mut b = w0;
+            let cur = f.get(&b);
+            reference_set_masked(f, &mut b, cur | mask, u128::MAX);
+            assert_eq!(written, b, "write_marking's mark {name}");
+            let (mut a, mut b) = (w0, w0);
             f.unwildcard(&mut a, mask);
             let cur = f.get(&b);
             reference_set_masked(f, &mut b, cur | mask, u128::MAX);

@@ -102,13 +102,13 @@ pub fn recirc_id_for_table(t: u8) -> u32 {
 
 struct Ctx<'a, 't, 'x> {
     tables: &'a TableSet,
-    flow: Words,
     base: Words,
     /// Bits written by actions: the commit's outcome depends on the
     /// original values of these fields, so they join the megaflow mask.
     written: Words,
     /// The output, written in place (the flow cache hands in a recycled
-    /// entry's buffers, so a miss allocates nothing for them).
+    /// entry's buffers, so a miss allocates nothing for them). Its
+    /// `final_flow` is the packet as the actions so far have changed it.
     x: &'x mut Xlate,
     depth: u32,
     resubmits: u32,
@@ -145,7 +145,6 @@ pub fn translate_into(
     Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
     let t = start_table(Field::RecircId.get(pkt) as u32);
     c.do_table(t);
-    c.x.final_flow = c.flow;
 }
 
 /// Translates the action list of a packet-out (ovs-ofctl(8) `packet-out`,
@@ -166,7 +165,6 @@ pub fn translate_actions(
     };
     let mut c = Ctx::new(tables, pkt, trace, &mut x);
     c.do_actions(actions, 0);
-    c.x.final_flow = c.flow;
     x
 }
 
@@ -177,9 +175,11 @@ impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
         trace: Option<&'t mut Vec<TraceLine>>,
         x: &'x mut Xlate,
     ) -> Self {
+        // The packet's working copy is the output's `final_flow` itself:
+        // one 360-byte copy fewer per translation.
+        x.final_flow = *pkt;
         Ctx {
             tables,
-            flow: *pkt,
             base: *pkt,
             written: [0; NW],
             x,
@@ -204,7 +204,9 @@ impl Ctx<'_, '_, '_> {
 
     fn do_table(&mut self, table: u8) {
         let tables: &TableSet = self.tables;
-        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        let rule = tables
+            .table(table)
+            .lookup(&self.x.final_flow, &mut self.x.mask);
         self.run_rule(table, rule);
     }
 
@@ -249,13 +251,12 @@ impl Ctx<'_, '_, '_> {
     }
 
     fn write(&mut self, f: Field, value: u128, mask: u128) {
-        f.set_masked(&mut self.flow, value, mask);
-        f.unwildcard(&mut self.written, mask);
+        f.write_marking(&mut self.x.final_flow, &mut self.written, value, mask);
     }
 
     fn write_ref(&mut self, r: &FieldRef, value: u128) {
-        r.write(&mut self.flow, value);
-        r.field.unwildcard(&mut self.written, r.mask());
+        // As `FieldRef::write`: `value`'s low `nbits` bits at `ofs`.
+        self.write(r.field, value << r.ofs, r.mask());
     }
 
     fn consult(&mut self, f: Field, mask: u128) {
@@ -263,7 +264,7 @@ impl Ctx<'_, '_, '_> {
     }
 
     fn prereq(&mut self, p: Prereq) -> bool {
-        let ok = prereq_holds(p, &self.flow, &mut self.x.mask);
+        let ok = prereq_holds(p, &self.x.final_flow, &mut self.x.mask);
         if !ok {
             self.note(|| "    (skipped: field prerequisites not met)".into());
         }
@@ -285,7 +286,7 @@ impl Ctx<'_, '_, '_> {
     /// when the packet has none (ovs-actions(7)).
     fn set_vlan(&mut self, vid: Option<u16>, pcp: Option<u8>) {
         self.consult(Field::VlanTci, 0xffff);
-        let mut tci = Field::VlanTci.get(&self.flow) as u16;
+        let mut tci = Field::VlanTci.get(&self.x.final_flow) as u16;
         if tci & VLAN_CFI == 0 {
             tci = 0;
         }
@@ -300,7 +301,7 @@ impl Ctx<'_, '_, '_> {
 
     fn read(&mut self, r: &FieldRef) -> u128 {
         self.consult(r.field, r.mask());
-        r.read(&self.flow)
+        r.read(&self.x.final_flow)
     }
 
     fn output(&mut self, p: u32) {
@@ -318,7 +319,7 @@ impl Ctx<'_, '_, '_> {
             }
             _ => {
                 self.consult(Field::InPort, u32::MAX as u128);
-                if Field::InPort.get(&self.flow) as u32 == p {
+                if Field::InPort.get(&self.x.final_flow) as u32 == p {
                     self.note(|| "    (skipped: output to input port; use in_port)".into());
                     return;
                 }
@@ -365,7 +366,7 @@ impl Ctx<'_, '_, '_> {
             Action::ModVlanPcp(p) => self.set_vlan(None, Some(*p)),
             Action::PushVlan(tpid) => {
                 self.consult(Field::VlanTci, 0xffff);
-                let tci = Field::VlanTci.get(&self.flow) as u16;
+                let tci = Field::VlanTci.get(&self.x.final_flow) as u16;
                 if tci & VLAN_CFI != 0 {
                     // Already tagged: push an outer tag copying the current
                     // one (OpenFlow 1.3 §7.2.4 push_vlan).
@@ -409,7 +410,7 @@ impl Ctx<'_, '_, '_> {
                 }
             }
             Action::Learn(l) => {
-                let f = learned_flow(l, &self.flow, &mut self.x.mask);
+                let f = learned_flow(l, &self.x.final_flow, &mut self.x.mask);
                 self.note(|| format!("    learned:{}", crate::print::format_flow(&f, None)));
                 self.x.learns.push(Learned {
                     flow: f,
@@ -453,8 +454,8 @@ impl Ctx<'_, '_, '_> {
         self.unwildcard_pipeline_state();
         DpAction::Controller {
             action,
-            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
-            metadata: Field::Metadata.get(&self.flow) as u64,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.x.final_flow) as u32),
+            metadata: Field::Metadata.get(&self.x.final_flow) as u64,
         }
     }
 
@@ -473,13 +474,13 @@ impl Ctx<'_, '_, '_> {
             return;
         }
         self.resubmits += 1;
-        let saved = Field::InPort.get(&self.flow);
+        let saved = Field::InPort.get(&self.x.final_flow);
         if let Some(p) = port {
-            Field::InPort.set(&mut self.flow, p as u128);
+            Field::InPort.set(&mut self.x.final_flow, p as u128);
         }
         self.do_table(table);
         if port.is_some() {
-            Field::InPort.set(&mut self.flow, saved);
+            Field::InPort.set(&mut self.x.final_flow, saved);
         }
     }
 
@@ -495,12 +496,12 @@ impl Ctx<'_, '_, '_> {
     fn resubmit_ct(&mut self, port: Option<u32>, table: u8) {
         self.consult(Field::DlType, 0xffff);
         self.consult(Field::CtNwProto, 0xff);
-        let ipv6 = match Field::DlType.get(&self.flow) {
+        let ipv6 = match Field::DlType.get(&self.x.final_flow) {
             0x0800 => false,
             0x86dd => true,
             _ => return self.note(|| "    resubmit(ct) with non-IP packet: skipped".into()),
         };
-        if Field::CtNwProto.get(&self.flow) == 0 {
+        if Field::CtNwProto.get(&self.x.final_flow) == 0 {
             return self.note(|| "    resubmit(ct) with non-tracked packet: skipped".into());
         }
         if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
@@ -508,18 +509,20 @@ impl Ctx<'_, '_, '_> {
         }
         self.resubmits += 1;
         let tables: &TableSet = self.tables;
-        let saved = Field::InPort.get(&self.flow);
+        let saved = Field::InPort.get(&self.x.final_flow);
         if let Some(p) = port {
-            Field::InPort.set(&mut self.flow, p as u128);
+            Field::InPort.set(&mut self.x.final_flow, p as u128);
         }
-        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.x.final_flow, ipv6);
         crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
-        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        let rule = tables
+            .table(table)
+            .lookup(&self.x.final_flow, &mut self.x.mask);
         crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
-        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.x.final_flow, ipv6);
         self.run_rule(table, rule);
         if port.is_some() {
-            Field::InPort.set(&mut self.flow, saved);
+            Field::InPort.set(&mut self.x.final_flow, saved);
         }
     }
 
@@ -556,8 +559,8 @@ impl Ctx<'_, '_, '_> {
             set_mark,
             set_label,
             recirc_table: c.table,
-            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
-            metadata: Field::Metadata.get(&self.flow) as u64,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.x.final_flow) as u32),
+            metadata: Field::Metadata.get(&self.x.final_flow) as u64,
         });
     }
 
@@ -582,17 +585,17 @@ impl Ctx<'_, '_, '_> {
     fn commit(&mut self) {
         if !overlaps(&self.written, &COMMITTED) {
             // Only registers, metadata and the like were written.
-            self.base = self.flow;
+            self.base = self.x.final_flow;
             return;
         }
-        if self.flow == self.base {
+        if self.x.final_flow == self.base {
             // Unchanged only because the written values equal the
             // original ones: that equality is part of the verdict.
             self.unwildcard_written();
             return;
         }
         self.unwildcard_written();
-        let (f, b) = (&self.flow, &self.base);
+        let (f, b) = (&self.x.final_flow, &self.base);
         let get = |w: &Words, fld: Field| fld.get(w);
         // One XOR per word, then one field extraction per test (instead of
         // two): this runs on every output of every miss.
@@ -673,7 +676,7 @@ impl Ctx<'_, '_, '_> {
         // What the emitted rewrites depend on is part of the verdict.
         self.x.mask[W_DL_DST] |= 0xffff << 48;
         self.x.actions.extend(out);
-        self.base = self.flow;
+        self.base = self.x.final_flow;
     }
 }
 
