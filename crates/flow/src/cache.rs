@@ -225,20 +225,33 @@ impl FlowCache {
     /// those used in the generation that ends are kept, so the list stays
     /// bounded.
     pub fn flush(&mut self) {
-        self.sync_stats();
+        self.stats.flushes += 1;
         // Every EMC entry points at a megaflow: none exists without one.
-        if self.n_mega != 0 {
-            self.emc.iter_mut().for_each(|s| *s = None);
+        if self.n_mega == 0 {
+            return;
+        }
+        // Each entry is synced as it is dropped: one pass, one lock.
+        let set = self.tables.as_ref().map(read_shared);
+        let sync = |e: &CachedXlate| {
+            if let Some(set) = &set {
+                e.sync(set);
+            }
+        };
+        // An EMC slot may still hold an entry a megaflow insert replaced.
+        for (_, e) in self.emc.iter_mut().filter_map(Option::take) {
+            sync(&e);
         }
         if self.mega.len() > KEPT_SUBTABLES {
             self.mega.retain(|t| t.len() != 0);
         }
         let spare = &mut self.spare;
         for t in self.mega.iter_mut().filter(|t| t.len() != 0) {
-            t.drain_values().for_each(|e| recycle(spare, e));
+            for e in t.drain_values() {
+                sync(&e);
+                recycle(spare, e);
+            }
         }
         self.n_mega = 0;
-        self.stats.flushes += 1;
     }
 
     /// Number of megaflows.
@@ -353,7 +366,12 @@ pub fn process_limited(
     admit_miss: impl FnOnce() -> bool,
 ) -> Option<Arc<CachedXlate>> {
     let w = pkt.to_words();
-    let h = hash_words(&w);
+    // The hash only picks the EMC slot.
+    let h = if cache.emc.is_empty() {
+        0
+    } else {
+        hash_words(&w)
+    };
     cache.bind(tables, tables.generation());
     let e = match cache.lookup(&w, h) {
         Some(e) => e,
