@@ -291,6 +291,7 @@ impl<'a> Ctx<'a, '_, '_> {
         true
     }
 
+    #[inline]
     fn write(&mut self, f: Field, value: u128, mask: u128) {
         f.write_marking(&mut self.x.final_flow, &mut self.written, value, mask);
     }
@@ -509,15 +510,21 @@ impl<'a> Ctx<'a, '_, '_> {
 
     /// Counts one resubmit; false (and the packet dropped) past OVS's
     /// limits.
+    #[inline]
     fn count_resubmit(&mut self) -> bool {
         if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
-            self.note(|| "    resubmit limit reached, packet dropped".into());
-            self.x.actions.clear();
-            self.stop = true;
+            self.resubmit_limit();
             return false;
         }
         self.resubmits += 1;
         true
+    }
+
+    #[cold]
+    fn resubmit_limit(&mut self) {
+        self.note(|| "    resubmit limit reached, packet dropped".into());
+        self.x.actions.clear();
+        self.stop = true;
     }
 
     fn resubmit(&mut self, port: Option<u32>, table: u8) {
