@@ -366,12 +366,7 @@ pub fn process_limited(
     admit_miss: impl FnOnce() -> bool,
 ) -> Option<Arc<CachedXlate>> {
     let w = pkt.to_words();
-    // The hash only picks the EMC slot.
-    let h = if cache.emc.is_empty() {
-        0
-    } else {
-        hash_words(&w)
-    };
+    let h = hash_words(&w);
     cache.bind(tables, tables.generation());
     let e = match cache.lookup(&w, h) {
         Some(e) => e,
