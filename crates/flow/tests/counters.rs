@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
-use common::{tables, T0};
+use common::{failing_batch, tables, T0};
 
 fn n_packets(t: &FlowTables, filter: &str) -> Vec<u64> {
     t.dump(&parse_filter(filter).unwrap().flow, false, T0)
@@ -103,24 +103,8 @@ fn a_failed_batch_leaves_every_flow_resolvable() {
     let t = tables(&["priority=1,in_port=1 actions=output:2"]);
     let p = parse_packet("in_port=1").unwrap();
     let before = process_uncached(&t, &p).rules[0];
-    let ops = vec![
-        FlowOp::Delete {
-            filter: parse_filter("in_port=1").unwrap().flow,
-            strict: false,
-        },
-        FlowOp::Add(
-            parse_flow("priority=1,in_port=1 actions=output:9")
-                .unwrap()
-                .flow,
-        ),
-        FlowOp::Add(
-            parse_flow("table=3,priority=1 actions=goto_table:2")
-                .unwrap()
-                .flow,
-        ),
-    ];
     assert!(matches!(
-        t.transaction(ops, T0),
+        t.transaction(failing_batch(), T0),
         Err(TableError::Inconsistent(_))
     ));
     let set = t.read();
