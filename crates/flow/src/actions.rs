@@ -224,8 +224,16 @@ pub struct FlowFlags {
 
 /// A parsed flow: what `ovs-ofctl add-flow` takes (and, without actions,
 /// what `del-flows` / `dump-flows` take as a filter).
+///
+/// Laid out in declaration order (`repr(C)`): the action list's header and
+/// then the match, so that an installed flow ([`crate::Rule`]) has what a
+/// lookup and a translation read of it — its own header, the action list's
+/// header and the first words of the match value — in its first cache line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct FlowMod {
+    pub actions: Vec<Action>,
+    pub matches: Match,
     pub table: u8,
     pub priority: u16,
     pub cookie: u64,
@@ -237,8 +245,6 @@ pub struct FlowMod {
     pub flags: FlowFlags,
     /// `out_port=` filter of del-flows/dump-flows.
     pub out_port: Option<u32>,
-    pub matches: Match,
-    pub actions: Vec<Action>,
 }
 
 impl Default for FlowMod {

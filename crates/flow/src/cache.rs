@@ -31,9 +31,13 @@
 //! pushes the totals into the flows' counters, as OVS's revalidators push
 //! megaflow statistics. The cache syncs before every flush; the switch calls
 //! it periodically and before [`FlowTables::expire`] so idle timeouts see
-//! recent use.
+//! recent use. Entries name their flows by [`crate::RuleRef`], which holds
+//! no reference count (a miss used to take and later drop one per matched
+//! flow: two atomic read-modify-writes each); a sync resolves them under
+//! the tables' read lock, once for all entries. A cache belongs to the
+//! tables it last served: used with other tables, it flushes first.
 
-use crate::classifier::FlowTables;
+use crate::classifier::{read_shared, FlowTables, SharedSet, TableSet};
 use crate::flowvec::{hash_words, words_eq, Packet, Words};
 use crate::translate::{translate_into, Xlate};
 use crate::tuple::TupleTable;
@@ -93,7 +97,9 @@ impl CachedXlate {
         *self.used_ns.get_mut() = 0;
     }
 
-    fn sync(&self) {
+    /// Pushes the pending counts into the entry's flows that `set` still
+    /// holds (a flow removed since has reported its counters already).
+    fn sync(&self, set: &TableSet) {
         // Single writer: a load and a store, no read-modify-write.
         let n = self.pending_packets.load(Relaxed);
         if n == 0 {
@@ -103,7 +109,7 @@ impl CachedXlate {
         self.pending_packets.store(0, Relaxed);
         self.pending_bytes.store(0, Relaxed);
         let used = Duration::from_nanos(self.used_ns.load(Relaxed));
-        for r in &self.xlate.rules {
+        for r in self.xlate.rules.iter().filter_map(|r| set.rule(*r)) {
             r.add_stats(n, b, used);
         }
     }
@@ -123,6 +129,9 @@ type EmcSlot = Option<(Words, Arc<CachedXlate>)>;
 
 /// Per-thread flow cache.
 pub struct FlowCache {
+    /// The tables the entries were translated from: [`Self::sync_stats`]
+    /// resolves the entries' flows ([`crate::RuleRef`]) in them.
+    tables: Option<SharedSet>,
     generation: u64,
     emc: Box<[EmcSlot]>,
     mega: Vec<TupleTable<Arc<CachedXlate>>>,
@@ -162,6 +171,7 @@ impl FlowCache {
             emc_slots.next_power_of_two()
         };
         FlowCache {
+            tables: None,
             generation: 0,
             emc: (0..n).map(|_| None).collect(),
             mega: Vec::new(),
@@ -172,16 +182,41 @@ impl FlowCache {
         }
     }
 
-    /// Pushes the hit counts of every entry into its flows' counters.
+    /// Pushes the hit counts of every entry into its flows' counters
+    /// (under the tables' read lock, once for all entries).
     pub fn sync_stats(&mut self) {
+        let Some(tables) = self.tables.as_ref().filter(|_| self.n_mega != 0) else {
+            return;
+        };
+        let set = read_shared(tables);
         for t in &self.mega {
             for e in t.values() {
-                e.sync();
+                e.sync(&set);
             }
         }
+        // An EMC slot may still hold an entry a megaflow insert replaced.
         for (_, e) in self.emc.iter().flatten() {
-            e.sync();
+            e.sync(&set);
         }
+    }
+
+    /// Whether the entries come from `tables` at generation `gen`;
+    /// otherwise flushes them (pushing their counts to the tables they
+    /// came from) and starts over with `tables`.
+    #[inline]
+    fn bind(&mut self, tables: &FlowTables, gen: u64) {
+        let same = self
+            .tables
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, tables.shared()));
+        if same && gen == self.generation {
+            return;
+        }
+        self.flush();
+        if !same {
+            self.tables = Some(tables.shared().clone());
+        }
+        self.generation = gen;
     }
 
     /// Drops every entry (after pushing their counters). The subtables
@@ -190,20 +225,33 @@ impl FlowCache {
     /// those used in the generation that ends are kept, so the list stays
     /// bounded.
     pub fn flush(&mut self) {
-        self.sync_stats();
+        self.stats.flushes += 1;
         // Every EMC entry points at a megaflow: none exists without one.
-        if self.n_mega != 0 {
-            self.emc.iter_mut().for_each(|s| *s = None);
+        if self.n_mega == 0 {
+            return;
+        }
+        // Each entry is synced as it is dropped: one pass, one lock.
+        let set = self.tables.as_ref().map(read_shared);
+        let sync = |e: &CachedXlate| {
+            if let Some(set) = &set {
+                e.sync(set);
+            }
+        };
+        // An EMC slot may still hold an entry a megaflow insert replaced.
+        for (_, e) in self.emc.iter_mut().filter_map(Option::take) {
+            sync(&e);
         }
         if self.mega.len() > KEPT_SUBTABLES {
             self.mega.retain(|t| t.len() != 0);
         }
         let spare = &mut self.spare;
         for t in self.mega.iter_mut().filter(|t| t.len() != 0) {
-            t.drain_values().for_each(|e| recycle(spare, e));
+            for e in t.drain_values() {
+                sync(&e);
+                recycle(spare, e);
+            }
         }
         self.n_mega = 0;
-        self.stats.flushes += 1;
     }
 
     /// Number of megaflows.
@@ -256,7 +304,9 @@ impl FlowCache {
         self.emc_insert(w, h, &e);
         match self.mega[i].insert(w, e) {
             Some(old) => {
-                old.sync();
+                if let Some(t) = &self.tables {
+                    old.sync(&read_shared(t));
+                }
                 recycle(&mut self.spare, old);
             }
             None => self.n_mega += 1,
@@ -317,11 +367,7 @@ pub fn process_limited(
 ) -> Option<Arc<CachedXlate>> {
     let w = pkt.to_words();
     let h = hash_words(&w);
-    let gen = tables.generation();
-    if gen != cache.generation {
-        cache.flush();
-        cache.generation = gen;
-    }
+    cache.bind(tables, tables.generation());
     let e = match cache.lookup(&w, h) {
         Some(e) => e,
         None => {
@@ -330,24 +376,24 @@ pub fn process_limited(
                 return None;
             }
             let mut e = cache.take_spare();
-            let set = tables.read();
             if Arc::get_mut(&mut e).is_none() {
                 // A spare is never shared; should one be, start afresh.
                 e = Arc::new(CachedXlate::empty());
             }
+            let set = tables.read();
             if let Some(x) = Arc::get_mut(&mut e) {
                 translate_into(&set, &w, None, &mut x.xlate);
             }
-            drop(set);
-            // Only cache what was computed from the generation we hold.
-            if tables.generation() == cache.generation {
-                cache.insert(&w, h, e.clone());
-            } else {
-                for r in &e.xlate.rules {
+            // Only cache what was computed from the generation the cache
+            // holds (which cannot move while `set` is held).
+            if tables.generation() != cache.generation {
+                for r in e.xlate.rules.iter().filter_map(|r| set.rule(*r)) {
                     r.hit(bytes, now);
                 }
                 return Some(e);
             }
+            drop(set);
+            cache.insert(&w, h, e.clone());
             e
         }
     };

@@ -32,26 +32,42 @@ pub const N_TABLES: usize = 255;
 
 /// A flow installed in a table, with its counters.
 ///
-/// Laid out in declaration order (`repr(C)`) so that what a lookup reads
-/// of a matched flow — priority, `conj`, `seq`, the action list's header
-/// and the first words of the match value — shares the first cache lines
-/// instead of spreading over the 700-byte struct (the miss path is bound
-/// by memory latency, one dependent load after another).
+/// Laid out in declaration order (`repr(C)`) and cache-line aligned so that
+/// what a lookup and a translation read of a matched flow — priority,
+/// `conj`, table, slot, `seq`, the action list's header and the first match
+/// words (Ethernet and IPv4 addresses, [`FlowMod`]'s layout) — is one cache
+/// line instead of several spread over the 800-byte struct: the miss path
+/// is bound by memory latency, one dependent load after another. The
+/// alignment also keeps the `Arc`'s reference counts, which the control
+/// path changes, out of that line, and the counters sit at the end.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Rule {
     /// `flow.priority`, next to the fields a lookup compares with it.
     priority: u16,
     /// Whether the flow's actions are `conjunction(...)`: a *soft* match
     /// ([`crate::conj`]).
     pub(crate) conj: bool,
+    /// `flow.table`, here so that recording a match ([`Self::to_ref`])
+    /// reads only this first cache line, not one 700 bytes further.
+    table: u8,
+    /// Where the flow sits in [`TableSet`]'s slot array ([`RuleRef`]).
+    pub(crate) slot: u32,
     pub(crate) seq: u64,
     pub flow: FlowMod,
     created_ns: u64,
-    modified_ns: AtomicU64,
-    used_ns: AtomicU64,
+    c: Counters,
+}
+
+/// A flow's mutable state, in one aligned half cache line: pushing the
+/// flow cache's counts touches one line per flow.
+#[derive(Debug)]
+#[repr(C, align(32))]
+struct Counters {
     n_packets: AtomicU64,
     n_bytes: AtomicU64,
+    used_ns: AtomicU64,
+    modified_ns: AtomicU64,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -59,18 +75,22 @@ fn ns(d: Duration) -> u64 {
 }
 
 impl Rule {
-    pub(crate) fn new(flow: FlowMod, seq: u64, now: Duration) -> Rule {
+    pub(crate) fn new(flow: FlowMod, seq: u64, slot: u32, now: Duration) -> Rule {
         let t = ns(now);
         Rule {
             priority: flow.priority,
             conj: crate::conj::is_conjunctive(&flow.actions),
+            table: flow.table,
+            slot,
             flow,
             seq,
             created_ns: t,
-            modified_ns: AtomicU64::new(t),
-            used_ns: AtomicU64::new(t),
-            n_packets: AtomicU64::new(0),
-            n_bytes: AtomicU64::new(0),
+            c: Counters {
+                modified_ns: AtomicU64::new(t),
+                used_ns: AtomicU64::new(t),
+                n_packets: AtomicU64::new(0),
+                n_bytes: AtomicU64::new(0),
+            },
         }
     }
 
@@ -83,20 +103,20 @@ impl Rule {
     /// Counts one packet of `bytes` bytes at `now` (lock-free).
     #[inline]
     pub fn hit(&self, bytes: u64, now: Duration) {
-        self.n_packets.fetch_add(1, Relaxed);
-        self.n_bytes.fetch_add(bytes, Relaxed);
-        self.used_ns.store(ns(now), Relaxed);
+        self.c.n_packets.fetch_add(1, Relaxed);
+        self.c.n_bytes.fetch_add(bytes, Relaxed);
+        self.c.used_ns.store(ns(now), Relaxed);
     }
 
     /// Adds counts gathered elsewhere (the flow cache), last used at `used`.
     pub fn add_stats(&self, packets: u64, bytes: u64, used: Duration) {
-        self.n_packets.fetch_add(packets, Relaxed);
-        self.n_bytes.fetch_add(bytes, Relaxed);
+        self.c.n_packets.fetch_add(packets, Relaxed);
+        self.c.n_bytes.fetch_add(bytes, Relaxed);
         // A plain load first: the read-modify-write (a CAS loop) only when
         // it would move the time forward.
         let used = ns(used);
-        if self.used_ns.load(Relaxed) < used {
-            self.used_ns.fetch_max(used, Relaxed);
+        if self.c.used_ns.load(Relaxed) < used {
+            self.c.used_ns.fetch_max(used, Relaxed);
         }
     }
 
@@ -104,8 +124,8 @@ impl Rule {
     pub fn stats(&self, now: Duration) -> FlowStats {
         FlowStats {
             duration: Duration::from_nanos(ns(now).saturating_sub(self.created_ns)),
-            n_packets: self.n_packets.load(Relaxed),
-            n_bytes: self.n_bytes.load(Relaxed),
+            n_packets: self.c.n_packets.load(Relaxed),
+            n_bytes: self.c.n_bytes.load(Relaxed),
         }
     }
 
@@ -116,9 +136,19 @@ impl Rule {
         let sec = 1_000_000_000u64;
         let f = &self.flow;
         (f.hard_timeout != 0
-            && now.saturating_sub(self.modified_ns.load(Relaxed)) >= f.hard_timeout as u64 * sec)
+            && now.saturating_sub(self.c.modified_ns.load(Relaxed)) >= f.hard_timeout as u64 * sec)
             || (f.idle_timeout != 0
-                && now.saturating_sub(self.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
+                && now.saturating_sub(self.c.used_ns.load(Relaxed)) >= f.idle_timeout as u64 * sec)
+    }
+
+    /// A reference to this flow that holds no count on it ([`RuleRef`]).
+    #[inline]
+    pub fn to_ref(&self) -> RuleRef {
+        RuleRef {
+            slot: self.slot,
+            table: self.table,
+            seq: self.seq,
+        }
     }
 
     /// Whether this rule beats `other` (higher priority, then older).
@@ -137,9 +167,39 @@ impl Rule {
     }
 }
 
+/// A matched flow as a translation records it (`Xlate::rules`): where the
+/// flow sits in its [`TableSet`] and which flow it was, without holding a
+/// reference count on it. A miss matches about ten flows; cloning an
+/// `Arc<Rule>` for each, and dropping them when the cache entry goes, was
+/// twenty atomic read-modify-writes per miss on lines other threads read.
+/// [`TableSet::rule`] resolves it, and gives `None` once the flow is gone
+/// (its slot empty or reused by a newer flow: `seq` differs). A `mod-flows`
+/// keeps the slot and `seq`, so counts gathered before it still land.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleRef {
+    slot: u32,
+    /// The flow's table (for traces and tests, without a lookup).
+    pub table: u8,
+    seq: u64,
+}
+
+/// One entry of [`TableSet`]'s slot array: the flow and its `seq`, kept
+/// here so that resolving a [`RuleRef`] reads this entry and nothing of a
+/// flow that is gone.
+#[derive(Default)]
+struct Slot {
+    seq: u64,
+    rule: Option<Arc<Rule>>,
+}
+
 /// The whole set of tables as one snapshot under the lock.
 pub struct TableSet {
     tables: Vec<Table>,
+    /// Every flow by its `slot` ([`RuleRef`]).
+    slots: Vec<Slot>,
+    /// Slots freed by removals, reused by later additions (an entry may be
+    /// occupied again by an undo; [`Self::alloc_slot`] skips those).
+    free: Vec<u32>,
 }
 
 impl TableSet {
@@ -149,6 +209,16 @@ impl TableSet {
         &self.tables[(t as usize).min(N_TABLES - 1)]
     }
 
+    /// The flow `r` refers to, if it is still installed.
+    #[inline]
+    pub fn rule(&self, r: RuleRef) -> Option<&Arc<Rule>> {
+        self.slots
+            .get(r.slot as usize)
+            .filter(|s| s.seq == r.seq)?
+            .rule
+            .as_ref()
+    }
+
     /// Every rule, by table then priority.
     pub fn all_rules(&self) -> impl Iterator<Item = Arc<Rule>> + '_ {
         self.tables.iter().flat_map(|t| t.rules())
@@ -156,7 +226,47 @@ impl TableSet {
 
     /// Approximate heap bytes used by the tables (for the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
-        self.tables.iter().map(Table::heap_bytes).sum()
+        self.tables.iter().map(Table::heap_bytes).sum::<usize>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.free.capacity() * 4
+    }
+
+    /// A free slot for a new flow.
+    fn alloc_slot(&mut self) -> u32 {
+        while let Some(s) = self.free.pop() {
+            if self.slots.get(s as usize).is_some_and(|x| x.rule.is_none()) {
+                return s;
+            }
+        }
+        self.slots.push(Slot::default());
+        (self.slots.len() - 1) as u32
+    }
+
+    /// Installs `r` in its table and its slot.
+    fn insert(&mut self, r: Arc<Rule>) {
+        let s = r.slot as usize;
+        if self.slots.len() <= s {
+            self.slots.resize_with(s + 1, Slot::default);
+        }
+        self.slots[s] = Slot {
+            seq: r.seq,
+            rule: Some(r.clone()),
+        };
+        self.tables[r.flow.table as usize].insert(r);
+    }
+
+    /// Removes exactly `r` from its table and frees its slot.
+    fn remove(&mut self, r: &Arc<Rule>) -> bool {
+        if !self.tables[r.flow.table as usize].remove(r) {
+            return false;
+        }
+        if let Some(s) = self.slots.get_mut(r.slot as usize) {
+            if s.rule.as_ref().is_some_and(|x| Arc::ptr_eq(x, r)) {
+                *s = Slot::default();
+                self.free.push(r.slot);
+            }
+        }
+        true
     }
 }
 
@@ -176,9 +286,19 @@ pub struct Removed {
     pub stats: FlowStats,
 }
 
+/// The lock the tables live behind, shared with the flow caches that count
+/// into their flows ([`crate::cache::FlowCache::sync_stats`]).
+pub(crate) type SharedSet = Arc<RwLock<TableSet>>;
+
+/// A read guard on a [`SharedSet`] (a poisoned lock still holds consistent
+/// tables: every batch is applied or rolled back before it unlocks).
+pub(crate) fn read_shared(s: &SharedSet) -> RwLockReadGuard<'_, TableSet> {
+    s.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The tables of one bridge, shareable between threads.
 pub struct FlowTables {
-    inner: RwLock<TableSet>,
+    inner: SharedSet,
     generation: AtomicU64,
     seq: AtomicU64,
 }
@@ -198,9 +318,11 @@ impl FlowTables {
     /// Empty tables.
     pub fn new() -> FlowTables {
         FlowTables {
-            inner: RwLock::new(TableSet {
+            inner: Arc::new(RwLock::new(TableSet {
                 tables: (0..N_TABLES).map(|_| Table::default()).collect(),
-            }),
+                slots: Vec::new(),
+                free: Vec::new(),
+            })),
             generation: AtomicU64::new(1),
             seq: AtomicU64::new(0),
         }
@@ -213,8 +335,16 @@ impl FlowTables {
     }
 
     /// A consistent read snapshot (held for one packet's translation).
+    /// [`Self::generation`] does not move while it is held: every change
+    /// bumps it before unlocking.
     pub fn read(&self) -> RwLockReadGuard<'_, TableSet> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        read_shared(&self.inner)
+    }
+
+    /// The shared lock itself, for the flow caches.
+    #[inline]
+    pub(crate) fn shared(&self) -> &SharedSet {
+        &self.inner
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, TableSet> {
@@ -243,7 +373,8 @@ impl FlowTables {
         if table as usize >= N_TABLES {
             return Err(TableError::Inconsistent(format!("no table {table}")));
         }
-        self.write().tables[table as usize].set_prefixes(fields);
+        let mut set = self.write();
+        set.tables[table as usize].set_prefixes(fields);
         self.bump();
         Ok(())
     }
@@ -271,9 +402,9 @@ impl FlowTables {
             for u in undo.into_iter().rev() {
                 match u {
                     Undo::Added(r) => {
-                        set.tables[r.flow.table as usize].remove(&r);
+                        set.remove(&r);
                     }
-                    Undo::Removed(r) => set.tables[r.flow.table as usize].insert(r),
+                    Undo::Removed(r) => set.insert(r),
                 }
             }
             return Err(e);
@@ -295,7 +426,7 @@ impl FlowTables {
         match op {
             FlowOp::Add(f) => {
                 validate(&f)?;
-                let t = &mut set.tables[(f.table as usize).min(N_TABLES - 1)];
+                let t = set.table(f.table);
                 if f.flags.check_overlap && overlaps(t, &f) {
                     return Err(TableError::Overlap {
                         table: f.table,
@@ -303,11 +434,12 @@ impl FlowTables {
                     });
                 }
                 if let Some(old) = t.find_exact(&f).cloned() {
-                    t.remove(&old);
+                    set.remove(&old);
                     undo.push(Undo::Removed(old));
                 }
-                let r = Arc::new(Rule::new(f, self.seq.fetch_add(1, Relaxed), now));
-                t.insert(r.clone());
+                let slot = set.alloc_slot();
+                let r = Arc::new(Rule::new(f, self.seq.fetch_add(1, Relaxed), slot, now));
+                set.insert(r.clone());
                 undo.push(Undo::Added(r));
             }
             FlowOp::Modify { filter, strict } => {
@@ -319,35 +451,40 @@ impl FlowTables {
                     nf.actions = filter.actions.clone();
                     crate::conj::check_flow(&nf.matches, &nf.actions)
                         .map_err(TableError::Inconsistent)?;
+                    // Same slot and seq: counts the flow cache gathered
+                    // before the change still reach the flow.
                     let r = Arc::new(Rule {
                         priority: nf.priority,
                         conj: crate::conj::is_conjunctive(&nf.actions),
+                        table: nf.table,
+                        slot: old.slot,
                         flow: nf,
                         seq: old.seq,
                         created_ns: old.created_ns,
-                        modified_ns: AtomicU64::new(ns(now)),
-                        used_ns: AtomicU64::new(old.used_ns.load(Relaxed)),
-                        n_packets: AtomicU64::new(if filter.flags.reset_counts {
-                            0
-                        } else {
-                            old.n_packets.load(Relaxed)
-                        }),
-                        n_bytes: AtomicU64::new(if filter.flags.reset_counts {
-                            0
-                        } else {
-                            old.n_bytes.load(Relaxed)
-                        }),
+                        c: Counters {
+                            modified_ns: AtomicU64::new(ns(now)),
+                            used_ns: AtomicU64::new(old.c.used_ns.load(Relaxed)),
+                            n_packets: AtomicU64::new(if filter.flags.reset_counts {
+                                0
+                            } else {
+                                old.c.n_packets.load(Relaxed)
+                            }),
+                            n_bytes: AtomicU64::new(if filter.flags.reset_counts {
+                                0
+                            } else {
+                                old.c.n_bytes.load(Relaxed)
+                            }),
+                        },
                     });
-                    let t = &mut set.tables[old.flow.table as usize];
-                    t.remove(&old);
-                    t.insert(r.clone());
+                    set.remove(&old);
+                    set.insert(r.clone());
                     undo.push(Undo::Removed(old));
                     undo.push(Undo::Added(r));
                 }
             }
             FlowOp::Delete { filter, strict } => {
                 for old in select(set, &filter, strict) {
-                    set.tables[old.flow.table as usize].remove(&old);
+                    set.remove(&old);
                     removed.push(Removed {
                         flow: old.flow.clone(),
                         stats: old.stats(now),
@@ -378,7 +515,7 @@ impl FlowTables {
         let mut set = self.write();
         let mut out = Vec::new();
         for r in expired {
-            if r.expired(now) && set.tables[r.flow.table as usize].remove(&r) {
+            if r.expired(now) && set.remove(&r) {
                 out.push(Removed {
                     flow: r.flow.clone(),
                     stats: r.stats(now),
@@ -406,7 +543,7 @@ impl FlowTables {
                 let t = set.table(f.table);
                 match t.find_exact(f) {
                     Some(r) if r.flow == *f => {
-                        r.modified_ns.store(ns(now), Relaxed);
+                        r.c.modified_ns.store(ns(now), Relaxed);
                         continue;
                     }
                     // A changed binding replaces its flow: no growth.
@@ -499,5 +636,24 @@ fn validate_action(table: u8, a: &Action) -> Result<(), TableError> {
             "goto_table:{t} in table {table}: goto_table may only go forward (OpenFlow 1.3 §5.1)"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Match;
+    use std::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn what_a_match_reads_of_a_flow_is_its_first_cache_line() {
+        assert_eq!(align_of::<Rule>(), 64);
+        let flow = offset_of!(Rule, flow);
+        assert!(offset_of!(Rule, seq) + 8 <= flow);
+        let actions = flow + offset_of!(FlowMod, actions);
+        assert!(actions + size_of::<Vec<Action>>() <= 64);
+        // dl_dst/dl_type, dl_src/vlan_tci, nw_src/nw_dst.
+        let value = flow + offset_of!(FlowMod, matches) + offset_of!(Match, value);
+        assert!(value + 3 * 8 <= 64, "match value at {value}");
     }
 }

@@ -42,8 +42,8 @@ impl FieldRef {
     /// Writes `value`'s low `nbits` bits into the referenced range.
     #[inline]
     pub fn write(&self, w: &mut Words, value: u128) {
-        self.field
-            .set_masked(w, (value & ones(self.nbits)) << self.ofs, self.mask());
+        // `set_masked` keeps only the bits under the mask.
+        self.field.set_masked(w, value << self.ofs, self.mask());
     }
 }
 

@@ -43,7 +43,7 @@ mod tuple;
 
 pub use actions::{Action, DpAction, FlowMod};
 pub use cache::{process, process_limited, CachedXlate, FlowCache};
-pub use classifier::{FlowOp, FlowTables, Rule};
+pub use classifier::{FlowOp, FlowTables, Rule, RuleRef};
 pub use error::{ParseError, TableError};
 pub use fields::{Field, FieldRef};
 pub use flowvec::{Metadata, Packet};

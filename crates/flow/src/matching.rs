@@ -11,6 +11,7 @@ use packet::flowkey::ethertype as et;
 /// A flow match (ovs-fields(7)): bits of `mask` set are compared; all other
 /// bits are wildcarded. Invariant: `value & !mask == 0` in every word.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Match {
     pub value: Words,
     pub mask: Words,

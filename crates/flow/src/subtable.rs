@@ -374,7 +374,7 @@ mod tests {
 
     fn rule(s: &str, seq: u64) -> Arc<Rule> {
         let f = crate::parse_flow(s).unwrap().flow;
-        Arc::new(Rule::new(f, seq, std::time::Duration::ZERO))
+        Arc::new(Rule::new(f, seq, seq as u32, std::time::Duration::ZERO))
     }
 
     fn checks(st: &Subtable) -> Vec<Step> {

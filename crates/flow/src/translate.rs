@@ -23,12 +23,14 @@
 //! * `learn` produces flows to add, see [`crate::learn`].
 
 use crate::actions::*;
-use crate::classifier::{Rule, TableSet};
+use crate::classifier::{Rule, RuleRef, TableSet};
 use crate::fields::{prereq_holds, Field, FieldRef, Prereq};
 use crate::flowvec::*;
 use crate::learn::learned_flow;
 use packet::flowkey::VLAN_CFI;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+
+mod commit;
 
 /// Nested resubmit limit (OVS: MAX_DEPTH 64).
 pub const MAX_DEPTH: u32 = 64;
@@ -42,7 +44,8 @@ pub struct Xlate {
     pub actions: Vec<DpAction>,
     /// The megaflow mask: every packet bit the result depended on.
     pub mask: Words,
-    /// Flows that matched (their counters are bumped per packet).
+    /// Flows that matched (their counters are bumped per packet), as
+    /// references that [`TableSet::rule`] resolves.
     pub rules: RuleList,
     /// Flows that `learn` actions want added.
     pub learns: Vec<Learned>,
@@ -65,8 +68,8 @@ impl Default for Xlate {
 
 /// The flows one translation matched: inline up to 16 (a miss through the
 /// controller's pipeline visits about a dozen tables), so a miss does not
-/// allocate for them.
-pub type RuleList = smallvec::SmallVec<[Arc<Rule>; 16]>;
+/// allocate for them; no reference counts taken ([`RuleRef`]).
+pub type RuleList = smallvec::SmallVec<[RuleRef; 16]>;
 
 /// A flow a `learn` action wants added, with the action's `limit`
 /// (0: none), which [`crate::FlowTables::apply_learned`] enforces.
@@ -101,13 +104,13 @@ pub fn recirc_id_for_table(t: u8) -> u32 {
 
 struct Ctx<'a, 't, 'x> {
     tables: &'a TableSet,
-    flow: Words,
     base: Words,
     /// Bits written by actions: the commit's outcome depends on the
     /// original values of these fields, so they join the megaflow mask.
     written: Words,
     /// The output, written in place (the flow cache hands in a recycled
-    /// entry's buffers, so a miss allocates nothing for them).
+    /// entry's buffers, so a miss allocates nothing for them). Its
+    /// `final_flow` is the packet as the actions so far have changed it.
     x: &'x mut Xlate,
     depth: u32,
     resubmits: u32,
@@ -144,7 +147,6 @@ pub fn translate_into(
     Field::RecircId.unwildcard(&mut c.x.mask, u32::MAX as u128);
     let t = start_table(Field::RecircId.get(pkt) as u32);
     c.do_table(t);
-    c.x.final_flow = c.flow;
 }
 
 /// Translates the action list of a packet-out (ovs-ofctl(8) `packet-out`,
@@ -165,7 +167,6 @@ pub fn translate_actions(
     };
     let mut c = Ctx::new(tables, pkt, trace, &mut x);
     c.do_actions(actions, 0);
-    c.x.final_flow = c.flow;
     x
 }
 
@@ -176,9 +177,11 @@ impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
         trace: Option<&'t mut Vec<TraceLine>>,
         x: &'x mut Xlate,
     ) -> Self {
+        // The packet's working copy is the output's `final_flow` itself:
+        // one 360-byte copy fewer per translation.
+        x.final_flow = *pkt;
         Ctx {
             tables,
-            flow: *pkt,
             base: *pkt,
             written: [0; NW],
             x,
@@ -191,7 +194,7 @@ impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
     }
 }
 
-impl Ctx<'_, '_, '_> {
+impl<'a> Ctx<'a, '_, '_> {
     fn note(&mut self, text: impl FnOnce() -> String) {
         if let Some(t) = self.trace.as_deref_mut() {
             t.push(TraceLine {
@@ -203,58 +206,99 @@ impl Ctx<'_, '_, '_> {
 
     fn do_table(&mut self, table: u8) {
         let tables: &TableSet = self.tables;
-        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        let rule = tables
+            .table(table)
+            .lookup(&self.x.final_flow, &mut self.x.mask);
         self.run_rule(table, rule);
     }
 
     /// Trace, count and execute the flow a lookup in `table` found.
-    fn run_rule(&mut self, table: u8, rule: Option<&Arc<Rule>>) {
-        let Some(rule) = rule else {
-            self.note(|| format!("{table:2}. No match.\n    drop"));
-            return;
-        };
-        self.note(|| {
-            let m = crate::print::format_match(&rule.flow.matches, None);
-            let m = if m.is_empty() {
-                String::new()
-            } else {
-                format!("{m}, ")
+    ///
+    /// A flow whose last action is a plain `resubmit(,T)` — every table of
+    /// a pipeline but the last, typically — continues here with the flow
+    /// table `T` finds instead of recursing: the same actions, notes,
+    /// depths and limits as the nested call, without a call chain (and its
+    /// register saves) per table.
+    fn run_rule(&mut self, mut table: u8, mut rule: Option<&'a Arc<Rule>>) {
+        let tables: &'a TableSet = self.tables;
+        let mut levels = 0;
+        while let Some(r) = rule {
+            self.note(|| {
+                let m = crate::print::format_match(&r.flow.matches, None);
+                let m = if m.is_empty() {
+                    String::new()
+                } else {
+                    format!("{m}, ")
+                };
+                format!(
+                    "{table:2}. {m}priority {}{}{}",
+                    r.priority(),
+                    cookie_str(r.flow.cookie),
+                    crate::conj::trace_note(&r.flow.matches)
+                )
+            });
+            self.x.rules.push(r.to_ref());
+            self.depth += 1;
+            levels += 1;
+            let (body, next) = match r.flow.actions.split_last() {
+                Some((
+                    a @ Action::Resubmit {
+                        port: None,
+                        table: t,
+                        ct: false,
+                    },
+                    body,
+                )) => (body, Some((a, t.unwrap_or(table)))),
+                _ => (&r.flow.actions[..], None),
             };
-            format!(
-                "{table:2}. {m}priority {}{}{}",
-                rule.priority(),
-                cookie_str(rule.flow.cookie),
-                crate::conj::trace_note(&rule.flow.matches)
-            )
-        });
-        self.x.rules.push(rule.clone());
-        self.depth += 1;
-        self.do_actions(&rule.flow.actions, table);
-        self.depth -= 1;
+            // As `do_actions` would before reaching the resubmit.
+            if !self.do_actions(body, table) || self.stop {
+                break;
+            }
+            let Some((a, next)) = next else { break };
+            self.note(|| crate::print::action_str(a));
+            if !self.count_resubmit() {
+                break;
+            }
+            table = next;
+            rule = tables
+                .table(table)
+                .lookup(&self.x.final_flow, &mut self.x.mask);
+            if rule.is_none() {
+                self.note(|| format!("{table:2}. No match.\n    drop"));
+            }
+        }
+        if levels == 0 {
+            self.note(|| format!("{table:2}. No match.\n    drop"));
+        }
+        self.depth -= levels;
     }
 
-    fn do_actions(&mut self, actions: &[Action], table: u8) {
+    /// Runs `actions`; false if they ended early (`stop`, or `dec_ttl`
+    /// ending the list).
+    fn do_actions(&mut self, actions: &[Action], table: u8) -> bool {
         for a in actions {
             if self.stop {
-                return;
+                return false;
             }
             self.note(|| crate::print::action_str(a));
             self.do_action(a, table);
             if self.end_list {
                 self.end_list = false;
-                return;
+                return false;
             }
         }
+        true
     }
 
+    #[inline]
     fn write(&mut self, f: Field, value: u128, mask: u128) {
-        f.set_masked(&mut self.flow, value, mask);
-        f.unwildcard(&mut self.written, mask);
+        f.write_marking(&mut self.x.final_flow, &mut self.written, value, mask);
     }
 
     fn write_ref(&mut self, r: &FieldRef, value: u128) {
-        r.write(&mut self.flow, value);
-        r.field.unwildcard(&mut self.written, r.mask());
+        // As `FieldRef::write`: `value`'s low `nbits` bits at `ofs`.
+        self.write(r.field, value << r.ofs, r.mask());
     }
 
     fn consult(&mut self, f: Field, mask: u128) {
@@ -262,7 +306,7 @@ impl Ctx<'_, '_, '_> {
     }
 
     fn prereq(&mut self, p: Prereq) -> bool {
-        let ok = prereq_holds(p, &self.flow, &mut self.x.mask);
+        let ok = prereq_holds(p, &self.x.final_flow, &mut self.x.mask);
         if !ok {
             self.note(|| "    (skipped: field prerequisites not met)".into());
         }
@@ -284,7 +328,7 @@ impl Ctx<'_, '_, '_> {
     /// when the packet has none (ovs-actions(7)).
     fn set_vlan(&mut self, vid: Option<u16>, pcp: Option<u8>) {
         self.consult(Field::VlanTci, 0xffff);
-        let mut tci = Field::VlanTci.get(&self.flow) as u16;
+        let mut tci = Field::VlanTci.get(&self.x.final_flow) as u16;
         if tci & VLAN_CFI == 0 {
             tci = 0;
         }
@@ -299,7 +343,7 @@ impl Ctx<'_, '_, '_> {
 
     fn read(&mut self, r: &FieldRef) -> u128 {
         self.consult(r.field, r.mask());
-        r.read(&self.flow)
+        r.read(&self.x.final_flow)
     }
 
     fn output(&mut self, p: u32) {
@@ -317,7 +361,7 @@ impl Ctx<'_, '_, '_> {
             }
             _ => {
                 self.consult(Field::InPort, u32::MAX as u128);
-                if Field::InPort.get(&self.flow) as u32 == p {
+                if Field::InPort.get(&self.x.final_flow) as u32 == p {
                     self.note(|| "    (skipped: output to input port; use in_port)".into());
                     return;
                 }
@@ -364,7 +408,7 @@ impl Ctx<'_, '_, '_> {
             Action::ModVlanPcp(p) => self.set_vlan(None, Some(*p)),
             Action::PushVlan(tpid) => {
                 self.consult(Field::VlanTci, 0xffff);
-                let tci = Field::VlanTci.get(&self.flow) as u16;
+                let tci = Field::VlanTci.get(&self.x.final_flow) as u16;
                 if tci & VLAN_CFI != 0 {
                     // Already tagged: push an outer tag copying the current
                     // one (OpenFlow 1.3 §7.2.4 push_vlan).
@@ -408,7 +452,7 @@ impl Ctx<'_, '_, '_> {
                 }
             }
             Action::Learn(l) => {
-                let f = learned_flow(l, &self.flow, &mut self.x.mask);
+                let f = learned_flow(l, &self.x.final_flow, &mut self.x.mask);
                 self.note(|| format!("    learned:{}", crate::print::format_flow(&f, None)));
                 self.x.learns.push(Learned {
                     flow: f,
@@ -452,8 +496,8 @@ impl Ctx<'_, '_, '_> {
         self.unwildcard_pipeline_state();
         DpAction::Controller {
             action,
-            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
-            metadata: Field::Metadata.get(&self.flow) as u64,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.x.final_flow) as u32),
+            metadata: Field::Metadata.get(&self.x.final_flow) as u64,
         }
     }
 
@@ -464,21 +508,36 @@ impl Ctx<'_, '_, '_> {
         Field::Metadata.unwildcard(&mut self.x.mask, u64::MAX as u128);
     }
 
-    fn resubmit(&mut self, port: Option<u32>, table: u8) {
+    /// Counts one resubmit; false (and the packet dropped) past OVS's
+    /// limits.
+    #[inline]
+    fn count_resubmit(&mut self) -> bool {
         if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
-            self.note(|| "    resubmit limit reached, packet dropped".into());
-            self.x.actions.clear();
-            self.stop = true;
-            return;
+            self.resubmit_limit();
+            return false;
         }
         self.resubmits += 1;
-        let saved = Field::InPort.get(&self.flow);
+        true
+    }
+
+    #[cold]
+    fn resubmit_limit(&mut self) {
+        self.note(|| "    resubmit limit reached, packet dropped".into());
+        self.x.actions.clear();
+        self.stop = true;
+    }
+
+    fn resubmit(&mut self, port: Option<u32>, table: u8) {
+        if !self.count_resubmit() {
+            return;
+        }
+        let saved = Field::InPort.get(&self.x.final_flow);
         if let Some(p) = port {
-            Field::InPort.set(&mut self.flow, p as u128);
+            Field::InPort.set(&mut self.x.final_flow, p as u128);
         }
         self.do_table(table);
         if port.is_some() {
-            Field::InPort.set(&mut self.flow, saved);
+            Field::InPort.set(&mut self.x.final_flow, saved);
         }
     }
 
@@ -494,12 +553,12 @@ impl Ctx<'_, '_, '_> {
     fn resubmit_ct(&mut self, port: Option<u32>, table: u8) {
         self.consult(Field::DlType, 0xffff);
         self.consult(Field::CtNwProto, 0xff);
-        let ipv6 = match Field::DlType.get(&self.flow) {
+        let ipv6 = match Field::DlType.get(&self.x.final_flow) {
             0x0800 => false,
             0x86dd => true,
             _ => return self.note(|| "    resubmit(ct) with non-IP packet: skipped".into()),
         };
-        if Field::CtNwProto.get(&self.flow) == 0 {
+        if Field::CtNwProto.get(&self.x.final_flow) == 0 {
             return self.note(|| "    resubmit(ct) with non-tracked packet: skipped".into());
         }
         if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
@@ -507,18 +566,20 @@ impl Ctx<'_, '_, '_> {
         }
         self.resubmits += 1;
         let tables: &TableSet = self.tables;
-        let saved = Field::InPort.get(&self.flow);
+        let saved = Field::InPort.get(&self.x.final_flow);
         if let Some(p) = port {
-            Field::InPort.set(&mut self.flow, p as u128);
+            Field::InPort.set(&mut self.x.final_flow, p as u128);
         }
-        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.x.final_flow, ipv6);
         crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
-        let rule = tables.table(table).lookup(&self.flow, &mut self.x.mask);
+        let rule = tables
+            .table(table)
+            .lookup(&self.x.final_flow, &mut self.x.mask);
         crate::ct_fields::swap_tuple(&mut self.x.mask, ipv6);
-        crate::ct_fields::swap_tuple(&mut self.flow, ipv6);
+        crate::ct_fields::swap_tuple(&mut self.x.final_flow, ipv6);
         self.run_rule(table, rule);
         if port.is_some() {
-            Field::InPort.set(&mut self.flow, saved);
+            Field::InPort.set(&mut self.x.final_flow, saved);
         }
     }
 
@@ -555,218 +616,14 @@ impl Ctx<'_, '_, '_> {
             set_mark,
             set_label,
             recirc_table: c.table,
-            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.flow) as u32),
-            metadata: Field::Metadata.get(&self.flow) as u64,
+            regs: std::array::from_fn(|i| Field::Reg(i as u8).get(&self.x.final_flow) as u32),
+            metadata: Field::Metadata.get(&self.x.final_flow) as u64,
         });
     }
-
-    fn unwildcard_written(&mut self) {
-        if !overlaps(&self.written, &COMMITTED) {
-            return;
-        }
-        for g in GROUPS {
-            if g.iter().any(|f| f.get(&self.written) != 0) {
-                for f in g {
-                    f.unwildcard(&mut self.x.mask, f.full_mask());
-                }
-            }
-        }
-        // `SetTunMetadata` carries the whole area.
-        if crate::tun_md::touched(&self.written) {
-            crate::tun_md::unwildcard_all(&mut self.x.mask);
-        }
-    }
-
-    /// Emits the header rewrites that make the frame look like `flow`.
-    fn commit(&mut self) {
-        if !overlaps(&self.written, &COMMITTED) {
-            // Only registers, metadata and the like were written.
-            self.base = self.flow;
-            return;
-        }
-        if self.flow == self.base {
-            // Unchanged only because the written values equal the
-            // original ones: that equality is part of the verdict.
-            self.unwildcard_written();
-            return;
-        }
-        self.unwildcard_written();
-        let (f, b) = (&self.flow, &self.base);
-        let get = |w: &Words, fld: Field| fld.get(w);
-        // One XOR per word, then one field extraction per test (instead of
-        // two): this runs on every output of every miss.
-        let mut diff = [0u64; NW];
-        for (d, (x, y)) in diff.iter_mut().zip(f.iter().zip(b.iter())) {
-            *d = x ^ y;
-        }
-        let changed = |fld: Field| fld.get(&diff) != 0;
-        let mut out = Vec::new();
-        if changed(Field::TunId) || changed(Field::TunSrc) || changed(Field::TunDst) {
-            out.push(DpAction::SetTunnel {
-                id: get(f, Field::TunId) as u64,
-                src: get(f, Field::TunSrc) as u32,
-                dst: get(f, Field::TunDst) as u32,
-            });
-        }
-        if crate::tun_md::touched(&diff) {
-            out.push(DpAction::SetTunMetadata(crate::TunMetadata::from_words(f)));
-        }
-        if changed(Field::PktMark) {
-            out.push(DpAction::SetPktMark(get(f, Field::PktMark) as u32));
-        }
-        let (ft, bt) = (get(f, Field::VlanTci) as u16, get(b, Field::VlanTci) as u16);
-        if ft != bt {
-            out.push(match (bt & VLAN_CFI != 0, ft & VLAN_CFI != 0) {
-                (true, false) => DpAction::PopVlan,
-                (false, true) => DpAction::PushVlan {
-                    tpid: 0x8100,
-                    tci: ft,
-                },
-                _ => DpAction::SetVlan { tci: ft },
-            });
-        }
-        if changed(Field::DlSrc) {
-            out.push(DpAction::SetEthSrc(to_mac(get(f, Field::DlSrc))));
-        }
-        if changed(Field::DlDst) {
-            out.push(DpAction::SetEthDst(to_mac(get(f, Field::DlDst))));
-        }
-        let dl_type = get(f, Field::DlType) as u16;
-        use packet::flowkey::ethertype as et;
-        if dl_type == et::IPV4 {
-            if changed(Field::NwSrc) {
-                out.push(DpAction::SetIpv4Src(get(f, Field::NwSrc) as u32));
-            }
-            if changed(Field::NwDst) {
-                out.push(DpAction::SetIpv4Dst(get(f, Field::NwDst) as u32));
-            }
-        }
-        if dl_type == et::IPV6 {
-            if changed(Field::Ipv6Src) {
-                out.push(DpAction::SetIpv6Src(get(f, Field::Ipv6Src).to_be_bytes()));
-            }
-            if changed(Field::Ipv6Dst) {
-                out.push(DpAction::SetIpv6Dst(get(f, Field::Ipv6Dst).to_be_bytes()));
-            }
-        }
-        if dl_type == et::ARP {
-            commit_arp(f, &diff, &mut out, &mut self.x.mask);
-        }
-        if dl_type == et::IPV6 {
-            commit_nd(f, &diff, &mut out, &mut self.x.mask);
-        }
-        if dl_type == et::IPV4 || dl_type == et::IPV6 {
-            if changed(Field::NwTos) {
-                out.push(DpAction::SetIpTos(get(f, Field::NwTos) as u8));
-            }
-            if changed(Field::NwTtl) {
-                out.push(DpAction::SetIpTtl(get(f, Field::NwTtl) as u8));
-            }
-            if changed(Field::TpSrc) {
-                out.push(DpAction::SetTpSrc(get(f, Field::TpSrc) as u16));
-            }
-            if changed(Field::TpDst) {
-                out.push(DpAction::SetTpDst(get(f, Field::TpDst) as u16));
-            }
-        }
-        // What the emitted rewrites depend on is part of the verdict.
-        self.x.mask[W_DL_DST] |= 0xffff << 48;
-        self.x.actions.extend(out);
-        self.base = self.flow;
-    }
-}
-
-/// The fields a commit can rewrite, grouped as the rewrites carry them: a
-/// write to one field of a group makes the whole group part of the verdict.
-const GROUPS: [&[Field]; 12] = [
-    &[Field::TunId, Field::TunSrc, Field::TunDst],
-    &[Field::PktMark],
-    &[Field::VlanTci],
-    &[Field::DlSrc],
-    &[Field::DlDst],
-    &[Field::NwSrc, Field::NwDst],
-    &[Field::Ipv6Src, Field::Ipv6Dst],
-    &[Field::NwTos, Field::NwTtl],
-    &[Field::TpSrc, Field::TpDst],
-    // ARP and ND rewrites commit whole headers (`SetArp`, `SetNd`).
-    &[Field::ArpOp],
-    &[Field::ArpSha, Field::ArpTha],
-    &[Field::NdTarget],
-];
-
-/// Every bit a commit turns into a datapath rewrite (the groups above,
-/// plus the fields only compared: ARP addresses and ND link-layer
-/// addresses). Writes elsewhere (registers, metadata) never produce one,
-/// so a commit after them alone has nothing to emit or unwildcard.
-static COMMITTED: LazyLock<Words> = LazyLock::new(|| {
-    let mut m = [0; NW];
-    let extra = [Field::ArpSpa, Field::ArpTpa, Field::NdSll, Field::NdTll];
-    for f in GROUPS.iter().flat_map(|g| g.iter()).chain(extra.iter()) {
-        f.unwildcard(&mut m, f.full_mask());
-    }
-    crate::tun_md::unwildcard_all(&mut m);
-    m
-});
-
-/// Whether two word arrays share a set bit.
-#[inline]
-fn overlaps(a: &Words, b: &Words) -> bool {
-    a.iter().zip(b.iter()).any(|(x, y)| x & y != 0)
-}
-
-/// The ARP header rewrite, if any ARP field changed (`diff` holds the
-/// changed bits). It carries every field, the unwritten ones copied from
-/// the packet, so all of them join the megaflow `mask`.
-fn commit_arp(f: &Words, diff: &Words, out: &mut Vec<DpAction>, mask: &mut Words) {
-    let fields = [
-        Field::ArpOp,
-        Field::ArpSpa,
-        Field::ArpTpa,
-        Field::ArpSha,
-        Field::ArpTha,
-    ];
-    if fields.iter().all(|fld| fld.get(diff) == 0) {
-        return;
-    }
-    for fld in fields {
-        fld.unwildcard(mask, fld.full_mask());
-    }
-    out.push(DpAction::SetArp {
-        op: Field::ArpOp.get(f) as u16,
-        sha: to_mac(Field::ArpSha.get(f)),
-        spa: Field::ArpSpa.get(f) as u32,
-        tha: to_mac(Field::ArpTha.get(f)),
-        tpa: Field::ArpTpa.get(f) as u32,
-    });
-}
-
-/// The ND rewrite, if `nd_target`, `nd_sll` or `nd_tll` changed on an
-/// NS/NA (the only packets those fields exist in); like [`commit_arp`] it
-/// carries all three, so all join the megaflow `mask`.
-fn commit_nd(f: &Words, diff: &Words, out: &mut Vec<DpAction>, mask: &mut Words) {
-    const ICMPV6: u128 = 58;
-    let fields = [Field::NdTarget, Field::NdSll, Field::NdTll];
-    Field::NwProto.unwildcard(mask, Field::NwProto.full_mask());
-    if Field::NwProto.get(f) != ICMPV6 || fields.iter().all(|fld| fld.get(diff) == 0) {
-        return;
-    }
-    for fld in fields {
-        fld.unwildcard(mask, fld.full_mask());
-    }
-    out.push(DpAction::SetNd {
-        target: Field::NdTarget.get(f).to_be_bytes(),
-        sll: to_mac(Field::NdSll.get(f)),
-        tll: to_mac(Field::NdTll.get(f)),
-    });
 }
 
 fn mac(m: &[u8; 6]) -> u128 {
     u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]) as u128
-}
-
-fn to_mac(v: u128) -> [u8; 6] {
-    let b = (v as u64).to_be_bytes();
-    [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
 fn cookie_str(c: u64) -> String {

@@ -476,6 +476,8 @@ proptest! {
             let slow = process_uncached(&t, p);
             prop_assert_eq!(&cached.actions, &slow.actions, "packet {:?}", p);
             prop_assert_eq!(&cached.learns, &slow.learns, "packet {:?}", p);
+            // The same flows matched (their counters depend on it).
+            prop_assert_eq!(&cached.rules, &slow.rules, "packet {:?}", p);
             if i % 5 == 0 {
                 held.push((cached, slow.actions));
             }

@@ -35,7 +35,7 @@ const VM_B: &str = "fa:16:3e:00:00:0b";
 
 fn tables_visited(t: &FlowTables, pkt: &str) -> (Vec<u8>, Vec<DpAction>, Vec<flow::Learned>) {
     let r = flow::trace(t, &parse_packet(pkt).unwrap());
-    let tables = r.xlate.rules.iter().map(|r| r.flow.table).collect();
+    let tables = r.xlate.rules.iter().map(|r| r.table).collect();
     (tables, r.xlate.actions, r.xlate.learns)
 }
 

@@ -7,7 +7,7 @@ use flow::{parse_filter, parse_flow, parse_packet, FlowOp, FlowTables, TableErro
 use std::time::Duration;
 
 mod common;
-use common::{tables, verdict, T0};
+use common::{failing_batch, tables, verdict, T0};
 
 #[test]
 fn highest_priority_wins_across_subtables() {
@@ -74,24 +74,8 @@ fn same_match_and_priority_replaces() {
 fn failed_batch_changes_nothing() {
     let t = tables(&["priority=1,in_port=1 actions=output:2"]);
     let gen = t.generation();
-    let ops = vec![
-        FlowOp::Delete {
-            filter: parse_filter("in_port=1").unwrap().flow,
-            strict: false,
-        },
-        FlowOp::Add(
-            parse_flow("priority=1,in_port=1 actions=output:9")
-                .unwrap()
-                .flow,
-        ),
-        FlowOp::Add(
-            parse_flow("table=3,priority=1 actions=goto_table:2")
-                .unwrap()
-                .flow,
-        ),
-    ];
     assert!(matches!(
-        t.transaction(ops, T0),
+        t.transaction(failing_batch(), T0),
         Err(TableError::Inconsistent(_))
     ));
     assert_eq!(t.generation(), gen);

@@ -3,7 +3,7 @@
 
 use flow::actions::DpAction;
 use flow::cache::process_uncached;
-use flow::{parse_flow, parse_packet, FlowOp, FlowTables};
+use flow::{parse_filter, parse_flow, parse_packet, FlowOp, FlowTables};
 use std::time::Duration;
 
 /// Time zero of the injected clock.
@@ -23,4 +23,25 @@ pub fn tables(flows: &[&str]) -> FlowTables {
 /// The datapath actions for a packet written as a flow string.
 pub fn verdict(t: &FlowTables, pkt: &str) -> Vec<DpAction> {
     process_uncached(t, &parse_packet(pkt).unwrap()).actions
+}
+
+/// A batch that deletes `in_port=1`, adds a replacement, then fails
+/// (`goto_table` backwards): it must roll back entirely.
+pub fn failing_batch() -> Vec<FlowOp> {
+    vec![
+        FlowOp::Delete {
+            filter: parse_filter("in_port=1").unwrap().flow,
+            strict: false,
+        },
+        FlowOp::Add(
+            parse_flow("priority=1,in_port=1 actions=output:9")
+                .unwrap()
+                .flow,
+        ),
+        FlowOp::Add(
+            parse_flow("table=3,priority=1 actions=goto_table:2")
+                .unwrap()
+                .flow,
+        ),
+    ]
 }

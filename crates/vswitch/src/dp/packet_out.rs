@@ -137,10 +137,10 @@ impl Datapath {
             let pkt = flow::Packet { key, meta };
             let set = b.tables.read();
             let x = flow::translate_actions(&set, &pkt.to_words(), actions, None);
-            drop(set);
-            for r in &x.rules {
+            for r in x.rules.iter().filter_map(|r| set.rule(*r)) {
                 r.hit(frame.len() as u64, now);
             }
+            drop(set);
             for _ in 0..b.tables.apply_learned(&x.learns, now) {
                 b.drops.bump(DropReason::LearnLimit);
             }
