@@ -16,11 +16,15 @@
 #            accounting, see the kernel's Documentation/scheduler/
 #            sched-stats.rst); none for the kernel paths, whose forwarding
 #            runs in the senders' softirq context;
+#            Of it, user mode alone (utime of the threads, clock ticks):
+#            the switch's own code, without the system calls;
 #   client / server  iperf3's own CPU use (getrusage, user + system) from
 #            its JSON report (end.cpu_utilization_percent × duration);
-#   softirq  the machine-wide softirq ticks of /proc/stat (the kernel's
-#            part of the work that was not charged to a task) — context
-#            only: other load on the machine lands here too.
+#   ksoftirqd  the on-CPU time of the ksoftirqd threads: softirq work
+#            the kernel deferred instead of running it in the context that
+#            raised it (more of it when the machine is busy) — context
+#            only, other traffic on the machine lands here too;
+#   softirq  the machine-wide softirq ticks of /proc/stat (likewise).
 #
 # Without CONFIG_IRQ_TIME_ACCOUNTING (the test machine's kernel) softirq
 # work is charged to whatever task runs when it is raised: a switch that
@@ -29,7 +33,8 @@
 # bridge's sender does.  The figures compare paths under that same rule.
 #
 # Writes $CNB_WORK/cost.tsv rows: path streams gbps switch client server
-# softirq (seconds per GB of TCP payload received by VM b, medians of RUNS).
+# ksoftirqd softirq (seconds per GB of TCP payload received by VM b, medians
+# of RUNS).
 
 CNB_SWITCH_PIDS=() # processes whose CPU is "the switch" (set by setups)
 COST_MB=""         # -c: megabytes per iperf3 -n run (cost mode when set)
@@ -47,30 +52,58 @@ cnb_task_ns() {
     echo "$total"
 }
 
+# cnb_task_user PID... — user-mode clock ticks of every thread of PIDs
+# (utime, /proc/PID/task/*/stat field 14): the switch's own code, apart
+# from the system calls and the softirq work charged to it.
+cnb_task_user() {
+    local p t total=0 u
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*/stat; do
+            [ -r "$t" ] || continue
+            u=$(awk '{ print $14 }' "$t" 2>/dev/null) || continue
+            total=$((total + ${u:-0}))
+        done
+    done
+    echo "$total"
+}
+
 # cnb_softirq_ticks — machine-wide softirq clock ticks (/proc/stat, cpu line).
 cnb_softirq_ticks() { awk '/^cpu / { print $8; exit }' /proc/stat; }
 
+# cnb_ksoftirqd_pids — the per-CPU ksoftirqd kernel threads.
+cnb_ksoftirqd_pids() { pgrep -x 'ksoftirqd/[0-9]+' || true; }
+
 # cnb_cost_run NS DST PORT STREAMS BYTES — one `iperf3 -n BYTES` run; prints
-# "gbps switch_s client_s server_s softirq_s payload_bytes".
+# "gbps switch_s switch_user_s client_s server_s ksoftirqd_s softirq_s
+# payload_bytes".
 cnb_cost_run() {
-    local ns=$1 dst=$2 port=$3 streams=$4 bytes=$5 s0 s1 q0 q1 out
+    local ns=$1 dst=$2 port=$3 streams=$4 bytes=$5 s0 s1 q0 q1 k0 k1 u0 u1 out
+    local -a kpids
+    mapfile -t kpids < <(cnb_ksoftirqd_pids)
     s0=$(cnb_task_ns "${CNB_SWITCH_PIDS[@]}")
+    u0=$(cnb_task_user "${CNB_SWITCH_PIDS[@]}")
+    k0=$(cnb_task_ns "${kpids[@]}")
     q0=$(cnb_softirq_ticks)
     out=$(timeout 300 ip netns exec "$ns" \
         iperf3 -c "$dst" -p "$port" -P "$streams" -n "$bytes" -J 2>&1) || {
         cnb_log "iperf3 -n failed: $(printf '%s' "$out" | jq -r '.error? // empty' 2>/dev/null || true)"
-        echo "nan nan nan nan nan 0"
+        echo "nan nan nan nan nan nan nan 0"
         return 0
     }
     s1=$(cnb_task_ns "${CNB_SWITCH_PIDS[@]}")
+    u1=$(cnb_task_user "${CNB_SWITCH_PIDS[@]}")
+    k1=$(cnb_task_ns "${kpids[@]}")
     q1=$(cnb_softirq_ticks)
     printf '%s' "$out" | jq -r --arg s "$((s1 - s0))" --arg q "$((q1 - q0))" \
+        --arg k "$((k1 - k0))" --arg u "$((u1 - u0))" \
         --arg tick "$(getconf CLK_TCK)" --arg sw "${#CNB_SWITCH_PIDS[@]}" '
         .end as $e | ($e.sum_received.seconds) as $d |
         [ $e.sum_received.bits_per_second / 1e9,
           (if ($sw | tonumber) > 0 then ($s | tonumber) / 1e9 else "nan" end),
+          (if ($sw | tonumber) > 0 then ($u | tonumber) / ($tick | tonumber) else "nan" end),
           $e.cpu_utilization_percent.host_total / 100 * $d,
           $e.cpu_utilization_percent.remote_total / 100 * $d,
+          ($k | tonumber) / 1e9,
           ($q | tonumber) / ($tick | tonumber),
           $e.sum_received.bytes ] | map(tostring) | join(" ")'
 }
@@ -89,7 +122,7 @@ cnb_cost() {
         all=()
         for ((i = 0; i < RUNS; i++)); do
             v=$(cnb_cost_run "$NS_A" "$IP_B" "$PORT" "$streams" "$bytes")
-            cnb_log "  $name x$streams: Gbit/s switch_s client_s server_s softirq_s bytes = $v"
+            cnb_log "  $name x$streams: Gbit/s switch (user) client server ksoftirqd softirq (s) bytes = $v"
             all+=("$v")
         done
         printf '%s\n' "${all[@]}" | python3 -c '
@@ -98,13 +131,13 @@ name, streams = sys.argv[1], sys.argv[2]
 rows = []
 for line in sys.stdin:
     f = [float(x) for x in line.split()]
-    if len(f) == 6 and f[5] > 0 and not math.isnan(f[0]):
-        gb = f[5] / 1e9
-        rows.append([f[0]] + [x / gb for x in f[1:5]])
+    if len(f) == 8 and f[7] > 0 and not math.isnan(f[0]):
+        gb = f[7] / 1e9
+        rows.append([f[0]] + [x / gb for x in f[1:7]])
 def med(i):
     v = [r[i] for r in rows if not math.isnan(r[i])]
     return f"{statistics.median(v):.3f}" if v else "nan"
-print("\t".join([name, streams] + [med(i) for i in range(5)]))
+print("\t".join([name, streams] + [med(i) for i in range(7)]))
 ' "$name" "$streams" >>"$CNB_WORK/cost.tsv"
     done
 }
@@ -116,8 +149,8 @@ cnb_cost_report() {
 import os, sys, time
 tsv, md, title = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
-head = ["path", "streams", "Gbit/s", "switch CPU s/GB", "iperf3 client s/GB",
-        "iperf3 server s/GB", "machine softirq s/GB (incl. other load)"]
+head = ["path", "streams", "Gbit/s", "switch CPU s/GB", "of which user s/GB", "iperf3 client s/GB",
+        "iperf3 server s/GB", "ksoftirqd s/GB", "machine softirq s/GB"]
 table = [r for r in rows if len(r) == len(head)]
 w = [max(len(c[i]) for c in [head] + table) for i in range(len(head))]
 print()
@@ -133,7 +166,8 @@ out = [f"# {title}", "",
        f"- versions: {os.environ.get('CNB_VERSIONS', '?')}",
        "- CPU seconds per GB of TCP payload received (medians); switch = on-CPU",
        "  time of the switch processes' threads (schedstat), client/server =",
-       "  iperf3's getrusage; softirq work is charged to the task it interrupts",
+       "  iperf3's getrusage; softirq work is charged to the task it interrupts,",
+       "  or to ksoftirqd when deferred; ksoftirqd and softirq include other load",
        "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 out += ["| " + " | ".join(r) + " |" for r in table]
 os.makedirs(os.path.dirname(md) or ".", exist_ok=True)
