@@ -21,6 +21,9 @@
 #       (default 4)
 #   -p  comma-separated paths (default bridge,ovs-tso,ovs,cloudnet)
 #   -o  markdown output (default bench/results/l2-<date>.md)
+#   -c  cost mode: instead of the figures above, CPU seconds per GB of the
+#       switch, iperf3 and softirq over runs of `iperf3 -n MB` megabytes
+#       (bench/cost.sh)
 # env:  CLOUDNET=path/to/cloudnet (default: <repo>/target/release/cloudnet)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -79,6 +82,7 @@ setup_ovs() {
     cnb_bg "$d/vswitchd.out" ip netns exec "$SW" ovs-vswitchd "unix:$d/db.sock" \
         --unixctl="$d/vswitchd.ctl" --pidfile="$d/vswitchd.pid" \
         --log-file="$d/vswitchd.log" --no-chdir --disable-system
+    CNB_SWITCH_PIDS+=("$CNB_LAST_PID")
     "${OVS_VSCTL[@]}" add-br br0 -- set bridge br0 datapath_type=netdev
     for v in a b; do
         [ $v = a ] && ns=$NS_A || ns=$NS_B

@@ -30,6 +30,9 @@ export SKIP_REASON
 # them removed by the cleanup.
 CNB_WORK=$(mktemp -d "/tmp/${CNB_P}-work.XXXXXX")
 CNB_DIRS+=("$CNB_WORK")
+# CPU cost per GB (the -c option): cnb_cost, cnb_cost_report.
+# shellcheck source-path=SCRIPTDIR source=cost.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cost.sh"
 
 cnb_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 cnb_die() { cnb_log "error: $*"; exit 1; }
@@ -67,6 +70,7 @@ cnb_teardown() {
         cnb_stop_pid "${CNB_PIDS[$i]}"
     done
     CNB_PIDS=()
+    CNB_SWITCH_PIDS=()
     # Registered namespaces plus any of this run's by name ($CNB_P + letters
     # + digits, e.g. cnb4711s, cnb4711h1; a different run's prefix never
     # matches, as its next character would be a digit), so that the parent
@@ -357,6 +361,10 @@ vm_up() {
 # shellcheck disable=SC2153 # those globals come from the calling script
 cnb_measure() {
     local name=$1 tcp1 tcp4 pps lat
+    if [ -n "$COST_MB" ]; then
+        cnb_cost "$name"
+        return 0
+    fi
     if ! cnb_wait_for 10 "$name: ping a -> b" cnb_ping_ok "$NS_A" "$IP_B"; then
         cnb_log "$name: no connectivity"
         cnb_record "$TSV" "$name" nan nan nan nan nan nan "no connectivity"
@@ -392,6 +400,8 @@ cnb_cloudnet_start() {
     fi
     cnb_bg "$d/vswitchd.out" ip netns exec "$ns" "$CLOUDNET" vswitchd \
         --run-dir "$d" --log-file "$d/vswitchd.log"
+    # `ip netns exec` execs the daemon: this pid is the vswitchd itself.
+    CNB_SWITCH_PIDS+=("$CNB_LAST_PID")
     if ! cnb_wait_for 10 "cloudnet vswitchd in $ns" \
         env CLOUDNET_RUN_DIR="$d" "$CLOUDNET" vsctl --timeout 2 list-br; then
         SKIP_REASON="vswitchd did not answer: $(tail -n 3 "$d"/vswitchd.* 2>/dev/null | tr '\n' ' ')"
@@ -572,6 +582,20 @@ print(f"\nwritten: {md}")
 PYEOF
 }
 
+# cnb_final_report TITLE REF... — the throughput report (ratios against
+# the REF paths), or in cost mode (-c) the CPU-per-GB one.
+cnb_final_report() {
+    local title=$1
+    shift
+    if [ -n "$COST_MB" ]; then
+        CNB_PARAMS="cost mode: median of $RUNS runs of iperf3 -n ${COST_MB}MB, 1 and 4 streams"
+        export CNB_PARAMS
+        cnb_cost_report "$OUT" "$title: CPU per GB"
+    else
+        cnb_report "$TSV" "$OUT" "$title" "$@"
+    fi
+}
+
 # cnb_bench_main TITLE REF... — the run of a two-VM bench script: records
 # the load and parameters, calls the script's run_path for each of $PATHS,
 # and writes the report with ratios against the REF paths.  CNB_VERSIONS,
@@ -594,7 +618,7 @@ cnb_bench_main() {
     for p in "${path_list[@]}"; do
         run_path "$p"
     done
-    cnb_report "$TSV" "$OUT" "$title" "$@"
+    cnb_final_report "$title" "$@"
 }
 
 # cnb_parse_options DEFAULT_PATHS DEFAULT_OUT "$@": the options every bench
@@ -611,8 +635,9 @@ cnb_parse_options() {
     SENDERS=""
     CNB_GEN=trafgen
     local opt OPTIND=1
-    while getopts "n:t:g:s:p:o:h" opt; do
+    while getopts "n:t:g:s:p:o:c:h" opt; do
         case $opt in
+        c) COST_MB=$OPTARG ;;
         n) RUNS=$OPTARG ;;
         t) SECS=$OPTARG ;;
         g) CNB_GEN=$OPTARG ;;
@@ -632,8 +657,8 @@ cnb_parse_options() {
     esac
     export CNB_GEN
     local v
-    for v in "$RUNS" "$SECS" "$SENDERS"; do
-        [[ $v =~ ^[1-9][0-9]{0,2}$ ]] || cnb_die "numbers must be 1..999, got '$v'"
+    for v in "$RUNS" "$SECS" "$SENDERS" ${COST_MB:+"$COST_MB"}; do
+        [[ $v =~ ^[1-9][0-9]{0,4}$ ]] || cnb_die "numbers must be 1..99999, got '$v'"
     done
     CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
 

@@ -21,6 +21,9 @@
 #       (default 4)
 #   -p  comma-separated paths (default kernel,cloudnet)
 #   -o  markdown output (default bench/results/vxlan-<date>.md)
+#   -c  cost mode: instead of the figures above, CPU seconds per GB of the
+#       switch, iperf3 and softirq over runs of `iperf3 -n MB` megabytes
+#       (bench/cost.sh)
 # env:  CLOUDNET=path/to/cloudnet (default: <repo>/target/release/cloudnet)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -157,7 +160,7 @@ main() {
         run_path "$p"
     done
 
-    cnb_report "$TSV" "$OUT" "cloudnet VXLAN benchmark: VM to VM across two hosts" kernel
+    cnb_final_report "cloudnet VXLAN benchmark: VM to VM across two hosts" kernel
 }
 
 cnb_main main

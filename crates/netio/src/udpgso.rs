@@ -8,7 +8,7 @@
 //! per datagram. See udp(7) and the kernel's `udp_send_skb` /
 //! `__udp_gso_segment`.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -26,6 +26,10 @@ const UDP_GRO: libc::c_int = 104;
 /// Most segments one `UDP_SEGMENT` send may carry (`UDP_MAX_SEGMENTS`
 /// of the kernel, 64 before Linux 6.9).
 pub const MAX_SEGMENTS: usize = 64;
+
+/// Most slices [`send_segmented_vectored`] takes: two per segment (headers,
+/// payload) for [`MAX_SEGMENTS`] segments; well under `UIO_MAXIOV` (1024).
+pub const MAX_IOV: usize = 2 * MAX_SEGMENTS;
 
 /// Largest UDP payload of one IPv4 send: 65535 - 20 (IPv4) - 8 (UDP).
 pub const MAX_PAYLOAD: usize = 65_507;
@@ -209,24 +213,43 @@ pub fn send_segmented(
     dst: SocketAddrV4,
     outer: OuterIp,
 ) -> io::Result<usize> {
-    // SAFETY: sockaddr_in, iovec and msghdr are plain old data; all-zero
-    // is a valid value for each.
+    send_segmented_vectored(fd, &[IoSlice::new(payload)], gso_size, dst, outer)
+}
+
+/// [`send_segmented`] of the concatenation of `iov` (at most
+/// [`MAX_IOV`] slices): the kernel cuts the joined bytes every `gso_size`
+/// whatever the slice boundaries, so a datagram may be its headers in one
+/// slice and its payload, still in the frame it came in, in the next —
+/// the payload is copied once, by the kernel, instead of into a staging
+/// buffer first.
+pub fn send_segmented_vectored(
+    fd: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    gso_size: u16,
+    dst: SocketAddrV4,
+    outer: OuterIp,
+) -> io::Result<usize> {
+    if iov.len() > MAX_IOV {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} iovecs, at most {MAX_IOV}", iov.len()),
+        ));
+    }
+    // SAFETY: sockaddr_in and msghdr are plain old data; all-zero is a
+    // valid value for each.
     let mut name: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     name.sin_family = libc::AF_INET as libc::sa_family_t;
     name.sin_port = dst.port().to_be();
     name.sin_addr.s_addr = u32::from(*dst.ip()).to_be();
-    let mut iov = libc::iovec {
-        // The kernel only reads through iov_base on send.
-        iov_base: payload.as_ptr().cast_mut().cast(),
-        iov_len: payload.len(),
-    };
     let mut cbuf: CmsgBuf = [0; 12];
     // SAFETY: as above.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_name = (&mut name as *mut libc::sockaddr_in).cast();
     msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    // `IoSlice` is ABI-compatible with `iovec` (std::io::IoSlice docs);
+    // the kernel only reads through the bases on send.
+    msg.msg_iov = iov.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = iov.len() as _;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of::<CmsgBuf>() as _;
     let items: [(libc::c_int, libc::c_int, CmsgVal); 3] = [
@@ -266,8 +289,9 @@ pub fn send_segmented(
         }
     }
     msg.msg_controllen = used as _;
-    // SAFETY: `msg` points at `name`, `iov` (into `payload`, read only) and
-    // `cbuf`, all alive for the call.
+    // SAFETY: `msg` points at `name`, `iov` (slices borrowed for the call,
+    // read only, at most MAX_IOV ≤ UIO_MAXIOV of them) and `cbuf`, all
+    // alive for the call.
     let rc = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -353,6 +377,38 @@ mod tests {
         assert_eq!((lens[1], gso[1]), (6, 0));
         assert_eq!(&bufs[1][3..9], b"single");
         assert_eq!(srcs[1].port(), tx.local_addr().unwrap().port());
+    }
+
+    #[test]
+    fn vectored_send_cuts_datagrams_across_slices() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, rx.local_addr().unwrap().port());
+        // Three datagrams, each a 4-byte header slice and a payload slice
+        // of 6 (the last of 2): the kernel joins them and cuts every 10.
+        let (h, p) = ([0xaa_u8; 4], [1u8, 2, 3, 4, 5, 6]);
+        let iov = [
+            IoSlice::new(&h),
+            IoSlice::new(&p),
+            IoSlice::new(&h),
+            IoSlice::new(&p),
+            IoSlice::new(&h),
+            IoSlice::new(&p[..2]),
+        ];
+        let outer = OuterIp { tos: 0, ttl: 64 };
+        let n = send_segmented_vectored(tx.as_fd(), &iov, 10, to, outer).unwrap();
+        assert_eq!(n, 26);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(l) = rx.recv(&mut buf) {
+            got.push(buf[..l].to_vec());
+        }
+        let full = [0xaa, 0xaa, 0xaa, 0xaa, 1, 2, 3, 4, 5, 6];
+        assert_eq!(got, [&full[..], &full[..], &full[..6]]);
+        let too_many = vec![IoSlice::new(&h); MAX_IOV + 1];
+        let e = send_segmented_vectored(tx.as_fd(), &too_many, 10, to, outer).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

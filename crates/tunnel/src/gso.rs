@@ -19,7 +19,6 @@ use packet::ip_proto;
 use packet::ipv4::Ipv4Packet;
 use packet::ipv6::Ipv6Packet;
 use packet::tcp::{flags, TcpPacket};
-use packet::udp::UdpPacket;
 use packet::vlan;
 
 use crate::error::GsoError;
@@ -173,52 +172,90 @@ impl<'a> Segmenter<'a> {
         if self.done {
             return None;
         }
-        let chunk = self.mss.min(self.end - self.next);
-        let seg_len = self.hdr_len + chunk;
+        let seg_len = self.hdr_len + self.mss.min(self.end - self.next);
         if out.len() < seg_len {
             return Some(Err(GsoError::BufferTooSmall {
                 need: seg_len,
                 have: out.len(),
             }));
         }
-        let out = &mut out[..seg_len];
-        out[..self.hdr_len].copy_from_slice(&self.frame[..self.hdr_len]);
-        out[self.hdr_len..].copy_from_slice(&self.frame[self.next..self.next + chunk]);
+        let (hdr, body) = out[..seg_len].split_at_mut(self.hdr_len);
+        Some(self.next_headers_into(hdr)?.map(|payload| {
+            body.copy_from_slice(&self.frame[payload]);
+            seg_len
+        }))
+    }
+
+    /// Writes only the headers of the next segment ([`header_len`] bytes,
+    /// checksums included) at the start of `out` and returns where its
+    /// payload lies in the super-frame: the segment is `out[..header_len]`
+    /// followed by `frame[range]`, for a vectored send (`sendmsg(2)` with
+    /// two iovecs per segment) that copies no payload in user space. The
+    /// checksum is the same as [`next_into`]'s: the one's-complement sum
+    /// of the headers and of the payload may be added separately because
+    /// the L4 header length is even (RFC 1071 §2 (B), byte-order and
+    /// split independence). `None` once all segments are out; on
+    /// [`GsoError::BufferTooSmall`] nothing advances.
+    ///
+    /// [`header_len`]: Segmenter::header_len
+    /// [`next_into`]: Segmenter::next_into
+    pub fn next_headers_into(
+        &mut self,
+        out: &mut [u8],
+    ) -> Option<Result<core::ops::Range<usize>, GsoError>> {
+        if self.done {
+            return None;
+        }
+        if out.len() < self.hdr_len {
+            return Some(Err(GsoError::BufferTooSmall {
+                need: self.hdr_len,
+                have: out.len(),
+            }));
+        }
+        let chunk = self.mss.min(self.end - self.next);
+        let hdr = &mut out[..self.hdr_len];
+        hdr.copy_from_slice(&self.frame[..self.hdr_len]);
+        let payload = self.next..self.next + chunk;
         let first = self.index == 0;
         let last = self.next + chunk >= self.end;
         let offset = (self.next - self.hdr_len) as u32;
-        let res = self.fix_headers(out, first, last, offset);
+        let res = self.fix_headers(hdr, &self.frame[payload.clone()], first, last, offset);
         self.next += chunk;
         self.index = self.index.wrapping_add(1);
         self.done = last;
-        Some(res.map(|()| seg_len))
+        Some(res.map(|()| payload))
     }
 
+    /// Rewrites the copied headers `hdr` (exactly `hdr_len` bytes) for a
+    /// segment carrying `payload`.
     fn fix_headers(
         &self,
-        out: &mut [u8],
+        hdr: &mut [u8],
+        payload: &[u8],
         first: bool,
         last: bool,
         offset: u32,
     ) -> Result<(), GsoError> {
-        let seg_len = out.len();
-        let l3_len = seg_len - self.l3;
+        let l3_len = hdr.len() + payload.len() - self.l3;
         if self.v6 {
-            let payload = (l3_len - packet::ipv6::HEADER_LEN) as u16;
-            out[self.l3 + 4..self.l3 + 6].copy_from_slice(&payload.to_be_bytes());
+            let len = (l3_len - packet::ipv6::HEADER_LEN) as u16;
+            hdr[self.l3 + 4..self.l3 + 6].copy_from_slice(&len.to_be_bytes());
         } else {
-            // `Ipv4Packet` has no total-length setter: write the field
-            // before taking the checked view, which bounds by it.
-            out[self.l3 + 2..self.l3 + 4].copy_from_slice(&(l3_len as u16).to_be_bytes());
-            let mut ip = Ipv4Packet::new_checked(&mut out[self.l3..])?;
-            ip.set_ident(self.ip_ident.wrapping_add(self.index));
-            ip.fill_checksum();
+            // Total length, identification, then the header checksum over
+            // the header alone (RFC 791 §3.1); the checked view would bound
+            // the buffer by the total length, which covers the payload too.
+            let ip = &mut hdr[self.l3..self.l4_at];
+            ip[2..4].copy_from_slice(&(l3_len as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&self.ip_ident.wrapping_add(self.index).to_be_bytes());
+            ip[10..12].fill(0);
+            let c = packet::checksum::ipv4_header(ip);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
         }
-        let (src4, dst4, src6, dst6) = addrs(&out[self.l3..], self.v6);
-        let seg = &mut out[self.l4_at..];
-        match self.l4 {
+        let (src4, dst4, src6, dst6) = addrs(&hdr[self.l3..], self.v6);
+        let l4_len = hdr.len() - self.l4_at + payload.len();
+        let (proto, csum_at) = match self.l4 {
             L4::Tcp => {
-                let mut tcp = TcpPacket::new_checked(seg)?;
+                let mut tcp = TcpPacket::new_checked(&mut hdr[self.l4_at..])?;
                 tcp.set_seq(self.tcp_seq.wrapping_add(offset));
                 let mut f = self.tcp_flags;
                 if !last {
@@ -228,23 +265,26 @@ impl<'a> Segmenter<'a> {
                     f &= !flags::CWR;
                 }
                 tcp.set_flags(f);
-                if self.v6 {
-                    tcp.fill_checksum_v6(&src6, &dst6);
-                } else {
-                    tcp.fill_checksum_v4(src4, dst4);
-                }
+                (ip_proto::TCP, self.l4_at + 16)
             }
             L4::Udp => {
-                let len = seg.len() as u16;
-                seg[4..6].copy_from_slice(&len.to_be_bytes());
-                let mut udp = UdpPacket::new_checked(seg)?;
-                if self.v6 {
-                    udp.fill_checksum_v6(&src6, &dst6);
-                } else {
-                    udp.fill_checksum_v4(src4, dst4);
-                }
+                hdr[self.l4_at + 4..self.l4_at + 6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+                (ip_proto::UDP, self.l4_at + 6)
             }
+        };
+        hdr[csum_at..csum_at + 2].fill(0);
+        let pseudo = if self.v6 {
+            packet::checksum::pseudo_header_v6(&src6, &dst6, proto, l4_len as u32)
+        } else {
+            packet::checksum::pseudo_header_v4(src4, dst4, proto, l4_len as u16)
+        };
+        use packet::checksum::{add, sum};
+        let mut c = !add(add(pseudo, sum(&hdr[self.l4_at..])), sum(payload));
+        if c == 0 && self.l4 == L4::Udp {
+            // RFC 768 / RFC 8200 §8.1: a computed zero is sent as all ones.
+            c = 0xffff;
         }
+        hdr[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
         Ok(())
     }
 }

@@ -315,6 +315,12 @@ pub struct Pieces<'a> {
 }
 
 impl<'a> Pieces<'a> {
+    /// The Ethernet frame as one slice when no tag is inserted or
+    /// removed (the virtio header, [`Pieces::hdr`], apart).
+    pub fn contiguous(&self) -> Option<&'a [u8]> {
+        (self.tag_len == 0 && self.tail.is_empty()).then_some(self.head)
+    }
+
     /// Build the pieces for `frame` (header included) under `edit`. Returns
     /// `None` when the edit cannot apply (pop on an untagged frame).
     pub fn new(frame: &'a [u8], edit: VlanEdit) -> Option<Pieces<'a>> {

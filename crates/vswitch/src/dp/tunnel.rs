@@ -496,10 +496,17 @@ impl Datapath {
         };
         let vnet = VirtioNetHdr::parse(&pieces.hdr, VnetHdrLen::V10).unwrap_or_default();
 
-        // The largest wire frame this will produce.
+        // The inner frame in one slice: the frame itself when no VLAN edit
+        // splits it, else a flat copy.
         let mut flat = std::mem::take(&mut self.tun.flat);
-        pieces.copy_into(&mut flat);
-        let inner = &flat[HDR..];
+        let inner = match pieces.contiguous() {
+            Some(f) => f,
+            None => {
+                pieces.copy_into(&mut flat);
+                &flat[HDR..]
+            }
+        };
+        // The largest wire frame this will produce.
         let gso = vnet.gso_type != GsoType::None;
         let seg_len = if gso {
             match tunnel::Segmenter::new(inner, &vnet) {
