@@ -141,6 +141,7 @@ impl Worker {
             d.apply_tx(tx);
         }
         d.cur_thread = self.id;
+        d.tx_thread = self.id;
         d.cur_tx = self.tx.take();
         let r = f(&mut d);
         self.tx = d.cur_tx.take();
@@ -243,14 +244,16 @@ impl Worker {
                     }
                 }
             }
-            let id = self.id;
-            self.locked(dp, |d| {
-                if id == 0 {
+            // Only thread 0 has work left; another thread would take the
+            // lock for nothing (and a contended lock is one more futex
+            // wake-up on the path of the frames the lock holder forwards).
+            if self.id == 0 {
+                self.locked(dp, |d| {
                     d.run_egress();
                     d.housekeeping();
-                }
-            });
-            self.flush();
+                });
+                self.flush();
+            }
         }
     }
 }
