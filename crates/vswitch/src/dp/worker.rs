@@ -11,6 +11,17 @@
 //! receive `read(2)` / `recvmmsg(2)` and the transmit of small frames
 //! happen outside it. Tunnel sockets, the egress timer and housekeeping
 //! (MAC aging, flow timeouts, conntrack sweeps) belong to thread 0.
+//!
+//! **Latency.** Nothing on the forwarding path waits: a thread blocks in
+//! `epoll_wait(2)` (level-triggered, so a queue it did not drain wakes it
+//! again at once) only when none of its fds is readable; a burst is
+//! whatever one read finds, never held back to fill; the 100 ms timeout
+//! only paces housekeeping. What a frame does cost is the wake-up of the
+//! thread that reads it, so a round trip should wake as few as possible:
+//! outputs to a multi-queue TAP go through the queue of the thread that
+//! should read the VM's answer ([`super::rxq`]), which is then the thread
+//! that forwarded the request and is still awake. A ping through one switch
+//! wakes one datapath thread, through a VXLAN tunnel one per host.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
