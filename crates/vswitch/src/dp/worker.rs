@@ -21,7 +21,10 @@
 //! outputs to a multi-queue TAP go through the queue of the thread that
 //! should read the VM's answer ([`super::rxq`]), which is then the thread
 //! that forwarded the request and is still awake. A ping through one switch
-//! wakes one datapath thread, through a VXLAN tunnel one per host.
+//! wakes one datapath thread once; across a VXLAN tunnel, one thread per
+//! host (twice on the pinging host, where the request and the answer
+//! arrive apart). Shaped ports are the exception by design: their frames
+//! leave when the egress timer says.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
