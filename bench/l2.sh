@@ -13,13 +13,15 @@
 # into the VM namespaces, so nothing touches the host's interfaces.  See
 # bench/README.md for what each number means.
 #
-# usage: bench/l2.sh [-n RUNS] [-t SECS] [-g GEN] [-s SENDERS] [-p PATHS] [-o FILE]
+# usage: bench/l2.sh [-n RUNS] [-t SECS] [-g GEN] [-s SENDERS] [-p PATHS] [-L PINGS] [-o FILE]
 #   -n  runs per TCP/UDP figure, the median is reported (default 5)
 #   -t  seconds per iperf3 / generator run (default 5)
 #   -g  64-byte UDP generator: trafgen (default) or iperf3
 #   -s  generator parallelism: trafgen CPUs (default 1) or iperf3 senders
 #       (default 4)
 #   -p  comma-separated paths (default bridge,ovs-tso,ovs,cloudnet)
+#   -L  latency only: this many pings at 10 ms per path (avg, min, p50,
+#       p99), no TCP or UDP runs
 #   -o  markdown output (default bench/results/l2-<date>.md)
 #   -c  cost mode: instead of the figures above, CPU seconds per GB of the
 #       switch, iperf3 and softirq over runs of `iperf3 -n MB` megabytes

@@ -329,6 +329,22 @@ cnb_udp_median() {
         "$(printf '%s\n' "${tx[@]}" | grep -v nan | cnb_median)"
 }
 
+# cnb_ping_stats NS DST COUNT — COUNT pings at 10 ms; prints "avg min p50
+# p99" in microseconds (percentiles of the per-reply times, nearest rank).
+cnb_ping_stats() {
+    local out
+    out=$(timeout $(($3 / 50 + 30)) ip netns exec "$1" ping -c "$3" -i 0.01 "$2" 2>&1) || true
+    printf '%s\n' "$out" | python3 -c '
+import math, re, sys
+t = sorted(float(m) * 1000 for m in re.findall(r"time=([0-9.]+) ms", sys.stdin.read()))
+if not t:
+    print("nan nan nan nan")
+else:
+    rank = lambda p: t[min(len(t) - 1, max(0, math.ceil(p * len(t)) - 1))]
+    print(f"{sum(t) / len(t):.0f} {t[0]:.0f} {rank(0.5):.0f} {rank(0.99):.0f}")
+'
+}
+
 # cnb_ping NS DST — 100 pings at 10 ms; prints "avg min" in microseconds.
 cnb_ping() {
     local out
@@ -360,7 +376,7 @@ vm_up() {
 # (set by the calling script and its topology setup).
 # shellcheck disable=SC2153 # those globals come from the calling script
 cnb_measure() {
-    local name=$1 tcp1 tcp4 pps lat
+    local name=$1 tcp1 tcp4 pps lat avg min p50 p99
     if [ -n "$COST_MB" ]; then
         cnb_cost "$name"
         return 0
@@ -368,6 +384,14 @@ cnb_measure() {
     if ! cnb_wait_for 10 "$name: ping a -> b" cnb_ping_ok "$NS_A" "$IP_B"; then
         cnb_log "$name: no connectivity"
         cnb_record "$TSV" "$name" nan nan nan nan nan nan "no connectivity"
+        return 0
+    fi
+    if [ -n "${CNB_PINGS:-}" ]; then
+        # -L: latency only; percentiles in the note column.
+        cnb_log "$name: $CNB_PINGS pings"
+        read -r avg min p50 p99 <<<"$(cnb_ping_stats "$NS_A" "$IP_B" "$CNB_PINGS")"
+        cnb_log "$name: ping avg/min/p50/p99 us = $avg/$min/$p50/$p99"
+        cnb_record "$TSV" "$name" nan nan nan nan "$avg" "$min" "p50 $p50 us, p99 $p99 us"
         return 0
     fi
     cnb_iperf_servers "$NS_B" "$PORT" "$([ "$CNB_GEN" = iperf3 ] && echo "$SENDERS" || echo 1)"
@@ -611,6 +635,7 @@ cnb_bench_main() {
         gen="$SENDERS x iperf3 -u -l 18 -b 0 (64-byte frames, received = VM b NIC rx)"
     fi
     CNB_PARAMS="median of $RUNS runs, iperf3 -t $SECS; UDP: $gen, $SECS s; ping -c 100 -i 0.01"
+    [ -z "$CNB_PINGS" ] || CNB_PARAMS="latency only: ping -c $CNB_PINGS -i 0.01"
     CNB_VERSIONS=${CNB_VERSIONS:-"$(iperf3 --version | head -n 1); $(cnb_cloudnet_version)"}
     export CNB_LOAD_START CNB_PARAMS CNB_VERSIONS
     cnb_log "load average at start: $CNB_LOAD_START"
@@ -635,9 +660,11 @@ cnb_parse_options() {
     SENDERS=""
     CNB_GEN=trafgen
     local opt OPTIND=1
-    while getopts "n:t:g:s:p:o:c:h" opt; do
+    CNB_PINGS=""
+    while getopts "n:t:g:s:p:o:c:L:h" opt; do
         case $opt in
         c) COST_MB=$OPTARG ;;
+        L) CNB_PINGS=$OPTARG ;;
         n) RUNS=$OPTARG ;;
         t) SECS=$OPTARG ;;
         g) CNB_GEN=$OPTARG ;;
@@ -660,6 +687,9 @@ cnb_parse_options() {
     for v in "$RUNS" "$SECS" "$SENDERS" ${COST_MB:+"$COST_MB"}; do
         [[ $v =~ ^[1-9][0-9]{0,4}$ ]] || cnb_die "numbers must be 1..99999, got '$v'"
     done
+    [[ -z $CNB_PINGS || $CNB_PINGS =~ ^[1-9][0-9]{0,3}$ ]] ||
+        cnb_die "-L takes a number of pings from 1 to 9999, got '$CNB_PINGS'"
+    export CNB_PINGS
     CLOUDNET=${CLOUDNET:-$REPO/target/release/cloudnet}
 
     cnb_require_root

@@ -13,13 +13,15 @@
 # host 1 / host 2, VM a / VM b (10.77.0.1/24, 10.77.0.2/24, MTU 1450 so that
 # 1450 + 50 bytes of VXLAN overhead fit the 1500-byte underlay).
 #
-# usage: bench/vxlan.sh [-n RUNS] [-t SECS] [-g GEN] [-s SENDERS] [-p PATHS] [-o FILE]
+# usage: bench/vxlan.sh [-n RUNS] [-t SECS] [-g GEN] [-s SENDERS] [-p PATHS] [-L PINGS] [-o FILE]
 #   -n  runs per TCP/UDP figure, the median is reported (default 5)
 #   -t  seconds per iperf3 / generator run (default 5)
 #   -g  64-byte UDP generator: trafgen (default) or iperf3
 #   -s  generator parallelism: trafgen CPUs (default 1) or iperf3 senders
 #       (default 4)
 #   -p  comma-separated paths (default kernel,cloudnet)
+#   -L  latency only: this many pings at 10 ms per path (avg, min, p50,
+#       p99), no TCP or UDP runs
 #   -o  markdown output (default bench/results/vxlan-<date>.md)
 #   -c  cost mode: instead of the figures above, CPU seconds per GB of the
 #       switch, iperf3 and softirq over runs of `iperf3 -n MB` megabytes
@@ -151,6 +153,7 @@ main() {
     fi
     CNB_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     CNB_PARAMS="VXLAN VNI $VNI, VM MTU $VM_MTU; median of $RUNS runs, iperf3 -t $SECS; UDP: $gen, $SECS s; ping -c 100 -i 0.01"
+    [ -z "$CNB_PINGS" ] || CNB_PARAMS="VXLAN VNI $VNI, VM MTU $VM_MTU; latency only: ping -c $CNB_PINGS -i 0.01"
     CNB_VERSIONS="$(iperf3 --version | head -n 1); $(cnb_cloudnet_version)"
     export CNB_LOAD_START CNB_PARAMS CNB_VERSIONS
     cnb_log "load average at start: $CNB_LOAD_START"

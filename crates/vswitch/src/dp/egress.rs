@@ -552,6 +552,21 @@ impl Datapath {
             if let Some(Some(b)) = self.bridges.get_mut(bi) {
                 b.drops.bump(why);
             }
+            return;
+        }
+        // Only thread 0 dequeues (`run_egress`, after each of its bursts
+        // and on the timer). A frame queued by another thread while the
+        // timer is off would wait for thread 0's next wake-up, up to its
+        // 100 ms epoll timeout: fire the timer now instead, which wakes it.
+        if self.cur_thread != 0 && !self.timer_armed {
+            self.timer_armed = true;
+            let at = nix::sys::time::TimeSpec::from_duration(MIN_WAIT);
+            if let Err(e) = self
+                .timer
+                .set(Expiration::OneShot(at), TimerSetTimeFlags::empty())
+            {
+                tracing::warn!("egress timer: {e}");
+            }
         }
     }
 

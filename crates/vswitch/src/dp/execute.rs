@@ -18,7 +18,7 @@ use super::ct::{CtAt, Recirc};
 use super::port::{Pieces, PortIo, VlanEdit, HDR};
 use super::rewrite::{self, Layout, RewriteError};
 use super::stats::DropReason;
-use super::txbatch::{TxBatch, TxIo};
+use super::txbatch::{To, TxBatch, TxIo};
 use super::{Datapath, MAX_PATCH_DEPTH};
 use crate::schema::OFPP_LOCAL;
 
@@ -584,7 +584,10 @@ impl Datapath {
             return;
         };
         let res = match &mut p.io {
-            PortIo::Tap(t) => pieces.write_tap(t).map(|_| true),
+            PortIo::Tap(t) => {
+                let (_, q) = super::rxq::tx_queue(t, p.thread, &p.queues, self.tx_thread);
+                pieces.write_tap(q).map(|_| true)
+            }
             PortIo::Packet(s) => {
                 if p.txq.push(&pieces) {
                     if !p.txq.is_full() {
@@ -682,12 +685,30 @@ impl Datapath {
             if !matches!(p.io, PortIo::Tap(_) | PortIo::Packet(_)) {
                 return false;
             }
-            let io = || TxIo::of(&p.io);
+            // A TAP is written through the queue of the thread its answer
+            // should wake (`rxq::tx_queue`); the handle is cloned only for
+            // the first frame of each port and queue.
+            let (lane, tap) = match &p.io {
+                PortIo::Tap(t) => {
+                    let (q, t) = super::rxq::tx_queue(t, p.thread, &p.queues, self.tx_thread);
+                    (q, Some(t))
+                }
+                _ => (0, None),
+            };
+            let io = || match tap {
+                Some(t) => Some(TxIo::Tap(t.clone())),
+                None => TxIo::of(&p.io),
+            };
+            let to = To {
+                slot: out,
+                gen,
+                lane,
+            };
             let queued = match by_ref {
                 Some((buf, len, e)) if matches!(p.io, PortIo::Tap(_)) => {
-                    tx.push_ref(out, gen, io, buf, len, e)
+                    tx.push_ref(to, io, buf, len, e)
                 }
-                _ => tx.push(out, gen, io, pieces),
+                _ => tx.push(to, io, pieces),
             };
             if queued {
                 return true;

@@ -190,8 +190,10 @@ pub struct Datapath {
     /// Epoll set of each datapath thread, and how many ports each polls.
     epolls: Vec<Arc<Epoll>>,
     rx_load: Vec<usize>,
-    /// The thread processing frames now (its flow cache is used).
+    /// The thread processing frames now (its flow cache is used), and the
+    /// one whose TAP queues its outputs are written through ([`rxq`]).
     cur_thread: usize,
+    tx_thread: usize,
     /// Its transmit batch, lent for the time it holds the lock.
     cur_tx: Option<Box<txbatch::TxBatch>>,
     /// The received frame being processed (address, length, index of the
@@ -264,6 +266,7 @@ impl Datapath {
             rx_load: vec![0; epolls.len()],
             epolls,
             cur_thread: 0,
+            tx_thread: 0,
             cur_tx: None,
             cur_rx: None,
             tx_ref_ok: false,
@@ -689,10 +692,20 @@ impl Datapath {
         if let Some(p) = self.ports[slot].as_mut() {
             p.stats.rx_errors += rx_errors;
         }
+        // Frames from a multi-queue TAP leave through their flow's thread's
+        // queues, others through this thread's (`rxq`, module docs).
+        let threads = self.epolls.len();
+        let by_flow = self.ports[slot]
+            .as_ref()
+            .is_some_and(|p| !p.queues.is_empty());
         let mut i = from;
         while i < lens.len().min(rx.len()) {
             let buf = &mut rx[i];
             let len = lens[i].min(buf.len());
+            self.tx_thread = match buf.get(port::HDR..len) {
+                Some(eth) if by_flow => rxq::flow_thread(eth, threads),
+                _ => self.cur_thread,
+            };
             self.cur_rx = Some((buf.as_ptr() as usize, len, i));
             self.tx_ref_ok = true;
             self.input(slot, &mut buf[..len], 0);
@@ -707,6 +720,7 @@ impl Datapath {
         }
         self.cur_rx = None;
         self.tx_ref_ok = false;
+        self.tx_thread = self.cur_thread;
         self.flush_tx();
         if let Some(p) = self.ports[slot].as_mut() {
             if let Some(c) = p.rxq_packets.0.get_mut(queue) {

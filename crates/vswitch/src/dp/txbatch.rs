@@ -83,14 +83,29 @@ impl TxIo {
     }
 }
 
-/// One output port of a batch and what happened to its frames.
-#[derive(Debug)]
-pub struct Dest {
-    /// Port slot and its generation when queued (a port reopened meanwhile
-    /// does not get the old one's counters).
+/// Where a frame is queued for: port slot, its generation when queued
+/// (a port reopened meanwhile does not get the old one's counters), and
+/// the lane, the datapath thread whose TAP queue the frame is written
+/// through (`super::rxq::tx_queue`; one port may be written through
+/// several).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct To {
+    /// Port slot.
     pub slot: usize,
     /// Generation of the slot.
     pub gen: u32,
+    /// Lane.
+    pub lane: usize,
+}
+
+/// One output port (and lane) of a batch and what happened to its frames.
+#[derive(Debug)]
+pub struct Dest {
+    /// Port slot.
+    pub slot: usize,
+    /// Generation of the slot.
+    pub gen: u32,
+    lane: usize,
     /// Dropped by the flush, so that a deleted or reopened port's fd is not
     /// kept open until the counters are folded in.
     io: Option<TxIo>,
@@ -153,22 +168,23 @@ impl TxBatch {
         CAPACITY - self.n
     }
 
-    /// Index of port `slot`'s entry in `dests`, added if needed; None when
+    /// Index of the entry of `to` in `dests`, added if needed; None when
     /// the batch cannot take a frame for it.
-    fn dest(&mut self, slot: usize, gen: u32, io: impl FnOnce() -> Option<TxIo>) -> Option<usize> {
+    fn dest(&mut self, to: To, io: impl FnOnce() -> Option<TxIo>) -> Option<usize> {
         if self.n == CAPACITY || self.flushed {
             return None;
         }
         match self
             .dests
             .iter()
-            .position(|d| d.slot == slot && d.gen == gen)
+            .position(|d| d.slot == to.slot && d.gen == to.gen && d.lane == to.lane)
         {
             Some(d) => Some(d),
             None if self.dests.len() < MAX_DESTS => {
                 self.dests.push(Dest {
-                    slot,
-                    gen,
+                    slot: to.slot,
+                    gen: to.gen,
+                    lane: to.lane,
                     io: Some(io()?),
                     counts: Counts::default(),
                 });
@@ -178,22 +194,16 @@ impl TxBatch {
         }
     }
 
-    /// Queue a copy of `p` for port `slot` (generation `gen`) through `io`.
+    /// Queue a copy of `p` for `to` through `io`.
     /// False when it does not fit (too big, batch full, too many ports, or
     /// counters of an earlier flush still to fold in): the caller flushes
     /// or sends directly.
-    pub fn push(
-        &mut self,
-        slot: usize,
-        gen: u32,
-        io: impl FnOnce() -> Option<TxIo>,
-        p: &Pieces<'_>,
-    ) -> bool {
+    pub fn push(&mut self, to: To, io: impl FnOnce() -> Option<TxIo>, p: &Pieces<'_>) -> bool {
         let len = p.hdr.len() + p.frame_len();
         if len > SLOT {
             return false;
         }
-        let Some(d) = self.dest(slot, gen, io) else {
+        let Some(d) = self.dest(to, io) else {
             return false;
         };
         p.copy_to(&mut self.buf[self.n * SLOT..(self.n + 1) * SLOT]);
@@ -207,13 +217,12 @@ impl TxBatch {
     }
 
     /// Queue the frame in receive buffer `buf` (its first `len` bytes)
-    /// with `edit` for TAP port `slot`, without copying it: the caller
+    /// with `edit` for TAP port `to`, without copying it: the caller
     /// promises the buffer keeps these bytes until [`TxBatch::flush`].
     /// False if the port is not a TAP or the batch is full.
     pub fn push_ref(
         &mut self,
-        slot: usize,
-        gen: u32,
+        to: To,
         io: impl FnOnce() -> Option<TxIo>,
         buf: usize,
         len: usize,
@@ -222,7 +231,7 @@ impl TxBatch {
         let (Ok(buf), Ok(len)) = (u8::try_from(buf), u32::try_from(len)) else {
             return false;
         };
-        let Some(d) = self.dest(slot, gen, io) else {
+        let Some(d) = self.dest(to, io) else {
             return false;
         };
         if !matches!(self.dests[d].io, Some(TxIo::Tap(_))) {
@@ -441,13 +450,19 @@ fn send_run(d: &mut Counts, s: &AfPacket, frames: &[[&[u8]; 4]], lens: &[usize])
 mod tests {
     use super::*;
 
+    const TO: To = To {
+        slot: 0,
+        gen: 0,
+        lane: 0,
+    };
+
     #[test]
     fn refuses_frames_bigger_than_a_slot() {
         let mut b = TxBatch::default();
         let big = vec![0u8; HDR + SLOT];
         let p = Pieces::new(&big, VlanEdit::Keep).unwrap();
         let never = || -> Option<TxIo> { unreachable!("no dest for a refused frame") };
-        assert!(!b.push(0, 0, never, &p));
+        assert!(!b.push(TO, never, &p));
         assert!(b.is_empty());
     }
 
@@ -460,11 +475,11 @@ mod tests {
         let small = vec![0u8; HDR + 60];
         let p = Pieces::new(&small, VlanEdit::Keep).unwrap();
         let never = || -> Option<TxIo> { unreachable!("batch is full") };
-        assert!(!b.push(0, 0, never, &p));
+        assert!(!b.push(TO, never, &p));
         b.n = 0;
         b.flushed = true;
-        assert!(!b.push(0, 0, never, &p), "results not folded in yet");
-        assert!(!b.push_ref(0, 0, never, 0, small.len(), VlanEdit::Keep));
+        assert!(!b.push(TO, never, &p), "results not folded in yet");
+        assert!(!b.push_ref(TO, never, 0, small.len(), VlanEdit::Keep));
         assert_eq!(b.take_results().count(), 0);
         assert!(!b.flushed);
     }

@@ -11,6 +11,20 @@
 //! receive `read(2)` / `recvmmsg(2)` and the transmit of small frames
 //! happen outside it. Tunnel sockets, the egress timer and housekeeping
 //! (MAC aging, flow timeouts, conntrack sweeps) belong to thread 0.
+//!
+//! **Latency.** Nothing on the forwarding path waits: a thread blocks in
+//! `epoll_wait(2)` (level-triggered, so a queue it did not drain wakes it
+//! again at once) only when none of its fds is readable; a burst is
+//! whatever one read finds, never held back to fill; the 100 ms timeout
+//! only paces housekeeping. What a frame does cost is the wake-up of the
+//! thread that reads it, so a round trip should wake as few as possible:
+//! outputs to a multi-queue TAP go through the queue of the thread that
+//! should read the VM's answer ([`super::rxq`]), which is then the thread
+//! that forwarded the request and is still awake. A ping through one switch
+//! wakes one datapath thread once; across a VXLAN tunnel, one thread per
+//! host (twice on the pinging host, where the request and the answer
+//! arrive apart). Shaped ports are the exception by design: their frames
+//! leave when the egress timer says.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,6 +155,7 @@ impl Worker {
             d.apply_tx(tx);
         }
         d.cur_thread = self.id;
+        d.tx_thread = self.id;
         d.cur_tx = self.tx.take();
         let r = f(&mut d);
         self.tx = d.cur_tx.take();
@@ -240,14 +255,16 @@ impl Worker {
                     }
                 }
             }
-            let id = self.id;
-            self.locked(dp, |d| {
-                if id == 0 {
+            // Only thread 0 has work left; another thread would take the
+            // lock for nothing (and a contended lock is one more futex
+            // wake-up on the path of the frames the lock holder forwards).
+            if self.id == 0 {
+                self.locked(dp, |d| {
                     d.run_egress();
                     d.housekeeping();
-                }
-            });
-            self.flush();
+                });
+                self.flush();
+            }
         }
     }
 }

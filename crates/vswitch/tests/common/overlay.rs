@@ -172,11 +172,22 @@ pub struct VxlanSite {
 /// Build host `i` of a [`VxlanSite`] setup; `prefix` starts its namespace
 /// names, `vxlan_opts` are the port's options (`options:remote_ip=…`).
 pub fn vxlan_site(lab: &Lab, i: usize, prefix: &str, vxlan_opts: &str) -> VxlanSite {
+    vxlan_site_args(lab, i, prefix, vxlan_opts, &[])
+}
+
+/// [`vxlan_site`] with more `cloudnet-vswitchd` arguments (`--dp-threads 2`).
+pub fn vxlan_site_args(
+    lab: &Lab,
+    i: usize,
+    prefix: &str,
+    vxlan_opts: &str,
+    daemon_args: &[&str],
+) -> VxlanSite {
     let mut host = lab.host(&format!("{prefix}{i}")).expect("host");
     host.set_underlay_ip(format!("{}/24", host_ip(i)).parse().expect("ip"))
         .expect("underlay ip");
     let dir = tempfile::tempdir().expect("run dir");
-    let sw = Daemon::start(&host, dir.path(), &[]);
+    let sw = Daemon::start(&host, dir.path(), daemon_args);
     sw.vs("add-br br0");
     sw.vs(&format!(
         "add-port br0 vx0 -- set Interface vx0 type=vxlan {vxlan_opts}"
