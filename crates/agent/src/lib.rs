@@ -260,6 +260,11 @@ impl Agent {
             )?);
         }
         let ifaces = self.sw.interfaces()?;
+        for i in ifaces.iter() {
+            if self.cfg.bridge_mappings.values().any(|u| *u == i.name) {
+                protect::apply_uplink(self.sw.as_ref(), i, &self.cfg.protection)?;
+            }
+        }
         self.read_bindings(ifaces)?;
         // A full compile sees every port the refresh put or dropped.
         self.pending.clear();

@@ -64,24 +64,20 @@ fn setup(label: &str) -> Option<Setup> {
     Some((s, a, c, host, tmp, lab))
 }
 
-/// Ignored: on the merged tree of session 5 the bystander kept 71 % (CI,
-/// in parallel with the suite), 80 % (CI, alone; the bar is 80 %) and 88 %
-/// (alone): too close to the bar to gate CI, and below session 4's margin.
-/// Open with the SYN case below (RELIABILITY.md, "Not yet done").
+/// A random-source UDP flood from one VM (every frame a new flow): past
+/// the port's `upcall-pps` the port is held and its frames are dropped
+/// before parsing (`port_held`, vswitch `dp::admit`).
 #[test]
-#[ignore = "open: the random-source UDP flood leaves the bystander 71-88% on the merged tree, at the 80% bar"]
 fn udp_flood_spares_other_tenants() {
     floods_spare_other_tenants("floods_udp", &[1]);
 }
 
-/// Ignored: fails since this session's merges. Alone on a quiet machine the
-/// bystander kept 52–68 % (three runs) where the same test kept 92 % before
-/// them; with `CLOUDNET_TAP_IO=syscalls` and with one TAP queue it still
-/// kept 64–68 %, so neither the io_uring TAP batches nor the multi-queue
-/// TAPs are the cause. Not yet isolated between the per-port conntrack
-/// zones and the wider flow key (RELIABILITY.md, "Not yet done").
+/// A SYN flood from one VM: past the port's `ct-new-pps` the port is held
+/// and its frames are dropped before parsing (`port_held`). Before that
+/// admission the per-port conntrack zones made each refused SYN cost two
+/// to three pipeline passes and two conntrack lookups, and the bystander
+/// kept 52–75 % (RELIABILITY.md, "Floods").
 #[test]
-#[ignore = "open: since per-port zones / tun_metadata merged, the SYN flood leaves the bystander 52-68% (bar 80%)"]
 fn syn_flood_spares_other_tenants() {
     floods_spare_other_tenants("floods_syn", &[0]);
 }
@@ -100,18 +96,19 @@ fn floods_spare_other_tenants(label: &str, which: &[usize]) {
         to: c[1].1,
     };
     let attacks = [
-        // Past each port's ct-new-pps, dropped before the commit.
+        // Past each port's ct-new-pps, dropped before the commit, and
+        // the port held: the rest dropped before parsing.
         Attack {
             what: "SYN flood",
             from: vec![(a0, syn_flood(&a2_mac, *a2_ip))],
-            reasons: &["ct_new_rate"],
+            reasons: &["ct_new_rate", "port_held"],
         },
         // Past the port's upcall-pps, dropped untranslated (the rest by
-        // port security).
+        // port security), and the port held.
         Attack {
             what: "random-source UDP flood",
             from: vec![(a0, random_source_udp_flood(&a2_mac, *a2_ip))],
-            reasons: &["upcall_limit"],
+            reasons: &["upcall_limit", "port_held"],
         },
     ];
     for (i, attack) in attacks.iter().enumerate() {
@@ -162,7 +159,7 @@ fn floods_from_two_vms_at_once() {
                 (a0, syn_flood(&a2_mac, *a2_ip)),
                 (a1, syn_flood(&a2_mac, *a2_ip)),
             ],
-            reasons: &["ct_new_rate"],
+            reasons: &["ct_new_rate", "port_held"],
         },
         Attack {
             what: "random-source UDP flood from two VMs",
@@ -170,7 +167,7 @@ fn floods_from_two_vms_at_once() {
                 (a0, random_source_udp_flood(&a2_mac, *a2_ip)),
                 (a1, random_source_udp_flood(&a2_mac, *a2_ip)),
             ],
-            reasons: &["upcall_limit"],
+            reasons: &["upcall_limit", "port_held"],
         },
     ];
     for attack in &attacks {

@@ -220,7 +220,7 @@ fn flood_through_a_router() {
             (a0, syn_flood(&gw, victim)),
             (a0, random_source_udp_flood(&gw, victim)),
         ],
-        reasons: &["ct_new_rate", "upcall_limit"],
+        reasons: &["ct_new_rate", "upcall_limit", "port_held"],
     };
     survive(&r.s, &attack, &r.bystander());
     let by = r.bystander();
@@ -250,7 +250,7 @@ fn flood_at_a_floating_ip() {
             (&r.inet, syn_flood(&mac, r.fip)),
             (&r.inet, random_source_udp_flood(&mac, r.fip)),
         ],
-        reasons: &["ct_new_rate", "upcall_limit"],
+        reasons: &["ct_new_rate", "upcall_limit", "port_held"],
     };
     survive(&r.s, &attack, &r.bystander());
     let by = r.bystander();

@@ -15,6 +15,7 @@
 //! The control side (vsctl through the daemon) changes ports and flows under
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
+pub mod admit;
 pub mod capture;
 pub mod ct;
 pub mod dummy;
@@ -25,6 +26,7 @@ pub mod local_op;
 pub mod mac;
 mod nat;
 pub mod packet_out;
+pub mod perdst;
 pub mod police;
 pub mod port;
 pub mod pps;
@@ -135,6 +137,12 @@ pub struct DpPort {
     /// Flow-cache misses per second this port may send to the tables,
     /// when `other_config:upcall-pps` sets it (see [`ct::UPCALL_PPS_KEY`]).
     pub upcall: Option<pps::PpsBucket>,
+    /// Whether its frames are read but dropped unparsed for a while after
+    /// one of the limits above refused one (see [`admit`]).
+    pub admit: admit::Admission,
+    /// Limits kept per destination address instead (the uplink, when
+    /// `other_config:*-per-dst` sets them; see [`perdst`]).
+    pub per_dst: Option<perdst::DstLimits>,
 }
 
 impl DpPort {
@@ -160,6 +168,8 @@ impl DpPort {
             storm: None,
             ct_new: None,
             upcall: None,
+            admit: admit::Admission::default(),
+            per_dst: None,
         }
     }
 }
@@ -199,6 +209,11 @@ pub struct Datapath {
     /// by reference (no in-place rewrite follows, `execute.rs`).
     cur_rx: Option<(usize, usize, usize)>,
     tx_ref_ok: bool,
+    /// The port the frame being processed was read from ([`NO_SLOT`]
+    /// outside [`Datapath::process_burst`]) and, when that port has
+    /// per-destination limits, the entry of the frame's destination.
+    cur_in: usize,
+    cur_dst: Option<usize>,
     /// Ports by slot; `None` for free slots.
     pub ports: Vec<Option<DpPort>>,
     gens: Vec<u32>,
@@ -267,6 +282,8 @@ impl Datapath {
             cur_tx: None,
             cur_rx: None,
             tx_ref_ok: false,
+            cur_in: NO_SLOT,
+            cur_dst: None,
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
@@ -580,21 +597,7 @@ impl Datapath {
         {
             p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
         }
-        // Validated when set (`Interface::set`); a value that still does
-        // not parse (a database edited by hand) turns its limit off.
-        let now = self.clock.now();
-        for (slot, (rate, burst)) in [
-            (&mut p.storm, (storm::PPS_KEY, storm::BURST_KEY)),
-            (&mut p.ct_new, (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY)),
-            (&mut p.upcall, (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY)),
-        ] {
-            let want = pps::PpsCfg::from_other_config(&iface.other_config, rate, burst)
-                .unwrap_or_else(|e| {
-                    tracing::warn!("interface {}: {e}; limit off", iface.name);
-                    None
-                });
-            pps::PpsBucket::update(slot, want, now);
-        }
+        p.apply_limits(iface, self.clock.now());
         let vlan = VlanCfg {
             tag: cport.tag,
             trunks: cport.trunks.clone(),
@@ -689,10 +692,30 @@ impl Datapath {
         if let Some(p) = self.ports[slot].as_mut() {
             p.stats.rx_errors += rx_errors;
         }
+        // Admission before parsing (`admit.rs`), one clock reading per
+        // burst: a hold that starts within it covers the rest of it.
+        let now = self.clock.now();
+        let end = lens.len().min(rx.len());
         let mut i = from;
-        while i < lens.len().min(rx.len()) {
+        self.cur_in = slot;
+        while i < end {
             let buf = &mut rx[i];
             let len = lens[i].min(buf.len());
+            let eth = buf.get(port::HDR..len).unwrap_or(&[]);
+            match self.admit_rx(slot, eth, now) {
+                admit::Rx::Gone => break,
+                admit::Rx::PortHeld => {
+                    self.drop_held(slot, &lens[i..end]);
+                    i = end;
+                    break;
+                }
+                admit::Rx::DstHeld => {
+                    self.drop_held(slot, &lens[i..=i]);
+                    i += 1;
+                    continue;
+                }
+                admit::Rx::Admit(dst) => self.cur_dst = dst,
+            }
             self.cur_rx = Some((buf.as_ptr() as usize, len, i));
             self.tx_ref_ok = true;
             self.input(slot, &mut buf[..len], 0);
@@ -706,6 +729,8 @@ impl Datapath {
             }
         }
         self.cur_rx = None;
+        self.cur_in = NO_SLOT;
+        self.cur_dst = None;
         self.tx_ref_ok = false;
         self.flush_tx();
         if let Some(p) = self.ports[slot].as_mut() {
