@@ -240,4 +240,150 @@ mod tests {
         let (parsed, admitted, unread) = flood(1_500, 2);
         assert_eq!((parsed, admitted, unread), (3_000, 3_000, 0));
     }
+
+    /// The datapath itself, with an injected clock and dummy ports: the
+    /// admission as `process_burst` applies it.
+    mod datapath {
+        use std::sync::{Arc, Mutex};
+
+        use super::*;
+        use crate::dp::mac::Clock;
+        use crate::dp::perdst::{DstCfg, DstLimits};
+        use crate::dp::port::HDR;
+        use crate::dp::stats::DropReason;
+        use crate::schema::{Bridge, Config};
+
+        struct TestClock(Mutex<Duration>);
+
+        impl Clock for TestClock {
+            fn now(&self) -> Duration {
+                *self.0.lock().unwrap()
+            }
+        }
+
+        struct Rig {
+            dp: Datapath,
+            clock: Arc<TestClock>,
+            n: u16,
+        }
+
+        impl Rig {
+            fn new() -> Rig {
+                let clock = Arc::new(TestClock(Mutex::new(Duration::from_secs(1))));
+                let mut dp = Datapath::new(clock.clone()).unwrap();
+                let mut cfg = Config::default();
+                let br = Bridge {
+                    name: "br0".into(),
+                    ..Default::default()
+                };
+                cfg.bridges.insert("br0".into(), br);
+                dp.reconcile(&cfg);
+                // A rule on an exact source MAC: every source a new megaflow.
+                let now = dp.now();
+                let f =
+                    flow::parse_flow("priority=1,dl_src=02:09:09:09:09:09 actions=drop").unwrap();
+                let br = dp.bridge_mut("br0").unwrap();
+                br.tables.add_flow(f.flow, now).unwrap();
+                for (name, ofport) in [("vm", 1), ("uplink", 2), ("other", 3)] {
+                    dp.add_dummy_port("br0", name, ofport).unwrap();
+                }
+                Rig { dp, clock, n: 0 }
+            }
+
+            fn at(&mut self, t: Duration) {
+                *self.clock.0.lock().unwrap() = t;
+            }
+
+            /// A burst of 64 IPv4 frames at `dst` from `port`, each from a
+            /// new source MAC (a new megaflow).
+            fn burst(&mut self, port: &str, dst: [u8; 4]) {
+                let mut rx: Vec<Vec<u8>> = (0..64)
+                    .map(|_| {
+                        self.n += 1;
+                        let mut f = vec![0u8; HDR];
+                        let (hi, lo) = ((self.n >> 8) as u8, self.n as u8);
+                        f.extend_from_slice(&[2, 0, 0, 0, hi, lo]);
+                        f.extend_from_slice(&[2, 1, 0, 0, hi, lo]);
+                        f.extend_from_slice(&[0x08, 0x00, 0x45]);
+                        f.resize(HDR + 14 + 20, 0);
+                        f[HDR + 14 + 16..HDR + 14 + 20].copy_from_slice(&dst);
+                        f
+                    })
+                    .collect();
+                let lens: Vec<usize> = rx.iter().map(Vec::len).collect();
+                let slot = self.dp.port_slot(port).unwrap();
+                let gen = self.dp.gens[slot];
+                let next = self.dp.process_burst((slot, gen, 0), &mut rx, &lens, 0, 0);
+                assert_eq!(next, 64, "the whole burst is consumed");
+            }
+
+            fn drops(&self, r: DropReason) -> u64 {
+                self.dp.bridge("br0").unwrap().drops.get(r)
+            }
+
+            fn port(&mut self, name: &str) -> &mut crate::dp::DpPort {
+                let slot = self.dp.port_slot(name).unwrap();
+                self.dp.ports[slot].as_mut().unwrap()
+            }
+        }
+
+        const LIMIT: PpsCfg = PpsCfg {
+            pps: 100,
+            burst: 10,
+        };
+
+        #[test]
+        fn a_port_over_its_upcall_rate_is_held_and_released() {
+            let mut r = Rig::new();
+            let t0 = Duration::from_secs(1);
+            r.port("vm").upcall = Some(PpsBucket::new(LIMIT, t0));
+            r.burst("vm", [10, 0, 0, 9]);
+            // The burst's 10 misses are translated, the 11th refused, and
+            // the rest of the burst dropped unread.
+            assert_eq!(r.drops(DropReason::UpcallLimit), 1);
+            assert_eq!(r.drops(DropReason::PortHeld), 53);
+            assert_eq!(r.port("vm").admit.holds(), 1);
+            assert_eq!(r.port("vm").stats.rx_packets, 64, "all counted as received");
+            // Still held: a whole burst dropped unread.
+            r.at(t0 + HOLD - MS);
+            r.burst("vm", [10, 0, 0, 9]);
+            assert_eq!(r.drops(DropReason::PortHeld), 53 + 64);
+            assert_eq!(r.drops(DropReason::UpcallLimit), 1, "nothing parsed");
+            // Another port at the same time is not affected.
+            r.burst("other", [10, 0, 0, 9]);
+            assert_eq!(r.drops(DropReason::PortHeld), 53 + 64);
+            // After the hold: the token earned meanwhile (100/s × 11 ms)
+            // passes, the next miss is refused and the port held again.
+            r.at(t0 + HOLD + MS);
+            r.burst("vm", [10, 0, 0, 9]);
+            assert_eq!(r.drops(DropReason::UpcallLimit), 2);
+            assert_eq!(r.drops(DropReason::PortHeld), 53 + 64 + 62);
+            assert_eq!(r.port("vm").admit.holds(), 2);
+        }
+
+        #[test]
+        fn the_uplink_holds_only_the_flooded_destination() {
+            let mut r = Rig::new();
+            let t0 = Duration::from_secs(1);
+            let cfg = DstCfg {
+                ct_new: None,
+                upcall: Some(LIMIT),
+            };
+            r.port("uplink").per_dst = Some(DstLimits::new(cfg, t0));
+            r.burst("uplink", [203, 0, 113, 10]);
+            assert_eq!(r.drops(DropReason::UpcallLimit), 1);
+            assert_eq!(r.drops(DropReason::PortHeld), 53);
+            assert_eq!(r.port("uplink").admit.holds(), 0, "the port is not held");
+            // Another address behind the same port: its own 10 misses pass.
+            r.burst("uplink", [203, 0, 113, 11]);
+            assert_eq!(r.drops(DropReason::UpcallLimit), 2);
+            assert_eq!(r.drops(DropReason::PortHeld), 53 + 53);
+            // The first address is still held; the frames to it are
+            // dropped one by one without parsing.
+            r.at(t0 + MS);
+            r.burst("uplink", [203, 0, 113, 10]);
+            assert_eq!(r.drops(DropReason::PortHeld), 53 + 53 + 64);
+            assert_eq!(r.drops(DropReason::UpcallLimit), 2);
+        }
+    }
 }

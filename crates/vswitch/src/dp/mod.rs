@@ -31,6 +31,7 @@ pub mod police;
 pub mod port;
 pub mod pps;
 pub mod rewrite;
+pub mod rxpace;
 pub mod rxq;
 pub mod stats;
 pub mod storm;
@@ -143,6 +144,9 @@ pub struct DpPort {
     /// Limits kept per destination address instead (the uplink, when
     /// `other_config:*-per-dst` sets them; see [`perdst`]).
     pub per_dst: Option<perdst::DstLimits>,
+    /// Until when its receive queues are out of the epoll sets (held, see
+    /// [`rxpace`]).
+    rx_paused: Option<Duration>,
 }
 
 impl DpPort {
@@ -170,6 +174,7 @@ impl DpPort {
             upcall: None,
             admit: admit::Admission::default(),
             per_dst: None,
+            rx_paused: None,
         }
     }
 }
@@ -214,6 +219,8 @@ pub struct Datapath {
     /// per-destination limits, the entry of the frame's destination.
     cur_in: usize,
     cur_dst: Option<usize>,
+    /// The earliest end of a held port's pause ([`rxpace`]).
+    next_resume: Option<Duration>,
     /// Ports by slot; `None` for free slots.
     pub ports: Vec<Option<DpPort>>,
     gens: Vec<u32>,
@@ -284,6 +291,7 @@ impl Datapath {
             tx_ref_ok: false,
             cur_in: NO_SLOT,
             cur_dst: None,
+            next_resume: None,
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
@@ -695,6 +703,7 @@ impl Datapath {
         // Admission before parsing (`admit.rs`), one clock reading per
         // burst: a hold that starts within it covers the rest of it.
         let now = self.clock.now();
+        self.resume_rx(now);
         let end = lens.len().min(rx.len());
         let mut i = from;
         self.cur_in = slot;
@@ -728,6 +737,7 @@ impl Datapath {
                 break;
             }
         }
+        self.pause_rx(slot, now);
         self.cur_rx = None;
         self.cur_in = NO_SLOT;
         self.cur_dst = None;
@@ -790,9 +800,11 @@ impl Datapath {
         self.clock.now()
     }
 
-    /// Age out MAC entries and timed-out flows about once a second.
+    /// Put back held ports whose pause is over ([`rxpace`]); age out MAC
+    /// entries and timed-out flows about once a second.
     fn housekeeping(&mut self) {
         let now = self.clock.now();
+        self.resume_rx(now);
         if now.saturating_sub(self.last_expire) >= Duration::from_secs(1) {
             self.last_expire = now;
             for b in self.bridges.iter_mut().flatten() {
