@@ -119,6 +119,19 @@ impl super::DpPort {
 }
 
 impl Datapath {
+    /// The port whose rates a frame processed at port `slot` is charged
+    /// to, and its destination entry there: the port the frame was read
+    /// from (also after crossing patch ports into a router's pipeline),
+    /// or `slot` for a frame no port read (a tunnel's, a packet-out).
+    #[inline]
+    pub(super) fn rate_owner(&self, slot: usize) -> (usize, Option<usize>) {
+        if self.cur_in == super::NO_SLOT {
+            (slot, None)
+        } else {
+            (self.cur_in, self.cur_dst)
+        }
+    }
+
     /// Whether the frame `eth` read from port `slot` at `now` is parsed:
     /// a comparison for a port without holds, and the destination address
     /// read for a port with per-destination limits ([`super::perdst`]).

@@ -249,6 +249,8 @@ impl Datapath {
         }
         let pkt = flow::Packet { key, meta: *meta };
         let now = self.clock.now();
+        // The port the frame came from pays for its misses (`admit.rs`).
+        let (owner, dst) = self.rate_owner(slot);
         let x = {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
@@ -260,9 +262,8 @@ impl Datapath {
             // Per destination on a port that has such limits (the uplink,
             // `perdst.rs`). A refusal holds the port or the destination
             // (`admit.rs`).
-            let dst = self.cur_dst.filter(|_| slot == self.cur_in);
             let admit = || {
-                let Some(p) = ports.get_mut(slot).and_then(Option::as_mut) else {
+                let Some(p) = ports.get_mut(owner).and_then(Option::as_mut) else {
                     return true;
                 };
                 if let (Some(l), Some(e)) = (p.per_dst.as_mut(), dst) {
