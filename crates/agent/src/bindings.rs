@@ -230,7 +230,8 @@ impl Agent {
     }
 
     /// The TAPs, bridge mappings and tunnel ports from the Interface rows;
-    /// storm control on every TAP ([`protect`]).
+    /// storm control on every TAP and per-destination limits on every
+    /// uplink ([`protect`]).
     fn read_local(
         &mut self,
         b: &mut Bindings,
@@ -248,7 +249,11 @@ impl Agent {
         }
         let mut maps = BTreeMap::new();
         for (phys, iface) in &self.cfg.bridge_mappings {
-            if let Some(of) = by_name.get(iface.as_str()).and_then(|i| i.ofport) {
+            let Some(i) = by_name.get(iface.as_str()) else {
+                continue;
+            };
+            protect::apply_uplink(self.sw.as_ref(), i, &self.cfg.protection)?;
+            if let Some(of) = i.ofport {
                 maps.insert(phys.clone(), of);
             }
         }

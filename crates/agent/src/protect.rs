@@ -83,15 +83,43 @@ pub fn apply_ct_limit(sw: &dyn Datapath, p: &Protection) -> Result<(), AgentErro
 /// Storm control and the new-connection rate on `iface` (a bound VM
 /// TAP), each unless it has a setting; one transaction.
 pub fn apply_port(sw: &dyn Datapath, iface: &Iface, p: &Protection) -> Result<(), AgentError> {
-    let sets: Vec<String> = [
+    let keys = [
         (STORM_KEY, p.storm_pps),
         (CT_NEW_KEY, p.ct_new_pps),
         (UPCALL_KEY, p.upcall_pps),
-    ]
-    .into_iter()
-    .filter(|(k, v)| *v > 0 && !iface.other_config.contains_key(*k))
-    .map(|(k, v)| format!("other_config:{k}={v}"))
-    .collect();
+    ];
+    set_missing(sw, iface, &keys)
+}
+
+/// The Interface `other_config` key of the uplink's new-connection rate
+/// per destination address (vswitch `dp::perdst`).
+pub const CT_NEW_PER_DST_KEY: &str = "ct-new-pps-per-dst";
+/// The Interface `other_config` key of the uplink's upcall rate per
+/// destination address.
+pub const UPCALL_PER_DST_KEY: &str = "upcall-pps-per-dst";
+
+/// The new-connection and upcall rates on an uplink (a bridge-mapping
+/// interface), per destination address: every project's internet
+/// traffic shares the port, so a flood at one floating IP is limited (and
+/// held, dropped before parsing) without limiting the others. The same
+/// rates as a VM port's, each unless the uplink has a setting.
+pub fn apply_uplink(sw: &dyn Datapath, iface: &Iface, p: &Protection) -> Result<(), AgentError> {
+    let keys = [
+        (CT_NEW_PER_DST_KEY, p.ct_new_pps),
+        (UPCALL_PER_DST_KEY, p.upcall_pps),
+    ];
+    set_missing(sw, iface, &keys)
+}
+
+/// Set each `(key, value)` with a non-zero value that `iface` has no
+/// setting of; one transaction.
+fn set_missing(sw: &dyn Datapath, iface: &Iface, keys: &[(&str, u64)]) -> Result<(), AgentError> {
+    let sets: Vec<String> = keys
+        .iter()
+        .copied()
+        .filter(|(k, v)| *v > 0 && !iface.other_config.contains_key(*k))
+        .map(|(k, v)| format!("other_config:{k}={v}"))
+        .collect();
     if sets.is_empty() {
         return Ok(());
     }
@@ -168,5 +196,24 @@ mod tests {
         assert_eq!(d.0.lock().unwrap().1, None);
         apply_ct_limit(&d, &Protection::default()).unwrap();
         assert_eq!(d.0.lock().unwrap().1, Some(DEFAULT_CT_ZONE_LIMIT));
+    }
+
+    #[test]
+    fn uplinks_get_per_destination_rates_unless_set() {
+        let d = Rec::default();
+        let mut i = Iface {
+            name: "uplink".into(),
+            ..Iface::default()
+        };
+        apply_uplink(&d, &i, &Protection::default()).unwrap();
+        i.other_config.insert(CT_NEW_PER_DST_KEY.into(), "0".into());
+        apply_uplink(&d, &i, &Protection::default()).unwrap();
+        assert_eq!(
+            d.0.lock().unwrap().0,
+            vec![
+                "set Interface uplink other_config:ct-new-pps-per-dst=2000 other_config:upcall-pps-per-dst=2000",
+                "set Interface uplink other_config:upcall-pps-per-dst=2000",
+            ]
+        );
     }
 }

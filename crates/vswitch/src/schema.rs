@@ -535,11 +535,19 @@ impl Interface {
             "external_ids" => map_set(&mut self.external_ids, col, key, v)?,
             "other_config" => {
                 map_set(&mut self.other_config, col, key, v)?;
-                use crate::dp::{ct, pps::PpsCfg, storm};
+                use crate::dp::{ct, perdst, pps::PpsCfg, storm};
                 for (rate, burst) in [
                     (storm::PPS_KEY, storm::BURST_KEY),
                     (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY),
                     (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY),
+                    (
+                        perdst::CT_NEW_PPS_PER_DST_KEY,
+                        perdst::CT_NEW_BURST_PER_DST_KEY,
+                    ),
+                    (
+                        perdst::UPCALL_PPS_PER_DST_KEY,
+                        perdst::UPCALL_BURST_PER_DST_KEY,
+                    ),
                 ] {
                     PpsCfg::from_other_config(&self.other_config, rate, burst).map_err(|e| {
                         VsctlError::BadValue {

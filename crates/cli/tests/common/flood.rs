@@ -80,9 +80,15 @@ impl<'a> Flooder<'a> {
         Flooder { ns, proc }
     }
 
-    /// Frames the namespace's eth0 has sent.
+    /// Frames the namespace's eth0 has sent (for a TAP, those the switch
+    /// read).
     pub fn sent(&self) -> u64 {
-        self.ns.link_counter("eth0", "tx_packets").expect("tx")
+        self.counter("tx_packets")
+    }
+
+    /// Counter `name` of the namespace's eth0.
+    fn counter(&self, name: &str) -> u64 {
+        self.ns.link_counter("eth0", name).expect(name)
     }
 
     fn signal(&self, sig: &str) {
@@ -114,6 +120,16 @@ impl<'a> Flood<'a> {
     /// Frames sent so far, summed over the attackers' namespaces (each
     /// counted once).
     pub fn sent(&self) -> u64 {
+        self.sum("tx_packets")
+    }
+
+    /// Frames the kernel dropped at the attackers' TAPs so far (queue
+    /// full while the switch held the port), summed as [`Flood::sent`].
+    pub fn dropped_at_tap(&self) -> u64 {
+        self.sum("tx_dropped")
+    }
+
+    fn sum(&self, counter: &str) -> u64 {
         let mut seen = Vec::new();
         self.0
             .iter()
@@ -122,7 +138,7 @@ impl<'a> Flood<'a> {
                 seen.push(f.ns.name());
                 fresh
             })
-            .map(Flooder::sent)
+            .map(|f| f.counter(counter))
             .sum()
     }
 
@@ -334,7 +350,7 @@ pub fn survive(s: &Serve, attack: &Attack<'_>, by: &Bystander<'_>) -> f64 {
     let what = attack.what;
     let before = drops(s);
     let flood = Flood::start(&attack.from);
-    let sent0 = flood.sent();
+    let (sent0, tap0) = (flood.sent(), flood.dropped_at_tap());
     let (mut unloaded, mut loaded) = (Vec::new(), Vec::new());
     let mut during = Vec::new();
     for i in 0..PAIRS {
@@ -352,6 +368,7 @@ pub fn survive(s: &Serve, attack: &Attack<'_>, by: &Bystander<'_>) -> f64 {
     }
     flood.pause();
     let sent = flood.sent() - sent0;
+    let at_tap = flood.dropped_at_tap() - tap0;
     drop(flood);
     let dropped = moved(&before, &drops(s));
     let (u, l) = (
@@ -366,7 +383,7 @@ pub fn survive(s: &Serve, attack: &Attack<'_>, by: &Bystander<'_>) -> f64 {
             .join(", ")
     };
     eprintln!(
-        "floods: {what}: {sent} frames sent; bystander unloaded [{}], loaded [{}]: \
+        "floods: {what}: {sent} frames sent ({at_tap} more dropped at the TAP); bystander unloaded [{}], loaded [{}]: \
          median {:.0} → {:.0} Mbit/s ({:.0}%); switch drops {dropped:?}; zones {during:?}",
         show(&unloaded),
         show(&loaded),

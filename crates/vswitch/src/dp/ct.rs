@@ -460,13 +460,29 @@ pub const UPCALL_PPS_KEY: &str = "upcall-pps";
 pub const UPCALL_BURST_KEY: &str = "upcall-burst";
 
 impl Datapath {
-    /// Whether port `slot` may commit one more new connection now.
+    /// Whether the frame being processed at port `slot` may commit one
+    /// more new connection now. The rate charged is that of the port the
+    /// frame was read from (`slot` itself only for frames no port read),
+    /// so a connection routed across patch ports still counts against its
+    /// sender: the port's own rate, or (a port with per-destination
+    /// limits) the rate of the frame's destination. A refusal holds the
+    /// port, or that destination (`admit.rs`).
     fn admit_new_conn(&mut self, slot: usize) -> bool {
         let now = self.clock.now();
-        match self.ports.get_mut(slot).and_then(Option::as_mut) {
-            Some(p) => p.ct_new.as_mut().is_none_or(|b| b.take(now)),
-            None => true,
+        let (owner, dst) = self.rate_owner(slot);
+        let Some(p) = self.ports.get_mut(owner).and_then(Option::as_mut) else {
+            return true;
+        };
+        if let (Some(l), Some(e)) = (p.per_dst.as_mut(), dst) {
+            if !l.take_ct_new(e, now) {
+                return false;
+            }
         }
+        let ok = p.ct_new.as_mut().is_none_or(|b| b.take(now));
+        if !ok {
+            p.admit.refused(now);
+        }
+        ok
     }
 }
 

@@ -249,6 +249,8 @@ impl Datapath {
         }
         let pkt = flow::Packet { key, meta: *meta };
         let now = self.clock.now();
+        // The port the frame came from pays for its misses (`admit.rs`).
+        let (owner, dst) = self.rate_owner(slot);
         let x = {
             let Some(Some(b)) = self.bridges.get_mut(bi) else {
                 return;
@@ -257,12 +259,23 @@ impl Datapath {
             // cache miss over the port's rate is not translated.
             let cache = b.cache.get_mut(self.cur_thread);
             let ports = &mut self.ports;
+            // Per destination on a port that has such limits (the uplink,
+            // `perdst.rs`). A refusal holds the port or the destination
+            // (`admit.rs`).
             let admit = || {
-                ports
-                    .get_mut(slot)
-                    .and_then(Option::as_mut)
-                    .and_then(|p| p.upcall.as_mut())
-                    .is_none_or(|u| u.take(now))
+                let Some(p) = ports.get_mut(owner).and_then(Option::as_mut) else {
+                    return true;
+                };
+                if let (Some(l), Some(e)) = (p.per_dst.as_mut(), dst) {
+                    if !l.take_upcall(e, now) {
+                        return false;
+                    }
+                }
+                let ok = p.upcall.as_mut().is_none_or(|u| u.take(now));
+                if !ok {
+                    p.admit.refused(now);
+                }
+                ok
             };
             let Some(x) = flow::process_limited(&b.tables, cache, &pkt, eth_len as u64, now, admit)
             else {

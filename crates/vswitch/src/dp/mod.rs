@@ -15,6 +15,7 @@
 //! The control side (vsctl through the daemon) changes ports and flows under
 //! the same lock with [`Datapath::reconcile`] and the flow-table methods.
 
+pub mod admit;
 pub mod capture;
 pub mod ct;
 pub mod dummy;
@@ -25,10 +26,12 @@ pub mod local_op;
 pub mod mac;
 mod nat;
 pub mod packet_out;
+pub mod perdst;
 pub mod police;
 pub mod port;
 pub mod pps;
 pub mod rewrite;
+pub mod rxpace;
 pub mod rxq;
 pub mod stats;
 pub mod storm;
@@ -135,6 +138,15 @@ pub struct DpPort {
     /// Flow-cache misses per second this port may send to the tables,
     /// when `other_config:upcall-pps` sets it (see [`ct::UPCALL_PPS_KEY`]).
     pub upcall: Option<pps::PpsBucket>,
+    /// Whether its frames are read but dropped unparsed for a while after
+    /// one of the limits above refused one (see [`admit`]).
+    pub admit: admit::Admission,
+    /// Limits kept per destination address instead (the uplink, when
+    /// `other_config:*-per-dst` sets them; see [`perdst`]).
+    pub per_dst: Option<perdst::DstLimits>,
+    /// Until when its receive queues are out of the epoll sets (held, see
+    /// [`rxpace`]).
+    rx_paused: Option<Duration>,
 }
 
 impl DpPort {
@@ -160,6 +172,9 @@ impl DpPort {
             storm: None,
             ct_new: None,
             upcall: None,
+            admit: admit::Admission::default(),
+            per_dst: None,
+            rx_paused: None,
         }
     }
 }
@@ -201,6 +216,13 @@ pub struct Datapath {
     /// by reference (no in-place rewrite follows, `execute.rs`).
     cur_rx: Option<(usize, usize, usize)>,
     tx_ref_ok: bool,
+    /// The port the frame being processed was read from ([`NO_SLOT`]
+    /// outside [`Datapath::process_burst`]) and, when that port has
+    /// per-destination limits, the entry of the frame's destination.
+    cur_in: usize,
+    cur_dst: Option<usize>,
+    /// The earliest end of a held port's pause ([`rxpace`]).
+    next_resume: Option<Duration>,
     /// Ports by slot; `None` for free slots.
     pub ports: Vec<Option<DpPort>>,
     gens: Vec<u32>,
@@ -270,6 +292,9 @@ impl Datapath {
             cur_tx: None,
             cur_rx: None,
             tx_ref_ok: false,
+            cur_in: NO_SLOT,
+            cur_dst: None,
+            next_resume: None,
             ports: Vec::new(),
             gens: Vec::new(),
             bridges: Vec::new(),
@@ -583,21 +608,7 @@ impl Datapath {
         {
             p.policer = Some(police::Policer::new(want.0, want.1, self.clock.now()));
         }
-        // Validated when set (`Interface::set`); a value that still does
-        // not parse (a database edited by hand) turns its limit off.
-        let now = self.clock.now();
-        for (slot, (rate, burst)) in [
-            (&mut p.storm, (storm::PPS_KEY, storm::BURST_KEY)),
-            (&mut p.ct_new, (ct::CT_NEW_PPS_KEY, ct::CT_NEW_BURST_KEY)),
-            (&mut p.upcall, (ct::UPCALL_PPS_KEY, ct::UPCALL_BURST_KEY)),
-        ] {
-            let want = pps::PpsCfg::from_other_config(&iface.other_config, rate, burst)
-                .unwrap_or_else(|e| {
-                    tracing::warn!("interface {}: {e}; limit off", iface.name);
-                    None
-                });
-            pps::PpsBucket::update(slot, want, now);
-        }
+        p.apply_limits(iface, self.clock.now());
         let vlan = VlanCfg {
             tag: cport.tag,
             trunks: cport.trunks.clone(),
@@ -698,10 +709,31 @@ impl Datapath {
         let by_flow = self.ports[slot]
             .as_ref()
             .is_some_and(|p| !p.queues.is_empty());
+        // Admission before parsing (`admit.rs`), one clock reading per
+        // burst: a hold that starts within it covers the rest of it.
+        let now = self.clock.now();
+        self.resume_rx(now);
+        let end = lens.len().min(rx.len());
         let mut i = from;
-        while i < lens.len().min(rx.len()) {
+        self.cur_in = slot;
+        while i < end {
             let buf = &mut rx[i];
             let len = lens[i].min(buf.len());
+            let eth = buf.get(port::HDR..len).unwrap_or(&[]);
+            match self.admit_rx(slot, eth, now) {
+                admit::Rx::Gone => break,
+                admit::Rx::PortHeld => {
+                    self.drop_held(slot, &lens[i..end]);
+                    i = end;
+                    break;
+                }
+                admit::Rx::DstHeld => {
+                    self.drop_held(slot, &lens[i..=i]);
+                    i += 1;
+                    continue;
+                }
+                admit::Rx::Admit(dst) => self.cur_dst = dst,
+            }
             self.tx_thread = match buf.get(port::HDR..len) {
                 Some(eth) if by_flow => rxq::flow_thread(eth, threads),
                 _ => self.cur_thread,
@@ -718,7 +750,10 @@ impl Datapath {
                 break;
             }
         }
+        self.pause_rx(slot, now);
         self.cur_rx = None;
+        self.cur_in = NO_SLOT;
+        self.cur_dst = None;
         self.tx_ref_ok = false;
         self.tx_thread = self.cur_thread;
         self.flush_tx();
@@ -779,9 +814,11 @@ impl Datapath {
         self.clock.now()
     }
 
-    /// Age out MAC entries and timed-out flows about once a second.
+    /// Put back held ports whose pause is over ([`rxpace`]); age out MAC
+    /// entries and timed-out flows about once a second.
     fn housekeeping(&mut self) {
         let now = self.clock.now();
+        self.resume_rx(now);
         if now.saturating_sub(self.last_expire) >= Duration::from_secs(1) {
             self.last_expire = now;
             for b in self.bridges.iter_mut().flatten() {

@@ -84,11 +84,15 @@ pub enum DropReason {
     /// A Geneve packet with a critical option (type bit 0x80) its bridge's
     /// TLV map does not know: RFC 8926 §3.5 requires the drop.
     GeneveCriticalOption,
+    /// Dropped unread (not parsed) because its input port is held after
+    /// one of its own rate limits (`ct-new-pps`, `upcall-pps`) refused a
+    /// frame (see `dp::admit`).
+    PortHeld,
 }
 
 impl DropReason {
     /// All reasons, in the order counters are kept.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::Malformed,
         DropReason::VlanNotAllowed,
         DropReason::TableMiss,
@@ -118,6 +122,7 @@ impl DropReason {
         DropReason::CtNewRate,
         DropReason::UpcallLimit,
         DropReason::GeneveCriticalOption,
+        DropReason::PortHeld,
     ];
 
     /// Stable name used in output.
@@ -152,6 +157,7 @@ impl DropReason {
             DropReason::CtNewRate => "ct_new_rate",
             DropReason::UpcallLimit => "upcall_limit",
             DropReason::GeneveCriticalOption => "geneve_critical_option",
+            DropReason::PortHeld => "port_held",
         }
     }
 
