@@ -23,6 +23,7 @@ use crate::error::TableError;
 use crate::fields::Field;
 use crate::print::FlowStats;
 pub use crate::table::Table;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -200,6 +201,12 @@ pub struct TableSet {
     /// Slots freed by removals, reused by later additions (an entry may be
     /// occupied again by an undo; [`Self::alloc_slot`] skips those).
     free: Vec<u32>,
+    /// Slots of the flows with an idle or hard timeout: the only ones
+    /// [`FlowTables::expire`] has to look at. A compiled pipeline has
+    /// hundreds of thousands of flows and none with a timeout, and the
+    /// walk of every flow (once a second, under the datapath's lock) held
+    /// up packets and flow changes for tens of milliseconds.
+    timed: BTreeSet<u32>,
 }
 
 impl TableSet {
@@ -252,7 +259,15 @@ impl TableSet {
             seq: r.seq,
             rule: Some(r.clone()),
         };
+        if r.flow.idle_timeout != 0 || r.flow.hard_timeout != 0 {
+            self.timed.insert(r.slot);
+        }
         self.tables[r.flow.table as usize].insert(r);
+    }
+
+    /// The flows with a timeout ([`Self::timed`]), in no particular order.
+    fn timed_rules(&self) -> impl Iterator<Item = &Arc<Rule>> + '_ {
+        (self.timed.iter()).filter_map(|&s| self.slots.get(s as usize)?.rule.as_ref())
     }
 
     /// Removes exactly `r` from its table and frees its slot.
@@ -264,6 +279,7 @@ impl TableSet {
             if s.rule.as_ref().is_some_and(|x| Arc::ptr_eq(x, r)) {
                 *s = Slot::default();
                 self.free.push(r.slot);
+                self.timed.remove(&r.slot);
             }
         }
         true
@@ -322,6 +338,7 @@ impl FlowTables {
                 tables: (0..N_TABLES).map(|_| Table::default()).collect(),
                 slots: Vec::new(),
                 free: Vec::new(),
+                timed: BTreeSet::new(),
             })),
             generation: AtomicU64::new(1),
             seq: AtomicU64::new(0),
@@ -506,9 +523,15 @@ impl FlowTables {
             .collect()
     }
 
-    /// Removes flows whose idle or hard timeout has passed.
+    /// Removes flows whose idle or hard timeout has passed, in table then
+    /// priority order (as [`TableSet::all_rules`] lists them). Looks only
+    /// at the flows that have a timeout.
     pub fn expire(&self, now: Duration) -> Vec<Removed> {
-        let expired: Vec<Arc<Rule>> = self.read().all_rules().filter(|r| r.expired(now)).collect();
+        let mut expired: Vec<Arc<Rule>> = (self.read().timed_rules())
+            .filter(|r| r.expired(now))
+            .cloned()
+            .collect();
+        expired.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.seq));
         if expired.is_empty() {
             return Vec::new();
         }

@@ -16,6 +16,7 @@ use crate::flowvec::*;
 use crate::tuple::{fmix, mix};
 use hashbrown::HashTable;
 use smallvec::SmallVec;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The stage a word belongs to (0 metadata, 1 L2, 2 L3, 3 L4). Words added
@@ -125,6 +126,12 @@ pub(crate) struct Subtable {
     /// Whether one of `plens` has a trie in the owning table (kept by
     /// [`crate::table::Table`]): one test on the lookup path.
     pub(crate) uses_trie: bool,
+    /// Number of flows at each priority, so that removing a flow of the
+    /// highest priority finds the next one without walking every flow:
+    /// a subtable of a compiled pipeline often holds tens of thousands of
+    /// flows of one priority, and the walk made each strict delete cost
+    /// as much as the subtable's size.
+    priorities: BTreeMap<u16, u32>,
 }
 
 /// The CIDR prefix length of a 32-bit mask, if it is one.
@@ -169,6 +176,7 @@ impl Subtable {
             n_rules: 0,
             plens,
             uses_trie: false,
+            priorities: BTreeMap::new(),
         }
     }
 
@@ -301,9 +309,8 @@ impl Subtable {
         let p = rule.priority();
         bucket.insert(pos, rule);
         self.n_rules += 1;
-        if p > self.max_priority || self.n_rules == 1 {
-            self.max_priority = p.max(self.max_priority);
-        }
+        *self.priorities.entry(p).or_insert(0) += 1;
+        self.max_priority = p.max(self.max_priority);
     }
 
     /// Removes exactly `rule`; false if it is not here.
@@ -328,15 +335,20 @@ impl Subtable {
         }
         self.refresh_steps();
         self.n_rules -= 1;
-        if rule.priority() == self.max_priority {
-            self.max_priority = self
-                .buckets()
-                .flatten()
-                .map(|r| r.priority())
-                .max()
-                .unwrap_or(0);
-        }
+        self.forget_priority(rule.priority());
         true
+    }
+
+    /// One flow of priority `p` is gone: `max_priority` is the highest
+    /// priority left (0 when empty).
+    fn forget_priority(&mut self, p: u16) {
+        if let std::collections::btree_map::Entry::Occupied(mut e) = self.priorities.entry(p) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        self.max_priority = self.priorities.keys().next_back().copied().unwrap_or(0);
     }
 
     pub(crate) fn buckets(&self) -> impl Iterator<Item = &Bucket> {
@@ -421,6 +433,50 @@ mod tests {
         p.key.nw_dst = 0x0a00_0105;
         let found = st.find(&p.to_words(), &mut [0; NW]).unwrap();
         assert!(Arc::ptr_eq(&found[0], &b));
+    }
+
+    /// The highest priority as the walk over every flow computed it
+    /// before the per-priority counts.
+    fn walked_max(st: &Subtable) -> u16 {
+        st.buckets()
+            .flatten()
+            .map(|r| r.priority())
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest::proptest! {
+        /// Any sequence of inserts and removes leaves `max_priority` what
+        /// walking the flows gives (and the flows findable by value).
+        #[test]
+        fn max_priority_is_the_walked_one(
+            ops in proptest::collection::vec((0u8..16, 0u16..4, proptest::bool::ANY), 1..200),
+        ) {
+            let mask = rule("in_port=1,actions=drop", 0).flow.matches.mask;
+            let mut st = Subtable::new(mask);
+            let mut live: Vec<Arc<Rule>> = Vec::new();
+            for (seq, (port, prio, add)) in ops.into_iter().enumerate() {
+                let text = format!("priority={},in_port={port},actions=drop", prio * 100);
+                match live.iter().position(|r| r.flow.matches.value == rule(&text, 0).flow.matches.value
+                    && r.priority() == prio * 100) {
+                    Some(i) if !add => {
+                        proptest::prop_assert!(st.remove(&live.swap_remove(i)));
+                    }
+                    None if add => {
+                        let r = rule(&text, seq as u64);
+                        st.insert(r.clone());
+                        live.push(r);
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert_eq!(st.max_priority, walked_max(&st));
+                proptest::prop_assert_eq!(st.n_rules, live.len());
+                for r in &live {
+                    let b = st.get(&r.flow.matches.value).expect("bucket");
+                    proptest::prop_assert!(b.iter().any(|x| Arc::ptr_eq(x, r)));
+                }
+            }
+        }
     }
 
     #[test]

@@ -411,3 +411,53 @@ fn arp_and_nd_field_writes_commit_whole_header_rewrites() {
         [DpAction::SetTpSrc(0), DpAction::Output(2)]
     );
 }
+
+/// What expiry removed, as a list of flows.
+fn expired_walk(t: &FlowTables, now: Duration) -> Vec<flow::FlowMod> {
+    (t.read().all_rules())
+        .filter(|r| r.expired(now))
+        .map(|r| r.flow.clone())
+        .collect()
+}
+
+proptest::proptest! {
+    /// Expiry looks only at the flows with a timeout, and removes what
+    /// walking every flow would (same flows, same order), whatever adds,
+    /// replacements, mod-flows, deletes and rolled-back batches came before.
+    #[test]
+    fn expiry_removes_what_walking_every_flow_would(
+        ops in proptest::collection::vec((0u8..4, 0u8..3, 0u16..3, 0u8..4, 0u8..8), 1..80),
+        at in 0u64..40,
+    ) {
+        let t = FlowTables::new();
+        for (i, (kind, table, prio, timeout, port)) in ops.into_iter().enumerate() {
+            let to = match timeout {
+                0 => String::new(),
+                1 => format!("idle_timeout={},", 5 + i % 20),
+                2 => format!("hard_timeout={},", 5 + i % 20),
+                _ => format!("idle_timeout={},hard_timeout={},", 5 + i % 10, 5 + i % 30),
+            };
+            let text = format!("table={table},priority={},{to}in_port={port} actions=drop", prio * 10);
+            let f = parse_flow(&text).unwrap().flow;
+            let now = Duration::from_secs(i as u64 / 4);
+            let op = match kind {
+                0 | 1 => FlowOp::Add(f),
+                2 => FlowOp::Modify { filter: parse_flow(&format!("in_port={port} actions=output:1")).unwrap().flow, strict: false },
+                _ => FlowOp::Delete { filter: parse_filter(&format!("table={table},in_port={port}")).unwrap().flow, strict: false },
+            };
+            if i % 7 == 6 {
+                // A batch that fails after this op: rolled back.
+                let mut batch = vec![op];
+                batch.extend(failing_batch());
+                proptest::prop_assert!(t.transaction(batch, now).is_err());
+            } else {
+                t.transaction(vec![op], now).unwrap();
+            }
+        }
+        let now = Duration::from_secs(at);
+        let want = expired_walk(&t, now);
+        let got: Vec<flow::FlowMod> = t.expire(now).into_iter().map(|r| r.flow).collect();
+        proptest::prop_assert_eq!(got, want);
+        proptest::prop_assert!(expired_walk(&t, now).is_empty());
+    }
+}
