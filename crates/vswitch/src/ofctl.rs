@@ -14,6 +14,7 @@ use flow::{FlowMod, FlowOp};
 pub fn bridge_of(req: &Request) -> Option<&str> {
     match req {
         Request::AddFlows { bridge, .. }
+        | Request::FlowMods { bridge, .. }
         | Request::ModFlows { bridge, .. }
         | Request::DelFlows { bridge, .. }
         | Request::DumpFlows { bridge, .. }
@@ -107,6 +108,42 @@ fn check_mapped(tlv: &crate::tlv::TlvMap, f: &FlowMod) -> Result<(), String> {
     }
 }
 
+/// `ops` followed by an add of each of `flows` (parsed, their
+/// `tun_metadataN` fields checked); the error names the bad flow.
+fn adds(
+    tlv: &crate::tlv::TlvMap,
+    flows: &[String],
+    mut ops: Vec<FlowOp>,
+) -> Result<Vec<FlowOp>, String> {
+    ops.reserve(flows.len());
+    for (i, f) in flows.iter().enumerate() {
+        let p = flow::parse_flow(f).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
+        check_mapped(tlv, &p.flow).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
+        ops.push(FlowOp::Add(p.flow));
+    }
+    Ok(ops)
+}
+
+/// A strict delete for each match (`del-flows --strict` filters).
+fn strict_deletes(matches: &[String]) -> Result<Vec<FlowOp>, String> {
+    (matches.iter())
+        .map(|m| {
+            Ok(FlowOp::Delete {
+                filter: filter(&Some(m.clone()))?,
+                strict: true,
+            })
+        })
+        .collect()
+}
+
+/// Apply `ops` to `bridge`'s tables as one transaction.
+fn commit(dp: &mut Datapath, bridge: &str, ops: Vec<FlowOp>) -> Result<(), String> {
+    let now = dp.now();
+    let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
+    b.tables.transaction(ops, now).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Handle an ofctl request; returns the output and whether flows changed.
 pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String, bool), String> {
     let Some(bridge) = bridge_of(req) else {
@@ -121,16 +158,17 @@ pub fn handle(cfg: &Config, dp: &mut Datapath, req: &Request) -> Result<(String,
         Request::AddFlows { flows, .. } => {
             // Parse everything first: a bad line adds nothing, and the
             // batch is one atomic transaction of the tables.
-            let mut ops = Vec::with_capacity(flows.len());
             let tlv = &dp.bridge(bridge).ok_or("bridge vanished")?.tlv;
-            for (i, f) in flows.iter().enumerate() {
-                let p = flow::parse_flow(f).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
-                check_mapped(tlv, &p.flow).map_err(|e| format!("flow {} ({f:?}): {e}", i + 1))?;
-                ops.push(FlowOp::Add(p.flow));
-            }
-            let now = dp.now();
-            let b = dp.bridge_mut(bridge).ok_or("bridge vanished")?;
-            b.tables.transaction(ops, now).map_err(|e| e.to_string())?;
+            let ops = adds(tlv, flows, Vec::with_capacity(flows.len()))?;
+            commit(dp, bridge, ops)?;
+            changed = true;
+        }
+        Request::FlowMods {
+            delete_strict, add, ..
+        } => {
+            let tlv = &dp.bridge(bridge).ok_or("bridge vanished")?.tlv;
+            let ops = adds(tlv, add, strict_deletes(delete_strict)?)?;
+            commit(dp, bridge, ops)?;
             changed = true;
         }
         Request::ModFlows {

@@ -39,6 +39,17 @@ pub enum Request {
         /// One flow per entry.
         flows: Vec<String>,
     },
+    /// Strict deletes, then adds, as one transaction of the tables (1.7):
+    /// a controller's flow delta in one request, applied atomically,
+    /// rather than one `del-flows --strict` round trip per deleted flow.
+    FlowMods {
+        /// Bridge name.
+        bridge: String,
+        /// `del-flows --strict` matches (table, priority and match).
+        delete_strict: Vec<String>,
+        /// Flows to add (or replace, same match and priority).
+        add: Vec<String>,
+    },
     /// ovs-ofctl `mod-flows`: replace the actions of matching flows.
     ModFlows {
         /// Bridge name.

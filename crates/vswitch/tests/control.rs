@@ -179,3 +179,62 @@ fn second_daemon_on_same_run_dir_is_refused() {
     assert!(matches!(err, server::BindError::InUse(_)), "{err}");
     stop(dir.path(), h);
 }
+
+/// `flow-mods` (1.7): strict deletes then adds, one transaction; a bad
+/// entry changes nothing.
+#[test]
+fn flow_mods_delete_and_add_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), false);
+    let req = |r: Request| call(dir.path(), &r, Duration::from_secs(5));
+    let mods = |del: &[&str], add: &[&str]| Request::FlowMods {
+        bridge: "cnfm0".into(),
+        delete_strict: del.iter().map(|s| s.to_string()).collect(),
+        add: add.iter().map(|s| s.to_string()).collect(),
+    };
+    req(Request::Vsctl {
+        args: vec!["add-br".into(), "cnfm0".into()],
+    })
+    .unwrap();
+    req(mods(
+        &[],
+        &[
+            "table=1,priority=5,in_port=1,actions=drop",
+            "table=1,priority=6,in_port=1,actions=drop",
+        ],
+    ))
+    .unwrap();
+    // Strict: only the flow of priority 5 goes; the other is replaced.
+    req(mods(
+        &["table=1,priority=5,in_port=1"],
+        &["table=1,priority=6,in_port=1,actions=output:2"],
+    ))
+    .unwrap();
+    let dump = || {
+        req(Request::DumpFlows {
+            bridge: "cnfm0".into(),
+            matches: None,
+        })
+        .unwrap()
+    };
+    let flows = dump();
+    assert!(!flows.contains("priority=5"), "{flows}");
+    assert!(
+        flows.contains("priority=6,in_port=1 actions=output:2"),
+        "{flows}"
+    );
+    let err = req(mods(
+        &["table=1,priority=6,in_port=1"],
+        &["in_port=zz,actions=drop"],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("zz"), "{err}");
+    let after = dump();
+    assert!(
+        after.contains("priority=6,in_port=1 actions=output:2"),
+        "a failed flow-mods deleted a flow: {after}"
+    );
+    assert_eq!(after.lines().count(), flows.lines().count(), "{after}");
+    stop(dir.path(), h);
+}
