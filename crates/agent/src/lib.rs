@@ -15,8 +15,9 @@
 //!   (re-)added — so a restart installs the same flows and removes stale
 //!   ones.
 //! * Then incremental: each store event and binding change becomes a
-//!   [`controller::Changed`]; the resulting delta is applied as the strict
-//!   deletes plus one `add-flows` batch.
+//!   [`controller::Changed`]; the resulting delta is applied as one
+//!   transaction of the switch (`flow-mods`: the strict deletes, then the
+//!   adds).
 //! * The compiler's keys are persisted ([`keys_file`]) so a restart
 //!   compiles identical flows (as ovn-controller keeps ct zones).
 //! * Port status: ACTIVE once bound and its flows in, DOWN otherwise,
@@ -663,12 +664,13 @@ impl Agent {
     }
 }
 
-/// Apply a delta: strict deletes, then every add in one batch.
+/// Apply a delta: strict deletes, then every add, in one request where
+/// the switch takes it ([`Datapath::apply_flows`]).
 pub fn apply_delta(sw: &dyn Datapath, d: &Delta) -> Result<(), AgentError> {
-    for k in &d.delete {
-        sw.del_flows(&k.to_strict_filter(), true)?;
-    }
-    sw.add_flows(d.add.iter().map(|f| f.to_string()).collect())
+    sw.apply_flows(
+        d.delete.iter().map(|k| k.to_strict_filter()).collect(),
+        d.add.iter().map(|f| f.to_string()).collect(),
+    )
 }
 
 #[cfg(test)]
