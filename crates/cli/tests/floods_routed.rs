@@ -23,7 +23,7 @@ use std::time::Duration;
 use common::flood::{
     have_mausezahn, random_source_udp_flood, survive, syn_flood, tenant, Attack, Bystander,
 };
-use common::{bench, pings, vm, Serve};
+use common::{bench, internet, pings, vm, Serve};
 use lab::{Lab, Netns};
 
 /// The internet's address (RFC 5737 TEST-NET-3).
@@ -67,44 +67,16 @@ fn setup(label: &str) -> Option<Routed> {
     if !have_mausezahn(label) {
         return None;
     }
-    let inet = lab.netns("inet").expect("inet");
-    let link = lab.veth(&host, "uplink", &inet, "eth0").expect("veth");
-    host.link_up("uplink").expect("up");
+    let (inet, link) = internet::internet(&lab, &host);
     let cidr = format!("{INTERNET}/24");
     inet.add_addr("eth0", cidr.parse().expect("cidr"))
         .expect("addr");
-    inet.link_up("eth0").expect("up");
-    // The switch reads the uplink with AF_PACKET: full checksums from the
-    // internet side (as in single_host.rs).
-    inet.exec(&["ethtool", "-K", "eth0", "tx", "off"])
-        .expect("ethtool -K eth0 tx off");
     let s = Serve::start_with(
         &host,
         &tmp.path().join("data"),
-        &["--bridge-mapping", "physnet1:uplink"],
+        &["--bridge-mapping", internet::MAPPING],
     );
-    s.create(&[
-        "network",
-        "create",
-        "ext",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "physnet1",
-    ]);
-    s.create(&[
-        "subnet",
-        "create",
-        "exts",
-        "--network",
-        "ext",
-        "--subnet-range",
-        "203.0.113.0/24",
-        "--gateway",
-        "203.0.113.1",
-        "--no-dhcp",
-    ]);
+    internet::ext_network("203.0.113.1", |a| s.create(a));
     let proj = ["--project", "a"];
     // Project A's VMs serve TCP 80 and UDP 9 to anyone, and answer pings
     // (their own group: "default" names one group per project).

@@ -734,9 +734,10 @@ impl Datapath {
                 }
                 admit::Rx::Admit(dst) => self.cur_dst = dst,
             }
-            self.tx_thread = match buf.get(port::HDR..len) {
-                Some(eth) if by_flow => rxq::flow_thread(eth, threads),
-                _ => self.cur_thread,
+            self.tx_thread = if by_flow && !eth.is_empty() {
+                rxq::flow_thread(eth, threads)
+            } else {
+                self.cur_thread
             };
             self.cur_rx = Some((buf.as_ptr() as usize, len, i));
             self.tx_ref_ok = true;

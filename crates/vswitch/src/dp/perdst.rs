@@ -182,6 +182,7 @@ impl DstLimits {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pps::cfg;
     use super::*;
     use crate::dp::admit::HOLD;
 
@@ -196,13 +197,6 @@ mod tests {
         ip[16..20].copy_from_slice(&dst);
         f.extend_from_slice(&ip);
         f
-    }
-
-    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
     }
 
     #[test]

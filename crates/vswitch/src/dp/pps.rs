@@ -123,16 +123,19 @@ impl PpsBucket {
     }
 }
 
+/// An `other_config` map from `pairs`, for the tests of the limits that
+/// read one.
+#[cfg(test)]
+pub(super) fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn settings_parse_with_defaults_and_name_the_bad_key() {
