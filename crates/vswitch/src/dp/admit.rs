@@ -10,7 +10,7 @@
 //! per-frame cost, not the commits, is what starves the others. So once a
 //! limit refuses one of a port's frames, the port is *held* for [`HOLD`]:
 //! the rest of the burst and every frame read from it until the hold ends
-//! is counted and dropped as [`super::stats::DropReason::RxHeld`] without
+//! is counted and dropped as [`super::stats::DropReason::PortHeld`] without
 //! being parsed. After the hold, frames are looked at again (the buckets
 //! have earned `rate × HOLD` tokens meanwhile), so the port still gets its
 //! configured rates; a port that never exceeds them is never held.
