@@ -39,7 +39,9 @@ impl Conn {
         c.set_read_timeout(Some(Duration::from_millis(700)))
             .expect("timeout");
         let server = std::thread::spawn(move || {
-            let Ok((mut s, _)) = l.accept() else { return };
+            let Ok((mut s, _)) = lab::accept_within(&l, Duration::from_secs(5)) else {
+                return;
+            };
             drop(l);
             let mut b = [0u8; 1];
             // Ends when the client closes or the test ends (the

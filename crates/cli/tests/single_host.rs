@@ -13,32 +13,18 @@ use std::time::Duration;
 use common::{bench, pings, tcp, vm, vm_with, Serve};
 use lab::Netns;
 
-/// A TCP round trip from `from` to `to:port` (served by `server`): the
-/// client sends "hello", the server answers "world". The server's view of
-/// the client's address, when the round trip completed.
+/// A TCP round trip from `from` to `to:port` (served by `server` on its
+/// wildcard address): the server echoes what the client sends. The
+/// server's view of the client's address, when the round trip completed.
 fn tcp_round_trip(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> Option<SocketAddr> {
-    let l = server
-        .tcp_listener(SocketAddr::new("0.0.0.0".parse().expect("ip"), port))
-        .expect("listen");
-    let mut c = from
-        .tcp_connect(SocketAddr::new(to, port), Duration::from_secs(3))
-        .ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("timeout");
-    let served = std::thread::spawn(move || {
-        let (mut s, peer) = l.accept().ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).ok()?;
-        (b == *b"hello").then_some(())?;
-        s.write_all(b"world").ok()?;
-        Some(peer)
-    });
-    c.write_all(b"hello").ok()?;
-    let mut b = [0u8; 5];
-    let got = c.read_exact(&mut b).is_ok() && b == *b"world";
-    let peer = served.join().ok().flatten();
-    peer.filter(|_| got)
+    lab::tcp_check_peer(
+        from,
+        server,
+        SocketAddr::new(to, port),
+        5,
+        Duration::from_secs(4),
+    )
+    .ok()
 }
 
 /// [`tcp_round_trip`] to port 8080, retried for up to 15 s (the first
@@ -293,7 +279,7 @@ fn tcp_rate(client: &Netns, server: &Netns, to: IpAddr, warm: Duration, span: Du
             }
         }
     });
-    let (mut s, _) = l.accept().expect("accept");
+    let (mut s, _) = lab::accept_within(&l, Duration::from_secs(5)).expect("accept");
     s.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     let mut buf = [0u8; 65536];

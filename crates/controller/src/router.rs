@@ -549,6 +549,16 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
             }
         }
     }
+    // A floating IP's connections live in one of two zones: the DNAT zone
+    // (`dz`) for those the internet opens, the SNAT zone (`sz`) for those
+    // the VM opens; each packet also passes the other zone's `ct(nat)`,
+    // which has never seen its connection. There a FIN or RST is invalid
+    // (netfilter's TCP tracker picks up no connection from them), so the
+    // router's invalid drop after that pass would cut every close. The
+    // DNAT and SNAT flows of the floating IP rank above that drop and hand
+    // the packet to the zone that owns it, whose verdict the next stage's
+    // invalid drop then judges.
+    let over_invalid = crate::tables::CT_INVALID + 1;
     v.extend([
         LFlow::new(
             t::LR_IN_UNSNAT,
@@ -558,7 +568,7 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         ),
         LFlow::new(
             t::LR_IN_DNAT,
-            100,
+            over_invalid,
             format!("{md},ip,nw_dst={fip}"),
             format!(
                 "ct(commit,zone={dz},nat(dst={fixed}),table={})",
@@ -573,7 +583,7 @@ pub(crate) fn fip(cx: &mut Cx, id: &str) -> Result<Vec<LFlow>, CompileError> {
         ),
         LFlow::new(
             t::LR_OUT_SNAT,
-            100,
+            over_invalid,
             format!("{md},{out},ip,nw_src={fixed}"),
             format!(
                 "ct(commit,zone={sz},nat(src={fip}),table={})",

@@ -7,7 +7,7 @@ mod common;
 use common::sim::Sim;
 use common::Builder;
 use controller::{Bindings, Compiler, Keys};
-use flow::fields::ct_state::{EST, NEW, RPL, TRK};
+use flow::fields::ct_state::{EST, INV, NEW, RPL, TRK};
 use flow::fields::Field;
 use model::State;
 
@@ -389,6 +389,24 @@ fn snat_and_floating_ip() {
         Field::NwDst.get(&o.last.to_words()),
         u32::from(std::net::Ipv4Addr::new(10, 0, 0, 10)) as u128
     );
+    // Closing a floating IP's connections: each packet also passes the
+    // zone that does not own its connection, where a FIN is invalid; the
+    // owning zone's verdict decides (a FIN dropped there left every such
+    // connection half open).
+    let fin_in = inbound.replace("tcp_flags=0x002", "tcp_flags=0x011");
+    let o = sim.run(&fin_in, &[INV | TRK, EST | TRK]);
+    assert_eq!(o.outputs, vec![1], "FIN from the internet: {o:?}");
+    let fin_out = tcp(
+        1,
+        &mac(&s.st, &s.web1),
+        &r1,
+        "10.0.0.10",
+        "198.51.100.77",
+        443,
+    )
+    .replace("tcp_flags=0x002", "tcp_flags=0x011");
+    let o = sim.run(&fin_out, &[EST | TRK, INV | TRK, EST | TRK]);
+    assert_eq!(o.outputs, vec![100], "FIN from the VM: {o:?}");
     // The floating IP is answered on the external network with the
     // gateway's MAC.
     let arp = "in_port=100,arp,dl_src=02:00:00:00:00:77,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa=198.51.100.77,arp_tpa=198.51.100.50,arp_sha=02:00:00:00:00:77";

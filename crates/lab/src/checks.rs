@@ -5,7 +5,7 @@
 //! needs is iproute2, and every step has a bounded timeout.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -212,35 +212,86 @@ pub fn tcp_check_timeout(
     len: usize,
     timeout: Duration,
 ) -> Result<()> {
+    tcp_echo(client, server, addr, addr, len, timeout).map(|_| ())
+}
+
+/// Accept one connection on `listener` within `timeout`. A blocking
+/// `accept` can wait forever when the client's handshake completed but its
+/// final ACK was dropped (a flow table changing under the test): the client
+/// holds a connection the server never sees.
+pub fn accept_within(
+    listener: &TcpListener,
+    timeout: Duration,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    let deadline = Instant::now() + timeout;
+    listener.set_nonblocking(true)?;
+    let mut backoff = Backoff::new();
+    let accepted = loop {
+        match listener.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                backoff.pause(deadline)
+            }
+            other => break other,
+        }
+    };
+    listener.set_nonblocking(false)?;
+    let (conn, peer) = accepted?;
+    conn.set_nonblocking(false)?;
+    Ok((conn, peer))
+}
+
+/// [`tcp_check_timeout`] to `addr` served on the server's wildcard address
+/// (so `addr` may be one the network translates, a floating IP), returning
+/// the client's address as the server saw it (after SNAT, the translated
+/// one).
+pub fn tcp_check_peer(
+    client: &Netns,
+    server: &Netns,
+    addr: SocketAddr,
+    len: usize,
+    timeout: Duration,
+) -> Result<SocketAddr> {
+    let any: IpAddr = match addr {
+        SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    tcp_echo(
+        client,
+        server,
+        SocketAddr::new(any, addr.port()),
+        addr,
+        len,
+        timeout,
+    )
+}
+
+/// The echo exchange behind the TCP checks: the server listens on `listen`,
+/// the client connects to `addr`.
+fn tcp_echo(
+    client: &Netns,
+    server: &Netns,
+    listen: SocketAddr,
+    addr: SocketAddr,
+    len: usize,
+    timeout: Duration,
+) -> Result<SocketAddr> {
     let what = format!("tcp {addr} from {} to {}", client.name(), server.name());
     let fail = |detail: String| LabError::Check {
         what: what.clone(),
         detail,
     };
     let deadline = Instant::now() + timeout;
-    let listener = server.tcp_listener(addr)?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| fail(e.to_string()))?;
+    let listener = server.tcp_listener(listen)?;
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     std::thread::scope(|s| {
-        let srv = s.spawn(|| -> std::io::Result<u64> {
-            let mut backoff = Backoff::new();
-            let (mut conn, _) = loop {
-                match listener.accept() {
-                    Ok(c) => break c,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                        backoff.pause(deadline)
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            conn.set_nonblocking(false)?;
+        let srv = s.spawn(|| -> std::io::Result<SocketAddr> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (mut conn, peer) = accept_within(&listener, left)?;
             set_timeouts(&conn, deadline)?;
             let mut rd = conn.try_clone()?;
-            let n = std::io::copy(&mut rd, &mut conn)?;
+            std::io::copy(&mut rd, &mut conn)?;
             conn.shutdown(Shutdown::Write)?;
-            Ok(n)
+            Ok(peer)
         });
         let left = deadline.saturating_duration_since(Instant::now());
         let conn = client.tcp_connect(addr, left.max(Duration::from_millis(1)))?;
@@ -259,7 +310,7 @@ pub fn tcp_check_timeout(
         let served = srv.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         wrote.map_err(|e| fail(format!("client send: {e}")))?;
         read.map_err(|e| fail(format!("client receive: {e}")))?;
-        served.map_err(|e| fail(format!("server: {e}")))?;
+        let peer = served.map_err(|e| fail(format!("server: {e}")))?;
         if got != data {
             return Err(fail(format!(
                 "echo differs: sent {} bytes, got {} back",
@@ -267,7 +318,7 @@ pub fn tcp_check_timeout(
                 got.len()
             )));
         }
-        Ok(())
+        Ok(peer)
     })
 }
 

@@ -84,8 +84,8 @@ mod vm;
 use std::sync::{Mutex, OnceLock};
 
 pub use checks::{
-    ping, ping_with, tcp_check, tcp_check_timeout, udp_check, udp_check_timeout, PingOptions,
-    PingStats, CHECK_TIMEOUT, PING_REPLY_TIMEOUT,
+    accept_within, ping, ping_with, tcp_check, tcp_check_peer, tcp_check_timeout, udp_check,
+    udp_check_timeout, PingOptions, PingStats, CHECK_TIMEOUT, PING_REPLY_TIMEOUT,
 };
 pub use cmd::{run, run_ok, wait_for, wait_until, Output, EXEC_TIMEOUT, IP_TIMEOUT};
 pub use error::{LabError, Result};

@@ -229,7 +229,7 @@ fn seed_htb_3_1_6_and_ingress_policing() {
     let addr: SocketAddr = "10.0.3.10:5001".parse().unwrap();
     let listener = r.tcp_listener(addr).expect("listen");
     let reader = std::thread::spawn(move || {
-        let (mut c, _) = listener.accept().expect("accept");
+        let (mut c, _) = lab::accept_within(&listener, Duration::from_secs(5)).expect("accept");
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut buf = vec![0u8; 1 << 16];
         let t0 = Instant::now();

@@ -45,7 +45,10 @@ pub fn http_times(client: &Netns, server: &Netns, to: &str, port: u16, n: usize)
         .expect("listen");
     let srv = std::thread::spawn(move || {
         for _ in 0..n {
-            let Ok((mut s, _)) = l.accept() else { return };
+            let Ok((mut s, _)) = lab::accept_within(&l, Duration::from_secs(5)) else {
+                return;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let mut b = [0u8; 64];
             let _ = s.read(&mut b);
             let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
