@@ -16,6 +16,8 @@
 #   -o  markdown output (default bench/results/tapcost-<date>.md)
 # env:  CLOUDNET=path/to/cloudnet (default: <repo>/target/release/cloudnet)
 #       MODES="io_uring syscalls" (TAP I/O methods measured)
+#       PERF_OUT=FILE: also `perf record -g` the switch under the 64-byte
+#       load, one FILE.<mode> per mode (read with `perf report -i`)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
@@ -70,6 +72,17 @@ measure_mode() {
     r1=$(cnb_rx "$NS_B" eth0)
     wait "$gen" || true
     local sc_pkts=$((r1 - r0))
+    if [ -n "${PERF_OUT:-}" ]; then
+        # A profile of the switch (kernel and user, call graphs) under the
+        # same 64-byte load: where its CPU per packet goes.
+        ( timeout -s INT "$SECS" ip netns exec "$NS_A" trafgen -o eth0 \
+            -c "$(find "$CNB_WORK" -name trafgen.cfg -print -quit)" -P "$SENDERS" -q \
+            >/dev/null 2>&1 || true ) &
+        gen=$!
+        perf record -q -g -p "$pid" -o "$PERF_OUT.$mode" -- sleep $((SECS - 1)) \
+            >/dev/null 2>&1 || cnb_log "perf record failed"
+        wait "$gen" || true
+    fi
 
     # One TCP stream: CPU per GB received by VM b.
     cnb_iperf_servers "$NS_B" 5201 1
