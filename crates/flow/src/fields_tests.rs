@@ -135,3 +135,21 @@ fn fast_word_writes_equal_the_reference() {
         }
     }
 }
+
+proptest::proptest! {
+    /// The register shortcut writes and marks what the general path does.
+    #[test]
+    fn register_writes_match_the_general_path(
+        n in 0u8..32,
+        value in proptest::num::u128::ANY,
+        mask in proptest::num::u128::ANY,
+        start in proptest::num::u64::ANY,
+    ) {
+        let (mut w1, mut m1) = ([start; NW], [start.rotate_left(7); NW]);
+        let (mut w2, mut m2) = (w1, m1);
+        Field::Reg(n).write_marking(&mut w1, &mut m1, value, mask);
+        Field::write_reg_marking(n, &mut w2, &mut m2, value, mask);
+        proptest::prop_assert_eq!(w1, w2);
+        proptest::prop_assert_eq!(m1, m2);
+    }
+}

@@ -422,6 +422,33 @@ impl<'a> Ctx<'a, '_, '_> {
                 self.write(Field::VlanTci, 0, 0xffff);
             }
             Action::SetTunnel { id, .. } => self.write(Field::TunId, *id as u128, u64::MAX as u128),
+            // Registers have no prerequisites and one fixed position:
+            // the common load and set_field skip the general path.
+            Action::SetField {
+                field: Field::Reg(n),
+                value,
+                mask,
+            } => Field::write_reg_marking(
+                *n,
+                &mut self.x.final_flow,
+                &mut self.written,
+                *value,
+                *mask,
+            ),
+            Action::Load {
+                dst:
+                    dst @ FieldRef {
+                        field: Field::Reg(n),
+                        ..
+                    },
+                value,
+            } => Field::write_reg_marking(
+                *n,
+                &mut self.x.final_flow,
+                &mut self.written,
+                *value << dst.ofs,
+                dst.mask(),
+            ),
             Action::SetField { field, value, mask } => self.set_field(*field, *value, *mask),
             Action::Load { dst, value } => {
                 if self.prereq(dst.field.info().prereq) {

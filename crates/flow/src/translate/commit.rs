@@ -28,13 +28,29 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// Emits the header rewrites that make the frame look like `flow`.
+    ///
+    /// Only the [`COMMITTED`] bits of `base` are ever compared, so `base`
+    /// is brought up to date by a commit that emits something and left
+    /// as it is otherwise: a commit after writes to registers or metadata
+    /// alone (one per output of most misses) copies nothing.
     pub(super) fn commit(&mut self) {
         if !overlaps(&self.written, &COMMITTED) {
             // Only registers, metadata and the like were written.
-            self.base = self.x.final_flow;
             return;
         }
-        if self.x.final_flow == self.base {
+        let (f, b) = (&self.x.final_flow, &self.base);
+        let get = |w: &Words, fld: Field| fld.get(w);
+        // One XOR per word, then one field extraction per test (instead of
+        // two): this runs on every output of every miss.
+        let mut diff = [0u64; NW];
+        for ((d, c), (x, y)) in diff
+            .iter_mut()
+            .zip(COMMITTED.iter())
+            .zip(f.iter().zip(b.iter()))
+        {
+            *d = (x ^ y) & c;
+        }
+        if diff.iter().all(|&d| d == 0) {
             // Unchanged only because the written values equal the
             // original ones: that equality is part of the verdict.
             self.unwildcard_written();
@@ -42,13 +58,6 @@ impl Ctx<'_, '_, '_> {
         }
         self.unwildcard_written();
         let (f, b) = (&self.x.final_flow, &self.base);
-        let get = |w: &Words, fld: Field| fld.get(w);
-        // One XOR per word, then one field extraction per test (instead of
-        // two): this runs on every output of every miss.
-        let mut diff = [0u64; NW];
-        for (d, (x, y)) in diff.iter_mut().zip(f.iter().zip(b.iter())) {
-            *d = x ^ y;
-        }
         let changed = |fld: Field| fld.get(&diff) != 0;
         let mut out = Vec::new();
         if changed(Field::TunId) || changed(Field::TunSrc) || changed(Field::TunDst) {
