@@ -38,6 +38,121 @@ fn stage_of(word: usize) -> u8 {
 /// latency: control bytes, entry, rule).
 pub(crate) type Bucket = SmallVec<[Arc<Rule>; 1]>;
 
+/// A word index ([`Words`]) as a type whose values all lie below [`NW`]:
+/// indexing a packet or mask with it needs no bounds check, which was two
+/// of the dozen or so instructions per word a probe hashes (the crate has
+/// no `unsafe` to skip it otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Wi {
+    W0,
+    W1,
+    W2,
+    W3,
+    W4,
+    W5,
+    W6,
+    W7,
+    W8,
+    W9,
+    W10,
+    W11,
+    W12,
+    W13,
+    W14,
+    W15,
+    W16,
+    W17,
+    W18,
+    W19,
+    W20,
+    W21,
+    W22,
+    W23,
+    W24,
+    W25,
+    W26,
+    W27,
+    W28,
+    W29,
+    W30,
+    W31,
+    W32,
+    W33,
+    W34,
+    W35,
+    W36,
+    W37,
+    W38,
+    W39,
+    W40,
+    W41,
+    W42,
+    W43,
+    W44,
+}
+
+const _: () = assert!(NW == 45, "Wi has one variant per word");
+
+impl Wi {
+    const ALL: [Wi; NW] = [
+        Wi::W0,
+        Wi::W1,
+        Wi::W2,
+        Wi::W3,
+        Wi::W4,
+        Wi::W5,
+        Wi::W6,
+        Wi::W7,
+        Wi::W8,
+        Wi::W9,
+        Wi::W10,
+        Wi::W11,
+        Wi::W12,
+        Wi::W13,
+        Wi::W14,
+        Wi::W15,
+        Wi::W16,
+        Wi::W17,
+        Wi::W18,
+        Wi::W19,
+        Wi::W20,
+        Wi::W21,
+        Wi::W22,
+        Wi::W23,
+        Wi::W24,
+        Wi::W25,
+        Wi::W26,
+        Wi::W27,
+        Wi::W28,
+        Wi::W29,
+        Wi::W30,
+        Wi::W31,
+        Wi::W32,
+        Wi::W33,
+        Wi::W34,
+        Wi::W35,
+        Wi::W36,
+        Wi::W37,
+        Wi::W38,
+        Wi::W39,
+        Wi::W40,
+        Wi::W41,
+        Wi::W42,
+        Wi::W43,
+        Wi::W44,
+    ];
+
+    fn new(i: u8) -> Wi {
+        Wi::ALL[usize::from(i)]
+    }
+
+    #[inline(always)]
+    fn get(self) -> usize {
+        self as usize
+    }
+}
+
 /// One step of a probe ([`Subtable::find`]), 24 bytes: hash in masked
 /// word `word` (mask `mask`), marking its bits consulted, then run the
 /// test `check`. A stage check rides on the last word of its stage rather
@@ -48,7 +163,7 @@ struct Step {
     mask: u64,
     /// The partial hash for [`Check::ONLY`].
     only: u64,
-    word: u8,
+    word: Wi,
     check: Check,
     /// The stage for [`Check::INDEX`] (index into `stages`).
     stage: u8,
@@ -185,7 +300,7 @@ impl Subtable {
                 Step {
                     mask: m,
                     only: 0,
-                    word: i,
+                    word: Wi::new(i),
                     check: if stage.is_some() {
                         Check::INDEX
                     } else {
@@ -246,7 +361,7 @@ impl Subtable {
         }
         let mut h = 0;
         for s in self.steps.iter() {
-            let i = s.word as usize;
+            let i = s.word.get();
             consulted[i] |= s.mask;
             h = mix(h, w[i] & s.mask);
             if s.check != Check::NONE {
@@ -266,7 +381,7 @@ impl Subtable {
                 let v = &r.flow.matches.value;
                 steps
                     .iter()
-                    .all(|s| w[s.word as usize] & s.mask == v[s.word as usize])
+                    .all(|s| w[s.word.get()] & s.mask == v[s.word.get()])
             })
         })
     }
