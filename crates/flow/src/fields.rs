@@ -776,6 +776,18 @@ impl Field {
         }
     }
 
+    /// [`Self::set_masked`] for register `reg{n}` (`n` taken mod 16, as
+    /// [`Field::Reg`] does): a miss loads or sets a register in most
+    /// tables of a pipeline, and the position is two operations on `n`
+    /// instead of a look into the field table.
+    #[inline]
+    pub(crate) fn write_reg(n: u8, w: &mut Words, value: u128, mask: u128) {
+        let n = usize::from(n & 15);
+        let (a, shift) = (W_REGS + n / 2, (n % 2) * 32);
+        let m = (mask as u64 & 0xffff_ffff) << shift;
+        w[a] = (w[a] & !m) | (((value as u64) << shift) & m);
+    }
+
     /// ORs the field's bits selected by `mask` into a mask word array.
     #[inline]
     pub fn unwildcard(self, w: &mut Words, mask: u128) {

@@ -135,3 +135,26 @@ fn fast_word_writes_equal_the_reference() {
         }
     }
 }
+
+proptest::proptest! {
+    /// The register shortcut writes what the general path does.
+    #[test]
+    fn register_writes_match_the_general_path(
+        n in 0u8..32,
+        value in proptest::num::u128::ANY,
+        mask in proptest::num::u128::ANY,
+        start in proptest::num::u64::ANY,
+    ) {
+        let (mut w1, mut marks) = ([start; NW], [0; NW]);
+        let mut w2 = w1;
+        Field::Reg(n).write_marking(&mut w1, &mut marks, value, mask);
+        Field::write_reg(n, &mut w2, value, mask);
+        proptest::prop_assert_eq!(w1, w2);
+        // Registers are never committed: nothing else needs the marks.
+        let mut regs = [0; NW];
+        for i in 0..16 {
+            Field::Reg(i).unwildcard(&mut regs, u32::MAX as u128);
+        }
+        proptest::prop_assert!(marks.iter().zip(regs.iter()).all(|(m, r)| m & !r == 0));
+    }
+}

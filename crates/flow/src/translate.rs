@@ -104,10 +104,19 @@ pub fn recirc_id_for_table(t: u8) -> u32 {
 
 struct Ctx<'a, 't, 'x> {
     tables: &'a TableSet,
-    base: Words,
+    /// The packet as the datapath has it so far: the packet handed in
+    /// (`pkt`) until a commit emits a rewrite, then that commit's result
+    /// (`base`). Only the bits a commit rewrites are read, so a packet whose
+    /// headers are not rewritten is never copied for it.
+    pkt: &'a Words,
+    base: Option<Words>,
     /// Bits written by actions: the commit's outcome depends on the
     /// original values of these fields, so they join the megaflow mask.
-    written: Words,
+    /// None until an action writes something other than a register:
+    /// registers never reach a commit, so a miss that writes only them
+    /// (most misses through a pipeline) neither clears this array nor
+    /// scans it at each output.
+    written: Option<Words>,
     /// The output, written in place (the flow cache hands in a recycled
     /// entry's buffers, so a miss allocates nothing for them). Its
     /// `final_flow` is the packet as the actions so far have changed it.
@@ -173,7 +182,7 @@ pub fn translate_actions(
 impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
     fn new(
         tables: &'a TableSet,
-        pkt: &Words,
+        pkt: &'a Words,
         trace: Option<&'t mut Vec<TraceLine>>,
         x: &'x mut Xlate,
     ) -> Self {
@@ -182,8 +191,9 @@ impl<'a, 't, 'x> Ctx<'a, 't, 'x> {
         x.final_flow = *pkt;
         Ctx {
             tables,
-            base: *pkt,
-            written: [0; NW],
+            pkt,
+            base: None,
+            written: None,
             x,
             depth: 0,
             resubmits: 0,
@@ -293,7 +303,8 @@ impl<'a> Ctx<'a, '_, '_> {
 
     #[inline]
     fn write(&mut self, f: Field, value: u128, mask: u128) {
-        f.write_marking(&mut self.x.final_flow, &mut self.written, value, mask);
+        let written = self.written.get_or_insert([0; NW]);
+        f.write_marking(&mut self.x.final_flow, written, value, mask);
     }
 
     fn write_ref(&mut self, r: &FieldRef, value: u128) {
@@ -422,6 +433,22 @@ impl<'a> Ctx<'a, '_, '_> {
                 self.write(Field::VlanTci, 0, 0xffff);
             }
             Action::SetTunnel { id, .. } => self.write(Field::TunId, *id as u128, u64::MAX as u128),
+            // Registers have no prerequisites, one fixed position and
+            // nothing to commit (so they are not marked `written`): the
+            // common load and set_field skip the general path.
+            Action::SetField {
+                field: Field::Reg(n),
+                value,
+                mask,
+            } => Field::write_reg(*n, &mut self.x.final_flow, *value, *mask),
+            Action::Load {
+                dst:
+                    dst @ FieldRef {
+                        field: Field::Reg(n),
+                        ..
+                    },
+                value,
+            } => Field::write_reg(*n, &mut self.x.final_flow, *value << dst.ofs, dst.mask()),
             Action::SetField { field, value, mask } => self.set_field(*field, *value, *mask),
             Action::Load { dst, value } => {
                 if self.prereq(dst.field.info().prereq) {

@@ -11,44 +11,61 @@ use std::sync::LazyLock;
 
 impl Ctx<'_, '_, '_> {
     fn unwildcard_written(&mut self) {
-        if !overlaps(&self.written, &COMMITTED) {
+        let Some(written) = &self.written else {
+            return;
+        };
+        if !overlaps(written, &COMMITTED) {
             return;
         }
         for g in GROUPS {
-            if g.iter().any(|f| f.get(&self.written) != 0) {
+            if g.iter().any(|f| f.get(written) != 0) {
                 for f in g {
                     f.unwildcard(&mut self.x.mask, f.full_mask());
                 }
             }
         }
         // `SetTunMetadata` carries the whole area.
-        if crate::tun_md::touched(&self.written) {
+        if crate::tun_md::touched(written) {
             crate::tun_md::unwildcard_all(&mut self.x.mask);
         }
     }
 
     /// Emits the header rewrites that make the frame look like `flow`.
+    ///
+    /// Only the [`COMMITTED`] bits of `base` are ever compared, so `base`
+    /// is brought up to date by a commit that emits something and left
+    /// as it is otherwise: a commit after writes to registers or metadata
+    /// alone (one per output of most misses) copies nothing.
     pub(super) fn commit(&mut self) {
-        if !overlaps(&self.written, &COMMITTED) {
-            // Only registers, metadata and the like were written.
-            self.base = self.x.final_flow;
+        // Nothing but registers written (`written` is None), or only
+        // metadata and the like: nothing to emit or unwildcard.
+        if !self
+            .written
+            .as_ref()
+            .is_some_and(|w| overlaps(w, &COMMITTED))
+        {
             return;
         }
-        if self.x.final_flow == self.base {
+        let (f, b) = (&self.x.final_flow, self.base.as_ref().unwrap_or(self.pkt));
+        let get = |w: &Words, fld: Field| fld.get(w);
+        // One XOR per word, then one field extraction per test (instead of
+        // two): this runs on every output of every miss.
+        let mut diff = [0u64; NW];
+        for ((d, c), (x, y)) in diff
+            .iter_mut()
+            .zip(COMMITTED.iter())
+            .zip(f.iter().zip(b.iter()))
+        {
+            *d = (x ^ y) & c;
+        }
+        if diff.iter().all(|&d| d == 0) {
             // Unchanged only because the written values equal the
             // original ones: that equality is part of the verdict.
             self.unwildcard_written();
             return;
         }
         self.unwildcard_written();
-        let (f, b) = (&self.x.final_flow, &self.base);
-        let get = |w: &Words, fld: Field| fld.get(w);
-        // One XOR per word, then one field extraction per test (instead of
-        // two): this runs on every output of every miss.
-        let mut diff = [0u64; NW];
-        for (d, (x, y)) in diff.iter_mut().zip(f.iter().zip(b.iter())) {
-            *d = x ^ y;
-        }
+        let (f, b) = (&self.x.final_flow, self.base.as_ref().unwrap_or(self.pkt));
         let changed = |fld: Field| fld.get(&diff) != 0;
         let mut out = Vec::new();
         if changed(Field::TunId) || changed(Field::TunSrc) || changed(Field::TunDst) {
@@ -122,7 +139,7 @@ impl Ctx<'_, '_, '_> {
         // What the emitted rewrites depend on is part of the verdict.
         self.x.mask[W_DL_DST] |= 0xffff << 48;
         self.x.actions.extend(out);
-        self.base = self.x.final_flow;
+        self.base = Some(self.x.final_flow);
     }
 }
 
