@@ -3,7 +3,12 @@
 //! "internet" floods a floating IP through the uplink. Another project's
 //! established TCP must not notice (≥ 80% of its unloaded throughput,
 //! measured as `common::flood` does), the conntrack zones stay within the
-//! agent's limit, and the switch's counters name what it dropped.
+//! agent's limit, and the switch's counters name what it dropped. The
+//! flooders of one namespace share one CPU quota of 20 % of a core (a
+//! VM's vCPUs, `common::flood::VmCpu`): the router attack's two
+//! `mausezahn`s (SYN and UDP) are one VM's. Under it the bystander kept
+//! 79–112 % on first measurements (session 8, RELIABILITY.md); the
+//! switch's own CPU under this flood rises as under the one-VM floods.
 //!
 //! Topology: `cloudnet serve` in a host namespace with the bridge mapping
 //! `physnet1:uplink`; the "internet" is a namespace behind `uplink`
@@ -21,7 +26,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use common::flood::{
-    have_mausezahn, random_source_udp_flood, survive, syn_flood, tenant, Attack, Bystander,
+    can_flood, random_source_udp_flood, survive, syn_flood, tenant, Attack, Bystander,
 };
 use common::{bench, internet, pings, vm, Serve};
 use lab::{Lab, Netns};
@@ -64,7 +69,7 @@ fn neighbour_mac(ns: &Netns, ip: IpAddr) -> String {
 /// Builds the topology of the module doc; `None` to skip.
 fn setup(label: &str) -> Option<Routed> {
     let (lab, bb, tmp, host) = bench(label)?;
-    if !have_mausezahn(label) {
+    if !can_flood(label) {
         return None;
     }
     let (inet, link) = internet::internet(&lab, &host);
@@ -213,9 +218,12 @@ fn flood_through_a_router() {
 /// sets per-destination limits on the uplink (`ct-new-pps-per-dst`,
 /// `upcall-pps-per-dst`, vswitch `dp::perdst`): the zone stays at ~5,000
 /// and the floating IP's frames are dropped before parsing (`port_held`),
-/// but three runs on a loaded machine kept 97 %, 59 % and 57 %.
+/// but three runs on a loaded machine kept 97 %, 59 % and 57 %. Session 8,
+/// the internet's flooders under the same CPU quota as a VM's (its hosts
+/// are not this host's cores either; about 40,000 frames/s offered): 88,
+/// 85, 76 then 109, 104, 87 % (machine at load 2–5).
 #[test]
-#[ignore = "open: a flood at a floating IP leaves the bystander 57-97% (3 runs, loaded machine) with per-destination uplink limits"]
+#[ignore = "open: with the flooders' CPU quota 85-109%, but one first measurement of five at 76% (machine at load 2-5)"]
 fn flood_at_a_floating_ip() {
     let Some(r) = setup("flood_fip") else {
         return;
