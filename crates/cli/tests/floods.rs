@@ -78,7 +78,7 @@ fn setup(label: &str) -> Option<Setup> {
 /// the port's `upcall-pps` the port is held and its frames are dropped
 /// before parsing (`port_held`, vswitch `dp::admit`).
 ///
-/// Session 8, the flooder under its VM's CPU quota (about 55,000 frames/s
+/// Session 7, the flooder under its VM's CPU quota (about 55,000 frames/s
 /// offered): 93–111 % in five runs on a machine at load 2–5 (RELIABILITY.md).
 #[test]
 fn udp_flood_spares_other_tenants() {
@@ -89,7 +89,7 @@ fn udp_flood_spares_other_tenants() {
 /// and its frames are dropped before parsing (`port_held`). Before that
 /// admission the per-port conntrack zones made each refused SYN cost two
 /// to three pipeline passes and two conntrack lookups, and the bystander
-/// kept 52–75 % (RELIABILITY.md, "Floods"). Session 8, the flooder under
+/// kept 52–75 % (RELIABILITY.md, "Floods"). Session 7, the flooder under
 /// its VM's CPU quota (about 50,000 frames/s offered): 93–106 % in five
 /// runs on a machine at load 2–5.
 #[test]
@@ -150,7 +150,7 @@ fn floods_spare_other_tenants(label: &str, which: &[usize]) {
 /// from two VMs at once a SYN flood left project C 60 % and a
 /// random-source UDP flood 34 %. With it (session 6, one run on a machine
 /// at load ~20, flooders unbounded): SYN 28 %, while the datapath threads
-/// used less CPU loaded than unloaded. Session 8, each VM's flooders under
+/// used less CPU loaded than unloaded. Session 7, each VM's flooders under
 /// its CPU quota (two VMs offer 93,000–122,000 frames/s), six runs at
 /// load 2–5: SYN 81–90 %, UDP 81–93 % and once 69 % then 73 %
 /// (RELIABILITY.md, "Floods").

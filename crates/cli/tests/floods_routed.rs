@@ -7,7 +7,7 @@
 //! flooders of one namespace share one CPU quota of 20 % of a core (a
 //! VM's vCPUs, `common::flood::VmCpu`): the router attack's two
 //! `mausezahn`s (SYN and UDP) are one VM's. Under it the bystander kept
-//! 79–112 % on first measurements (session 8, RELIABILITY.md); the
+//! 79–112 % on first measurements (session 7, RELIABILITY.md); the
 //! switch's own CPU under this flood rises as under the one-VM floods.
 //!
 //! Topology: `cloudnet serve` in a host namespace with the bridge mapping
@@ -218,7 +218,7 @@ fn flood_through_a_router() {
 /// sets per-destination limits on the uplink (`ct-new-pps-per-dst`,
 /// `upcall-pps-per-dst`, vswitch `dp::perdst`): the zone stays at ~5,000
 /// and the floating IP's frames are dropped before parsing (`port_held`),
-/// but three runs on a loaded machine kept 97 %, 59 % and 57 %. Session 8,
+/// but three runs on a loaded machine kept 97 %, 59 % and 57 %. Session 7,
 /// the internet's flooders under the same CPU quota as a VM's (its hosts
 /// are not this host's cores either; about 40,000 frames/s offered): 88,
 /// 85, 76 then 109, 104, 87 % (machine at load 2–5).
