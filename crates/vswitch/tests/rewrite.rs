@@ -52,22 +52,13 @@ fn tcp_echo(client: &Netns, server: &Netns, addr: SocketAddr, len: usize) -> Soc
     let listener = server
         .tcp_listener(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port()))
         .expect("listen");
-    listener.set_nonblocking(true).expect("nonblocking");
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let deadline = Instant::now() + timeout;
     std::thread::scope(|s| {
         let srv = s.spawn(|| {
-            let (mut conn, peer) = loop {
-                match listener.accept() {
-                    Ok(c) => break c,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        assert!(Instant::now() < deadline, "no connection arrived");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            };
-            conn.set_nonblocking(false).unwrap();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (mut conn, peer) =
+                lab::accept_within(&listener, left).expect("a connection within the timeout");
             conn.set_read_timeout(Some(timeout)).unwrap();
             let mut rd = conn.try_clone().unwrap();
             let n = std::io::copy(&mut rd, &mut conn).expect("server copy");

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -161,19 +161,10 @@ pub fn peer_seen(
     let connect: SocketAddr = connect.parse().expect("addr");
     let deadline = Instant::now() + Duration::from_secs(5);
     let l = server.tcp_listener(listen).map_err(|e| e.to_string())?;
-    l.set_nonblocking(true).map_err(|e| e.to_string())?;
     std::thread::scope(|s| {
         let srv = s.spawn(|| -> Result<SocketAddr, String> {
-            let (mut c, peer) = loop {
-                match l.accept() {
-                    Ok(c) => break c,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
-                    Err(e) => return Err(format!("accept: {e}")),
-                }
-            };
-            c.set_nonblocking(false).map_err(|e| e.to_string())?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (mut c, peer) = lab::accept_within(&l, left).map_err(|e| format!("accept: {e}"))?;
             c.set_read_timeout(Some(Duration::from_secs(5)))
                 .map_err(|e| e.to_string())?;
             let mut buf = [0u8; 5];
