@@ -116,8 +116,10 @@ impl CachedXlate {
 }
 
 /// A flow's counts that left the cache's entries (at a flush, or a sync
-/// on its way to the flows) and have not reached the flow yet.
+/// on its way to the flows) and have not reached the flow yet. Aligned:
+/// one cache line holds two, and none straddles two lines.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(align(32))]
 struct FlowCounts {
     /// Which flow of the slot ([`crate::RuleRef`]).
     seq: u64,
@@ -144,11 +146,11 @@ impl Pending {
     fn add(&mut self, r: RuleRef, packets: u64, bytes: u64, used_ns: u64) {
         let i = r.slot() as usize;
         if i >= self.slots.len() {
-            // Amortized: the array only grows, to the tables' slot count.
-            let len = (i + 1).max(self.slots.len() * 2).max(64);
-            self.slots.resize(len, FlowCounts::default());
+            self.grow(i);
         }
-        let c = &mut self.slots[i];
+        let Some(c) = self.slots.get_mut(i) else {
+            return;
+        };
         if c.packets == 0 {
             self.dirty.push(r.slot());
         } else if c.seq == r.seq() {
@@ -167,6 +169,14 @@ impl Pending {
             bytes,
             used_ns,
         };
+    }
+
+    /// Room for slot `i` (amortized: the array only grows, to the tables'
+    /// slot count).
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        let len = (i + 1).max(self.slots.len() * 2).max(64);
+        self.slots.resize(len, FlowCounts::default());
     }
 
     /// Whether nothing is pending.

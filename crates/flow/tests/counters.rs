@@ -172,7 +172,7 @@ enum Step {
     /// A packet on this port, this long.
     Packet(u32, u64),
     /// The flows change.
-    Flows(FlowOp),
+    Flows(Box<FlowOp>),
     /// `FlowCache::flush` from outside (the benchmark's way).
     Flush,
     /// `FlowCache::sync_stats` (the switch's periodic push).
@@ -197,8 +197,8 @@ fn step() -> impl Strategy<Value = Step> {
     });
     prop_oneof![
         8 => (1u32..6, 60u64..1500).prop_map(|(p, b)| Step::Packet(p, b)),
-        2 => flow.prop_map(|f| Step::Flows(FlowOp::Add(f))),
-        1 => op().prop_map(Step::Flows),
+        2 => flow.prop_map(|f| Step::Flows(Box::new(FlowOp::Add(f)))),
+        1 => op().prop_map(|o| Step::Flows(Box::new(o))),
         1 => Just(Step::Flush),
         1 => Just(Step::Sync),
     ]
@@ -244,7 +244,7 @@ proptest! {
                     process(&t, &mut cache, &p, bytes, now);
                 }
                 Step::Flows(op) => {
-                    let _ = t.transaction(vec![op], now);
+                    let _ = t.transaction(vec![*op], now);
                 }
                 Step::Flush => cache.flush(),
                 Step::Sync => cache.sync_stats(),
