@@ -29,13 +29,18 @@
 //! **Counters**: a hit counts into the entry (plain loads and stores, no
 //! atomic read-modify-write on the hot path); [`FlowCache::sync_stats`]
 //! pushes the totals into the flows' counters, as OVS's revalidators push
-//! megaflow statistics. The cache syncs before every flush; the switch calls
-//! it periodically and before [`FlowTables::expire`] so idle timeouts see
-//! recent use. Entries name their flows by [`crate::RuleRef`], which holds
-//! no reference count (a miss used to take and later drop one per matched
-//! flow: two atomic read-modify-writes each); a sync resolves them under
-//! the tables' read lock, once for all entries. A cache belongs to the
-//! tables it last served: used with other tables, it flushes first.
+//! megaflow statistics. A flush adds its entries' counts to per-flow
+//! totals the cache keeps (plain adds; it used to push them into the
+//! flows itself: two atomic read-modify-writes per matched flow, under the
+//! tables' lock, a tenth of a miss's cycles); a sync pushes those too, each
+//! flow's total once, and so does the first lookup after the tables change.
+//! The switch syncs periodically, before [`FlowTables::expire`] (so idle
+//! timeouts see recent use) and before dumping flows. Entries name their
+//! flows by [`crate::RuleRef`], which holds no reference count (a miss used
+//! to take and later drop one per matched flow: two atomic
+//! read-modify-writes each); a push resolves them under the tables' read
+//! lock, once for all. A cache belongs to the tables it last served: used
+//! with other tables, it flushes (and pushes) first.
 
 use crate::classifier::{read_shared, FlowTables, RuleRef, SharedSet, TableSet};
 use crate::flowvec::{hash_words, words_eq, Packet, Words};
