@@ -29,15 +29,20 @@
 //! **Counters**: a hit counts into the entry (plain loads and stores, no
 //! atomic read-modify-write on the hot path); [`FlowCache::sync_stats`]
 //! pushes the totals into the flows' counters, as OVS's revalidators push
-//! megaflow statistics. The cache syncs before every flush; the switch calls
-//! it periodically and before [`FlowTables::expire`] so idle timeouts see
-//! recent use. Entries name their flows by [`crate::RuleRef`], which holds
-//! no reference count (a miss used to take and later drop one per matched
-//! flow: two atomic read-modify-writes each); a sync resolves them under
-//! the tables' read lock, once for all entries. A cache belongs to the
-//! tables it last served: used with other tables, it flushes first.
+//! megaflow statistics. A flush adds its entries' counts to per-flow
+//! totals the cache keeps (plain adds; it used to push them into the
+//! flows itself: two atomic read-modify-writes per matched flow, under the
+//! tables' lock, a tenth of a miss's cycles); a sync pushes those too, each
+//! flow's total once, and so does the first lookup after the tables change.
+//! The switch syncs periodically, before [`FlowTables::expire`] (so idle
+//! timeouts see recent use) and before dumping flows. Entries name their
+//! flows by [`crate::RuleRef`], which holds no reference count (a miss used
+//! to take and later drop one per matched flow: two atomic
+//! read-modify-writes each); a push resolves them under the tables' read
+//! lock, once for all. A cache belongs to the tables it last served: used
+//! with other tables, it flushes (and pushes) first.
 
-use crate::classifier::{read_shared, FlowTables, SharedSet, TableSet};
+use crate::classifier::{read_shared, FlowTables, RuleRef, SharedSet, TableSet};
 use crate::flowvec::{hash_words, words_eq, Packet, Words};
 use crate::translate::{translate_into, Xlate};
 use crate::tuple::TupleTable;
@@ -97,9 +102,9 @@ impl CachedXlate {
         *self.used_ns.get_mut() = 0;
     }
 
-    /// Pushes the pending counts into the entry's flows that `set` still
-    /// holds (a flow removed since has reported its counters already).
-    fn sync(&self, set: &TableSet) {
+    /// Moves the entry's counts into `pending`, per flow.
+    #[inline]
+    fn take_counts(&self, pending: &mut Pending) {
         // Single writer: a load and a store, no read-modify-write.
         let n = self.pending_packets.load(Relaxed);
         if n == 0 {
@@ -108,9 +113,91 @@ impl CachedXlate {
         let b = self.pending_bytes.load(Relaxed);
         self.pending_packets.store(0, Relaxed);
         self.pending_bytes.store(0, Relaxed);
-        let used = Duration::from_nanos(self.used_ns.load(Relaxed));
-        for r in self.xlate.rules.iter().filter_map(|r| set.rule(*r)) {
-            r.add_stats(n, b, used);
+        let used = self.used_ns.load(Relaxed);
+        for r in &self.xlate.rules {
+            pending.add(*r, n, b, used);
+        }
+    }
+}
+
+/// A flow's counts that left the cache's entries (at a flush, or a sync
+/// on its way to the flows) and have not reached the flow yet. Aligned:
+/// one cache line holds two, and none straddles two lines.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(32))]
+struct FlowCounts {
+    /// Which flow of the slot ([`crate::RuleRef`]).
+    seq: u64,
+    /// 0: nothing pending (the slot is not in [`Pending::dirty`]).
+    packets: u64,
+    bytes: u64,
+    used_ns: u64,
+}
+
+/// Counts per flow slot, kept by the cache's thread with plain adds: a
+/// flush moves its entries' counts here instead of into the flows (two
+/// atomic read-modify-writes on a line of every matched flow, under the
+/// tables' lock), and [`Pending::push`] hands each flow its total once.
+#[derive(Debug, Default)]
+struct Pending {
+    /// By [`crate::RuleRef`] slot; grows to the highest slot counted.
+    slots: Vec<FlowCounts>,
+    /// The slots with counts, each once.
+    dirty: Vec<u32>,
+}
+
+impl Pending {
+    #[inline]
+    fn add(&mut self, r: RuleRef, packets: u64, bytes: u64, used_ns: u64) {
+        let i = r.slot() as usize;
+        if i >= self.slots.len() {
+            self.grow(i);
+        }
+        let Some(c) = self.slots.get_mut(i) else {
+            return;
+        };
+        if c.packets == 0 {
+            self.dirty.push(r.slot());
+        } else if c.seq == r.seq() {
+            c.packets += packets;
+            c.bytes += bytes;
+            c.used_ns = c.used_ns.max(used_ns);
+            return;
+        } else if c.seq > r.seq() {
+            // The slot changed flows: a slot is reused only once its flow
+            // is gone, so the older one's counts go nowhere.
+            return;
+        }
+        *c = FlowCounts {
+            seq: r.seq(),
+            packets,
+            bytes,
+            used_ns,
+        };
+    }
+
+    /// Room for slot `i` (amortized: the array only grows, to the tables'
+    /// slot count).
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        let len = (i + 1).max(self.slots.len() * 2).max(64);
+        self.slots.resize(len, FlowCounts::default());
+    }
+
+    /// Whether nothing is pending.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.dirty.is_empty()
+    }
+
+    /// Adds every pending count to its flow, if `set` still holds it (a
+    /// flow removed since has reported its counters already), and clears.
+    fn push(&mut self, set: &TableSet) {
+        for slot in self.dirty.drain(..) {
+            let c = std::mem::take(&mut self.slots[slot as usize]);
+            if let Some(r) = set.rule(RuleRef::from_parts(slot, c.seq)) {
+                r.add_stats(c.packets, c.bytes, Duration::from_nanos(c.used_ns));
+            }
         }
     }
 }
@@ -139,6 +226,8 @@ pub struct FlowCache {
     max_megaflows: usize,
     /// Emptied entries for the next misses (see the module docs).
     spare: Vec<Arc<CachedXlate>>,
+    /// Counts of flushed entries, for the next push to `tables`.
+    pending: Pending,
     /// Counters since creation.
     pub stats: CacheStats,
 }
@@ -178,25 +267,37 @@ impl FlowCache {
             n_mega: 0,
             max_megaflows: max_megaflows.max(1),
             spare: Vec::new(),
+            pending: Pending::default(),
             stats: CacheStats::default(),
         }
     }
 
-    /// Pushes the hit counts of every entry into its flows' counters
-    /// (under the tables' read lock, once for all entries).
+    /// Pushes the hit counts of every entry, and those flushes set aside,
+    /// into the flows' counters: each flow's total once, under the tables'
+    /// read lock.
     pub fn sync_stats(&mut self) {
-        let Some(tables) = self.tables.as_ref().filter(|_| self.n_mega != 0) else {
-            return;
-        };
-        let set = read_shared(tables);
-        for t in &self.mega {
-            for e in t.values() {
-                e.sync(&set);
+        if self.n_mega != 0 {
+            for t in &self.mega {
+                for e in t.values() {
+                    e.take_counts(&mut self.pending);
+                }
+            }
+            // An EMC slot may still hold an entry a megaflow insert replaced.
+            for (_, e) in self.emc.iter().flatten() {
+                e.take_counts(&mut self.pending);
             }
         }
-        // An EMC slot may still hold an entry a megaflow insert replaced.
-        for (_, e) in self.emc.iter().flatten() {
-            e.sync(&set);
+        self.push_pending();
+    }
+
+    /// Hands the counts set aside to the flows of `self.tables`.
+    fn push_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        match &self.tables {
+            Some(t) => self.pending.push(&read_shared(t)),
+            None => self.pending = Pending::default(),
         }
     }
 
@@ -212,15 +313,20 @@ impl FlowCache {
         if same && gen == self.generation {
             return;
         }
+        // The flows see every count gathered before the change at once,
+        // as when a flush pushed its entries' counts itself.
         self.flush();
+        self.push_pending();
         if !same {
             self.tables = Some(tables.shared().clone());
         }
         self.generation = gen;
     }
 
-    /// Drops every entry (after pushing their counters). The subtables
-    /// stay, empty, with their allocations, since the next generation
+    /// Drops every entry, setting their counts aside for the next
+    /// [`Self::sync_stats`] (or table change), which pushes them into the
+    /// flows: no lock, no atomic read-modify-write, no flow's cache line
+    /// here. The subtables stay, empty, with their allocations, since the next generation
     /// mostly brings the same masks back; beyond [`KEPT_SUBTABLES`] only
     /// those used in the generation that ends are kept, so the list stays
     /// bounded.
@@ -230,16 +336,10 @@ impl FlowCache {
         if self.n_mega == 0 {
             return;
         }
-        // Each entry is synced as it is dropped: one pass, one lock.
-        let set = self.tables.as_ref().map(read_shared);
-        let sync = |e: &CachedXlate| {
-            if let Some(set) = &set {
-                e.sync(set);
-            }
-        };
+        let pending = &mut self.pending;
         // An EMC slot may still hold an entry a megaflow insert replaced.
         for (_, e) in self.emc.iter_mut().filter_map(Option::take) {
-            sync(&e);
+            e.take_counts(pending);
         }
         if self.mega.len() > KEPT_SUBTABLES {
             self.mega.retain(|t| t.len() != 0);
@@ -247,7 +347,7 @@ impl FlowCache {
         let spare = &mut self.spare;
         for t in self.mega.iter_mut().filter(|t| t.len() != 0) {
             for e in t.drain_values() {
-                sync(&e);
+                e.take_counts(pending);
                 recycle(spare, e);
             }
         }
@@ -304,9 +404,7 @@ impl FlowCache {
         self.emc_insert(w, h, &e);
         match self.mega[i].insert(w, e) {
             Some(old) => {
-                if let Some(t) = &self.tables {
-                    old.sync(&read_shared(t));
-                }
+                old.take_counts(&mut self.pending);
                 recycle(&mut self.spare, old);
             }
             None => self.n_mega += 1,
@@ -376,13 +474,16 @@ pub fn process_limited(
                 return None;
             }
             let mut e = cache.take_spare();
-            if Arc::get_mut(&mut e).is_none() {
-                // A spare is never shared; should one be, start afresh.
-                e = Arc::new(CachedXlate::empty());
-            }
             let set = tables.read();
-            if let Some(x) = Arc::get_mut(&mut e) {
-                translate_into(&set, &w, None, &mut x.xlate);
+            // One uniqueness check (an atomic compare-exchange) per miss.
+            match Arc::get_mut(&mut e) {
+                Some(x) => translate_into(&set, &w, None, &mut x.xlate),
+                None => {
+                    // A spare is never shared; should one be, start afresh.
+                    let mut x = CachedXlate::empty();
+                    translate_into(&set, &w, None, &mut x.xlate);
+                    e = Arc::new(x);
+                }
             }
             // Only cache what was computed from the generation the cache
             // holds (which cannot move while `set` is held).

@@ -184,6 +184,32 @@ pub struct RuleRef {
     seq: u64,
 }
 
+impl RuleRef {
+    /// Where the flow sits in [`TableSet`]'s slot array.
+    #[inline]
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// The flow's sequence number (unique over the tables' life; a slot's
+    /// next flow has a larger one).
+    #[inline]
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The reference `slot` and `seq` make (for [`TableSet::rule`]; the
+    /// table is not known and left 0).
+    #[inline]
+    pub(crate) fn from_parts(slot: u32, seq: u64) -> RuleRef {
+        RuleRef {
+            slot,
+            table: 0,
+            seq,
+        }
+    }
+}
+
 /// One entry of [`TableSet`]'s slot array: the flow and its `seq`, kept
 /// here so that resolving a [`RuleRef`] reads this entry and nothing of a
 /// flow that is gone.

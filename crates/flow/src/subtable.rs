@@ -246,6 +246,14 @@ pub(crate) struct Subtable {
     /// between them (one slice, so a probe reads a line or two of it and
     /// no stage index unless a stage has several partial hashes).
     steps: Box<[Step]>,
+    /// The best flow of `all` (the catch-all subtable's), in this line:
+    /// [`Self::find_best`] on the catch-all reads it and the flow, not the
+    /// hash table's control bytes and entry as well (a miss probes the
+    /// catch-all in every table where no other flow matched).
+    all_best: Option<Arc<Rule>>,
+    /// The flows of the catch-all subtable (no mask word, no `steps`: one
+    /// bucket), here rather than in `table`. Empty in every other subtable.
+    all: Bucket,
     /// The non-zero words of the mask as `(index, mask)`, in stage order.
     words: Box<[(u8, u64)]>,
     stages: Box<[StageIndex]>,
@@ -316,6 +324,8 @@ impl Subtable {
             words: words.into(),
             stages: stages.into(),
             table: HashTable::new(),
+            all: Bucket::new(),
+            all_best: None,
             max_priority: 0,
             n_rules: 0,
             plens,
@@ -356,8 +366,7 @@ impl Subtable {
     #[inline]
     pub(crate) fn find(&self, w: &Words, consulted: &mut Words) -> Option<&Bucket> {
         if self.steps.is_empty() {
-            // The catch-all tuple holds at most one bucket.
-            return self.table.iter().next();
+            return (!self.all.is_empty()).then_some(&self.all);
         }
         let mut h = 0;
         for s in self.steps.iter() {
@@ -386,6 +395,15 @@ impl Subtable {
         })
     }
 
+    /// The best flow of [`Self::find`]'s bucket.
+    #[inline]
+    pub(crate) fn find_best(&self, w: &Words, consulted: &mut Words) -> Option<&Arc<Rule>> {
+        if self.steps.is_empty() {
+            return self.all_best.as_ref();
+        }
+        self.find(w, consulted).and_then(|b| b.first())
+    }
+
     /// Points each stage check at its stage's current partial hashes.
     fn refresh_steps(&mut self) {
         for (j, st) in self.stages.iter().enumerate() {
@@ -401,6 +419,9 @@ impl Subtable {
     /// The bucket for exactly this (masked) value, without touching a
     /// megaflow mask.
     pub(crate) fn get(&self, value: &Words) -> Option<&Bucket> {
+        if self.words.is_empty() {
+            return (!self.all.is_empty()).then_some(&self.all);
+        }
         let h = fmix(self.hash_range(0, value, 0, self.words.len()));
         self.table.find(h, |b| Self::eq(&self.words, value, b))
     }
@@ -428,23 +449,27 @@ impl Subtable {
             st.add(h);
         }
         self.refresh_steps();
-        let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
-        let words = &self.words;
-        let bucket = self
-            .table
-            .entry(
-                h,
-                |b| Self::eq(words, &value, b),
-                |b| Self::bucket_hash(words, b),
-            )
-            .or_insert_with(SmallVec::new)
-            .into_mut();
+        let bucket = if self.words.is_empty() {
+            &mut self.all
+        } else {
+            let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
+            let words = &self.words;
+            self.table
+                .entry(
+                    h,
+                    |b| Self::eq(words, &value, b),
+                    |b| Self::bucket_hash(words, b),
+                )
+                .or_insert_with(SmallVec::new)
+                .into_mut()
+        };
         let pos = bucket
             .iter()
             .position(|r| rule.beats(r))
             .unwrap_or(bucket.len());
         let p = rule.priority();
         bucket.insert(pos, rule);
+        self.all_best = self.all.first().cloned();
         self.n_rules += 1;
         *self.priorities.entry(p).or_insert(0) += 1;
         self.max_priority = p.max(self.max_priority);
@@ -453,18 +478,26 @@ impl Subtable {
     /// Removes exactly `rule`; false if it is not here.
     pub(crate) fn remove(&mut self, rule: &Arc<Rule>) -> bool {
         let value = rule.flow.matches.value;
-        let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
-        let words = &self.words;
-        let Ok(mut entry) = self.table.find_entry(h, |b| Self::eq(words, &value, b)) else {
-            return false;
-        };
-        let bucket = entry.get_mut();
-        let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
-            return false;
-        };
-        bucket.remove(pos);
-        if bucket.is_empty() {
-            entry.remove();
+        if self.words.is_empty() {
+            let Some(pos) = self.all.iter().position(|r| Arc::ptr_eq(r, rule)) else {
+                return false;
+            };
+            self.all.remove(pos);
+            self.all_best = self.all.first().cloned();
+        } else {
+            let h = fmix(self.hash_range(0, &value, 0, self.words.len()));
+            let words = &self.words;
+            let Ok(mut entry) = self.table.find_entry(h, |b| Self::eq(words, &value, b)) else {
+                return false;
+            };
+            let bucket = entry.get_mut();
+            let Some(pos) = bucket.iter().position(|r| Arc::ptr_eq(r, rule)) else {
+                return false;
+            };
+            bucket.remove(pos);
+            if bucket.is_empty() {
+                entry.remove();
+            }
         }
         let hs = self.stage_hashes(&value);
         for (st, h) in self.stages.iter_mut().zip(hs) {
@@ -489,7 +522,9 @@ impl Subtable {
     }
 
     pub(crate) fn buckets(&self) -> impl Iterator<Item = &Bucket> {
-        self.table.iter()
+        self.table
+            .iter()
+            .chain(std::iter::once(&self.all).filter(|b| !b.is_empty()))
     }
 
     /// Approximate heap bytes (for the memory benchmark).
@@ -518,6 +553,7 @@ mod tests {
     fn probe_fields_share_the_first_cache_line() {
         assert_eq!(std::mem::align_of::<Subtable>(), 64);
         assert!(std::mem::offset_of!(Subtable, steps) + 16 <= 64);
+        assert!(std::mem::offset_of!(Subtable, all_best) + 8 <= 64);
         assert_eq!(std::mem::size_of::<Step>(), 24);
     }
 

@@ -99,7 +99,7 @@ impl Table {
             if i32::from(head.max_priority) < best_pri {
                 break;
             }
-            let Some(r) = st.find(w, consulted).and_then(|b| b.first()) else {
+            let Some(r) = st.find_best(w, consulted) else {
                 continue;
             };
             if best.is_none_or(|b| r.beats(b)) {
