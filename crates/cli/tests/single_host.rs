@@ -13,26 +13,12 @@ use std::time::Duration;
 use common::{bench, pings, tcp, vm, vm_with, Serve};
 use lab::Netns;
 
-/// A TCP round trip from `from` to `to:port` (served by `server` on its
-/// wildcard address): the server echoes what the client sends. The
-/// server's view of the client's address, when the round trip completed.
-fn tcp_round_trip(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> Option<SocketAddr> {
-    lab::tcp_check_peer(
-        from,
-        server,
-        SocketAddr::new(to, port),
-        5,
-        Duration::from_secs(4),
-    )
-    .ok()
-}
-
-/// [`tcp_round_trip`] to port 8080, retried for up to 15 s (the first
+/// [`common::tcp_peer`] to port 8080, retried for up to 15 s (the first
 /// SYN may be consumed while the router resolves a next hop).
 fn await_round_trip(what: &str, from: &Netns, server: &Netns, to: IpAddr) -> SocketAddr {
     let mut peer = None;
     lab::wait_until(what, Duration::from_secs(15), || {
-        peer = tcp_round_trip(from, server, to, 8080);
+        peer = common::tcp_peer(from, server, to, 8080, Duration::from_secs(4));
         peer.is_some()
     })
     .unwrap_or_else(|e| panic!("{what}: {e:?}"));

@@ -13,7 +13,7 @@ pub mod v6;
 
 pub use serve::{Serve, BIN};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -194,17 +194,23 @@ pub fn pings(from: &Netns, to: IpAddr) -> bool {
 
 /// Whether a TCP connection from `from` to `to:port` (served by `server`)
 /// carries a message.
-/// Every wait is bounded: a handshake whose last ACK a changing flow table
-/// drops leaves the client connected and the server with nothing to accept.
 pub fn tcp(from: &Netns, server: &Netns, to: IpAddr, port: u16) -> bool {
-    lab::tcp_check_peer(
-        from,
-        server,
-        SocketAddr::new(to, port),
-        5,
-        Duration::from_secs(3),
-    )
-    .is_ok()
+    tcp_peer(from, server, to, port, Duration::from_secs(3)).is_some()
+}
+
+/// A TCP round trip from `from` to `to:port` (served by `server` on its
+/// wildcard address, so `to` may be a floating IP), closed by both sides
+/// within `timeout`: the client's address as the server saw it. Every wait
+/// is bounded: a handshake whose last ACK a changing flow table drops
+/// leaves the client connected and the server with nothing to accept.
+pub fn tcp_peer(
+    from: &Netns,
+    server: &Netns,
+    to: IpAddr,
+    port: u16,
+    timeout: Duration,
+) -> Option<SocketAddr> {
+    lab::tcp_check_peer(from, server, SocketAddr::new(to, port), 5, timeout).ok()
 }
 
 /// Run a `cloudnet` command line in namespace `ns` with `OS_ENDPOINT` and
