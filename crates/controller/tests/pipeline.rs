@@ -363,17 +363,15 @@ fn snat_and_floating_ip() {
         .expect("snat");
     assert_eq!(snat.addr_min, Some("198.51.100.10".parse().unwrap()));
     // web1 has a floating IP: its outbound traffic uses it.
-    let o = sim.run(
-        &tcp(
-            1,
-            &mac(&s.st, &s.web1),
-            &r1,
-            "10.0.0.10",
-            "198.51.100.77",
-            443,
-        ),
-        NEW_,
+    let web1_out = tcp(
+        1,
+        &mac(&s.st, &s.web1),
+        &r1,
+        "10.0.0.10",
+        "198.51.100.77",
+        443,
     );
+    let o = sim.run(&web1_out, NEW_);
     let snat = o
         .cts
         .iter()
@@ -396,15 +394,7 @@ fn snat_and_floating_ip() {
     let fin_in = inbound.replace("tcp_flags=0x002", "tcp_flags=0x011");
     let o = sim.run(&fin_in, &[INV | TRK, EST | TRK]);
     assert_eq!(o.outputs, vec![1], "FIN from the internet: {o:?}");
-    let fin_out = tcp(
-        1,
-        &mac(&s.st, &s.web1),
-        &r1,
-        "10.0.0.10",
-        "198.51.100.77",
-        443,
-    )
-    .replace("tcp_flags=0x002", "tcp_flags=0x011");
+    let fin_out = web1_out.replace("tcp_flags=0x002", "tcp_flags=0x011");
     let o = sim.run(&fin_out, &[EST | TRK, INV | TRK, EST | TRK]);
     assert_eq!(o.outputs, vec![100], "FIN from the VM: {o:?}");
     // The floating IP is answered on the external network with the

@@ -326,10 +326,10 @@ impl FlowCache {
     /// Drops every entry, setting their counts aside for the next
     /// [`Self::sync_stats`] (or table change), which pushes them into the
     /// flows: no lock, no atomic read-modify-write, no flow's cache line
-    /// here. The subtables stay, empty, with their allocations, since the next generation
-    /// mostly brings the same masks back; beyond [`KEPT_SUBTABLES`] only
-    /// those used in the generation that ends are kept, so the list stays
-    /// bounded.
+    /// here. The subtables stay, empty, with their allocations, since the
+    /// next generation mostly brings the same masks back; beyond
+    /// [`KEPT_SUBTABLES`] only those used in the generation that ends are
+    /// kept, so the list stays bounded.
     pub fn flush(&mut self) {
         self.stats.flushes += 1;
         // Every EMC entry points at a megaflow: none exists without one.
